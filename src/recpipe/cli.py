@@ -1,0 +1,68 @@
+"""`recpipe <job> ...`: one subcommand per job, plus `recpipe run` for the local task graph."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from recpipe import __version__, dag
+from recpipe.config import ConfigError
+from recpipe.jobs import generate
+from recpipe.progress import configure_logging
+from recpipe.spark import JavaNotFoundError
+from recpipe.tables import TableNameError
+
+JOBS: dict[str, ModuleType] = {module.NAME: module for module in (generate,)}
+
+# Errors a user can fix: reported in one line, without a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, JavaNotFoundError, TableNameError, FileNotFoundError)
+
+log = logging.getLogger("recpipe")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", help="where to run: a target of conf/targets.yml (default $RECPIPE_TARGET or local)")
+    parser.add_argument("--targets-file", help="targets file (default conf/targets.yml)")
+    parser.add_argument("--conf", type=Path, help="job config file (default conf/<job>.yml; embedded defaults if absent)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recpipe",
+        description="Batch recommendations for a one-of-a-kind fashion marketplace: Delta -> models -> Redis.",
+    )
+    parser.add_argument("--version", action="version", version=f"recpipe {__version__}")
+    sub = parser.add_subparsers(dest="job", required=True, metavar="<job>")
+    for module in JOBS.values():
+        job_parser = sub.add_parser(module.NAME, help=module.HELP, description=module.DESCRIPTION)
+        _add_common(job_parser)
+        module.add_arguments(job_parser)
+    run_parser = sub.add_parser("run", help=dag.HELP, description=dag.DESCRIPTION)
+    _add_common(run_parser)
+    dag.add_arguments(run_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        if args.job == "run":
+            return dag.run(args, JOBS)
+        summary = JOBS[args.job].run(args)
+    except USER_ERRORS as exc:
+        print(f"recpipe {args.job}: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

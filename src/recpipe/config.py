@@ -1,0 +1,208 @@
+"""Typed configuration.
+
+Two kinds of settings, kept apart on purpose:
+
+* *where* (``Settings``): target, platform, data directory, catalog, Redis URL, MLflow URI. Targets in
+  ``conf/targets.yml`` differ only in these.
+* *what* (one model per job, e.g. ``GenerateConfig``): loaded from ``conf/<job>.yml``. Every model has
+  embedded defaults, so a job runs with no file at all.
+
+Every model rejects unknown keys and wrong types; the error names the file (or override) and the field.
+Overrides: ``--set field.sub=value`` on the command line, then ``RECPIPE_<JOB>__FIELD__SUB=value`` in the
+environment (the command line wins).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+CONF_DIR_ENV = "RECPIPE_CONF_DIR"
+TARGET_ENV = "RECPIPE_TARGET"
+# Values of these fields may carry credentials and are never echoed in errors.
+SECRET_FIELDS = frozenset({"redis_url", "mlflow_tracking_uri"})
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the source and the field."""
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors and values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Settings(StrictModel):
+    """Where the pipeline runs. Targets differ only in these values."""
+
+    target: str = "local"
+    platform: Literal["local", "databricks"] = "local"
+    data_dir: Path = Path(".recpipe")
+    catalog: str | None = None
+    schema_prefix: str = ""
+    redis_url: str | None = None
+    redis_secret_scope: str | None = None
+    mlflow_tracking_uri: str | None = None
+    mlflow_experiment: str = "recpipe"
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "4g"
+    shuffle_partitions: int = Field(default=8, gt=0)
+
+
+class GenerateConfig(StrictModel):
+    """Synthetic marketplace: sizes, time window and the latent structure the models should find."""
+
+    users: int = Field(default=2_000, gt=0)
+    items: int = Field(default=1_000, gt=0)
+    days: int = Field(default=30, gt=0)
+    seed: int = 42
+    events_per_user: float = Field(default=40.0, gt=0)
+    events: int | None = Field(default=None, gt=0, description="total events; default users * events_per_user")
+    end_date: date = date(2026, 11, 1)
+    platform_start: date = date(2020, 1, 1)
+    style_groups: int = Field(default=12, ge=2)
+    in_group_share: float = Field(default=0.8, ge=0, le=1)
+    popularity_skew: float = Field(default=3.0, ge=1)
+    mean_session_length: float = Field(default=6.0, ge=1)
+    preexisting_item_days: int = Field(default=60, ge=0)
+    bot_user_share: float = Field(default=0.002, ge=0, le=1)
+    bot_event_share: float = Field(default=0.03, ge=0, lt=1)
+    deleted_item_share: float = Field(default=0.02, ge=0, le=1)
+    countries: tuple[str, ...] = ("FR", "DE", "GB", "IT", "ES", "NL", "PL", "SE")
+
+
+T = TypeVar("T", bound=StrictModel)
+
+
+def conf_dir() -> Path:
+    """Directory of the YAML files: ``$RECPIPE_CONF_DIR`` or ``./conf``."""
+    return Path(os.environ.get(CONF_DIR_ENV, "conf"))
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {part!r} is not a mapping")
+    node[leaf] = value
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """Turn ``["a.b=1", "c=x"]`` into ``{"a.b": 1, "c": "x"}``; values are parsed as YAML scalars."""
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {pair!r}: expected FIELD=VALUE")
+        parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else raw
+    return parsed
+
+
+def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Overrides from ``{prefix}FIELD__SUB=value`` environment variables."""
+    environ = os.environ if environ is None else environ
+    return {
+        key[len(prefix):].lower().replace("__", "."): yaml.safe_load(value)
+        for key, value in environ.items()
+        if key.startswith(prefix) and len(key) > len(prefix)
+    }
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+    return loaded
+
+
+def build_model(
+    model: type[T], values: dict[str, Any], source: str, overridden: Mapping[str, str] | None = None
+) -> T:
+    """Validate ``values`` into ``model``; errors name ``source`` (or the override) and the field."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        overridden = overridden or {}
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(part) for part in err["loc"]) or "<root>"
+            origin = overridden.get(field, source)
+            if err["type"] == "extra_forbidden":
+                lines.append(f"{origin}: field '{field}': unknown key (allowed: {', '.join(model.model_fields)})")
+            else:
+                shown = "<redacted>" if field in SECRET_FIELDS else repr(err.get("input"))
+                lines.append(f"{origin}: field '{field}': {err['msg']} (got {shown})")
+        raise ConfigError("invalid configuration\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(
+    model: type[T],
+    path: Path | None,
+    overrides: Sequence[str] = (),
+    env_prefix: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> T:
+    """Load ``model`` from a YAML file (optional), then environment, then command-line overrides.
+
+    Args:
+        model: the config class.
+        path: YAML file; ``None`` or a missing file means embedded defaults only.
+        overrides: ``FIELD.SUB=VALUE`` strings from the command line.
+        env_prefix: prefix of environment overrides, e.g. ``RECPIPE_GENERATE__``.
+        environ: environment to read (defaults to ``os.environ``).
+    """
+    values = _read_yaml(path) if path is not None and path.exists() else {}
+    overridden: dict[str, str] = {}
+    if env_prefix:
+        for dotted, value in env_overrides(env_prefix, environ).items():
+            _set_dotted(values, dotted, value)
+            overridden[dotted] = f"environment {env_prefix}{dotted.upper().replace('.', '__')}"
+    for dotted, value in parse_overrides(overrides).items():
+        _set_dotted(values, dotted, value)
+        overridden[dotted] = f"override --set {dotted}"
+    return build_model(model, values, str(path) if path else "<defaults>", overridden)
+
+
+def load_job_config(job: str, model: type[T], path: Path | None = None, overrides: Sequence[str] = ()) -> T:
+    """Config of one job: ``conf/<job>.yml`` unless ``path`` is given, env prefix ``RECPIPE_<JOB>__``."""
+    path = path or conf_dir() / f"{job}.yml"
+    return load_config(model, path, overrides, env_prefix=f"RECPIPE_{job.upper()}__")
+
+
+def load_settings(target: str | None = None, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings of one target from ``conf/targets.yml``.
+
+    ``REDIS_URL``, ``MLFLOW_TRACKING_URI`` and ``RECPIPE_DATA_DIR`` in the environment override the file,
+    so a deployment can point the same code elsewhere without editing YAML.
+    """
+    environ = os.environ if environ is None else environ
+    target = target or environ.get(TARGET_ENV, "local")
+    path = path or conf_dir() / "targets.yml"
+    targets = _read_yaml(path) if path.exists() else {"local": {}}
+    if target not in targets:
+        raise ConfigError(f"{path}: unknown target {target!r} (defined: {', '.join(sorted(targets))})")
+    values = dict(targets[target] or {}, target=target)
+    overridden: dict[str, str] = {}
+    for env_name, field in (
+        ("REDIS_URL", "redis_url"),
+        ("MLFLOW_TRACKING_URI", "mlflow_tracking_uri"),
+        ("RECPIPE_DATA_DIR", "data_dir"),
+        ("RECPIPE_SPARK_MASTER", "spark_master"),
+        ("RECPIPE_SPARK_DRIVER_MEMORY", "spark_driver_memory"),
+    ):
+        if environ.get(env_name):
+            values[field] = environ[env_name]
+            overridden[field] = f"environment {env_name}"
+    return build_model(Settings, values, f"{path} (target {target})", overridden)

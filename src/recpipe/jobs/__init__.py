@@ -1,0 +1,1 @@
+"""One module per job: arguments, then config -> read -> transform -> write. ``cli`` wires them up."""

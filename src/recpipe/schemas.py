@@ -1,0 +1,67 @@
+"""StructType of every table the project owns, by logical name."""
+
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    DoubleType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+EVENT_TYPES = ("view", "like", "save", "add_to_bag", "purchase")
+ITEM_STATUSES = ("active", "sold", "deleted")
+SURFACES = ("home", "search", "item_page", "for_you", "profile")
+
+
+def _schema(*fields: tuple[str, object, bool]) -> StructType:
+    """A schema whose columns are all nullable in storage; the flag says whether a value is *required*.
+
+    Bronze data lands as it comes, so nulls are caught by validation (and quarantined), not by a write error.
+    """
+    return StructType(
+        [StructField(name, dtype, True, metadata={"required": required}) for name, dtype, required in fields]  # type: ignore[arg-type]
+    )
+
+
+def required_columns(schema: StructType) -> list[str]:
+    """Columns that must not be null."""
+    return [f.name for f in schema.fields if f.metadata.get("required")]
+
+
+USERS = _schema(
+    ("user_id", LongType(), False),
+    ("country", StringType(), False),
+    ("signup_ts", TimestampType(), False),
+)
+
+ITEMS = _schema(
+    ("item_id", LongType(), False),
+    ("seller_id", LongType(), False),
+    ("category", StringType(), False),
+    ("brand", StringType(), False),
+    ("size", StringType(), False),
+    ("price", DoubleType(), False),
+    ("condition", StringType(), False),
+    ("listed_at", TimestampType(), False),
+    ("sold_at", TimestampType(), True),
+    ("status", StringType(), False),
+)
+
+EVENTS = _schema(
+    ("event_id", LongType(), False),
+    ("user_id", LongType(), False),
+    ("item_id", LongType(), False),
+    ("event_type", StringType(), False),
+    ("event_ts", TimestampType(), False),
+    ("session_id", LongType(), False),
+    ("surface", StringType(), False),
+)
+
+TABLE_SCHEMAS: dict[str, StructType] = {
+    "bronze.users": USERS,
+    "bronze.items": ITEMS,
+    "bronze.events": EVENTS,
+}

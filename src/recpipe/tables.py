@@ -1,0 +1,141 @@
+"""Logical table names (``layer.table``) -> storage, and every read and write of a table.
+
+Locally a table is a path-based Delta table under ``<data_dir>/lakehouse/<layer>/<table>``; on Databricks it
+is the Unity Catalog table ``<catalog>.<schema_prefix><layer>.<table>``. Jobs only ever use logical names.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from recpipe.config import Settings
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("bronze", "silver", "gold", "quarantine", "monitoring")
+
+
+class TableNameError(ValueError):
+    """A logical table name is malformed or names an unknown layer."""
+
+
+@dataclass(frozen=True)
+class TableRef:
+    layer: str
+    table: str
+
+    @classmethod
+    def parse(cls, logical: str) -> TableRef:
+        layer, sep, table = logical.partition(".")
+        if not sep or not table or "." in table:
+            raise TableNameError(f"table name {logical!r}: expected '<layer>.<table>', e.g. 'bronze.events'")
+        if layer not in LAYERS:
+            raise TableNameError(f"table name {logical!r}: unknown layer {layer!r} (layers: {', '.join(LAYERS)})")
+        return cls(layer, table)
+
+
+def physical_name(logical: str, settings: Settings) -> str:
+    """Where a logical table lives: a Unity Catalog name on Databricks, a Delta path locally."""
+    ref = TableRef.parse(logical)
+    if settings.platform == "databricks":
+        if not settings.catalog:
+            raise TableNameError(f"target {settings.target!r}: platform databricks needs a catalog")
+        return f"{settings.catalog}.{settings.schema_prefix}{ref.layer}.{ref.table}"
+    return str((settings.data_dir / "lakehouse" / ref.layer / ref.table).resolve())
+
+
+@dataclass
+class Tables:
+    """Reads and writes tables by logical name and remembers the Delta versions it touched."""
+
+    spark: SparkSession
+    settings: Settings
+    versions_read: dict[str, int] = field(default_factory=dict)
+    versions_written: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def _by_path(self) -> bool:
+        return self.settings.platform != "databricks"
+
+    def name(self, logical: str) -> str:
+        return physical_name(logical, self.settings)
+
+    def _delta_table(self, logical: str) -> DeltaTable:
+        if self._by_path:
+            return DeltaTable.forPath(self.spark, self.name(logical))
+        return DeltaTable.forName(self.spark, self.name(logical))
+
+    def exists(self, logical: str) -> bool:
+        if self._by_path:
+            return DeltaTable.isDeltaTable(self.spark, self.name(logical))
+        return self.spark.catalog.tableExists(self.name(logical))
+
+    def version(self, logical: str) -> int:
+        """Latest Delta version of a table."""
+        return int(self._delta_table(logical).history(1).select("version").first()[0])
+
+    def read(self, logical: str, version: int | None = None) -> DataFrame:
+        """Read a table (optionally at a Delta version) and record the version read."""
+        if not self.exists(logical):
+            raise FileNotFoundError(f"table {logical} ({self.name(logical)}) does not exist: run the job that writes it")
+        resolved = self.version(logical) if version is None else version
+        reader = self.spark.read.format("delta").option("versionAsOf", resolved)
+        df = reader.load(self.name(logical)) if self._by_path else reader.table(self.name(logical))
+        self.versions_read[logical] = resolved
+        return df
+
+    def _write(self, df: DataFrame, logical: str, mode: str, partition_by: Sequence[str] = ()) -> int:
+        writer = df.write.format("delta").mode(mode)
+        if mode == "overwrite":
+            writer = writer.option("overwriteSchema", "true")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if self._by_path:
+            writer.save(self.name(logical))
+        else:
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {self.name(logical).rsplit('.', 1)[0]}")
+            writer.saveAsTable(self.name(logical))
+        return self._record_write(logical)
+
+    def _record_write(self, logical: str) -> int:
+        version = self.version(logical)
+        self.versions_written[logical] = version
+        log.info("wrote %s (version %d)", logical, version)
+        return version
+
+    def overwrite(self, df: DataFrame, logical: str, partition_by: Sequence[str] = ()) -> int:
+        """Replace a table's content (schema too); returns the new Delta version."""
+        return self._write(df, logical, "overwrite", partition_by)
+
+    def append(self, df: DataFrame, logical: str) -> int:
+        """Append rows (creating the table if needed); returns the new Delta version."""
+        return self._write(df, logical, "append")
+
+    def merge(self, df: DataFrame, logical: str, keys: Sequence[str], delete_missing: bool = False) -> int:
+        """Upsert ``df`` into a table on ``keys`` (creating it if needed); returns the new Delta version.
+
+        Args:
+            df: new rows; one row per key.
+            logical: target table.
+            keys: columns that identify a row.
+            delete_missing: also delete target rows whose key is absent from ``df``.
+        """
+        if not self.exists(logical):
+            return self.overwrite(df, logical)
+        condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        merge = (
+            self._delta_table(logical)
+            .alias("t")
+            .merge(df.alias("s"), condition)
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+        )
+        if delete_missing:
+            merge = merge.whenNotMatchedBySourceDelete()
+        merge.execute()
+        return self._record_write(logical)
