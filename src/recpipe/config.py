@@ -80,6 +80,9 @@ class GenerateConfig(StrictModel):
 
 T = TypeVar("T", bound=StrictModel)
 
+# conf/<job>.yml -> the model that file must satisfy.
+JOB_CONFIGS: dict[str, type[StrictModel]] = {"generate": GenerateConfig}
+
 
 def conf_dir() -> Path:
     """Directory of the YAML files: ``$RECPIPE_CONF_DIR`` or ``./conf``."""

@@ -72,6 +72,7 @@ class MarketplaceGenerator:
         self.n_inactive = int(config.users * 0.05)  # signed up, never interacted: cold users
         self.n_active = max(config.users - self.n_inactive, 1)
         self._perm_a = coprime_multiplier(config.users)
+        self._item_perm_a = coprime_multiplier(config.items)
 
     # ---- users -------------------------------------------------------------------------------------------
     def user_from_index(self, index: Column) -> Column:
@@ -107,9 +108,11 @@ class MarketplaceGenerator:
         return F.floor((F.lit(self.cfg.items) - group + (g - 1)) / g).cast("long")
 
     def item_listed_seconds(self, item_id: Column) -> Column:
+        # Stratified: a permutation of item ids spreads listings evenly, so every day has new items.
         earliest = self.window_start - self.cfg.preexisting_item_days * DAY_SECONDS
-        latest = self.window_end - 3600
-        return F.floor(earliest + uniform(self.seed, "listed", item_id) * (latest - earliest)).cast("long")
+        slot = (self.window_end - 3600 - earliest) / self.cfg.items
+        order = (item_id * self._item_perm_a + self.seed) % self.cfg.items
+        return F.floor(earliest + (order + uniform(self.seed, "listed", item_id)) * slot).cast("long")
 
     def item_seller(self, item_id: Column) -> Column:
         # Cubing the draw makes a few power sellers; sellers are ordinary users.

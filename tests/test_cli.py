@@ -1,0 +1,28 @@
+import subprocess
+import sys
+
+import pytest
+
+from recpipe.cli import JOBS, build_parser, main
+
+
+def test_every_job_has_a_subcommand_with_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for name, module in JOBS.items():
+        assert name in out and module.HELP.split(":")[0][:30] in out.replace("\n", " ")
+
+
+def test_console_script_runs_help():
+    result = subprocess.run([sys.executable, "-m", "recpipe.cli", "generate", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--users" in result.stdout and "--seed" in result.stdout
+
+
+def test_config_error_is_one_clear_line(tmp_path, capsys):
+    conf = tmp_path / "generate.yml"
+    conf.write_text("users: 10\ncolour: red\n")
+    assert main(["generate", "--conf", str(conf)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recpipe generate: error:") and "field 'colour'" in err and str(conf) in err

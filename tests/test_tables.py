@@ -1,0 +1,51 @@
+import pytest
+from chispa import assert_df_equality
+
+from recpipe.config import Settings
+from recpipe.tables import TableNameError, physical_name
+
+
+def test_local_names_map_to_delta_paths(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    assert physical_name("bronze.events", settings) == str(tmp_path / "lakehouse" / "bronze" / "events")
+
+
+def test_databricks_names_map_to_unity_catalog():
+    settings = Settings(target="prod", platform="databricks", catalog="recpipe_prod")
+    assert physical_name("gold.user_candidates", settings) == "recpipe_prod.gold.user_candidates"
+    prefixed = Settings(target="dev", platform="databricks", catalog="main", schema_prefix="recpipe_")
+    assert physical_name("silver.interactions", prefixed) == "main.recpipe_silver.interactions"
+
+
+@pytest.mark.parametrize("bad", ["events", "bronze.", "platinum.events", "bronze.a.b"])
+def test_malformed_names_are_rejected(bad):
+    with pytest.raises(TableNameError, match=bad.split(".")[0] if "." in bad else bad):
+        physical_name(bad, Settings())
+
+
+def test_databricks_without_catalog_is_an_error():
+    with pytest.raises(TableNameError, match="needs a catalog"):
+        physical_name("bronze.events", Settings(target="dev", platform="databricks"))
+
+
+def test_overwrite_append_merge_and_versions(spark, tables):
+    first = spark.createDataFrame([(1, "a"), (2, "b")], "id long, v string")
+    assert tables.overwrite(first, "silver.demo") == 0
+    assert tables.append(spark.createDataFrame([(3, "c")], "id long, v string"), "silver.demo") == 1
+    upsert = spark.createDataFrame([(2, "B"), (4, "d")], "id long, v string")
+    assert tables.merge(upsert, "silver.demo", keys=["id"]) == 2
+    expected = spark.createDataFrame([(1, "a"), (2, "B"), (3, "c"), (4, "d")], "id long, v string")
+    assert_df_equality(tables.read("silver.demo"), expected, ignore_row_order=True)
+    assert tables.versions_read["silver.demo"] == 2
+    assert_df_equality(tables.read("silver.demo", version=0), first, ignore_row_order=True)
+
+
+def test_merge_can_delete_missing_keys(spark, tables):
+    tables.overwrite(spark.createDataFrame([(1, "a"), (2, "b")], "id long, v string"), "silver.demo")
+    tables.merge(spark.createDataFrame([(2, "b2")], "id long, v string"), "silver.demo", keys=["id"], delete_missing=True)
+    assert_df_equality(tables.read("silver.demo"), spark.createDataFrame([(2, "b2")], "id long, v string"))
+
+
+def test_reading_a_missing_table_says_which(tables):
+    with pytest.raises(FileNotFoundError, match="gold.nothing"):
+        tables.read("gold.nothing")
