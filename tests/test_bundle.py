@@ -1,0 +1,66 @@
+"""The Databricks bundle (databricks.yml plus the included job files) is valid against the bundle schema."""
+
+import json
+import shlex
+import subprocess
+import sys
+import tomllib
+
+import jsonschema
+import pytest
+import yaml
+
+from .conftest import REPO_ROOT
+
+# The schema's patterns use Unicode property classes that Python's `re` lacks; translate them to equivalents
+# (letters or digits inside a class, letters alone).
+SCHEMA = json.loads(
+    (REPO_ROOT / "tests" / "resources" / "bundle_schema.json")
+    .read_text()
+    .replace(r"[\\p{L}\\p{N}]", r"[^\\W_]")
+    .replace(r"\\p{L}", r"[^\\W\\d_]")
+)
+
+
+def load_bundle() -> dict:
+    bundle = yaml.safe_load((REPO_ROOT / "databricks.yml").read_text())
+    for pattern in bundle.get("include", []):
+        for path in sorted(REPO_ROOT.glob(pattern)):
+            for kind, resources in yaml.safe_load(path.read_text())["resources"].items():
+                bundle.setdefault("resources", {}).setdefault(kind, {}).update(resources)
+    return bundle
+
+
+def wheel_tasks(bundle: dict) -> list[dict]:
+    return [t for job in bundle["resources"]["jobs"].values() for t in job["tasks"] if "python_wheel_task" in t]
+
+
+def test_bundle_matches_the_schema():
+    jsonschema.validate(load_bundle(), SCHEMA)
+
+
+def test_schema_rejects_a_broken_bundle():
+    bundle = load_bundle()
+    bundle["targets"]["dev"]["mode"] = 42
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bundle, SCHEMA)
+
+
+def test_targets_differ_only_in_where():
+    targets = load_bundle()["targets"]
+    assert set(targets) == {"dev", "staging", "prod"}
+    for target in targets.values():
+        assert set(target) <= {"mode", "default", "workspace", "variables"}
+
+
+def test_every_wheel_task_calls_a_declared_entry_point_that_answers_help():
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    tasks = wheel_tasks(load_bundle())
+    assert tasks
+    for task in tasks:
+        wheel = task["python_wheel_task"]
+        assert wheel["package_name"] == "recpipe" and wheel["entry_point"] in scripts
+        module = scripts[wheel["entry_point"]].split(":")[0]
+        job = wheel["parameters"][0]
+        result = subprocess.run([sys.executable, "-m", module, job, "--help"], capture_output=True, text=True)
+        assert result.returncode == 0, shlex.join([job, "--help"]) + result.stderr
