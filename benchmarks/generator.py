@@ -1,4 +1,4 @@
-"""Benchmark: synthetic marketplace generation into Delta.
+"""Benchmark: synthetic marketplace generation into Delta (the `recpipe generate` code path).
 
     python benchmarks/generator.py --users 100000 --items 50000 --events 5000000
 
@@ -8,12 +8,15 @@ Prints wall time per table and rows per second for the whole generation (written
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
 
 from recpipe.config import GenerateConfig, Settings
-from recpipe.data.generator import MarketplaceGenerator
+from recpipe.jobs.context import JobContext
+from recpipe.jobs.generate import write_marketplace
+from recpipe.progress import StageLog, configure_logging
 from recpipe.spark import get_spark
 from recpipe.tables import Tables
 
@@ -27,24 +30,20 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="where to write (default: a temporary directory)")
     parser.add_argument("--driver-memory", default="8g")
     args = parser.parse_args()
+    configure_logging()
 
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="recpipe-bench-"))
-    settings = Settings(data_dir=data_dir, spark_driver_memory=args.driver_memory)
+    settings = Settings(data_dir=args.data_dir or Path(tempfile.mkdtemp(prefix="recpipe-bench-")), spark_driver_memory=args.driver_memory)
     spark = get_spark(settings, "recpipe-bench-generator")
-    tables = Tables(spark, settings)
+    ctx = JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("generate"))
     config = GenerateConfig(users=args.users, items=args.items, events=args.events, days=args.days)
-    generated = MarketplaceGenerator(config).generate(spark)
 
-    total_rows, start = 0, time.perf_counter()
-    for logical, df in (("bronze.users", generated.users), ("bronze.items", generated.items), ("bronze.events", generated.events)):
-        t0 = time.perf_counter()
-        tables.overwrite(df, logical)
-        rows = tables.read(logical).count()
-        total_rows += rows
-        print(f"{logical:<14} {rows:>12,} rows  {time.perf_counter() - t0:8.1f} s")
+    start = time.perf_counter()
+    write_marketplace(ctx, config)
     elapsed = time.perf_counter() - start
-    cores = spark.sparkContext.defaultParallelism
-    print(f"generator: {total_rows:,} rows in {elapsed:.1f} s = {total_rows / elapsed:,.0f} rows/s on {cores} cores "
+    total_rows = sum(ctx.stages.rows.values())
+    for table, rows in ctx.stages.rows.items():
+        print(f"{table:<14} {rows:>12,} rows  {ctx.stages.seconds[f'write {table}']:8.1f} s")
+    print(f"generator: {total_rows:,} rows in {elapsed:.1f} s = {total_rows / elapsed:,.0f} rows/s on {os.cpu_count()} cores "
           f"({args.users:,} users, {args.items:,} items, {args.events:,} events requested)")
 
 

@@ -245,30 +245,36 @@ class MarketplaceGenerator:
             .when(F.col("raw_type").isin("purchase", "add_to_bag") & after_sale, "view")
             .otherwise(F.col("raw_type"))
         )
-        events = raw.join(F.broadcast(first_purchase) if cfg.items <= 200_000 else first_purchase, "item_id", "left").select(
+        events = raw.join(first_purchase, "item_id", "left").select(
             "event_id", "user_id", "item_id", event_type.alias("event_type"),
             F.timestamp_seconds("ts_s").alias("event_ts"), "session_id", "surface",
         )
+        events = _conform(events, schemas.EVENTS)
+        return MarketplaceTables(
+            users=_conform(self.users(spark, max(1, partitions // 4)), schemas.USERS),
+            items=self.items(spark, events, max(1, partitions // 4)),
+            events=events,
+        )
 
-        item_ids = spark.range(0, cfg.items, numPartitions=max(1, partitions // 4)).select(F.col("id").alias("item_id"))
-        deleted = uniform(self.seed, "deleted", F.col("item_id")) < cfg.deleted_item_share
+    def items(self, spark: SparkSession, events: DataFrame, partitions: int) -> DataFrame:
+        """The items table; ``sold_at`` and ``status`` come from the purchases in ``events``.
+
+        Pass the *written* events table when there is one, so events are not generated twice.
+        """
+        sold = events.where(F.col("event_type") == "purchase").select("item_id", F.col("event_ts").alias("sold_at"))
+        item_ids = spark.range(0, self.cfg.items, numPartitions=partitions).select(F.col("id").alias("item_id"))
+        deleted = uniform(self.seed, "deleted", F.col("item_id")) < self.cfg.deleted_item_share
         items = (
             item_ids.select("item_id", *self._item_attributes(F.col("item_id")))
-            .join(first_purchase.select("item_id", "sold_s"), "item_id", "left")
-            .select(
-                "item_id", "seller_id", "category", "brand", "size", "price", "condition", "listed_at",
-                F.timestamp_seconds("sold_s").alias("sold_at"),
-                F.when(F.col("sold_s").isNotNull(), "sold").when(deleted, "deleted").otherwise("active").alias("status"),
+            .join(sold, "item_id", "left")
+            .withColumn(
+                "status",
+                F.when(F.col("sold_at").isNotNull(), "sold").when(deleted, "deleted").otherwise("active"),
             )
         )
-        users = self.users(spark, max(1, partitions // 4))
-        return MarketplaceTables(
-            users=_conform(spark, users, schemas.USERS),
-            items=_conform(spark, items, schemas.ITEMS),
-            events=_conform(spark, events, schemas.EVENTS),
-        )
+        return _conform(items, schemas.ITEMS)
 
 
-def _conform(spark: SparkSession, df: DataFrame, schema) -> DataFrame:
+def _conform(df: DataFrame, schema) -> DataFrame:
     """Cast to the owned schema (types and nullability) so written tables match ``schemas`` exactly."""
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name, metadata=f.metadata) for f in schema.fields])

@@ -25,13 +25,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="random seed")
 
 
+def write_marketplace(ctx: JobContext, config: GenerateConfig) -> None:
+    """Generate and write the bronze tables, logging a count and a timing per table."""
+    generator = MarketplaceGenerator(config)
+    generated = generator.generate(ctx.spark)
+    write_order = (
+        ("bronze.users", lambda: generated.users),
+        ("bronze.events", lambda: generated.events),
+        # items take sold_at from the written events instead of generating the events again
+        ("bronze.items", lambda: generator.items(ctx.spark, ctx.tables.read("bronze.events"), ctx.spark.sparkContext.defaultParallelism)),
+    )
+    for logical, build in write_order:
+        with ctx.stages.stage(f"write {logical}"):
+            ctx.tables.overwrite(build(), logical)
+        ctx.stages.count(logical, ctx.tables.read(logical).count())
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     flags = [f"{key}={getattr(args, key)}" for key in ("users", "items", "days", "events", "seed") if getattr(args, key) is not None]
     config = load_job_config(NAME, GenerateConfig, args.conf, [*args.set, *flags])
     ctx = JobContext.create(NAME, args)
-    tables = MarketplaceGenerator(config).generate(ctx.spark)
-    for logical, df in (("bronze.users", tables.users), ("bronze.items", tables.items), ("bronze.events", tables.events)):
-        with ctx.stages.stage(f"write {logical}"):
-            ctx.tables.overwrite(df, logical)
-        ctx.stages.count(logical, ctx.tables.read(logical).count())
+    write_marketplace(ctx, config)
     return {**ctx.stages.summary(), "config": config.model_dump(mode="json"), "versions_written": ctx.tables.versions_written}
