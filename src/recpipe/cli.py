@@ -12,15 +12,16 @@ from types import ModuleType
 
 from recpipe import __version__, dag
 from recpipe.config import ConfigError
-from recpipe.jobs import generate
+from recpipe.quality.rules import DataQualityError
+from recpipe.jobs import generate, interactions
 from recpipe.progress import configure_logging
 from recpipe.spark import JavaNotFoundError
 from recpipe.tables import TableNameError
 
-JOBS: dict[str, ModuleType] = {module.NAME: module for module in (generate,)}
+JOBS: dict[str, ModuleType] = {module.NAME: module for module in (generate, interactions)}
 
 # Errors a user can fix: reported in one line, without a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, JavaNotFoundError, TableNameError, FileNotFoundError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, DataQualityError, JavaNotFoundError, TableNameError, FileNotFoundError)
 
 log = logging.getLogger("recpipe")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CONF_DIR_ENV = "RECPIPE_CONF_DIR"
 TARGET_ENV = "RECPIPE_TARGET"
@@ -78,10 +78,48 @@ class GenerateConfig(StrictModel):
     countries: tuple[str, ...] = ("FR", "DE", "GB", "IT", "ES", "NL", "PL", "SE")
 
 
+class ValidationConfig(StrictModel):
+    """Input validation of the bronze tables."""
+
+    max_quarantine_share: float = Field(default=0.01, ge=0, le=1, description="fail above this share per table")
+    platform_start: date = date(2020, 1, 1)
+
+
+DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "like": 3.0, "save": 3.0, "add_to_bag": 5.0, "purchase": 10.0}
+
+
+class InteractionsConfig(StrictModel):
+    """Validated bronze events -> silver interactions."""
+
+    as_of: date | None = Field(default=None, description="process events up to this date; default: latest event day")
+    lookback_days: int = Field(default=90, gt=0)
+    half_life_days: float = Field(default=30.0, gt=0)
+    event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
+    max_confidence: float = Field(default=100.0, gt=0, description="cap of the confidence of one (user, item)")
+    bot_max_events_per_day: int = Field(default=150, gt=0)
+    min_user_interactions: int = Field(default=2, ge=1)
+    min_item_interactions: int = Field(default=2, ge=1)
+    min_count_passes: int = Field(default=2, ge=1)
+    incremental: bool = Field(default=False, description="MERGE the as-of day into the existing tables")
+    validation: ValidationConfig = ValidationConfig()
+
+    @field_validator("event_weights")
+    @classmethod
+    def _known_event_types(cls, weights: dict[str, float]) -> dict[str, float]:
+        from recpipe.schemas import EVENT_TYPES
+
+        unknown = sorted(set(weights) - set(EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {list(EVENT_TYPES)}")
+        if any(w < 0 for w in weights.values()):
+            raise ValueError("weights must be >= 0")
+        return weights
+
+
 T = TypeVar("T", bound=StrictModel)
 
 # conf/<job>.yml -> the model that file must satisfy.
-JOB_CONFIGS: dict[str, type[StrictModel]] = {"generate": GenerateConfig}
+JOB_CONFIGS: dict[str, type[StrictModel]] = {"generate": GenerateConfig, "interactions": InteractionsConfig}
 
 
 def conf_dir() -> Path:

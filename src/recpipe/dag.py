@@ -29,6 +29,7 @@ def pipeline_tasks(args: argparse.Namespace) -> list[Task]:
     tasks: list[Task] = []
     if not args.skip_generate:
         tasks.append(Task("generate", "generate", tuple(f"--{k}={v}" for k, v in (("users", args.users), ("items", args.items)) if v)))
+    tasks.append(Task("interactions", "interactions"))
     return tasks
 
 

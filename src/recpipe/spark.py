@@ -68,7 +68,9 @@ def get_spark(settings: Settings, app_name: str = "recpipe") -> SparkSession:
         app_name: Spark application name.
     """
     if on_databricks():
-        return SparkSession.builder.getOrCreate()
+        spark = SparkSession.builder.getOrCreate()
+        spark.conf.set("spark.sql.session.timeZone", "UTC")  # days and decay are defined in UTC
+        return spark
     active = SparkSession.getActiveSession()
     if active is not None:
         return active

@@ -116,6 +116,20 @@ class Tables:
         """Append rows (creating the table if needed); returns the new Delta version."""
         return self._write(df, logical, "append")
 
+    def replace_where(self, df: DataFrame, logical: str, condition: str) -> int:
+        """Atomically replace the rows matching ``condition`` with ``df`` (creating the table if needed).
+
+        Reruns are idempotent: e.g. ``run_id = 'x'`` replaces what an earlier attempt of run x wrote.
+        """
+        if not self.exists(logical):
+            return self.overwrite(df, logical)
+        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
+        if self._by_path:
+            writer.save(self.name(logical))
+        else:
+            writer.saveAsTable(self.name(logical))
+        return self._record_write(logical)
+
     def merge(self, df: DataFrame, logical: str, keys: Sequence[str], delete_missing: bool = False) -> int:
         """Upsert ``df`` into a table on ``keys`` (creating it if needed); returns the new Delta version.
 

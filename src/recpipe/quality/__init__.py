@@ -1,0 +1,1 @@
+"""Data quality: rules as code, run with Great Expectations; failing rows go to quarantine."""

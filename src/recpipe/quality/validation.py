@@ -1,0 +1,158 @@
+"""Validate a table: table-level expectations (columns, non-empty), types, then row rules.
+
+Rows that fail any rule go to quarantine with every rule they failed; rows that pass continue. Nothing is
+dropped silently: ``total == passed + quarantined`` for every table.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import great_expectations as gx
+from great_expectations.data_context.types.base import ProgressBarsConfig
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from recpipe.quality.rules import DataQualityError, Rule, expectation, with_rule_flags
+
+log = logging.getLogger(__name__)
+
+RECORD = "_record"
+_names = itertools.count()
+
+
+@lru_cache(maxsize=1)
+def _context():
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
+def run_expectations(df: DataFrame, suite_name: str, expectations: list[gx.expectations.Expectation]) -> dict[str, Any]:
+    """Run expectations on a Spark DataFrame with an ephemeral GX context; return the result as JSON."""
+    context = _context()
+    unique = f"{suite_name}_{next(_names)}"
+    batch = context.data_sources.add_spark(name=unique).add_dataframe_asset(name=unique).add_batch_definition_whole_dataframe(unique)
+    suite = context.suites.add(gx.ExpectationSuite(name=unique, expectations=expectations))
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=unique, data=batch, suite=suite))
+    result = definition.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
+    return result.to_json_dict()
+
+
+def summarize(gx_result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per expectation: rule, column, success and unexpected counts."""
+    rows = []
+    for item in gx_result["results"]:
+        config, result = item["expectation_config"], item.get("result") or {}
+        rows.append(
+            {
+                "rule": (config.get("meta") or {}).get("rule") or config["type"],
+                "expectation": config["type"],
+                "column": config["kwargs"].get("column"),
+                "success": bool(item["success"]),
+                "unexpected_count": result.get("unexpected_count"),
+                "unexpected_percent": result.get("unexpected_percent"),
+                "observed_value": None if result.get("observed_value") is None else str(result.get("observed_value")),
+            }
+        )
+    return rows
+
+
+def check_table_level(df: DataFrame, table: str, schema: StructType) -> list[dict[str, Any]]:
+    """Every schema column exists and the table is not empty; otherwise raise naming table, column and rule."""
+    E = gx.expectations
+    expectations = [E.ExpectColumnToExist(column=f.name, meta={"rule": f"{table}.{f.name}.exists"}) for f in schema.fields]
+    expectations.append(E.ExpectTableRowCountToBeBetween(min_value=1, meta={"rule": f"{table}.*.not_empty"}))
+    report = summarize(run_expectations(df, f"{table}_table", expectations))
+    failed = [r for r in report if not r["success"]]
+    if failed:
+        reasons = "; ".join(
+            f"column '{r['column']}' is missing (rule {r['rule']})" if r["column"] else f"table is empty (rule {r['rule']})"
+            for r in failed
+        )
+        raise DataQualityError(f"table bronze.{table}: table-level expectation failed: {reasons}")
+    return report
+
+
+def conform_types(df: DataFrame, table: str, schema: StructType) -> tuple[DataFrame, list[Rule]]:
+    """Cast every column to its schema type; a value that does not cast fails the rule ``<table>.<col>.typed``."""
+    rules = []
+    out = df.withColumn(RECORD, F.to_json(F.struct(*[F.col(f.name) for f in schema.fields])))
+    for f in schema.fields:
+        if df.schema[f.name].dataType == f.dataType:
+            continue
+        rule = Rule(table, f.name, "typed", {"type": f.dataType.simpleString()})
+        casted = F.try_cast(F.col(f.name).cast("string") if f.dataType.typeName() != "string" else F.col(f.name), f.dataType)
+        out = out.withColumn(rule.flag, F.col(f.name).isNull() | casted.isNotNull()).withColumn(f.name, casted)
+        rules.append(rule)
+    return out, rules
+
+
+@dataclass
+class TableValidation:
+    table: str
+    valid: DataFrame
+    quarantine: DataFrame
+    total: int
+    quarantined: int
+    report: list[dict[str, Any]] = field(default_factory=list)
+    gx_result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def share(self) -> float:
+        return self.quarantined / self.total if self.total else 0.0
+
+
+def validate_table(
+    df: DataFrame,
+    table: str,
+    schema: StructType,
+    rules: list[Rule],
+    run_id: str,
+    references: dict[str, DataFrame] | None = None,
+) -> TableValidation:
+    """Validate one bronze table; the caller decides what to do with the quarantine share.
+
+    Returns the passing rows (schema columns, typed), the quarantined rows (the raw record as JSON and the
+    rules it failed), counts, and the Great Expectations report.
+    """
+    table_report = check_table_level(df, table, schema)
+    typed, type_rules = conform_types(df.select(*[f.name for f in schema.fields]), table, schema)
+    all_rules = [*type_rules, *rules]
+    flagged = with_rule_flags(typed, rules, references).cache()
+    gx_result = run_expectations(flagged, table, [expectation(rule) for rule in all_rules])
+    failed_rules = F.filter(
+        F.array(*[F.when(~F.col(rule.flag), F.lit(rule.name)) for rule in all_rules]), lambda r: r.isNotNull()
+    )
+    flagged = flagged.withColumn("_failed_rules", failed_rules)
+    passed = flagged.where(F.size("_failed_rules") == 0).select(*[f.name for f in schema.fields])
+    quarantine = flagged.where(F.size("_failed_rules") > 0).select(
+        F.lit(f"bronze.{table}").alias("table"),
+        F.col(RECORD).alias("record"),
+        F.col("_failed_rules").alias("failed_rules"),
+        F.concat_ws("; ", "_failed_rules").alias("reason"),
+        F.lit(run_id).alias("run_id"),
+    )
+    total = flagged.count()
+    quarantined = quarantine.count()
+    log.info("validated bronze.%s: %s rows, %s quarantined", table, f"{total:,}", f"{quarantined:,}")
+    report = table_report + summarize(gx_result)
+    return TableValidation(table, passed, quarantine, total, quarantined, report, gx_result)
+
+
+def enforce_threshold(results: list[TableValidation], max_share: float) -> None:
+    """Raise when a table's quarantined share passes ``max_share``, naming the rules that failed most."""
+    for result in results:
+        if result.share <= max_share:
+            continue
+        worst = sorted((r for r in result.report if not r["success"]), key=lambda r: -(r["unexpected_count"] or 0))
+        detail = ", ".join(f"{r['rule']} ({r['unexpected_count']} rows)" for r in worst[:5])
+        raise DataQualityError(
+            f"table bronze.{result.table}: {result.quarantined:,} of {result.total:,} rows quarantined "
+            f"({result.share:.2%} > threshold {max_share:.2%}); failing rules: {detail}"
+        )

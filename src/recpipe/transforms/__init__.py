@@ -1,0 +1,1 @@
+"""Pure DataFrame -> DataFrame transforms. Parameterised ones return a function for ``df.transform``."""
