@@ -116,10 +116,72 @@ class InteractionsConfig(StrictModel):
         return weights
 
 
+class ALSConfig(StrictModel):
+    """Hyperparameters of implicit ALS (defaults: tuned on MovieLens 100k, see README)."""
+
+    factors: int = Field(default=128, gt=0)
+    regularization: float = Field(default=20.0, ge=0)
+    alpha: float = Field(default=2.0, gt=0)
+    iterations: int = Field(default=15, gt=0)
+    solver: Literal["cg", "cholesky"] = "cg"
+    weighting: Literal["none", "bm25"] = "none"
+    num_threads: int = Field(default=2, ge=1, description="pinned: results and timings do not depend on the machine")
+    use_gpu: bool = Field(default=True, description="train on CUDA when it is present")
+
+
+class Item2VecConfig(StrictModel):
+    vector_size: int = Field(default=64, gt=0)
+    window: int = Field(default=5, gt=0)
+    negative: int = Field(default=5, gt=0)
+    epochs: int = Field(default=10, gt=0)
+    min_count: int = Field(default=1, ge=1)
+
+
+class EvaluationConfig(StrictModel):
+    k: int = Field(default=10, gt=0)
+    holdout_days: int = Field(default=7, gt=0, description="time split: the last N days are the test set")
+    recent_days: int = Field(default=7, gt=0, description="window of the recent-popularity baseline")
+
+
+class GateConfig(StrictModel):
+    metric: Literal["ndcg", "map", "precision", "recall"] = "ndcg"
+    tolerance: float = Field(default=0.005, ge=0)
+
+
+class TrainConfig(StrictModel):
+    """Silver interactions -> ALS and item2vec, evaluated, tracked and gated in MLflow."""
+
+    seed: int = 42
+    model_name: str = "recpipe_als"
+    top_n: int = Field(default=100, gt=0, description="list length the logged pyfunc model returns")
+    use_tuned_params: bool = Field(default=True, description="start from `recpipe tune`'s best ALS parameters when present")
+    als: ALSConfig = ALSConfig()
+    item2vec: Item2VecConfig = Item2VecConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    gate: GateConfig = GateConfig()
+
+
+class TuneConfig(StrictModel):
+    """Seeded random search over ALS hyperparameters on the time split."""
+
+    seed: int = 42
+    trials: int = Field(default=12, gt=0)
+    factors: tuple[int, ...] = (32, 64, 128)
+    regularization: tuple[float, ...] = (0.5, 2.0, 8.0, 20.0)
+    alpha: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
+    iterations: tuple[int, ...] = (15,)
+    weighting: tuple[Literal["none", "bm25"], ...] = ("none", "bm25")
+
+
 T = TypeVar("T", bound=StrictModel)
 
 # conf/<job>.yml -> the model that file must satisfy.
-JOB_CONFIGS: dict[str, type[StrictModel]] = {"generate": GenerateConfig, "interactions": InteractionsConfig}
+JOB_CONFIGS: dict[str, type[StrictModel]] = {
+    "generate": GenerateConfig,
+    "interactions": InteractionsConfig,
+    "train": TrainConfig,
+    "tune": TuneConfig,
+}
 
 
 def conf_dir() -> Path:

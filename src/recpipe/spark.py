@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -78,6 +79,8 @@ def get_spark(settings: Settings, app_name: str = "recpipe") -> SparkSession:
     from delta import configure_spark_with_delta_pip  # the wheel adds the Maven coordinates of Delta's JARs
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Python workers (mapInPandas, UDFs) must run the interpreter that has recpipe installed.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     log.info("starting local Spark (%s) with Delta Lake; data under %s", settings.spark_master, settings.data_dir)
     spark = configure_spark_with_delta_pip(local_session_builder(settings, app_name)).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")

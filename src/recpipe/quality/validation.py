@@ -87,7 +87,7 @@ def conform_types(df: DataFrame, table: str, schema: StructType) -> tuple[DataFr
         if df.schema[f.name].dataType == f.dataType:
             continue
         rule = Rule(table, f.name, "typed", {"type": f.dataType.simpleString()})
-        casted = F.try_cast(F.col(f.name).cast("string") if f.dataType.typeName() != "string" else F.col(f.name), f.dataType)
+        casted = F.col(f.name).cast("string").try_cast(f.dataType)
         out = out.withColumn(rule.flag, F.col(f.name).isNull() | casted.isNotNull()).withColumn(f.name, casted)
         rules.append(rule)
     return out, rules
@@ -124,7 +124,12 @@ def validate_table(
     table_report = check_table_level(df, table, schema)
     typed, type_rules = conform_types(df.select(*[f.name for f in schema.fields]), table, schema)
     all_rules = [*type_rules, *rules]
-    flagged = with_rule_flags(typed, rules, references).cache()
+    flagged = with_rule_flags(typed, rules, references)
+    for type_rule in type_rules:  # a value that did not cast is reported as mistyped, not also as missing
+        for rule in rules:
+            if rule.kind == "not_null" and rule.column == type_rule.column:
+                flagged = flagged.withColumn(rule.flag, F.col(rule.flag) | ~F.col(type_rule.flag))
+    flagged = flagged.cache()
     gx_result = run_expectations(flagged, table, [expectation(rule) for rule in all_rules])
     failed_rules = F.filter(
         F.array(*[F.when(~F.col(rule.flag), F.lit(rule.name)) for rule in all_rules]), lambda r: r.isNotNull()

@@ -1,0 +1,56 @@
+"""Benchmark: the interactions job (validation + silver tables) on generated events.
+
+    python benchmarks/interactions.py --users 100000 --items 50000 --events 5000000
+
+Generates the bronze tables first (not timed), then times `recpipe interactions` end to end and prints
+events per second, with the validation stage and the interaction building stage on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from recpipe.config import GenerateConfig, InteractionsConfig, Settings
+from recpipe.jobs.context import JobContext
+from recpipe.jobs.generate import write_marketplace
+from recpipe.jobs.interactions import build
+from recpipe.progress import StageLog, configure_logging
+from recpipe.spark import get_spark
+from recpipe.tables import Tables
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--data-dir", type=Path, help="reuse bronze tables written here by an earlier run")
+    parser.add_argument("--driver-memory", default="8g")
+    args = parser.parse_args()
+    configure_logging()
+
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="recpipe-bench-"))
+    settings = Settings(data_dir=data_dir, spark_driver_memory=args.driver_memory)
+    spark = get_spark(settings, "recpipe-bench-interactions")
+    tables = Tables(spark, settings)
+    if not tables.exists("bronze.events"):
+        gen_ctx = JobContext(settings=settings, spark=spark, tables=tables, stages=StageLog("generate"))
+        write_marketplace(gen_ctx, GenerateConfig(users=args.users, items=args.items, events=args.events))
+
+    ctx = JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("interactions"))
+    start = time.perf_counter()
+    summary = build(ctx, InteractionsConfig())
+    elapsed = time.perf_counter() - start
+    events = summary["rows"]["bronze.events"]
+    for stage, seconds in summary["seconds"].items():
+        print(f"{stage:<26} {seconds:8.1f} s")
+    print(f"interactions job: {events:,} events -> {summary['rows']['silver.interactions']:,} interactions "
+          f"in {elapsed:.1f} s = {events / elapsed:,.0f} events/s on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()

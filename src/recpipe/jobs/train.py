@@ -1,0 +1,158 @@
+"""`recpipe train`: ALS and item2vec from silver interactions, evaluated, tracked and gated in MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recpipe import tracking
+from recpipe.config import ALSConfig, TrainConfig, load_job_config
+from recpipe.jobs.context import JobContext
+from recpipe.models.registry import save_model
+from recpipe.models.training import TrainingData, build_als, evaluate_on_time_split, fit_item2vec
+from recpipe.plots import metrics_bar_chart
+from recpipe.transforms import training_inputs as TI
+
+NAME = "train"
+HELP = "Train ALS and item2vec on silver interactions, evaluate against baselines, register and gate in MLflow."
+DESCRIPTION = """\
+Reads silver.interactions and the run's indices, evaluates ALS against global and recent popularity on a time
+split (only items still for sale at the split time are ranked), fits the final ALS and item2vec models, logs
+parameters, metrics, library and Delta versions and artifacts to MLflow, registers a pyfunc model and moves the
+`champion` alias to it only when its metric is within the tolerance of the champion's. Factors and embeddings
+are written to gold.user_factors, gold.item_factors and gold.item_embeddings with the model version."""
+
+TUNED_PARAMS = "tuning/als_best.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, help="random seed")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    config = load_job_config(NAME, TrainConfig, args.conf, [*args.set, *([f"seed={args.seed}"] if args.seed is not None else [])])
+    return train(JobContext.create(NAME, args), config)
+
+
+def load_training_data(ctx: JobContext) -> TrainingData:
+    """Silver tables -> pandas through Arrow (the model code needs no Spark)."""
+    t = ctx.tables
+    user_index, item_index = t.read("silver.user_index"), t.read("silver.item_index")
+    interactions = t.read("silver.interactions").transform(TI.indexed_interactions(user_index, item_index)).toPandas()
+    availability = t.read("silver.item_availability").transform(TI.indexed_availability(item_index)).toPandas()
+    sequences = t.read("silver.daily_interactions").transform(TI.item_sequences(item_index)).select("items").toPandas()
+    return TrainingData(
+        interactions=interactions,
+        n_users=user_index.count(),
+        n_items=item_index.count(),
+        availability=availability,
+        sequences=[np.asarray(s, dtype=np.int64) for s in sequences["items"]],
+    )
+
+
+def effective_als_params(ctx: JobContext, config: TrainConfig) -> ALSConfig:
+    path = ctx.settings.data_dir / TUNED_PARAMS
+    if config.use_tuned_params and path.exists():
+        return config.als.model_copy(update=json.loads(path.read_text()))
+    return config.als
+
+
+def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
+    stages = ctx.stages
+    with stages.stage("load"):
+        data = load_training_data(ctx)
+        stages.count("interactions", len(data.interactions))
+        user_ids = ctx.tables.read("silver.user_index").orderBy("user_idx").select("user_id").toPandas()["user_id"].to_numpy()
+        item_ids = ctx.tables.read("silver.item_index").orderBy("item_idx").select("item_id").toPandas()["item_id"].to_numpy()
+    als_params = effective_als_params(ctx, config)
+    tracking.configure(ctx.settings)
+    model_name = tracking.registered_name(ctx.settings, config.model_name)
+
+    with mlflow.start_run(run_name="train") as run, tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_params({"seed": config.seed, **{f"als.{k}": v for k, v in als_params.model_dump().items()},
+                           **{f"item2vec.{k}": v for k, v in config.item2vec.model_dump().items()},
+                           **{f"evaluation.{k}": v for k, v in config.evaluation.model_dump().items()}})
+        mlflow.set_tags({**tracking.library_versions(), **{f"delta_version.{k}": v for k, v in ctx.tables.versions_read.items()}})
+        with stages.stage("evaluate"):
+            evaluation = evaluate_on_time_split(data, {"als": build_als(als_params, config.seed)}, config.evaluation)
+            for model, metrics in evaluation.metrics.items():
+                mlflow.log_metrics(metrics.as_dict(prefix=f"{model}."))
+            als_metrics = evaluation.metrics["als"]
+            mlflow.log_metrics({k: v for k, v in als_metrics.as_dict().items() if k in ("precision", "recall", "ndcg", "map")})
+            mlflow.log_params({"evaluation.split_time": str(evaluation.split_time)})
+        with stages.stage("fit"):
+            seen = data.matrix()
+            als = build_als(als_params, config.seed).fit(seen)
+            item2vec = fit_item2vec(data, config.item2vec, config.seed)
+        with stages.stage("log model"):
+            tmp_dir = Path(tmp)
+            artifacts = _write_artifacts(tmp_dir, als, item2vec, seen, user_ids, item_ids)
+            chart = metrics_bar_chart({name: m.as_dict() for name, m in evaluation.metrics.items()}, config.evaluation.k, tmp_dir / "metrics.png")
+            mlflow.log_artifact(str(chart))
+            mlflow.log_artifacts(str(artifacts["item2vec"]), artifact_path="item2vec")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=tracking.RecommenderPyfunc(top_n=config.top_n),
+                artifacts={k: str(v) for k, v in artifacts.items() if k != "item2vec"},
+                pip_requirements=[f"recpipe=={_version()}"],
+                registered_model_name=model_name,
+                input_example=pd.DataFrame({"user_id": user_ids[:2]}),
+            )
+            version = str(info.registered_model_version)
+            decision = tracking.gate(mlflow.MlflowClient(), model_name, version, config.gate.metric,
+                                     getattr(als_metrics, config.gate.metric), config.gate.tolerance)
+            mlflow.set_tags({"gate.promoted": decision.promoted, "gate.message": decision.message})
+        with stages.stage("write factors"):
+            _write_factors(ctx, version, user_ids, item_ids, als, item2vec)
+
+    return {
+        **stages.summary(),
+        "mlflow_run_id": run.info.run_id,
+        "model_name": model_name,
+        "model_version": version,
+        "promoted": decision.promoted,
+        "gate": decision.message,
+        "metrics": {name: m.as_dict() for name, m in evaluation.metrics.items()},
+        "versions_read": dict(ctx.tables.versions_read),
+        "versions_written": dict(ctx.tables.versions_written),
+    }
+
+
+def _version() -> str:
+    from recpipe import __version__
+
+    return __version__
+
+
+def _write_artifacts(tmp: Path, als, item2vec, seen: sp.csr_matrix, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, Path]:
+    paths = {"model": save_model(als, tmp / "als"), "item2vec": save_model(item2vec, tmp / "item2vec")}
+    for name, array in (("user_ids", user_ids), ("item_ids", item_ids)):
+        paths[name] = tmp / f"{name}.npy"
+        np.save(paths[name], array.astype(np.int64))
+    paths["seen"] = tmp / "seen.npz"
+    sp.save_npz(paths["seen"], seen)
+    return paths
+
+
+def _factors_frame(ctx: JobContext, ids: np.ndarray, vectors: np.ndarray, id_column: str, version: str):
+    pdf = pd.DataFrame({id_column: ids.astype(np.int64), "factors": list(vectors.astype(np.float32)), "model_version": version})
+    return TI.with_factors_schema(ctx.spark.createDataFrame(pdf), id_column)
+
+
+def _write_factors(ctx: JobContext, version: str, user_ids, item_ids, als, item2vec) -> None:
+    condition = f"model_version = '{version}'"
+    for table, ids, vectors, id_column in (
+        ("gold.user_factors", user_ids, als.user_factors, "user_id"),
+        ("gold.item_factors", item_ids, als.item_factors, "item_id"),
+        ("gold.item_embeddings", item_ids, item2vec.vectors, "item_id"),
+    ):
+        ctx.tables.replace_where(_factors_frame(ctx, ids, vectors, id_column, version), table, condition)
+        ctx.stages.count(table, len(ids))

@@ -1,0 +1,1 @@
+"""Retrieval models and their evaluation: numpy, scipy, implicit and gensim only (no Spark)."""

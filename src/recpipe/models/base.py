@@ -1,0 +1,76 @@
+"""The one contract every model keeps: fit, recommend, similar_items, save, load."""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from recpipe.models.topk import top_k_rows
+
+
+class Recommender(abc.ABC):
+    """A model over contiguous user and item indices."""
+
+    name: str = "model"
+
+    @abc.abstractmethod
+    def fit(self, user_items: sp.csr_matrix) -> Recommender:
+        """Train on a users x items confidence matrix."""
+
+    @abc.abstractmethod
+    def score(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        """Dense scores (len(user_idx) x n_items) for a batch of users; callers keep batches small."""
+
+    def recommend(
+        self,
+        user_idx: np.ndarray,
+        user_items: sp.csr_matrix,
+        n: int = 10,
+        filter_seen: bool = True,
+        allowed_items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` item indices and scores per user, best first.
+
+        Seen items are removed when ``filter_seen``; ``allowed_items`` (a boolean mask over items) removes the
+        rest, e.g. items sold before the evaluation time. Rows shorter than ``n`` are padded with -1 / -inf.
+        """
+        user_idx = np.asarray(user_idx, dtype=np.int64)
+        scores = np.array(self.score(user_idx, user_items), dtype=np.float32)
+        if allowed_items is not None:
+            scores[:, ~allowed_items] = -np.inf
+        exclude = user_items[user_idx] if filter_seen else None
+        return top_k_rows(scores, n, exclude)
+
+    def similar_items(self, item_idx: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError(f"{self.name} has no item similarity")
+
+    @abc.abstractmethod
+    def save(self, path: Path) -> None:
+        """Write everything needed to ``load`` the model into a directory."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, path: Path) -> Recommender:
+        """Read a model written by ``save``."""
+
+
+def recommend_all(
+    model: Recommender,
+    user_idx: np.ndarray,
+    user_items: sp.csr_matrix,
+    n: int,
+    batch_size: int = 2048,
+    allowed_items: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``recommend`` over many users in bounded-memory batches."""
+    ids, scores = [], []
+    for start in range(0, len(user_idx), batch_size):
+        i, s = model.recommend(user_idx[start : start + batch_size], user_items, n, allowed_items=allowed_items)
+        ids.append(i)
+        scores.append(s)
+    if not ids:
+        return np.empty((0, n), dtype=np.int64), np.empty((0, n), dtype=np.float32)
+    return np.vstack(ids), np.vstack(scores)

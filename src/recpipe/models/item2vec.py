@@ -1,0 +1,97 @@
+"""item2vec (Barkan & Koenigstein 2016): skip-gram with negative sampling over users' item sequences (gensim)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from recpipe.models.base import Recommender
+from recpipe.models.topk import top_k_rows
+
+
+def stable_hash(text: str) -> int:
+    """gensim seeds each word vector with a hash of the word; Python's hash() changes between processes."""
+    return zlib.crc32(text.encode())
+
+
+class Item2VecRecommender(Recommender):
+    """Item embeddings from sequences of item indices; users are the mean of their items' unit vectors."""
+
+    name = "item2vec"
+
+    def __init__(
+        self,
+        n_items: int,
+        vector_size: int = 64,
+        window: int = 5,
+        negative: int = 5,
+        epochs: int = 10,
+        min_count: int = 1,
+        sample: float = 1e-3,
+        seed: int = 42,
+    ):
+        self.params = dict(
+            n_items=n_items, vector_size=vector_size, window=window, negative=negative, epochs=epochs,
+            min_count=min_count, sample=sample, seed=seed,
+        )
+        self.vectors: np.ndarray | None = None  # (n_items, vector_size); zero rows for items never seen
+
+    def fit_sequences(self, sequences: Sequence[Sequence[int]]) -> Item2VecRecommender:
+        """Train on item-index sequences (one per user session, in time order). One worker keeps runs identical."""
+        from gensim.models import Word2Vec
+
+        p = self.params
+        sentences = [[str(i) for i in seq] for seq in sequences if len(seq) > 0]
+        model = Word2Vec(
+            sentences=sentences, vector_size=p["vector_size"], window=p["window"], negative=p["negative"], sg=1,
+            epochs=p["epochs"], min_count=p["min_count"], sample=p["sample"], seed=p["seed"], workers=1,
+            hashfxn=stable_hash,
+        )
+        vectors = np.zeros((p["n_items"], p["vector_size"]), dtype=np.float32)
+        keys = np.array([int(k) for k in model.wv.index_to_key], dtype=np.int64)
+        if len(keys):
+            vectors[keys] = model.wv.vectors
+        self.vectors = vectors
+        return self
+
+    def fit(self, user_items: sp.csr_matrix) -> Item2VecRecommender:
+        """Without timestamps, each user's items in index order form one sequence (use ``fit_sequences``)."""
+        return self.fit_sequences([row.indices.tolist() for row in user_items])
+
+    @property
+    def _unit(self) -> np.ndarray:
+        norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
+        return self.vectors / np.maximum(norms, 1e-12)
+
+    def score(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        unit = self._unit
+        users = user_items[user_idx]
+        profile = np.asarray(users @ unit) / np.maximum(np.asarray(users.sum(axis=1)), 1e-12)
+        return profile @ unit.T
+
+    def similar_items(self, item_idx: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine neighbours; items without a vector get no neighbours (-1 / -inf)."""
+        unit = self._unit
+        item_idx = np.asarray(item_idx, dtype=np.int64)
+        scores = unit[item_idx] @ unit.T
+        known = np.linalg.norm(self.vectors, axis=1) > 0
+        scores[:, ~known] = -np.inf
+        scores[~known[item_idx]] = -np.inf
+        itself = sp.csr_matrix((np.ones(len(item_idx)), (np.arange(len(item_idx)), item_idx)), shape=scores.shape)
+        return top_k_rows(scores, n, itself)
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        np.save(path / "vectors.npy", self.vectors)
+        (path / "params.json").write_text(json.dumps(self.params))
+
+    @classmethod
+    def load(cls, path: Path) -> Item2VecRecommender:
+        model = cls(**json.loads((path / "params.json").read_text()))
+        model.vectors = np.load(path / "vectors.npy")
+        return model

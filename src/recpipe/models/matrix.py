@@ -1,0 +1,36 @@
+"""Sparse user x item matrices from interaction rows (Arrow or pandas columns, no per-row Python)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+
+
+def to_csr(user_idx: np.ndarray, item_idx: np.ndarray, values: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
+    """A float32 CSR matrix; duplicate (user, item) pairs are summed."""
+    matrix = sp.csr_matrix(
+        (np.asarray(values, dtype=np.float32), (np.asarray(user_idx, dtype=np.int64), np.asarray(item_idx, dtype=np.int64))),
+        shape=(n_users, n_items),
+        dtype=np.float32,
+    )
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return matrix
+
+
+def arrow_to_csr(table: pa.Table, n_users: int, n_items: int, value_column: str = "confidence") -> sp.csr_matrix:
+    """CSR from an Arrow table with ``user_idx``, ``item_idx`` and a value column."""
+    return to_csr(
+        table.column("user_idx").to_numpy(),
+        table.column("item_idx").to_numpy(),
+        table.column(value_column).to_numpy(),
+        n_users,
+        n_items,
+    )
+
+
+def binarize(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    out = matrix.copy()
+    out.data = np.ones_like(out.data)
+    return out

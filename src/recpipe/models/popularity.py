@@ -1,0 +1,44 @@
+"""Popularity baselines: global (all training interactions) and recent (a trailing window)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from recpipe.models.base import Recommender
+from recpipe.models.matrix import binarize
+
+
+class PopularityRecommender(Recommender):
+    """Every user gets the items with the most distinct users, seen items removed."""
+
+    name = "popularity"
+
+    def __init__(self) -> None:
+        self.item_scores: np.ndarray | None = None
+
+    def fit(self, user_items: sp.csr_matrix) -> PopularityRecommender:
+        self.item_scores = np.asarray(binarize(user_items).sum(axis=0)).ravel().astype(np.float32)
+        return self
+
+    def score(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        return np.broadcast_to(self.item_scores, (len(user_idx), len(self.item_scores)))
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        np.save(path / "item_scores.npy", self.item_scores)
+        (path / "params.json").write_text(json.dumps({"name": self.name}))
+
+    @classmethod
+    def load(cls, path: Path) -> PopularityRecommender:
+        model = cls()
+        model.item_scores = np.load(path / "item_scores.npy")
+        return model
+
+
+def recent_popularity(recent_user_items: sp.csr_matrix) -> PopularityRecommender:
+    """Popularity fitted on a recent slice only (the caller picks the window)."""
+    return PopularityRecommender().fit(recent_user_items)

@@ -1,0 +1,28 @@
+"""PNG charts for MLflow artifacts and reports (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
+
+
+def metrics_bar_chart(metrics_by_model: dict[str, dict[str, float]], k: int, path: Path) -> Path:
+    """Grouped bars: one group per metric, one bar per model."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / max(len(metrics_by_model), 1)
+    for i, (model, metrics) in enumerate(metrics_by_model.items()):
+        ax.bar([x + i * width for x in range(len(METRICS))], [metrics.get(m, 0.0) for m in METRICS], width, label=model)
+    ax.set_xticks([x + width * (len(metrics_by_model) - 1) / 2 for x in range(len(METRICS))])
+    ax.set_xticklabels([f"{m}@{k}" if m not in ("coverage",) else m for m in METRICS])
+    ax.set_title("time-split evaluation")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

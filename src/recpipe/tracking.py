@@ -1,0 +1,153 @@
+"""MLflow: where runs go, the pyfunc wrapper of a trained model, and the champion/challenger gate."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from mlflow import MlflowClient
+
+from recpipe.config import Settings
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+TRACKED_LIBRARIES = ("implicit", "gensim", "numpy", "scipy", "pyspark", "delta-spark", "mlflow", "great-expectations")
+
+
+def configure(settings: Settings) -> str:
+    """Point MLflow at the target's tracking store and return the experiment id.
+
+    Locally: a SQLite file and an artifact folder in the data directory. On Databricks: the workspace tracking
+    server and the Unity Catalog registry.
+    """
+    if settings.platform == "databricks":
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri or "databricks")
+        mlflow.set_registry_uri("databricks-uc")
+        return mlflow.set_experiment(settings.mlflow_experiment).experiment_id
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    uri = settings.mlflow_tracking_uri or f"sqlite:///{data_dir / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    experiment = mlflow.get_experiment_by_name(settings.mlflow_experiment)
+    if experiment is None:
+        return mlflow.create_experiment(settings.mlflow_experiment, artifact_location=(data_dir / "mlartifacts").as_uri())
+    mlflow.set_experiment(experiment_id=experiment.experiment_id)
+    return experiment.experiment_id
+
+
+def registered_name(settings: Settings, model: str) -> str:
+    """Unity Catalog models live in catalog.schema; local ones need no prefix."""
+    return f"{settings.catalog}.{settings.schema_prefix}gold.{model}" if settings.platform == "databricks" else model
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in TRACKED_LIBRARIES:
+        try:
+            versions[f"version.{name}"] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[f"version.{name}"] = "absent"
+    return versions
+
+
+class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
+    """Input: a DataFrame with ``user_id``. Output: ``user_id``, ``item_ids`` and ``scores`` (top-N, best first).
+
+    Artifacts: the model directory, the index -> id arrays of users and items, and the seen-items matrix.
+    Unknown users get empty lists (the serving layer falls back to popularity).
+    """
+
+    def __init__(self, top_n: int = 100):
+        self.top_n = top_n
+
+    def load_context(self, context) -> None:
+        from recpipe.models.registry import load_model
+
+        self.model = load_model(Path(context.artifacts["model"]))
+        self.user_ids = np.load(context.artifacts["user_ids"])
+        self.item_ids = np.load(context.artifacts["item_ids"])
+        self.seen = sp.load_npz(context.artifacts["seen"]).tocsr()
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        users = np.asarray(model_input["user_id"], dtype=np.int64)
+        position = np.clip(np.searchsorted(self.user_ids, users), 0, len(self.user_ids) - 1)
+        known = self.user_ids[position] == users
+        item_lists: list[list[int]] = [[] for _ in users]
+        score_lists: list[list[float]] = [[] for _ in users]
+        if known.any():
+            ids, scores = self.model.recommend(position[known], self.seen, self.top_n)
+            for row, (i, s) in zip(np.flatnonzero(known), zip(ids, scores)):
+                ok = i >= 0
+                item_lists[row] = self.item_ids[i[ok]].tolist()
+                score_lists[row] = s[ok].astype(float).tolist()
+        return pd.DataFrame({"user_id": users, "item_ids": item_lists, "scores": score_lists})
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promoted: bool
+    version: str
+    champion_version: str | None
+    metric: str
+    value: float
+    champion_value: float | None
+    tolerance: float
+
+    @property
+    def message(self) -> str:
+        if self.champion_version is None:
+            return f"model version {self.version} is the first: promoted to {CHAMPION} ({self.metric} {self.value:.4f})"
+        verdict = "promoted to champion" if self.promoted else f"kept champion version {self.champion_version}"
+        sign = ">=" if self.promoted else "<"
+        return (
+            f"model version {self.version}: {verdict} ({self.metric} {self.value:.4f} {sign} champion "
+            f"{self.champion_value:.4f} - tolerance {self.tolerance})"
+        )
+
+
+def passes_gate(value: float, champion_value: float | None, tolerance: float) -> bool:
+    """A challenger wins when it is no worse than the champion minus the tolerance."""
+    return champion_value is None or value >= champion_value - tolerance
+
+
+def gate(client: MlflowClient, model_name: str, version: str, metric: str, value: float, tolerance: float) -> GateDecision:
+    """Tag ``version`` as challenger, and move the champion alias to it when it passes the gate."""
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    try:
+        champion = client.get_model_version_by_alias(model_name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        champion = None
+    champion_value = None
+    if champion is not None and champion.version != version:
+        champion_value = client.get_run(champion.run_id).data.metrics.get(metric)
+    decision = GateDecision(
+        promoted=passes_gate(value, champion_value, tolerance),
+        version=str(version),
+        champion_version=None if champion is None or champion_value is None else str(champion.version),
+        metric=metric,
+        value=value,
+        champion_value=champion_value,
+        tolerance=tolerance,
+    )
+    if decision.promoted:
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+    log.info(decision.message)
+    return decision
+
+
+def champion_version(settings: Settings, model: str) -> str:
+    """The version the champion alias points at; later jobs read factors of this version."""
+    configure(settings)
+    name = registered_name(settings, model)
+    try:
+        return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
+    except mlflow.exceptions.MlflowException as exc:
+        raise LookupError(f"registered model {name} has no {CHAMPION} alias: run `recpipe train` first") from exc

@@ -1,0 +1,108 @@
+"""The interactions job on real Delta tables: idempotent reruns, incremental == full rebuild, failure on bad input."""
+
+from datetime import date, datetime, timedelta
+
+import pytest
+from chispa import assert_approx_df_equality, assert_df_equality
+
+from recpipe.config import InteractionsConfig, Settings
+from recpipe.jobs.context import JobContext
+from recpipe.jobs.interactions import build
+from recpipe.progress import StageLog
+from recpipe.quality.rules import DataQualityError
+from recpipe.tables import Tables
+
+from ..quality.test_validation import ITEMS, USERS
+
+EVENTS = "event_id long, user_id long, item_id long, event_type string, event_ts timestamp, session_id long, surface string"
+DAY1, DAY2 = date(2026, 10, 1), date(2026, 10, 2)
+CONFIG = InteractionsConfig(min_user_interactions=1, min_item_interactions=1, half_life_days=3, bot_max_events_per_day=20)
+
+
+def write_bronze(tables: Tables, events_rows, extra_items=()):
+    spark = tables.spark
+    users = [(u, "FR", datetime(2025, 1, 1)) for u in range(1, 6)]
+    items = [(i, 5, "tops", "COS", "M", 20.0, "good", datetime(2026, 9, 1), None, "active") for i in (10, 11, 12, 13)]
+    tables.overwrite(spark.createDataFrame(users, USERS), "bronze.users")
+    tables.overwrite(spark.createDataFrame(items + list(extra_items), ITEMS), "bronze.items")
+    tables.overwrite(spark.createDataFrame(events_rows, EVENTS), "bronze.events")
+
+
+def two_days_of_events():
+    rows, event_id = [], 0
+    for day in (DAY1, DAY2):
+        base = datetime.combine(day, datetime.min.time())
+        for user in (1, 2, 3):
+            for k, (item, kind) in enumerate([(10, "view"), (11, "like"), (10 + user, "purchase"), (13, "save")]):
+                event_id += 1
+                rows.append((event_id, user, item, kind, base + timedelta(hours=user + k), event_id, "home"))
+        rows.append((event_id + 1000, 5, 10, "view", base + timedelta(hours=9), 999, "home"))  # seller 5 views own item
+    bot_day = datetime.combine(DAY1, datetime.min.time())
+    rows += [(5000 + k, 4, 12, "view", bot_day + timedelta(seconds=k), 777, "search") for k in range(25)]  # a bot
+    return rows
+
+
+def context(spark, data_dir) -> JobContext:
+    settings = Settings(data_dir=data_dir, shuffle_partitions=2)
+    return JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("interactions"))
+
+
+def silver(tables: Tables, name: str):
+    return tables.read(f"silver.{name}")
+
+
+def test_full_run_builds_silver_tables(spark, tmp_path):
+    ctx = context(spark, tmp_path)
+    write_bronze(ctx.tables, two_days_of_events())
+    summary = build(ctx, CONFIG.model_copy(update={"as_of": DAY2}))
+    interactions = silver(ctx.tables, "interactions")
+    assert interactions.where("user_id = 5").count() == 0  # own item
+    assert interactions.where("user_id = 4").count() == 0  # bot
+    assert interactions.where("user_id = 1 AND item_id = 10").first()["n_events"] == 2
+    assert summary["rows"]["quarantine.events"] == 0
+    assert summary["versions_read"]["bronze.events"] == 0 and "silver.interactions" in summary["versions_written"]
+    users = silver(ctx.tables, "user_index").orderBy("user_idx").collect()
+    assert [(r.user_id, r.user_idx) for r in users] == [(1, 0), (2, 1), (3, 2)]
+    assert {r.run_id for r in users} == {summary["run_id"]}
+
+
+def test_rerun_on_the_same_input_gives_identical_tables(spark, tmp_path):
+    ctx = context(spark, tmp_path)
+    write_bronze(ctx.tables, two_days_of_events())
+    config = CONFIG.model_copy(update={"as_of": DAY2})
+    build(ctx, config)
+    first = {name: silver(ctx.tables, name).collect() for name in ("interactions", "user_index", "item_index", "item_availability")}
+    build(context(spark, tmp_path), config)
+    for name, rows in first.items():
+        assert_df_equality(silver(ctx.tables, name), spark.createDataFrame(rows, silver(ctx.tables, name).schema), ignore_row_order=True)
+
+
+def test_incremental_over_two_days_equals_a_full_rebuild(spark, tmp_path):
+    events = two_days_of_events()
+    incremental = context(spark, tmp_path / "incremental")
+    write_bronze(incremental.tables, events)
+    build(incremental, CONFIG.model_copy(update={"as_of": DAY1}))
+    summary = build(incremental, CONFIG.model_copy(update={"as_of": DAY2, "incremental": True}))
+    assert summary["incremental"] is True
+
+    full = context(spark, tmp_path / "full")
+    write_bronze(full.tables, events)
+    build(full, CONFIG.model_copy(update={"as_of": DAY2}))
+    key = ["user_id", "item_id"]
+    assert_approx_df_equality(
+        silver(incremental.tables, "interactions").orderBy(key), silver(full.tables, "interactions").orderBy(key), 1e-9
+    )
+    assert_df_equality(silver(incremental.tables, "user_index").drop("run_id"), silver(full.tables, "user_index").drop("run_id"), ignore_row_order=True)
+
+
+def test_job_fails_above_the_threshold_but_keeps_the_quarantine(spark, tmp_path):
+    ctx = context(spark, tmp_path)
+    rows = two_days_of_events() + [(90_000 + k, 1, 777, "view", datetime(2026, 10, 1, 5), 1, "home") for k in range(5)]
+    write_bronze(ctx.tables, rows)
+    with pytest.raises(DataQualityError, match=r"bronze\.events: 5 of .* rows quarantined .*events\.item_id\.references"):
+        build(ctx, CONFIG.model_copy(update={"as_of": DAY2}))
+    quarantine = ctx.tables.read("quarantine.events")
+    assert quarantine.count() == 5 and {r.reason for r in quarantine.collect()} == {"events.item_id.references"}
+    assert not ctx.tables.exists("silver.interactions")
+    report = ctx.tables.read("monitoring.validation_results").where("rule = 'events.item_id.references'").first()
+    assert report.success is False and report.unexpected_count == 5
