@@ -13,12 +13,12 @@ from types import ModuleType
 from recpipe import __version__, dag
 from recpipe.config import ConfigError
 from recpipe.quality.rules import DataQualityError
-from recpipe.jobs import generate, interactions, train
+from recpipe.jobs import generate, interactions, train, tune
 from recpipe.progress import configure_logging
 from recpipe.spark import JavaNotFoundError
 from recpipe.tables import TableNameError
 
-JOBS: dict[str, ModuleType] = {module.NAME: module for module in (generate, interactions, train)}
+JOBS: dict[str, ModuleType] = {module.NAME: module for module in (generate, interactions, train, tune)}
 
 # Errors a user can fix: reported in one line, without a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, DataQualityError, JavaNotFoundError, TableNameError, FileNotFoundError)

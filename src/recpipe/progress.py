@@ -20,7 +20,7 @@ def configure_logging(verbose: bool = False) -> None:
         datefmt="%H:%M:%S",
         force=True,
     )
-    for noisy in ("py4j", "pyspark", "great_expectations", "mlflow", "urllib3", "alembic"):
+    for noisy in ("py4j", "pyspark", "great_expectations", "mlflow", "urllib3", "alembic", "gensim", "smart_open"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

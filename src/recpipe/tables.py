@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -70,13 +71,22 @@ class Tables:
             return DeltaTable.forPath(self.spark, self.name(logical))
         return DeltaTable.forName(self.spark, self.name(logical))
 
+    def _local_commits(self, logical: str) -> list[int]:
+        log_dir = Path(self.name(logical)) / "_delta_log"
+        return [int(p.stem) for p in log_dir.glob("*.json") if p.stem.isdigit()] if log_dir.is_dir() else []
+
     def exists(self, logical: str) -> bool:
         if self._by_path:
-            return DeltaTable.isDeltaTable(self.spark, self.name(logical))
+            return bool(self._local_commits(logical))
         return self.spark.catalog.tableExists(self.name(logical))
 
     def version(self, logical: str) -> int:
-        """Latest Delta version of a table."""
+        """Latest Delta version of a table (locally read off the commit files: no Spark job)."""
+        if self._by_path:
+            commits = self._local_commits(logical)
+            if not commits:
+                raise FileNotFoundError(f"table {logical} ({self.name(logical)}) does not exist")
+            return max(commits)
         return int(self._delta_table(logical).history(1).select("version").first()[0])
 
     def read(self, logical: str, version: int | None = None) -> DataFrame:

@@ -51,8 +51,8 @@ def load_training_data(ctx: JobContext) -> TrainingData:
     sequences = t.read("silver.daily_interactions").transform(TI.item_sequences(item_index)).select("items").toPandas()
     return TrainingData(
         interactions=interactions,
-        n_users=user_index.count(),
-        n_items=item_index.count(),
+        user_ids=user_index.orderBy("user_idx").select("user_id").toPandas()["user_id"].to_numpy(np.int64),
+        item_ids=item_index.orderBy("item_idx").select("item_id").toPandas()["item_id"].to_numpy(np.int64),
         availability=availability,
         sequences=[np.asarray(s, dtype=np.int64) for s in sequences["items"]],
     )
@@ -70,8 +70,7 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
     with stages.stage("load"):
         data = load_training_data(ctx)
         stages.count("interactions", len(data.interactions))
-        user_ids = ctx.tables.read("silver.user_index").orderBy("user_idx").select("user_id").toPandas()["user_id"].to_numpy()
-        item_ids = ctx.tables.read("silver.item_index").orderBy("item_idx").select("item_id").toPandas()["item_id"].to_numpy()
+        user_ids, item_ids = data.user_ids, data.item_ids
     als_params = effective_als_params(ctx, config)
     tracking.configure(ctx.settings)
     model_name = tracking.registered_name(ctx.settings, config.model_name)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,10 +29,18 @@ class TrainingData:
     item availability (``item_idx``, ``status``, ``listed_at``, ``sold_at``) and item sequences for item2vec."""
 
     interactions: pd.DataFrame
-    n_users: int
-    n_items: int
+    user_ids: np.ndarray  # index -> user_id
+    item_ids: np.ndarray  # index -> item_id
     availability: pd.DataFrame
     sequences: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
 
     def matrix(self, rows: pd.DataFrame | None = None) -> sp.csr_matrix:
         rows = self.interactions if rows is None else rows
@@ -55,7 +65,7 @@ class SplitEvaluation:
 
 
 def evaluate_on_time_split(
-    data: TrainingData, candidates: dict[str, Recommender], evaluation: EvaluationConfig
+    data: TrainingData, candidates: dict[str, Recommender], evaluation: EvaluationConfig, baselines: bool = True
 ) -> SplitEvaluation:
     """Fit each candidate on the rows before the split, rank only items still for sale at the split time
     (a sold item cannot be recommended), and score the held-out days. Baselines: global and recent popularity."""
@@ -65,7 +75,9 @@ def evaluate_on_time_split(
     allowed = available_items_mask(data.availability, data.n_items, split_time)
     recent_start = split_time - pd.Timedelta(days=evaluation.recent_days)
     recent = data.matrix(train_rows[train_rows["last_event_ts"] >= recent_start])
-    models = {**candidates, "popularity": PopularityRecommender(), "recent_popularity": PopularityRecommender()}
+    models = dict(candidates)
+    if baselines:
+        models.update(popularity=PopularityRecommender(), recent_popularity=PopularityRecommender())
     metrics, seconds = {}, {}
     for name, model in models.items():
         start = time.perf_counter()
@@ -75,6 +87,15 @@ def evaluate_on_time_split(
         metrics[name] = ranking_metrics(warm_test_users, ids, test, evaluation.k, train)
         log.info("time split %s: ndcg@%d %.4f map %.4f (fit %.1fs)", name, evaluation.k, metrics[name].ndcg, metrics[name].map, seconds[name])
     return SplitEvaluation(metrics, split_time, len(train_rows), len(test_rows), seconds)
+
+
+def sample_grid(grid: dict[str, Sequence], trials: int, seed: int) -> list[dict]:
+    """``trials`` distinct combinations drawn from the grid with a seeded generator (all of it when smaller)."""
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    if trials >= len(combos):
+        return combos
+    chosen = np.random.default_rng(seed).choice(len(combos), size=trials, replace=False)
+    return [combos[i] for i in sorted(chosen)]
 
 
 def fit_item2vec(data: TrainingData, params: Item2VecConfig, seed: int) -> Item2VecRecommender:

@@ -1,0 +1,64 @@
+"""`recpipe tune`: seeded random search over ALS hyperparameters on the time split, as nested MLflow runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from typing import Any
+
+import mlflow
+
+from recpipe import tracking
+from recpipe.config import TrainConfig, TuneConfig, load_job_config
+from recpipe.jobs.context import JobContext
+from recpipe.jobs.train import TUNED_PARAMS, load_training_data
+from recpipe.models.training import build_als, evaluate_on_time_split, sample_grid
+
+log = logging.getLogger(__name__)
+
+NAME = "tune"
+HELP = "Search ALS hyperparameters on the time split (nested MLflow runs); training then starts from the best."
+DESCRIPTION = """\
+Draws `trials` combinations (seeded) from the grid in conf/tune.yml, trains and scores each on the time split of
+conf/train.yml, logs each as a nested MLflow run, and writes the best parameters to <data_dir>/tuning/als_best.json,
+which `recpipe train` uses when use_tuned_params is true."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trials", type=int, help="number of combinations to try")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    config = load_job_config(NAME, TuneConfig, args.conf, [*args.set, *([f"trials={args.trials}"] if args.trials else [])])
+    train_config = load_job_config("train", TrainConfig)
+    return tune(JobContext.create(NAME, args), config, train_config)
+
+
+def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig) -> dict[str, Any]:
+    with ctx.stages.stage("load"):
+        data = load_training_data(ctx)
+    tracking.configure(ctx.settings)
+    grid = {k: getattr(config, k) for k in ("factors", "regularization", "alpha", "iterations", "weighting")}
+    candidates = sample_grid(grid, config.trials, config.seed)
+    metric = train_config.gate.metric
+    results = []
+    with mlflow.start_run(run_name="tune") as parent, ctx.stages.stage("search"):
+        mlflow.log_params({"seed": config.seed, "trials": len(candidates), "metric": metric})
+        for i, params in enumerate(candidates):
+            als = train_config.als.model_copy(update=params)
+            with mlflow.start_run(run_name=f"trial-{i}", nested=True):
+                mlflow.log_params({f"als.{k}": v for k, v in als.model_dump().items()})
+                evaluation = evaluate_on_time_split(data, {"als": build_als(als, config.seed)}, train_config.evaluation, baselines=False)
+                metrics = evaluation.metrics["als"]
+                mlflow.log_metrics(metrics.as_dict())
+            results.append((getattr(metrics, metric), i, params))
+            log.info("trial %d/%d %s: %s %.4f", i + 1, len(candidates), params, metric, getattr(metrics, metric))
+        best_value, best_index, best = max(results, key=lambda r: (r[0], -r[1]))
+        mlflow.log_params({f"best.{k}": v for k, v in best.items()})
+        mlflow.log_metric(f"best_{metric}", best_value)
+    path = ctx.settings.data_dir / TUNED_PARAMS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(best, indent=1))
+    trials = [{"params": p, metric: v} for v, _, p in results]
+    return {**ctx.stages.summary(), "trials": trials, "best": best, f"best_{metric}": best_value, "written": str(path), "mlflow_run_id": parent.info.run_id}

@@ -1,0 +1,103 @@
+"""Training end to end on small silver tables with planted structure: MLflow run, registry, gate, gold factors."""
+
+from datetime import date, datetime, timedelta
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from recpipe.config import Settings, TrainConfig, TuneConfig
+from recpipe.jobs.context import JobContext
+from recpipe.jobs.train import TUNED_PARAMS, train
+from recpipe.jobs.tune import tune
+from recpipe.progress import StageLog
+from recpipe.tables import Tables
+
+N_USERS, N_ITEMS, DAYS = 40, 24, 10
+END = datetime(2026, 10, 10)
+
+
+def write_silver(tables: Tables) -> None:
+    """Two taste groups (item % 2 == user % 2); each user touches 8 items of their group over ten days."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(N_USERS):
+        group_items = [i for i in range(N_ITEMS) if i % 2 == user % 2]
+        for item in rng.choice(group_items, size=8, replace=False):
+            ts = END - timedelta(hours=int(rng.integers(1, DAYS * 24)))
+            rows.append((user + 100, int(item) + 500, float(rng.integers(1, 5)), 1, ts))
+    interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "confidence", "n_events", "last_event_ts"])
+    spark = tables.spark
+    tables.overwrite(spark.createDataFrame(interactions), "silver.interactions")
+    daily = interactions.assign(day=interactions["last_event_ts"].dt.date, weighted=interactions["confidence"])
+    tables.overwrite(spark.createDataFrame(daily[["user_id", "item_id", "day", "weighted", "n_events", "last_event_ts"]]), "silver.daily_interactions")
+    users = sorted(interactions["user_id"].unique())
+    items = sorted(interactions["item_id"].unique())
+    tables.overwrite(spark.createDataFrame(pd.DataFrame({"user_id": users, "user_idx": range(len(users)), "run_id": "r"})), "silver.user_index")
+    tables.overwrite(spark.createDataFrame(pd.DataFrame({"item_id": items, "item_idx": range(len(items)), "run_id": "r"})), "silver.item_index")
+    availability = pd.DataFrame({"item_id": items, "status": "active", "listed_at": datetime(2026, 9, 1), "sold_at": pd.NaT})
+    tables.overwrite(spark.createDataFrame(availability, "item_id long, status string, listed_at timestamp, sold_at timestamp"), "silver.item_availability")
+
+
+@pytest.fixture
+def ctx(spark, tmp_path):
+    settings = Settings(data_dir=tmp_path, shuffle_partitions=2, mlflow_experiment="train-tests")
+    context = JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("train"))
+    write_silver(context.tables)
+    yield context
+    mlflow.set_tracking_uri(None)
+
+
+CONFIG = TrainConfig.model_validate({"als": {"factors": 4, "regularization": 0.1, "alpha": 2, "iterations": 10, "use_gpu": False},
+                                     "item2vec": {"vector_size": 8, "epochs": 5}, "evaluation": {"holdout_days": 3}})
+
+
+def test_train_tracks_registers_and_writes_factors(ctx):
+    summary = train(ctx, CONFIG)
+    assert summary["promoted"] and summary["model_version"] == "1"
+    metrics = summary["metrics"]
+    assert metrics["als"]["ndcg"] > metrics["popularity"]["ndcg"]  # the planted groups are learnable
+    run = MlflowClient().get_run(summary["mlflow_run_id"])
+    assert run.data.params["seed"] == "42" and run.data.params["als.factors"] == "4"
+    assert run.data.tags["version.implicit"] == "0.7.3" and run.data.tags["delta_version.silver.interactions"] == "0"
+    assert {"ndcg", "als.map", "popularity.ndcg", "recent_popularity.precision"} <= set(run.data.metrics)
+    artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"metrics.png", "item2vec"} <= artifacts
+    user_factors = ctx.tables.read("gold.user_factors")
+    assert user_factors.count() == N_USERS and {r.model_version for r in user_factors.collect()} == {"1"}
+    assert len(user_factors.first().factors) == 4
+    assert ctx.tables.read("gold.item_embeddings").count() == N_ITEMS
+
+    model = mlflow.pyfunc.load_model("models:/recpipe_als@champion")
+    out = model.predict(pd.DataFrame({"user_id": [100]}))
+    assert len(out["item_ids"][0]) == CONFIG.top_n or len(out["item_ids"][0]) == N_ITEMS - 8
+    assert all((item - 500) % 2 == 0 for item in out["item_ids"][0][:3])  # user 100 is in group 0
+
+
+def test_a_worse_model_is_registered_but_not_promoted(ctx):
+    train(ctx, CONFIG)
+    worse = CONFIG.model_copy(update={"als": CONFIG.als.model_copy(update={"factors": 1, "iterations": 1, "regularization": 100.0})})
+    summary = train(ctx, worse)
+    assert summary["model_version"] == "2" and not summary["promoted"]
+    assert "kept champion version 1" in summary["gate"]
+    assert str(MlflowClient().get_model_version_by_alias("recpipe_als", "champion").version) == "1"
+    # both versions' factors are kept, so later jobs can read the champion's
+    versions = {r.model_version for r in ctx.tables.read("gold.item_factors").select("model_version").distinct().collect()}
+    assert versions == {"1", "2"}
+
+
+def test_tune_writes_best_parameters_that_training_uses(ctx):
+    config = TuneConfig(trials=2, factors=(2, 4), regularization=(0.1,), alpha=(2.0,), iterations=(5,), weighting=("none",))
+    summary = tune(ctx, config, CONFIG)
+    best = json.loads((ctx.settings.data_dir / TUNED_PARAMS).read_text())
+    assert best == summary["best"] and best["factors"] in (2, 4)
+    children = MlflowClient().search_runs(
+        [mlflow.get_experiment_by_name("train-tests").experiment_id], f"tags.mlflow.parentRunId = '{summary['mlflow_run_id']}'"
+    )
+    assert len(children) == 2
+    trained = train(ctx, CONFIG)
+    assert MlflowClient().get_run(trained["mlflow_run_id"]).data.params["als.factors"] == str(best["factors"])
