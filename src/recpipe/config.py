@@ -173,6 +173,26 @@ class TuneConfig(StrictModel):
     weighting: tuple[Literal["none", "bm25"], ...] = ("none", "bm25")
 
 
+class CandidatesConfig(StrictModel):
+    """Precomputed lists: top-N per user, similar items, cold-start fallbacks."""
+
+    model_name: str = "recpipe_als"
+    model_version: str | None = Field(default=None, description="default: the champion")
+    top_n: int = Field(default=100, gt=0, description="what the app shows")
+    overfetch: float = Field(default=2.0, ge=1.0, description="lists hold top_n * overfetch to survive sales")
+    max_per_seller: int = Field(default=3, gt=0)
+    exclude_seen_event_types: tuple[str, ...] = ("view", "like", "save", "add_to_bag", "purchase")
+    min_user_interactions: int = Field(default=3, ge=1, description="fewer: the user gets a fallback list")
+    similar_n: int = Field(default=50, gt=0)
+    similar_exclude_same_seller: bool = True
+    fallback_days: int = Field(default=14, gt=0, description="popularity window of the segment fallbacks")
+    batch_size: int = Field(default=2048, gt=0, description="users per Arrow batch on the executors")
+
+    @property
+    def list_length(self) -> int:
+        return int(round(self.top_n * self.overfetch))
+
+
 T = TypeVar("T", bound=StrictModel)
 
 # conf/<job>.yml -> the model that file must satisfy.
@@ -181,6 +201,7 @@ JOB_CONFIGS: dict[str, type[StrictModel]] = {
     "interactions": InteractionsConfig,
     "train": TrainConfig,
     "tune": TuneConfig,
+    "candidates": CandidatesConfig,
 }
 
 

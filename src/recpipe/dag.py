@@ -30,6 +30,8 @@ def pipeline_tasks(args: argparse.Namespace) -> list[Task]:
     if not args.skip_generate:
         tasks.append(Task("generate", "generate", tuple(f"--{k}={v}" for k, v in (("users", args.users), ("items", args.items)) if v)))
     tasks.append(Task("interactions", "interactions"))
+    tasks.append(Task("train", "train"))
+    tasks.append(Task("candidates", "candidates"))
     return tasks
 
 

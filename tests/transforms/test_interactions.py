@@ -42,19 +42,20 @@ def test_daily_interactions_weights_and_within_day_decay(spark):
     )
     daily = events.transform(T.daily_interactions({"view": 1, "purchase": 10, "like": 3}, half_life_days=1))
     expected = spark.createDataFrame(
-        [(10, 100, date(2026, 10, 1), 1 + 10 * 2**0.5, 2, ts(1, 12)), (10, 100, date(2026, 10, 2), 3.0, 1, ts(2, 0))],
-        "user_id long, item_id long, day date, weighted double, n_events long, last_event_ts timestamp",
+        [(10, 100, date(2026, 10, 1), 1 + 10 * 2**0.5, 2, ts(1, 12), ["purchase", "view"]),
+         (10, 100, date(2026, 10, 2), 3.0, 1, ts(2, 0), ["like"])],
+        "user_id long, item_id long, day date, weighted double, n_events long, last_event_ts timestamp, event_types array<string>",
     )
     assert_approx_df_equality(daily, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
 
 
-DAILY = "user_id long, item_id long, day date, weighted double, n_events long, last_event_ts timestamp"
+DAILY = "user_id long, item_id long, day date, weighted double, n_events long, last_event_ts timestamp, event_types array<string>"
 
 
 def test_bot_users_exceed_the_daily_rate(spark):
     daily = spark.createDataFrame(
-        [(1, 100, date(2026, 10, 1), 1.0, 3, ts(1)), (1, 101, date(2026, 10, 1), 1.0, 3, ts(1)), (2, 100, date(2026, 10, 1), 1.0, 5, ts(1)),
-         (2, 100, date(2026, 10, 2), 1.0, 5, ts(2))],
+        [(1, 100, date(2026, 10, 1), 1.0, 3, ts(1), ["view"]), (1, 101, date(2026, 10, 1), 1.0, 3, ts(1), ["view"]),
+         (2, 100, date(2026, 10, 1), 1.0, 5, ts(1), ["view"]), (2, 100, date(2026, 10, 2), 1.0, 5, ts(2), ["view"])],
         DAILY,
     )
     assert_df_equality(daily.transform(T.bot_users(5)), spark.createDataFrame([(1,)], "user_id long"), ignore_nullable=True)
@@ -63,13 +64,14 @@ def test_bot_users_exceed_the_daily_rate(spark):
 def test_decay_to_the_as_of_end_and_cap(spark):
     # as of Oct 2 with half-life 1 day: the Oct 2 day starts 1 day before the end, Oct 1 two days before
     daily = spark.createDataFrame(
-        [(1, 100, date(2026, 10, 1), 8.0, 2, ts(1, 5)), (1, 100, date(2026, 10, 2), 4.0, 1, ts(2, 6)), (2, 100, date(2026, 10, 2), 100.0, 9, ts(2))],
+        [(1, 100, date(2026, 10, 1), 8.0, 2, ts(1, 5), ["view", "like"]), (1, 100, date(2026, 10, 2), 4.0, 1, ts(2, 6), ["view"]),
+         (2, 100, date(2026, 10, 2), 100.0, 9, ts(2), ["purchase"])],
         DAILY,
     )
     out = daily.transform(T.decay_to(date(2026, 10, 2), half_life_days=1, cap=10))
     expected = spark.createDataFrame(
-        [(1, 100, 8 * 0.25 + 4 * 0.5, 3, ts(2, 6)), (2, 100, 10.0, 9, ts(2))],
-        "user_id long, item_id long, confidence double, n_events long, last_event_ts timestamp",
+        [(1, 100, 8 * 0.25 + 4 * 0.5, 3, ts(2, 6), ["like", "view"]), (2, 100, 10.0, 9, ts(2), ["purchase"])],
+        "user_id long, item_id long, confidence double, n_events long, last_event_ts timestamp, event_types array<string>",
     )
     assert_approx_df_equality(out, expected, 1e-9, ignore_row_order=True, ignore_nullable=True)
 
@@ -103,12 +105,13 @@ def test_contiguous_index_is_ordered_and_tagged(spark):
 
 
 def test_item_availability_as_of_a_date(spark):
-    schema = "item_id long, status string, listed_at timestamp, sold_at timestamp"
+    schema = "item_id long, seller_id long, status string, listed_at timestamp, sold_at timestamp"
     items = spark.createDataFrame(
-        [(1, "sold", ts(1), ts(3)), (2, "sold", ts(1), ts(5)), (3, "active", ts(2), None), (4, "deleted", ts(1), None), (5, "active", ts(9), None)],
+        [(1, 7, "sold", ts(1), ts(3)), (2, 7, "sold", ts(1), ts(5)), (3, 8, "active", ts(2), None), (4, 8, "deleted", ts(1), None),
+         (5, 8, "active", ts(9), None)],
         schema,
     )
     expected = spark.createDataFrame(
-        [(1, "sold", ts(1), ts(3)), (2, "active", ts(1), None), (3, "active", ts(2), None), (4, "deleted", ts(1), None)], schema
+        [(1, 7, "sold", ts(1), ts(3)), (2, 7, "active", ts(1), None), (3, 8, "active", ts(2), None), (4, 8, "deleted", ts(1), None)], schema
     )
     assert_df_equality(items.transform(T.item_availability(date(2026, 10, 4))), expected, ignore_row_order=True, ignore_nullable=True)

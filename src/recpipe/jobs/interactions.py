@@ -19,7 +19,8 @@ DESCRIPTION = """\
 Validates bronze.users/items/events with Great Expectations (failing rows go to quarantine.<table> with the
 rule and run id; the job fails above the configured quarantined share), then builds silver.daily_interactions,
 silver.interactions (confidence per event type, time decay, caps, bot and own-item filtering, minimum counts),
-silver.user_index, silver.item_index and silver.item_availability as of --as-of. With --incremental the as-of
+silver.user_index, silver.item_index, silver.item_availability and the validated silver.users and silver.items
+as of --as-of. With --incremental the as-of
 day is merged into the existing tables; the result equals a full rebuild."""
 
 
@@ -82,7 +83,7 @@ def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
             window.transform(T.drop_users(bots))
             .transform(T.decay_to(as_of, config.half_life_days, config.max_confidence))
             .transform(T.keep_min_interactions(config.min_user_interactions, config.min_item_interactions, config.min_count_passes))
-            .select("user_id", "item_id", "confidence", "n_events", "last_event_ts")
+            .select("user_id", "item_id", "confidence", "n_events", "last_event_ts", "event_types")
         )
         if incremental:
             tables.merge(interactions, "silver.interactions", keys=["user_id", "item_id"], delete_missing=True)
@@ -95,7 +96,9 @@ def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
         tables.overwrite(interactions.transform(T.contiguous_index("user_id", "user_idx", run_id)), "silver.user_index")
         tables.overwrite(interactions.transform(T.contiguous_index("item_id", "item_idx", run_id)), "silver.item_index")
         tables.overwrite(checked.items.valid.transform(T.item_availability(as_of)), "silver.item_availability")
-        for name in ("user_index", "item_index", "item_availability"):
+        tables.overwrite(checked.items.valid, "silver.items")
+        tables.overwrite(checked.users.valid, "silver.users")
+        for name in ("user_index", "item_index", "item_availability", "items", "users"):
             stages.count(f"silver.{name}", tables.read(f"silver.{name}").count())
 
     return {

@@ -78,12 +78,12 @@ class ALSRecommender(Recommender):
 
         p = self.params
         use_gpu = bool(p["use_gpu"]) and gpu_available()
-        model = AlternatingLeastSquares(
-            factors=p["factors"], regularization=p["regularization"], alpha=p["alpha"], iterations=p["iterations"],
-            use_cg=p["solver"] == "cg", random_state=p["seed"], use_gpu=use_gpu,
-            **({} if use_gpu else {"num_threads": p["num_threads"]}),
-        )
-        with threadpool_limits(limits=1, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"):  # implicit parallelises itself; nested BLAS threads slow it
+            model = AlternatingLeastSquares(
+                factors=p["factors"], regularization=p["regularization"], alpha=p["alpha"], iterations=p["iterations"],
+                use_cg=p["solver"] == "cg", random_state=p["seed"], use_gpu=use_gpu,
+                **({} if use_gpu else {"num_threads": p["num_threads"]}),
+            )
             model.fit(self._weighted(user_items), show_progress=False)
         if use_gpu:
             model = model.to_cpu()

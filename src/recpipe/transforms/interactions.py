@@ -73,7 +73,8 @@ def with_confidence(weights: Mapping[str, float], half_life_days: float) -> Tran
 
 
 def daily_interactions(weights: Mapping[str, float], half_life_days: float) -> Transform:
-    """Per (user, item, day): ``weighted`` (within-day decayed weight sum), ``n_events``, ``last_event_ts``."""
+    """Per (user, item, day): ``weighted`` (within-day decayed weight sum), ``n_events``, ``last_event_ts`` and the
+    sorted distinct ``event_types`` (candidate generation filters seen items per event type)."""
 
     def transform(events: DataFrame) -> DataFrame:
         return (
@@ -83,6 +84,7 @@ def daily_interactions(weights: Mapping[str, float], half_life_days: float) -> T
                 F.sum("day_weight").alias("weighted"),
                 F.count(F.lit(1)).alias("n_events"),
                 F.max("event_ts").alias("last_event_ts"),
+                F.array_sort(F.collect_set("event_type")).alias("event_types"),
             )
         )
 
@@ -120,6 +122,7 @@ def decay_to(as_of: date, half_life_days: float, cap: float) -> Transform:
                 F.sum(F.col("weighted") * factor).alias("confidence"),
                 F.sum("n_events").cast("long").alias("n_events"),
                 F.max("last_event_ts").alias("last_event_ts"),
+                F.array_sort(F.array_distinct(F.flatten(F.collect_list("event_types")))).alias("event_types"),
             )
             .withColumn("confidence", F.least(F.col("confidence"), F.lit(float(cap))))
         )
@@ -160,7 +163,7 @@ def contiguous_index(key: str, index_column: str, run_id: str) -> Transform:
 
 
 def item_availability(as_of: date) -> Transform:
-    """Item status as of the end of ``as_of``: listed items only; sold once ``sold_at`` has passed."""
+    """Item status (and seller) as of the end of ``as_of``: listed items only; sold once ``sold_at`` has passed."""
     end = F.lit(as_of_end(as_of)).cast("timestamp")
 
     def transform(items: DataFrame) -> DataFrame:
@@ -168,7 +171,7 @@ def item_availability(as_of: date) -> Transform:
         sold = F.col("sold_at").isNotNull() & (F.col("sold_at") < end)
         status = F.when(sold, "sold").when(F.col("status") == "deleted", "deleted").otherwise("active")
         return listed.select(
-            "item_id", status.alias("status"), "listed_at", F.when(sold, F.col("sold_at")).alias("sold_at")
+            "item_id", "seller_id", status.alias("status"), "listed_at", F.when(sold, F.col("sold_at")).alias("sold_at")
         )
 
     return transform

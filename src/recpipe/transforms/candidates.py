@@ -1,0 +1,221 @@
+"""Candidate lists as Spark transforms: scoring on the executors (Arrow batches, BLAS, partial sort),
+segment fallbacks, and the assembly that gives every user exactly one list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+from pyspark import Broadcast
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from recpipe.models.scoring import top_k_filtered
+from recpipe.transforms.interactions import Transform
+
+SCORED_SCHEMA = "{key} long, item_ids array<long>, scores array<float>"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Candidate items on the driver: sorted ids, their vectors and sellers (broadcast to executors)."""
+
+    ids: np.ndarray
+    vectors: np.ndarray
+    sellers: np.ndarray
+
+    @classmethod
+    def from_pandas(cls, pdf, normalize: bool = False) -> Catalog:
+        pdf = pdf.sort_values("item_id")
+        vectors = np.stack(pdf["factors"].to_numpy()).astype(np.float32) if len(pdf) else np.zeros((0, 1), np.float32)
+        if normalize:
+            vectors = _unit(vectors)
+        return cls(pdf["item_id"].to_numpy(np.int64), vectors, pdf["seller_id"].to_numpy(np.int64))
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _list_column(values: np.ndarray, offsets: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, value_type))
+
+
+def _exclusion_matrix(batch: pa.RecordBatch, catalog_ids: np.ndarray) -> sp.csr_matrix:
+    """Rows: the batch; columns: catalog positions listed in the batch's ``exclude`` ids (unknown ids ignored)."""
+    excluded = batch.column("exclude")
+    lengths = pc.list_value_length(excluded).fill_null(0).to_numpy(zero_copy_only=False)
+    ids = pc.list_flatten(excluded).to_numpy(zero_copy_only=False).astype(np.int64)  # respects slicing
+    rows = np.repeat(np.arange(batch.num_rows), lengths)
+    positions = np.clip(np.searchsorted(catalog_ids, ids), 0, max(len(catalog_ids) - 1, 0))
+    known = (catalog_ids[positions] == ids) if len(catalog_ids) else np.zeros(len(ids), dtype=bool)
+    return sp.csr_matrix(
+        (np.ones(known.sum(), dtype=np.float32), (rows[known], positions[known])), shape=(batch.num_rows, len(catalog_ids))
+    )
+
+
+def score_top_k(
+    catalog: Broadcast,
+    key: str,
+    k: int,
+    max_per_seller: int | None,
+    normalize_queries: bool = False,
+    exclude_query_seller: bool = False,
+) -> Transform:
+    """``key, factors, exclude[, seller_id]`` -> ``key, item_ids, scores`` (top ``k`` of the broadcast catalog).
+
+    Runs on the executors one Arrow batch at a time: a BLAS product against the catalog, a partial sort, the
+    exclusions and the seller rules (``models.scoring``). Memory per task is batch x catalog, never users x items.
+    """
+
+    def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        cat: Catalog = catalog.value
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            flat = pc.list_flatten(batch.column("factors")).to_numpy(zero_copy_only=False).astype(np.float32)
+            queries = flat.reshape(batch.num_rows, -1)
+            if normalize_queries:
+                queries = _unit(queries)
+            query_sellers = batch.column("seller_id").to_numpy(zero_copy_only=False).astype(np.int64) if exclude_query_seller else None
+            ids, scores = top_k_filtered(
+                queries, cat.vectors, k, _exclusion_matrix(batch, cat.ids), cat.sellers, max_per_seller, query_sellers
+            )
+            valid = ids >= 0
+            offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
+            yield pa.RecordBatch.from_arrays(
+                [
+                    batch.column(key),
+                    _list_column(cat.ids[ids[valid]], offsets, pa.int64()),
+                    _list_column(scores[valid], offsets, pa.float32()),
+                ],
+                names=[key, "item_ids", "scores"],
+            )
+
+    def transform(queries: DataFrame) -> DataFrame:
+        return queries.mapInArrow(score, SCORED_SCHEMA.format(key=key))
+
+    return transform
+
+
+def excluded_items(interactions: DataFrame, items: DataFrame, event_types: Sequence[str]) -> DataFrame:
+    """Per user the item ids never to recommend: items seen with one of ``event_types``, and own listings."""
+    seen = interactions.where(F.arrays_overlap("event_types", F.array(*[F.lit(t) for t in event_types]))).select("user_id", "item_id")
+    own = items.select(F.col("seller_id").alias("user_id"), "item_id")
+    return seen.unionByName(own).groupBy("user_id").agg(F.array_sort(F.collect_set("item_id")).alias("exclude"))
+
+
+def with_exclusions(exclusions: DataFrame) -> Transform:
+    """Attach ``exclude`` (empty when the user has none)."""
+
+    def transform(users: DataFrame) -> DataFrame:
+        return users.join(exclusions, "user_id", "left").withColumn(
+            "exclude", F.coalesce(F.col("exclude"), F.array().cast("array<long>"))
+        )
+
+    return transform
+
+
+def _capped_ranking(df: DataFrame, partition: str, order: list[Column], max_per_seller: int, limit: int) -> DataFrame:
+    """Rank rows per ``partition``, drop those past ``max_per_seller`` per seller, keep the first ``limit``."""
+    per_seller = Window.partitionBy(partition, "seller_id").orderBy(*order)
+    ranked = df.withColumn("_seller_rank", F.row_number().over(per_seller)).where(F.col("_seller_rank") <= max_per_seller)
+    overall = Window.partitionBy(partition).orderBy(*order)
+    return ranked.withColumn("_rank", F.row_number().over(overall)).where(F.col("_rank") <= limit).drop("_seller_rank")
+
+
+def segment_fallbacks(daily: DataFrame, users: DataFrame, available: DataFrame, since_day, limit: int, max_per_seller: int) -> DataFrame:
+    """``segment, item_ids, scores``: per country (``country=XX``) and ``global``, available items ranked by
+    distinct recent users, then by newest listing, so fresh items fill lists that popularity leaves short."""
+    recent = daily.where(F.col("day") >= F.lit(since_day)).join(users.select("user_id", "country"), "user_id")
+    by_country = recent.groupBy(F.concat(F.lit("country="), "country").alias("segment"), "item_id").agg(
+        F.countDistinct("user_id").cast("float").alias("score")
+    )
+    overall = recent.groupBy(F.lit("global").alias("segment"), "item_id").agg(F.countDistinct("user_id").cast("float").alias("score"))
+    segments = by_country.select("segment").distinct().unionByName(overall.select("segment").distinct())
+    newest = available.orderBy(F.desc("listed_at"), "item_id").limit(limit).select("item_id", F.lit(0.0).cast("float").alias("score"))
+    pool = (
+        by_country.unionByName(overall)
+        .unionByName(segments.crossJoin(newest))
+        .groupBy("segment", "item_id")
+        .agg(F.max("score").alias("score"))
+        .join(available.select("item_id", "seller_id", "listed_at"), "item_id")
+    )
+    order = [F.desc("score"), F.desc("listed_at"), F.asc("item_id")]
+    ranked = _capped_ranking(pool, "segment", order, max_per_seller, limit)
+    return collect_ranked(ranked, "segment")
+
+
+def collect_ranked(ranked: DataFrame, key: str) -> DataFrame:
+    """Rows with ``_rank``, ``item_id``, ``score`` -> one row per key with arrays in rank order."""
+    ordered = F.array_sort(F.collect_list(F.struct("_rank", "item_id", "score")))
+    return ranked.groupBy(key).agg(ordered.alias("_l")).select(
+        key,
+        F.transform("_l", lambda e: e["item_id"]).alias("item_ids"),
+        F.transform("_l", lambda e: e["score"].cast("float")).alias("scores"),
+    )
+
+
+def without_excluded(limit: int) -> Transform:
+    """Remove each row's ``exclude`` ids from its ``item_ids``/``scores`` and keep the first ``limit``."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        pairs = F.arrays_zip(F.col("item_ids").alias("item_id"), F.col("scores").alias("score"))
+        kept = F.slice(F.filter(pairs, lambda p: ~F.array_contains(F.col("exclude"), p["item_id"])), 1, limit)
+        return df.withColumn("_kept", kept).withColumn("item_ids", F.col("_kept.item_id")).withColumn(
+            "scores", F.col("_kept.score")
+        ).drop("_kept")
+
+    return transform
+
+
+def assign_fallbacks(fallbacks: DataFrame, limit: int) -> Transform:
+    """Users (``user_id``, ``country``, ``exclude``) -> their segment's list (country, else global), exclusions
+    removed; ``source`` names the segment."""
+
+    def transform(users: DataFrame) -> DataFrame:
+        country = fallbacks.select(F.col("segment").alias("_segment"), F.col("item_ids").alias("_c_items"), F.col("scores").alias("_c_scores"))
+        overall = fallbacks.where(F.col("segment") == "global").select(F.col("item_ids").alias("_g_items"), F.col("scores").alias("_g_scores"))
+        joined = users.withColumn("_segment", F.concat(F.lit("country="), "country")).join(country, "_segment", "left").crossJoin(overall)
+        has_country = F.col("_c_items").isNotNull()
+        return joined.select(
+            "user_id",
+            "exclude",
+            F.when(has_country, F.col("_c_items")).otherwise(F.col("_g_items")).alias("item_ids"),
+            F.when(has_country, F.col("_c_scores")).otherwise(F.col("_g_scores")).alias("scores"),
+            F.when(has_country, F.concat(F.lit("fallback:"), F.col("_segment"))).otherwise(F.lit("fallback:global")).alias("source"),
+        ).transform(without_excluded(limit))
+
+    return transform
+
+
+def attribute_neighbours(items: DataFrame, popularity: DataFrame, limit: int, exclude_same_seller: bool) -> Transform:
+    """Cold items -> similar available items sharing category, size and price band (log2 of the price),
+    most popular first, then newest: ``item_id, similar_item_ids, scores``."""
+    band = F.floor(F.log2(F.greatest(F.col("price"), F.lit(1.0))))
+    keyed = items.select("item_id", "seller_id", "category", "size", band.alias("price_band"), "listed_at")
+    candidates = keyed.join(popularity, "item_id", "left").withColumn("score", F.coalesce(F.col("score"), F.lit(0.0)).cast("float"))
+
+    def transform(cold: DataFrame) -> DataFrame:
+        query = cold.select("item_id").join(keyed, "item_id").select(
+            F.col("item_id").alias("query_id"), F.col("seller_id").alias("query_seller"), "category", "size", "price_band"
+        )
+        pairs = query.join(candidates, ["category", "size", "price_band"]).where(F.col("item_id") != F.col("query_id"))
+        if exclude_same_seller:
+            pairs = pairs.where(F.col("seller_id") != F.col("query_seller"))
+        ranked = pairs.withColumn(
+            "_rank", F.row_number().over(Window.partitionBy("query_id").orderBy(F.desc("score"), F.desc("listed_at"), "item_id"))
+        ).where(F.col("_rank") <= limit)
+        return collect_ranked(ranked, "query_id").select(
+            F.col("query_id").alias("item_id"), F.col("item_ids").alias("similar_item_ids"), "scores"
+        )
+
+    return transform
+
+
+def broadcast_catalog(spark: SparkSession, catalog: Catalog) -> Broadcast:
+    return spark.sparkContext.broadcast(catalog)
