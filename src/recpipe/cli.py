@@ -13,16 +13,19 @@ from types import ModuleType
 from recpipe import __version__, dag
 from recpipe.config import ConfigError
 from recpipe.quality.rules import DataQualityError
-from recpipe.jobs import candidates, generate, interactions, train, tune
+from recpipe.serving.connection import RedisSetupError
+from recpipe.serving.publisher import PublishError
+from recpipe.jobs import candidates, generate, interactions, publish, train, tune
 from recpipe.progress import configure_logging
 from recpipe.spark import JavaNotFoundError
 from recpipe.tables import TableNameError
 
-JOBS: dict[str, ModuleType] = {module.NAME: module for module in (generate, interactions, train, tune, candidates)}
+JOBS: dict[str, ModuleType] = {module.NAME: module for module in (generate, interactions, train, tune, candidates, publish)}
 
 # Errors a user can fix: reported in one line, without a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError, DataQualityError, JavaNotFoundError, TableNameError, FileNotFoundError, LookupError,
+    RedisSetupError, PublishError,
 )
 
 log = logging.getLogger("recpipe")

@@ -193,6 +193,20 @@ class CandidatesConfig(StrictModel):
         return int(round(self.top_n * self.overfetch))
 
 
+class PublishConfig(StrictModel):
+    """Redis publishing (recpipe publish)."""
+
+    foryou_buckets: int = Field(default=1024, gt=0)
+    similar_buckets: int = Field(default=1024, gt=0)
+    batch_size: int = Field(default=2000, gt=0, description="entries per pipeline round trip")
+    retries: int = Field(default=3, ge=0, description="connection retries with exponential backoff")
+    keep_versions: int = Field(default=2, ge=1, description="live + previous ones kept for rollback")
+    expire_after_s: int = Field(default=86_400, gt=0, description="TTL of versions past keep_versions")
+    similar_sources: tuple[Literal["als", "item2vec", "attributes"], ...] = ("als", "item2vec", "attributes")
+    verify: bool = True
+    write_partitions: int = Field(default=8, gt=0)
+
+
 T = TypeVar("T", bound=StrictModel)
 
 # conf/<job>.yml -> the model that file must satisfy.
@@ -202,6 +216,7 @@ JOB_CONFIGS: dict[str, type[StrictModel]] = {
     "train": TrainConfig,
     "tune": TuneConfig,
     "candidates": CandidatesConfig,
+    "publish": PublishConfig,
 }
 
 

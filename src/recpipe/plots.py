@@ -26,3 +26,22 @@ def metrics_bar_chart(metrics_by_model: dict[str, dict[str, float]], k: int, pat
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def lorenz_curve(counts: list[int], path: Path) -> Path:
+    """Cumulative share of interactions against the share of items, least popular first."""
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = np.sort(np.asarray(counts, dtype=float))
+    cumulative = np.concatenate([[0.0], np.cumsum(values) / max(values.sum(), 1.0)])
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(np.linspace(0, 1, len(cumulative)), cumulative, label="items")
+    ax.plot([0, 1], [0, 1], linestyle="--", label="equal popularity")
+    ax.set_xlabel("share of items")
+    ax.set_ylabel("share of interactions")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

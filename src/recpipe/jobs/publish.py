@@ -1,0 +1,104 @@
+"""`recpipe publish`: load gold candidate lists into Redis as a new verified version, then switch pointers."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from pyspark.sql import functions as F
+
+from recpipe.config import PublishConfig, load_job_config
+from recpipe.jobs.context import JobContext
+from recpipe.serving import keys
+from recpipe.serving import publisher as P
+from recpipe.serving.connection import RedisTarget, resolve_target
+from recpipe.transforms import serving_inputs as S
+
+log = logging.getLogger(__name__)
+
+NAME = "publish"
+HELP = "Publish gold lists to Redis as a new verified version and switch the pointers atomically (--rollback, --dry-run)."
+DESCRIPTION = """\
+Writes gold.user_candidates, gold.similar_items and gold.fallback_candidates into Redis under a new version from
+the executors (pipelined, retried), reads everything back to verify counts and checksums, records manifests in
+Redis and in monitoring.publish_manifests, then switches every surface's pointer in one transaction. Versions past
+keep_versions expire. --rollback points every surface back at its previous complete version. --dry-run prints
+what would be written and the estimated memory, without connecting. Redis: redis_url of the target or REDIS_URL;
+password: REDIS_PASSWORD or the target's secret scope (never logged)."""
+
+# Redis memory per hash field beyond the value itself (field name, dict entry, allocator slack): measured ~60 B.
+FIELD_OVERHEAD_BYTES = 64
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rollback", action="store_true", help="point every surface back at its previous version")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be written and the memory estimate")
+    parser.add_argument("--redis-url", help="override the target's Redis URL (credentials go in REDIS_PASSWORD)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    config = load_job_config(NAME, PublishConfig, args.conf, args.set)
+    ctx = JobContext.create(NAME, args)
+    if args.dry_run:
+        return dry_run(ctx, config)
+    target = resolve_target(args.redis_url or ctx.settings.redis_url, ctx.settings.redis_secret_scope, retries=config.retries)
+    if args.rollback:
+        return {"job": NAME, "rolled_back_to": P.rollback(target.check(), list(keys.SURFACES))}
+    return publish(ctx, config, target)
+
+
+def surfaces(ctx: JobContext, config: PublishConfig):
+    t = ctx.tables
+    parts = config.write_partitions
+    return {
+        "foryou": (S.foryou_entries(t.read("gold.user_candidates")).transform(S.by_bucket(config.foryou_buckets, parts)), config.foryou_buckets),
+        "similar": (S.similar_entries(t.read("gold.similar_items"), config.similar_sources).transform(S.by_bucket(config.similar_buckets, parts)), config.similar_buckets),
+        "fallback": (S.fallback_entries(t.read("gold.fallback_candidates")).transform(S.by_bucket(1, 1)), 1),
+    }
+
+
+def version_of(ctx: JobContext) -> tuple[str, dict[str, str]]:
+    """The version id: the lists' as-of day plus their run id, so a rerun rewrites the same version."""
+    row = ctx.tables.read("gold.user_candidates").select("run_id", "model_version", "generated_at").first()
+    version = f"{row.generated_at:%Y%m%d}-{row.run_id.rsplit('-', 1)[-1][:10]}"
+    return version, {"run_id": row.run_id, "model_version": row.model_version, "generated_at": str(row.generated_at)}
+
+
+def dry_run(ctx: JobContext, config: PublishConfig) -> dict[str, Any]:
+    version, _ = version_of(ctx)
+    report = {}
+    for surface, (df, buckets) in surfaces(ctx, config).items():
+        stats = P.write_surface(df, None, surface, version, buckets, config.batch_size)
+        memory = stats.bytes + stats.entries * FIELD_OVERHEAD_BYTES
+        report[surface] = {"entries": stats.entries, "value_bytes": stats.bytes, "keys": buckets,
+                           "estimated_memory_mb": round(memory / 1e6, 1),
+                           "bytes_per_entry": round(stats.bytes / max(stats.entries, 1), 1)}
+        print(f"[dry-run] {surface}: {stats.entries:,} entries in {buckets} hashes {keys.bucket_key(surface, version, 0)} .. "
+              f"~{memory / 1e6:,.1f} MB")
+    return {"job": NAME, "dry_run": True, "version": version, "surfaces": report}
+
+
+def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_verify=None) -> dict[str, Any]:
+    version, manifest = version_of(ctx)
+    stats = {}
+    for surface, (df, buckets) in surfaces(ctx, config).items():
+        with ctx.stages.stage(f"write {surface}"):
+            written = P.publish_surface(ctx.spark, df, target, surface, version, buckets, config.batch_size, manifest,
+                                        verify=config.verify, before_verify=before_verify)
+            stats[surface] = written
+            ctx.stages.count(f"redis {surface} entries", written.entries)
+    with ctx.stages.stage("switch"):
+        gold = [S.foryou_entries(ctx.tables.read("gold.user_candidates")), S.fallback_entries(ctx.tables.read("gold.fallback_candidates")),
+                ctx.tables.read("gold.similar_items").select(F.col("similar_item_ids").alias("item_ids"))]
+        unavailable = [r.item_id for r in S.unavailable_listed_items(gold, ctx.tables.read("bronze.items")).collect()]
+        P.switch(target.check(), version, list(stats), unavailable, config.keep_versions, config.expire_after_s)
+        ctx.stages.count("unavailable listed items", len(unavailable))
+    rows = [(surface, version, s.entries, str(s.checksum), s.bytes, manifest["run_id"], manifest["model_version"]) for surface, s in stats.items()]
+    ctx.tables.replace_where(
+        ctx.spark.createDataFrame(rows, "surface string, version string, entries long, checksum string, bytes long, run_id string, model_version string"),
+        "monitoring.publish_manifests", f"version = '{version}'",
+    )
+    log.info("published version %s to %s", version, target.safe_url)
+    return {**ctx.stages.summary(), "version": version, "redis": target.safe_url,
+            "surfaces": {k: {"entries": v.entries, "checksum": str(v.checksum), "bytes": v.bytes} for k, v in stats.items()}}

@@ -1,0 +1,97 @@
+"""Redis connections: URL and credentials from config or the environment, TLS with rediss://, retries with
+backoff, and errors that never carry the password."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+PASSWORD_ENV, USERNAME_ENV, URL_ENV = "REDIS_PASSWORD", "REDIS_USERNAME", "REDIS_URL"
+
+
+class RedisSetupError(RuntimeError):
+    """Redis is misconfigured or unreachable; the message names the (redacted) URL and the cause."""
+
+
+def redact(text: str) -> str:
+    """Replace credentials in any URL inside ``text`` with ``***``."""
+    return re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)([^@/\s]*)@", r"\1***@", text)
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where to write or read: a URL plus credentials kept out of the URL, printable without secrets."""
+
+    url: str
+    password: str | None = field(default=None, repr=False)
+    username: str | None = None
+    retries: int = 3
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise RedisSetupError(f"invalid Redis URL {redact(self.url)!r}: expected redis://host:port/db or rediss://host:port/db")
+
+    @property
+    def safe_url(self) -> str:
+        return redact(self.url)
+
+    def client(self) -> redis.Redis:
+        """A client with exponential-backoff retries on connection errors and timeouts."""
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), self.retries)
+        kwargs = {"password": self.password} if self.password else {}
+        if self.username:
+            kwargs["username"] = self.username
+        return redis.Redis.from_url(
+            self.url,
+            retry=retry,
+            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+            socket_timeout=self.timeout_s,
+            socket_connect_timeout=self.timeout_s,
+            **kwargs,
+        )
+
+    def check(self) -> redis.Redis:
+        """Connect and PING; raise ``RedisSetupError`` with a redacted, actionable message."""
+        client = self.client()
+        try:
+            client.ping()
+        except redis.exceptions.AuthenticationError as exc:
+            raise RedisSetupError(f"Redis at {self.safe_url} refused the credentials (wrong password or user): {redact(str(exc))}") from None
+        except redis.exceptions.ResponseError as exc:
+            if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+                raise RedisSetupError(f"Redis at {self.safe_url} needs valid credentials: set {PASSWORD_ENV}") from None
+            raise RedisSetupError(f"Redis at {self.safe_url} answered with an error: {redact(str(exc))}") from None
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            raise RedisSetupError(f"cannot reach Redis at {self.safe_url}: {redact(str(exc))}") from None
+        return client
+
+
+def secret_from_scope(scope: str, key: str) -> str | None:
+    """A secret from a Databricks secret scope, when running on Databricks."""
+    try:
+        from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
+        from pyspark.sql import SparkSession
+
+        return DBUtils(SparkSession.builder.getOrCreate()).secrets.get(scope=scope, key=key)
+    except ImportError:
+        return None
+
+
+def resolve_target(url: str | None, secret_scope: str | None = None, retries: int = 3, environ=None) -> RedisTarget:
+    """The Redis target from config or ``REDIS_URL``; password and user from the environment or the secret scope."""
+    environ = os.environ if environ is None else environ
+    url = url or environ.get(URL_ENV)
+    if not url and secret_scope:
+        url = secret_from_scope(secret_scope, "redis-url")
+    if not url:
+        raise RedisSetupError(f"no Redis configured: set {URL_ENV} or redis_url in conf/targets.yml")
+    password = environ.get(PASSWORD_ENV) or (secret_from_scope(secret_scope, "redis-password") if secret_scope else None)
+    return RedisTarget(url=url, password=password, username=environ.get(USERNAME_ENV), retries=retries)

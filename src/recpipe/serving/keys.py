@@ -1,0 +1,55 @@
+"""The Redis key contract (docs/redis-contract.md). Pure functions: tested byte for byte without a server.
+
+    recpipe:{surface}:current                  STRING  live version of the surface
+    recpipe:{surface}:versions                 LIST    complete versions, newest first
+    recpipe:{surface}:manifest:{version}       HASH    entries, checksum, buckets, run_id, model_version, ...
+    recpipe:{surface}:{version}:{bucket}       HASH    field = entity id, value = encoded list
+    recpipe:unavailable                        SET     item ids sold or deleted since the lists were built
+
+An entity's bucket is ``int(id) % buckets`` (``buckets`` is in the manifest; string ids use bucket 0 when the
+surface has one bucket). Buckets keep a version to a fixed number of keys, so expiring it is cheap.
+"""
+
+from __future__ import annotations
+
+SURFACES = ("foryou", "similar", "fallback")
+PREFIX = "recpipe"
+UNAVAILABLE_KEY = f"{PREFIX}:unavailable"
+
+
+def _check_surface(surface: str) -> None:
+    if surface not in SURFACES:
+        raise ValueError(f"unknown surface {surface!r} (surfaces: {', '.join(SURFACES)})")
+
+
+def pointer_key(surface: str) -> str:
+    _check_surface(surface)
+    return f"{PREFIX}:{surface}:current"
+
+
+def versions_key(surface: str) -> str:
+    _check_surface(surface)
+    return f"{PREFIX}:{surface}:versions"
+
+
+def manifest_key(surface: str, version: str) -> str:
+    _check_surface(surface)
+    return f"{PREFIX}:{surface}:manifest:{version}"
+
+
+def bucket_of(entity_id: int | str, buckets: int) -> int:
+    if buckets == 1:
+        return 0
+    return int(entity_id) % buckets
+
+
+def bucket_key(surface: str, version: str, bucket: int) -> str:
+    _check_surface(surface)
+    if ":" in version:
+        raise ValueError(f"version {version!r} must not contain ':'")
+    return f"{PREFIX}:{surface}:{version}:{bucket}"
+
+
+def entry_location(surface: str, version: str, entity_id: int | str, buckets: int) -> tuple[str, str]:
+    """(hash key, field) where an entity's list lives."""
+    return bucket_key(surface, version, bucket_of(entity_id, buckets)), str(entity_id)

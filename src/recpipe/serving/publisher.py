@@ -1,0 +1,221 @@
+"""Atomic, versioned bulk publishing from Spark into Redis.
+
+1. Every partition writes its entries from the executor with its own connection: entries are encoded (R1),
+   grouped per bucket into multi-field HSETs and sent in non-transactional pipelines of ``batch_size`` entries;
+   connection errors are retried with exponential backoff (the writes are idempotent).
+2. Verification reads every bucket back on the executors and compares the entry count and the checksum with
+   what was written; a mismatch raises and the live pointer is never touched.
+3. The manifest of each surface is written, then one MULTI/EXEC switches every surface's pointer, records the
+   versions and replaces the unavailable-items set; versions past ``keep_versions`` get a TTL.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import redis
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from recpipe.serving import encoding, keys
+from recpipe.serving.connection import RedisTarget
+
+log = logging.getLogger(__name__)
+
+STATS_SCHEMA = "entries long, checksum decimal(38,0), bytes long"
+
+
+class PublishError(RuntimeError):
+    """Publishing failed; the live version is unchanged."""
+
+
+@dataclass(frozen=True)
+class SurfaceStats:
+    entries: int
+    checksum: int
+    bytes: int
+
+
+def _sum_stats(df: DataFrame) -> SurfaceStats:
+    row = df.agg(F.sum("entries"), F.sum("checksum"), F.sum("bytes")).first()
+    return SurfaceStats(int(row[0] or 0), int(row[1] or 0) % 2**64, int(row[2] or 0))
+
+
+def _stats_batch(entries: int, checksum: int, size: int) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [pa.array([entries], pa.int64()), pa.array([checksum], pa.decimal128(38, 0)), pa.array([size], pa.int64())],
+        names=["entries", "checksum", "bytes"],
+    )
+
+
+def encoded_entries(batch: pa.RecordBatch) -> Iterator[tuple[str, bytes]]:
+    """(field, value) per row of a batch with ``entity``, ``item_ids`` and ``scores``."""
+    entities = batch.column("entity").to_pylist()
+    lengths = pc.list_value_length(batch.column("item_ids")).fill_null(0).to_numpy(zero_copy_only=False)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    ids = pc.list_flatten(batch.column("item_ids")).to_numpy(zero_copy_only=False)
+    scores = pc.list_flatten(batch.column("scores")).to_numpy(zero_copy_only=False)
+    for row, entity in enumerate(entities):
+        start, end = offsets[row], offsets[row + 1]
+        yield str(entity), encoding.encode(ids[start:end], scores[start:end])
+
+
+def write_surface(
+    df: DataFrame, target: RedisTarget | None, surface: str, version: str, buckets: int, batch_size: int
+) -> SurfaceStats:
+    """Write a surface (``entity``, ``item_ids``, ``scores``) from the executors; ``target=None`` only encodes
+    (dry run). Returns what was written: entries, checksum and value bytes."""
+
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        client = target.client() if target is not None else None
+        pipe = client.pipeline(transaction=False) if client is not None else None
+        pending: dict[str, dict[str, bytes]] = {}
+        n_pending = total = size = 0
+        checksum = 0
+
+        def flush() -> None:
+            nonlocal n_pending
+            if pipe is None or not pending:
+                pending.clear()
+                n_pending = 0
+                return
+            for key, mapping in pending.items():
+                pipe.hset(key, mapping=mapping)
+            pipe.execute()  # retried with backoff by the client on connection errors; HSET is idempotent
+            pending.clear()
+            n_pending = 0
+
+        for batch in batches:
+            for field, value in encoded_entries(batch):
+                key, _ = keys.entry_location(surface, version, field, buckets)
+                pending.setdefault(key, {})[field] = value
+                checksum = (checksum + encoding.entry_checksum(field, value)) % 2**64
+                total += 1
+                n_pending += 1
+                size += len(value)
+                if n_pending >= batch_size:
+                    flush()
+        flush()
+        if client is not None:
+            client.close()
+        yield _stats_batch(total, checksum, size)
+
+    return _sum_stats(df.mapInArrow(write, STATS_SCHEMA))
+
+
+def read_back(spark: SparkSession, target: RedisTarget, surface: str, version: str, buckets: int) -> SurfaceStats:
+    """Entry count and checksum of a written version, read bucket by bucket on the executors."""
+
+    def read(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        client = target.client()
+        total = size = checksum = 0
+        for batch in batches:
+            for bucket in batch.column("id").to_pylist():
+                for field, value in client.hgetall(keys.bucket_key(surface, version, bucket)).items():
+                    checksum = (checksum + encoding.entry_checksum(field.decode(), value)) % 2**64
+                    total += 1
+                    size += len(value)
+        client.close()
+        yield _stats_batch(total, checksum, size)
+
+    parallelism = max(1, min(buckets, spark.sparkContext.defaultParallelism))
+    return _sum_stats(spark.range(0, buckets, numPartitions=parallelism).mapInArrow(read, STATS_SCHEMA))
+
+
+def clear_version(client: redis.Redis, surface: str, version: str, buckets: int) -> None:
+    """Remove what an earlier, failed attempt at this version left behind."""
+    names = [keys.bucket_key(surface, version, b) for b in range(buckets)] + [keys.manifest_key(surface, version)]
+    for start in range(0, len(names), 1000):
+        client.delete(*names[start : start + 1000])
+
+
+def publish_surface(
+    spark: SparkSession, df: DataFrame, target: RedisTarget, surface: str, version: str, buckets: int,
+    batch_size: int, manifest: dict[str, str], verify: bool = True, before_verify=None,
+) -> SurfaceStats:
+    """Write and verify one surface and store its manifest; the pointer is switched later, for all at once."""
+    client = target.check()
+    clear_version(client, surface, version, buckets)
+    start = time.perf_counter()
+    written = write_surface(df, target, surface, version, buckets, batch_size)
+    elapsed = time.perf_counter() - start
+    log.info("%s %s: wrote %s entries (%.1f MB) in %.1fs = %s entries/s", surface, version, f"{written.entries:,}",
+             written.bytes / 1e6, elapsed, f"{written.entries / max(elapsed, 1e-9):,.0f}")
+    if before_verify is not None:
+        before_verify(client)
+    if verify:
+        found = read_back(spark, target, surface, version, buckets)
+        if (found.entries, found.checksum) != (written.entries, written.checksum):
+            raise PublishError(
+                f"verification of {surface} version {version} failed: wrote {written.entries} entries "
+                f"(checksum {written.checksum}), read back {found.entries} (checksum {found.checksum}); "
+                "the live version is unchanged"
+            )
+    client.hset(keys.manifest_key(surface, version), mapping={
+        **manifest, "entries": written.entries, "checksum": written.checksum, "bytes": written.bytes,
+        "buckets": buckets, "encoding": "R1", "verified": int(verify),
+    })
+    return written
+
+
+def switch(client: redis.Redis, version: str, surfaces: list[str], unavailable_items: list[int], keep_versions: int, expire_s: int) -> None:
+    """Point every surface at ``version`` in one transaction, then expire versions past ``keep_versions``."""
+    staging = f"{keys.UNAVAILABLE_KEY}:staging:{version}"
+    client.delete(staging)
+    for start in range(0, len(unavailable_items), 10_000):
+        client.sadd(staging, *unavailable_items[start : start + 10_000])
+    with client.pipeline(transaction=True) as tx:
+        for surface in surfaces:
+            tx.set(keys.pointer_key(surface), version)
+            tx.lrem(keys.versions_key(surface), 0, version)
+            tx.lpush(keys.versions_key(surface), version)
+        if unavailable_items:
+            tx.rename(staging, keys.UNAVAILABLE_KEY)
+        else:
+            tx.delete(keys.UNAVAILABLE_KEY)
+        tx.execute()
+    for surface in surfaces:
+        expire_old_versions(client, surface, keep_versions, expire_s)
+
+
+def _version_keys(client: redis.Redis, surface: str, version: str) -> list[str]:
+    buckets = int(client.hget(keys.manifest_key(surface, version), "buckets") or 0)
+    return [keys.bucket_key(surface, version, b) for b in range(buckets)] + [keys.manifest_key(surface, version)]
+
+
+def expire_old_versions(client: redis.Redis, surface: str, keep_versions: int, expire_s: int) -> list[str]:
+    """Versions past the newest ``keep_versions`` get a TTL and leave the versions list."""
+    old = [v.decode() for v in client.lrange(keys.versions_key(surface), keep_versions, -1)]
+    with client.pipeline(transaction=False) as pipe:
+        for version in old:
+            for name in _version_keys(client, surface, version):
+                pipe.expire(name, expire_s)
+        pipe.ltrim(keys.versions_key(surface), 0, keep_versions - 1)
+        pipe.execute()
+    return old
+
+
+def rollback(client: redis.Redis, surfaces: list[str]) -> dict[str, str]:
+    """Point each surface back at the previous complete version (its manifest and every bucket still exist)."""
+    switched = {}
+    for surface in surfaces:
+        versions = [v.decode() for v in client.lrange(keys.versions_key(surface), 0, -1)]
+        if len(versions) < 2:
+            raise PublishError(f"{surface}: no previous version to roll back to (versions: {versions})")
+        current, previous = versions[0], versions[1]
+        names = _version_keys(client, surface, previous)
+        if len(names) == 1 or client.exists(*names) != len(names):
+            raise PublishError(f"{surface}: previous version {previous} is incomplete or expired; not rolling back")
+        with client.pipeline(transaction=True) as tx:
+            tx.set(keys.pointer_key(surface), previous)
+            tx.lrem(keys.versions_key(surface), 0, current)
+            tx.execute()
+        switched[surface] = previous
+        log.info("%s: rolled back from %s to %s", surface, current, previous)
+    return switched

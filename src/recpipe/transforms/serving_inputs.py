@@ -1,0 +1,49 @@
+"""Gold tables -> one (entity, item_ids, scores) frame per Redis surface, laid out by bucket."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from recpipe.transforms.interactions import Transform
+
+
+def by_bucket(buckets: int, partitions: int) -> Transform:
+    """Co-locate and order each bucket's entries, so a writer sends few multi-field HSETs."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        bucket = (F.col("entity").cast("long") % buckets) if buckets > 1 else F.lit(0)
+        return df.withColumn("_bucket", bucket).repartition(partitions, "_bucket").sortWithinPartitions("_bucket", "entity").drop("_bucket")
+
+    return transform
+
+
+def foryou_entries(user_candidates: DataFrame) -> DataFrame:
+    return user_candidates.select(F.col("user_id").cast("string").alias("entity"), "item_ids", "scores")
+
+
+def similar_entries(similar_items: DataFrame, priority: Sequence[str]) -> DataFrame:
+    """One list per item: the first source in ``priority`` that has a non-empty list."""
+    rank = F.array_position(F.array(*[F.lit(s) for s in priority]), F.col("source"))
+    best = Window.partitionBy("item_id").orderBy(rank)
+    return (
+        similar_items.where((rank > 0) & (F.size("similar_item_ids") > 0))
+        .withColumn("_rank", F.row_number().over(best))
+        .where(F.col("_rank") == 1)
+        .select(F.col("item_id").cast("string").alias("entity"), F.col("similar_item_ids").alias("item_ids"), "scores")
+    )
+
+
+def fallback_entries(fallback_candidates: DataFrame) -> DataFrame:
+    return fallback_candidates.select(F.col("segment").alias("entity"), "item_ids", "scores")
+
+
+def unavailable_listed_items(entries: Sequence[DataFrame], items: DataFrame) -> DataFrame:
+    """Items in any published list that are sold or deleted by now: what the reader must drop."""
+    listed = entries[0].select(F.explode("item_ids").alias("item_id"))
+    for df in entries[1:]:
+        listed = listed.unionByName(df.select(F.explode("item_ids").alias("item_id")))
+    gone = items.where(F.col("status").isin("sold", "deleted")).select("item_id")
+    return listed.distinct().join(gone, "item_id")

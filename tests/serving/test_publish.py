@@ -1,0 +1,179 @@
+"""Publishing into a real redis-server: versions, pointer switch, expiry, rollback, faults and bad input."""
+
+import time
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+import redis
+
+from recpipe.config import PublishConfig, Settings
+from recpipe.jobs.context import JobContext
+from recpipe.jobs.publish import dry_run, publish
+from recpipe.progress import StageLog
+from recpipe.serving import RecommendationReader, keys
+from recpipe.serving.connection import RedisSetupError, RedisTarget, resolve_target
+from recpipe.serving.publisher import PublishError
+from recpipe.tables import Tables
+
+from ..conftest import RedisServer
+from .proxy import DroppingProxy
+
+N_USERS, N_ITEMS = 300, 80
+SOLD_AFTER_RUN = 5  # sold after the lists were built: the reader must drop it
+CONFIG = PublishConfig(foryou_buckets=16, similar_buckets=8, batch_size=50, retries=0, write_partitions=2, expire_after_s=1)
+
+
+def write_gold(tables: Tables, run: str) -> dict[int, list[int]]:
+    rng = np.random.default_rng(abs(hash(run)) % 2**32)
+    spark = tables.spark
+    lists = {u: rng.choice(N_ITEMS, size=12, replace=False).tolist() for u in range(N_USERS)}
+    stamp = {"model_version": "1", "run_id": f"candidates-{run}", "generated_at": datetime(2026, 11, 1)}
+    users = pd.DataFrame({"user_id": list(lists), "item_ids": list(lists.values()),
+                          "scores": [sorted(rng.random(12).astype(np.float32).tolist(), reverse=True) for _ in lists],
+                          "source": "als", **stamp})
+    tables.overwrite(spark.createDataFrame(users, "user_id long, item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp"), "gold.user_candidates")
+    similar = pd.DataFrame({"item_id": range(N_ITEMS), "similar_item_ids": [[(i + 1) % N_ITEMS, (i + 2) % N_ITEMS] for i in range(N_ITEMS)],
+                            "scores": [[0.9, 0.8]] * N_ITEMS, "source": "als", **stamp})
+    tables.overwrite(spark.createDataFrame(similar, "item_id long, similar_item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp"), "gold.similar_items")
+    fallback = pd.DataFrame({"segment": ["global", "country=FR"], "item_ids": [[1, 2, 3, 4, 5, 6], [7, 8, 9]], "scores": [[6.0, 5, 4, 3, 2, 1], [3.0, 2, 1]], **stamp})
+    tables.overwrite(spark.createDataFrame(fallback, "segment string, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp"), "gold.fallback_candidates")
+    items = pd.DataFrame({"item_id": range(N_ITEMS), "status": ["sold" if i == SOLD_AFTER_RUN else "active" for i in range(N_ITEMS)]})
+    tables.overwrite(spark.createDataFrame(items, "item_id long, status string"), "bronze.items")
+    return lists
+
+
+@pytest.fixture
+def ctx(spark, tmp_path):
+    settings = Settings(data_dir=tmp_path, shuffle_partitions=2)
+    return JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("publish"))
+
+
+def expected(lists, user, n=12):
+    return [i for i in lists[user] if i != SOLD_AFTER_RUN][:n]
+
+
+def personal(reader: RecommendationReader, lists, user) -> bool:
+    """The user's published list, sold item dropped (the reader tops short lists up from the fallbacks)."""
+    want = expected(lists, user)
+    return reader.for_user(user, n=12).item_ids[: len(want)] == want
+
+
+def test_publish_then_read_back_every_list(ctx, redis_server):
+    lists = write_gold(ctx.tables, "a")
+    summary = publish(ctx, CONFIG, RedisTarget(redis_server.url))
+    reader = RecommendationReader(redis_server.url)
+    assert summary["surfaces"]["foryou"]["entries"] == N_USERS
+    for user in range(N_USERS):
+        rec = reader.for_user(user, n=12)
+        assert rec.item_ids[: len(expected(lists, user))] == expected(lists, user)
+        assert rec.scores == sorted(rec.scores, reverse=True) or rec.sources != ["foryou"]
+    assert reader.similar_items(3, n=2).item_ids == [4, 6 % N_ITEMS] or reader.similar_items(3, n=2).item_ids == [4]
+    # fallbacks: an unknown user gets the country list, then the global one, without sold items
+    new_user = reader.for_user(10**9, n=8, country="FR")
+    assert new_user.item_ids == [7, 8, 9, 1, 2, 3, 4, 6] and new_user.sources == ["fallback:country=FR", "fallback:global"]
+    manifest = ctx.tables.read("monitoring.publish_manifests").collect()
+    assert {r.surface for r in manifest} == set(keys.SURFACES)
+
+
+def test_second_publish_switches_and_the_first_version_expires(ctx, redis_server):
+    config = CONFIG.model_copy(update={"keep_versions": 1, "expire_after_s": 8})
+    write_gold(ctx.tables, "a")
+    first = publish(ctx, config, RedisTarget(redis_server.url))["version"]
+    lists = write_gold(ctx.tables, "b")
+    second = publish(ctx, config, RedisTarget(redis_server.url))["version"]
+    client = redis.Redis.from_url(redis_server.url)
+    assert first != second and client.get(keys.pointer_key("foryou")).decode() == second
+    assert 0 < client.ttl(keys.bucket_key("foryou", first, 0)) <= 8
+    assert client.ttl(keys.bucket_key("foryou", second, 0)) == -1
+    assert personal(RecommendationReader(redis_server.url), lists, 7)
+    deadline = time.monotonic() + 15
+    while client.exists(keys.bucket_key("foryou", first, 0)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not client.exists(keys.bucket_key("foryou", first, 0), keys.manifest_key("foryou", first))
+
+
+def test_rollback_points_back_at_the_previous_version(ctx, redis_server):
+    first_lists = write_gold(ctx.tables, "a")
+    first = publish(ctx, CONFIG, RedisTarget(redis_server.url))["version"]
+    write_gold(ctx.tables, "b")
+    publish(ctx, CONFIG, RedisTarget(redis_server.url))
+    from recpipe.serving.publisher import rollback
+
+    assert rollback(RedisTarget(redis_server.url).check(), list(keys.SURFACES)) == {s: first for s in keys.SURFACES}
+    assert personal(RecommendationReader(redis_server.url), first_lists, 3)
+    with pytest.raises(PublishError, match="no previous version"):
+        rollback(RedisTarget(redis_server.url).check(), ["foryou"])
+
+
+def test_dropped_connection_mid_load_keeps_the_live_version_and_a_rerun_switches(ctx, redis_server):
+    old_lists = write_gold(ctx.tables, "a")
+    old = publish(ctx, CONFIG, RedisTarget(redis_server.url))["version"]
+    new_lists = write_gold(ctx.tables, "b")
+    proxy = DroppingProxy(redis_server.port, drop_after_bytes=6_000)
+    try:
+        with pytest.raises(Exception, match="(?i)connection|closed|reset"):
+            publish(ctx, CONFIG, RedisTarget(proxy.url, retries=0))
+        assert proxy.dropped.is_set()
+    finally:
+        proxy.close()
+    reader = RecommendationReader(redis_server.url)
+    assert reader.live_version("foryou") == old
+    assert all(personal(reader, old_lists, u) for u in range(0, N_USERS, 7))
+    new = publish(ctx, CONFIG, RedisTarget(redis_server.url))["version"]
+    assert reader.live_version("foryou") == new != old
+    assert personal(reader, new_lists, 11)
+
+
+def test_retries_ride_over_a_dropped_connection(ctx, redis_server):
+    lists = write_gold(ctx.tables, "a")
+    proxy = DroppingProxy(redis_server.port, drop_after_bytes=6_000)
+    try:
+        publish(ctx, CONFIG.model_copy(update={"retries": 3}), RedisTarget(proxy.url, retries=3))
+        assert proxy.dropped.is_set()
+    finally:
+        proxy.close()
+    assert personal(RecommendationReader(redis_server.url), lists, 42)
+
+
+def test_failed_verification_never_switches_the_pointer(ctx, redis_server):
+    write_gold(ctx.tables, "a")
+    old = publish(ctx, CONFIG, RedisTarget(redis_server.url))["version"]
+    write_gold(ctx.tables, "b")
+
+    def lose_a_bucket(client):
+        client.delete(*[k for k in client.keys("recpipe:foryou:*:3") if old.encode() not in k])
+
+    with pytest.raises(PublishError, match="verification of foryou .* failed.*unchanged"):
+        publish(ctx, CONFIG, RedisTarget(redis_server.url), before_verify=lose_a_bucket)
+    assert RecommendationReader(redis_server.url).live_version("foryou") == old
+
+
+def test_dry_run_estimates_without_connecting(ctx, capsys):
+    write_gold(ctx.tables, "a")
+    report = dry_run(ctx, CONFIG)
+    assert report["surfaces"]["foryou"]["entries"] == N_USERS
+    assert report["surfaces"]["foryou"]["bytes_per_entry"] == 5 + 12 * 8
+    assert "[dry-run] foryou" in capsys.readouterr().out
+
+
+def test_bad_url_wrong_password_and_unreachable_server_are_clear_and_secret_free(tmp_path):
+    with pytest.raises(RedisSetupError, match="invalid Redis URL") as err:
+        RedisTarget("http://:hunter2@localhost:1")
+    assert "hunter2" not in str(err.value)
+    guarded = RedisServer(tmp_path, password="s3cret-pass")
+    guarded.start()
+    try:
+        with pytest.raises(RedisSetupError, match="refused the credentials|needs valid credentials") as err:
+            RedisTarget(f"redis://127.0.0.1:{guarded.port}/0", password="wrong-pass").check()
+        assert "wrong-pass" not in str(err.value) and "s3cret" not in str(err.value)
+        target = resolve_target(f"redis://127.0.0.1:{guarded.port}/0", environ={"REDIS_PASSWORD": "s3cret-pass"})
+        assert target.check().ping() and "s3cret" not in repr(target)
+    finally:
+        guarded.stop()
+    with pytest.raises(RedisSetupError, match=r"cannot reach Redis at redis://\*\*\*@127.0.0.1:1/0") as err:
+        RedisTarget("redis://user:topsecret@127.0.0.1:1/0", retries=0, timeout_s=1).check()
+    assert "topsecret" not in str(err.value)
+    with pytest.raises(RedisSetupError, match="no Redis configured"):
+        resolve_target(None, environ={})
