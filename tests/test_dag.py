@@ -1,6 +1,8 @@
 """`recpipe run` end to end on tiny generated data into a real Redis; a failing task stops the graph; the
 notebooks run on the result."""
 
+import contextlib
+import io
 import os
 import runpy
 
@@ -26,8 +28,10 @@ def pipeline_run(spark, tmp_path_factory):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        code = main(["run", "--users", "150", "--items", "90", "--show", "2"])
-        yield code, data_dir, server
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["run", "--users", "150", "--items", "90", "--show", "2"])
+        yield code, data_dir, server, out.getvalue()
     finally:
         for k, v in saved.items():
             if v is None:
@@ -39,12 +43,11 @@ def pipeline_run(spark, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_run_publishes_every_users_list(pipeline_run, capsys):
-    code, _, server = pipeline_run
-    assert code == 0
-    out = capsys.readouterr().out
+def test_run_publishes_every_users_list(pipeline_run):
+    code, _, server, out = pipeline_run
+    assert code == 0, out
     for task in ("generate", "interactions", "train", "candidates", "publish"):
-        assert f"\n{task}" in out or out.startswith(task)
+        assert f"\n{task:<14} ok" in out
     assert "read from Redis" in out
     reader = RecommendationReader(server.url)
     client = redis.Redis.from_url(server.url)
@@ -57,7 +60,7 @@ def test_run_publishes_every_users_list(pipeline_run, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebooks_run_on_the_pipeline_output(pipeline_run, notebook, monkeypatch):
-    _, data_dir, _ = pipeline_run
+    _, data_dir, _, _ = pipeline_run
     monkeypatch.setenv("RECPIPE_DATA_DIR", str(data_dir))
     monkeypatch.setenv("RECPIPE_NB_HOLDOUT_DAYS", "7")
     runpy.run_path(str(notebook), run_name="__main__")
