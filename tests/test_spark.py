@@ -12,5 +12,5 @@ def test_missing_java_says_what_to_install(monkeypatch):
 
 def test_local_session_has_delta_and_small_shuffles(spark):
     assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
-    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "1"
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"

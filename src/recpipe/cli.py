@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -13,7 +14,7 @@ from types import ModuleType
 from recpipe import __version__, dag
 from recpipe.config import ConfigError
 from recpipe.quality.rules import DataQualityError
-from recpipe.serving.connection import RedisSetupError
+from recpipe.serving.connection import RedisSetupError, redact
 from recpipe.serving.publisher import PublishError
 from recpipe.jobs import candidates, generate, interactions, publish, train, tune
 from recpipe.progress import configure_logging
@@ -66,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as exc:
         print(f"recpipe {args.job}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - the reason comes first, in one line, for alerts; then the traceback
+        reason = (str(exc).splitlines() or [""])[0][:300]
+        print(f"recpipe {args.job}: failed: {type(exc).__name__}: {redact(reason)}", file=sys.stderr)
+        traceback.print_exc()
+        return 1
     print(json.dumps(summary, indent=2, default=str))
     return 0
 

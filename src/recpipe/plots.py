@@ -12,6 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
 
 
+def _save(fig, ax, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def metrics_bar_chart(metrics_by_model: dict[str, dict[str, float]], k: int, path: Path) -> Path:
     """Grouped bars: one group per metric, one bar per model."""
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -21,18 +30,13 @@ def metrics_bar_chart(metrics_by_model: dict[str, dict[str, float]], k: int, pat
     ax.set_xticks([x + width * (len(metrics_by_model) - 1) / 2 for x in range(len(METRICS))])
     ax.set_xticklabels([f"{m}@{k}" if m not in ("coverage",) else m for m in METRICS])
     ax.set_title("time-split evaluation")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path)
 
 
 def lorenz_curve(counts: list[int], path: Path) -> Path:
     """Cumulative share of interactions against the share of items, least popular first."""
     import numpy as np
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     values = np.sort(np.asarray(counts, dtype=float))
     cumulative = np.concatenate([[0.0], np.cumsum(values) / max(values.sum(), 1.0)])
     fig, ax = plt.subplots(figsize=(5, 5))
@@ -40,8 +44,4 @@ def lorenz_curve(counts: list[int], path: Path) -> Path:
     ax.plot([0, 1], [0, 1], linestyle="--", label="equal popularity")
     ax.set_xlabel("share of items")
     ax.set_ylabel("share of interactions")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path)

@@ -51,10 +51,16 @@ def silver(tables: Tables, name: str):
     return tables.read(f"silver.{name}")
 
 
-def test_full_run_builds_silver_tables(spark, tmp_path):
-    ctx = context(spark, tmp_path)
+@pytest.fixture(scope="module")
+def full_run(spark, tmp_path_factory):
+    """A full build as of day 2, shared: its tables are also the reference for rerun and incremental runs."""
+    ctx = context(spark, tmp_path_factory.mktemp("full"))
     write_bronze(ctx.tables, two_days_of_events())
-    summary = build(ctx, CONFIG.model_copy(update={"as_of": DAY2}))
+    return ctx, build(ctx, CONFIG.model_copy(update={"as_of": DAY2}))
+
+
+def test_full_run_builds_silver_tables(full_run):
+    ctx, summary = full_run
     interactions = silver(ctx.tables, "interactions")
     assert interactions.where("user_id = 5").count() == 0  # own item
     assert interactions.where("user_id = 4").count() == 0  # bot
@@ -66,28 +72,24 @@ def test_full_run_builds_silver_tables(spark, tmp_path):
     assert {r.run_id for r in users} == {summary["run_id"]}
 
 
-def test_rerun_on_the_same_input_gives_identical_tables(spark, tmp_path):
-    ctx = context(spark, tmp_path)
-    write_bronze(ctx.tables, two_days_of_events())
-    config = CONFIG.model_copy(update={"as_of": DAY2})
-    build(ctx, config)
-    first = {name: silver(ctx.tables, name).collect() for name in ("interactions", "user_index", "item_index", "item_availability")}
-    build(context(spark, tmp_path), config)
+def test_rerun_on_the_same_input_gives_identical_tables(spark, full_run):
+    ctx, summary = full_run
+    names = ("interactions", "user_index", "item_index", "item_availability")
+    first = {name: silver(ctx.tables, name).collect() for name in names}
+    again = build(context(spark, ctx.settings.data_dir), CONFIG.model_copy(update={"as_of": DAY2}))
+    assert again["run_id"] == summary["run_id"]
     for name, rows in first.items():
         assert_df_equality(silver(ctx.tables, name), spark.createDataFrame(rows, silver(ctx.tables, name).schema), ignore_row_order=True)
+    assert ctx.tables.read("quarantine.events").count() == 0  # replaced, not appended
 
 
-def test_incremental_over_two_days_equals_a_full_rebuild(spark, tmp_path):
-    events = two_days_of_events()
+def test_incremental_over_two_days_equals_a_full_rebuild(spark, tmp_path, full_run):
+    full, _ = full_run
     incremental = context(spark, tmp_path / "incremental")
-    write_bronze(incremental.tables, events)
+    write_bronze(incremental.tables, two_days_of_events())
     build(incremental, CONFIG.model_copy(update={"as_of": DAY1}))
     summary = build(incremental, CONFIG.model_copy(update={"as_of": DAY2, "incremental": True}))
     assert summary["incremental"] is True
-
-    full = context(spark, tmp_path / "full")
-    write_bronze(full.tables, events)
-    build(full, CONFIG.model_copy(update={"as_of": DAY2}))
     key = ["user_id", "item_id"]
     assert_approx_df_equality(
         silver(incremental.tables, "interactions").orderBy(key), silver(full.tables, "interactions").orderBy(key), 1e-9

@@ -64,3 +64,16 @@ def test_r1_is_the_most_compact_of_the_measured_encodings():
     rng = np.random.default_rng(1)
     sizes = encoding.size_report(rng.integers(0, 500_000, 200).tolist(), rng.random(200).tolist())
     assert sizes["R1"] == 1605 and sizes["R1"] < sizes["csv"] < sizes["json"]
+
+
+def test_batch_encoding_equals_row_by_row_encoding():
+    rng = np.random.default_rng(2)
+    lengths = np.array([3, 0, 3, 5, 1, 3])
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    ids = rng.integers(0, 10**6, offsets[-1])
+    ids[offsets[3]] = 2**40  # one row needs 64-bit ids
+    scores = rng.random(offsets[-1]).astype(np.float32)
+    batch = encoding.encode_batch(offsets, ids, scores)
+    assert batch == [encoding.encode(ids[a:b], scores[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+    with pytest.raises(encoding.EncodingError):
+        encoding.encode_batch(np.array([0, 1]), np.array([-1]), np.array([0.5]))

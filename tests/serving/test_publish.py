@@ -44,10 +44,22 @@ def write_gold(tables: Tables, run: str) -> dict[int, list[int]]:
     return lists
 
 
-@pytest.fixture
-def ctx(spark, tmp_path):
-    settings = Settings(data_dir=tmp_path, shuffle_partitions=2)
-    return JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("publish"))
+def gold_context(spark, data_dir, run: str) -> tuple[JobContext, dict[int, list[int]]]:
+    settings = Settings(data_dir=data_dir, shuffle_partitions=2)
+    ctx = JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("publish"))
+    return ctx, write_gold(ctx.tables, run)
+
+
+@pytest.fixture(scope="module")
+def run_a(spark, tmp_path_factory):
+    """Gold tables of one candidates run, shared by the tests (each test has its own redis-server)."""
+    return gold_context(spark, tmp_path_factory.mktemp("gold_a"), "a")
+
+
+@pytest.fixture(scope="module")
+def run_b(spark, tmp_path_factory):
+    """A later run's gold tables: publishing it makes a new version."""
+    return gold_context(spark, tmp_path_factory.mktemp("gold_b"), "b")
 
 
 def expected(lists, user, n=12):
@@ -60,8 +72,8 @@ def personal(reader: RecommendationReader, lists, user) -> bool:
     return reader.for_user(user, n=12).item_ids[: len(want)] == want
 
 
-def test_publish_then_read_back_every_list(ctx, redis_server):
-    lists = write_gold(ctx.tables, "a")
+def test_publish_then_read_back_every_list(run_a, redis_server):
+    ctx, lists = run_a
     summary = publish(ctx, CONFIG, RedisTarget(redis_server.url))
     reader = RecommendationReader(redis_server.url)
     assert summary["surfaces"]["foryou"]["entries"] == N_USERS
@@ -77,11 +89,10 @@ def test_publish_then_read_back_every_list(ctx, redis_server):
     assert {r.surface for r in manifest} == set(keys.SURFACES)
 
 
-def test_second_publish_switches_and_the_first_version_expires(ctx, redis_server):
+def test_second_publish_switches_and_the_first_version_expires(run_a, run_b, redis_server):
     config = CONFIG.model_copy(update={"keep_versions": 1, "expire_after_s": 8})
-    write_gold(ctx.tables, "a")
-    first = publish(ctx, config, RedisTarget(redis_server.url))["version"]
-    lists = write_gold(ctx.tables, "b")
+    first = publish(run_a[0], config, RedisTarget(redis_server.url))["version"]
+    ctx, lists = run_b
     second = publish(ctx, config, RedisTarget(redis_server.url))["version"]
     client = redis.Redis.from_url(redis_server.url)
     assert first != second and client.get(keys.pointer_key("foryou")).decode() == second
@@ -94,11 +105,10 @@ def test_second_publish_switches_and_the_first_version_expires(ctx, redis_server
     assert not client.exists(keys.bucket_key("foryou", first, 0), keys.manifest_key("foryou", first))
 
 
-def test_rollback_points_back_at_the_previous_version(ctx, redis_server):
-    first_lists = write_gold(ctx.tables, "a")
+def test_rollback_points_back_at_the_previous_version(run_a, run_b, redis_server):
+    ctx, first_lists = run_a
     first = publish(ctx, CONFIG, RedisTarget(redis_server.url))["version"]
-    write_gold(ctx.tables, "b")
-    publish(ctx, CONFIG, RedisTarget(redis_server.url))
+    publish(run_b[0], CONFIG, RedisTarget(redis_server.url))
     from recpipe.serving.publisher import rollback
 
     assert rollback(RedisTarget(redis_server.url).check(), list(keys.SURFACES)) == {s: first for s in keys.SURFACES}
@@ -107,13 +117,13 @@ def test_rollback_points_back_at_the_previous_version(ctx, redis_server):
         rollback(RedisTarget(redis_server.url).check(), ["foryou"])
 
 
-def test_dropped_connection_mid_load_keeps_the_live_version_and_a_rerun_switches(ctx, redis_server):
-    old_lists = write_gold(ctx.tables, "a")
-    old = publish(ctx, CONFIG, RedisTarget(redis_server.url))["version"]
-    new_lists = write_gold(ctx.tables, "b")
+def test_dropped_connection_mid_load_keeps_the_live_version_and_a_rerun_switches(run_a, run_b, redis_server):
+    old_ctx, old_lists = run_a
+    old = publish(old_ctx, CONFIG, RedisTarget(redis_server.url))["version"]
+    ctx, new_lists = run_b
     proxy = DroppingProxy(redis_server.port, drop_after_bytes=6_000)
     try:
-        with pytest.raises(Exception, match="(?i)connection|closed|reset"):
+        with pytest.raises(Exception, match="(?i)connection"):
             publish(ctx, CONFIG, RedisTarget(proxy.url, retries=0))
         assert proxy.dropped.is_set()
     finally:
@@ -126,8 +136,8 @@ def test_dropped_connection_mid_load_keeps_the_live_version_and_a_rerun_switches
     assert personal(reader, new_lists, 11)
 
 
-def test_retries_ride_over_a_dropped_connection(ctx, redis_server):
-    lists = write_gold(ctx.tables, "a")
+def test_retries_ride_over_a_dropped_connection(run_a, redis_server):
+    ctx, lists = run_a
     proxy = DroppingProxy(redis_server.port, drop_after_bytes=6_000)
     try:
         publish(ctx, CONFIG.model_copy(update={"retries": 3}), RedisTarget(proxy.url, retries=3))
@@ -137,10 +147,9 @@ def test_retries_ride_over_a_dropped_connection(ctx, redis_server):
     assert personal(RecommendationReader(redis_server.url), lists, 42)
 
 
-def test_failed_verification_never_switches_the_pointer(ctx, redis_server):
-    write_gold(ctx.tables, "a")
-    old = publish(ctx, CONFIG, RedisTarget(redis_server.url))["version"]
-    write_gold(ctx.tables, "b")
+def test_failed_verification_never_switches_the_pointer(run_a, run_b, redis_server):
+    old = publish(run_a[0], CONFIG, RedisTarget(redis_server.url))["version"]
+    ctx = run_b[0]
 
     def lose_a_bucket(client):
         client.delete(*[k for k in client.keys("recpipe:foryou:*:3") if old.encode() not in k])
@@ -150,9 +159,8 @@ def test_failed_verification_never_switches_the_pointer(ctx, redis_server):
     assert RecommendationReader(redis_server.url).live_version("foryou") == old
 
 
-def test_dry_run_estimates_without_connecting(ctx, capsys):
-    write_gold(ctx.tables, "a")
-    report = dry_run(ctx, CONFIG)
+def test_dry_run_estimates_without_connecting(run_a, capsys):
+    report = dry_run(run_a[0], CONFIG)
     assert report["surfaces"]["foryou"]["entries"] == N_USERS
     assert report["surfaces"]["foryou"]["bytes_per_entry"] == 5 + 12 * 8
     assert "[dry-run] foryou" in capsys.readouterr().out

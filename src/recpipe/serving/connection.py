@@ -39,13 +39,17 @@ class RedisTarget:
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
             raise RedisSetupError(f"invalid Redis URL {redact(self.url)!r}: expected redis://host:port/db or rediss://host:port/db")
 
+    def backoff_s(self, attempt: int) -> float:
+        """Delay before retry ``attempt`` (0-based): exponential from 50 ms, capped at 2 s."""
+        return min(2.0, 0.05 * 2**attempt)
+
     @property
     def safe_url(self) -> str:
         return redact(self.url)
 
     def client(self) -> redis.Redis:
         """A client with exponential-backoff retries on connection errors and timeouts."""
-        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), self.retries)
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), self.retries)  # the same schedule as backoff_s
         kwargs = {"password": self.password} if self.password else {}
         if self.username:
             kwargs["username"] = self.username

@@ -1,8 +1,8 @@
 """Atomic, versioned bulk publishing from Spark into Redis.
 
-1. Every partition writes its entries from the executor with its own connection: entries are encoded (R1),
-   grouped per bucket into multi-field HSETs and sent in non-transactional pipelines of ``batch_size`` entries;
-   connection errors are retried with exponential backoff (the writes are idempotent).
+1. Every partition writes its entries from the executor with its own connection: entries are encoded (R1,
+   vectorized), grouped per bucket into multi-field HSETs built directly in RESP and pipelined ``batch_size``
+   entries per round trip; connection errors are retried with exponential backoff (the writes are idempotent).
 2. Verification reads every bucket back on the executors and compares the entry count and the checksum with
    what was written; a mismatch raises and the live pointer is never touched.
 3. The manifest of each surface is written, then one MULTI/EXEC switches every surface's pointer, records the
@@ -54,16 +54,47 @@ def _stats_batch(entries: int, checksum: int, size: int) -> pa.RecordBatch:
     )
 
 
-def encoded_entries(batch: pa.RecordBatch) -> Iterator[tuple[str, bytes]]:
-    """(field, value) per row of a batch with ``entity``, ``item_ids`` and ``scores``."""
-    entities = batch.column("entity").to_pylist()
+def encoded_entries(batch: pa.RecordBatch) -> list[tuple[str, bytes]]:
+    """(field, value) per row of a batch with ``entity``, ``item_ids`` and ``scores`` (vectorized encoding)."""
     lengths = pc.list_value_length(batch.column("item_ids")).fill_null(0).to_numpy(zero_copy_only=False)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     ids = pc.list_flatten(batch.column("item_ids")).to_numpy(zero_copy_only=False)
     scores = pc.list_flatten(batch.column("scores")).to_numpy(zero_copy_only=False)
-    for row, entity in enumerate(entities):
-        start, end = offsets[row], offsets[row + 1]
-        yield str(entity), encoding.encode(ids[start:end], scores[start:end])
+    return list(zip(batch.column("entity").to_pylist(), encoding.encode_batch(offsets, ids, scores)))
+
+
+def hset_command(key: bytes, fields: list[str], values: list[bytes]) -> bytes:
+    """One multi-field HSET in RESP, built directly: about 3x cheaper than packing through redis-py."""
+    parts = [b"*%d\r\n$4\r\nHSET\r\n$%d\r\n%s\r\n" % (2 + 2 * len(fields), len(key), key)]
+    for field, value in zip(fields, values):
+        name = field.encode()
+        parts.append(b"$%d\r\n%s\r\n$%d\r\n" % (len(name), name, len(value)))
+        parts.append(value)
+        parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def send_with_retry(client: redis.Redis, commands: list[bytes], target: RedisTarget) -> None:
+    """Send pipelined commands and read every reply; on a connection error reconnect, back off exponentially
+    and resend (HSETs are idempotent); give up after ``target.retries`` retries."""
+    for attempt in range(target.retries + 1):
+        connection = client.connection_pool.get_connection()
+        try:
+            connection.send_packed_command(commands)
+            for _ in commands:
+                connection.read_response()
+            return
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            connection.disconnect()
+            if attempt == target.retries:
+                raise redis.exceptions.ConnectionError(
+                    f"connection to {target.safe_url} lost while writing, after {attempt} retries: {exc}"
+                ) from None
+            delay = target.backoff_s(attempt)
+            log.warning("connection to %s lost (%s); retry %d/%d in %.2fs", target.safe_url, exc, attempt + 1, target.retries, delay)
+            time.sleep(delay)
+        finally:
+            client.connection_pool.release(connection)
 
 
 def write_surface(
@@ -74,34 +105,26 @@ def write_surface(
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         client = target.client() if target is not None else None
-        pipe = client.pipeline(transaction=False) if client is not None else None
-        pending: dict[str, dict[str, bytes]] = {}
-        n_pending = total = size = 0
-        checksum = 0
-
-        def flush() -> None:
-            nonlocal n_pending
-            if pipe is None or not pending:
-                pending.clear()
-                n_pending = 0
-                return
-            for key, mapping in pending.items():
-                pipe.hset(key, mapping=mapping)
-            pipe.execute()  # retried with backoff by the client on connection errors; HSET is idempotent
-            pending.clear()
-            n_pending = 0
-
+        total = size = checksum = 0
         for batch in batches:
-            for field, value in encoded_entries(batch):
-                key, _ = keys.entry_location(surface, version, field, buckets)
-                pending.setdefault(key, {})[field] = value
-                checksum = (checksum + encoding.entry_checksum(field, value)) % 2**64
-                total += 1
-                n_pending += 1
-                size += len(value)
-                if n_pending >= batch_size:
-                    flush()
-        flush()
+            entries = encoded_entries(batch)
+            for start in range(0, len(entries), batch_size):
+                chunk = entries[start : start + batch_size]
+                fields = [field for field, _ in chunk]
+                values = [value for _, value in chunk]
+                checksum = (checksum + sum(encoding.entry_checksum(f, v) for f, v in chunk)) % 2**64
+                total += len(chunk)
+                size += sum(map(len, values))
+                if client is None:
+                    continue
+                # entries arrive sorted by bucket (``by_bucket``): one multi-field HSET per run of a bucket
+                bucket_ids = np.asarray(fields, dtype=np.int64) % buckets if buckets > 1 else np.zeros(len(fields), np.int64)
+                cuts = np.flatnonzero(np.diff(bucket_ids)) + 1
+                commands = [
+                    hset_command(keys.bucket_key(surface, version, int(bucket_ids[lo])).encode(), fields[lo:hi], values[lo:hi])
+                    for lo, hi in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(fields)]]))
+                ]
+                send_with_retry(client, commands, target)
         if client is not None:
             client.close()
         yield _stats_batch(total, checksum, size)
