@@ -124,8 +124,11 @@ def main() -> None:
                                      "id int, features array<float>").cache()
     jvm_user.count(), jvm_item.count()
     # The ALSModel constructor is package-private in Scala but public in bytecode: build the model from our factors.
-    java_model = spark._jvm.org.apache.spark.ml.recommendation.ALSModel("bench", args.factors, jvm_user._jdf, jvm_item._jdf)
-    model = ALSModel(java_model).setUserCol("user").setItemCol("item")
+    java_model = (
+        spark._jvm.org.apache.spark.ml.recommendation.ALSModel("bench", args.factors, jvm_user._jdf, jvm_item._jdf)
+        .setUserCol("user").setItemCol("item").setPredictionCol("prediction").setColdStartStrategy("nan").setBlockSize(4096)
+    )
+    model = ALSModel(java_model)
     with PeakMemory() as spark_memory:
         start = time.perf_counter()
         count = model.recommendForAllUsers(args.top).select(F.size("recommendations").alias("n")).agg(F.sum("n")).first()[0]

@@ -49,6 +49,20 @@ def _apply_seller_rules(
     return ids, scores
 
 
+def fused_top_k(queries: np.ndarray, items: np.ndarray, k: int, exclude: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of ``queries @ items.T`` with ``implicit``'s fused kernel: blocked BLAS products and a heap per row,
+    so the (batch x items) score matrix is never materialised. Excluded or missing entries become -1 / -inf."""
+    from implicit.cpu.topk import topk
+
+    if items.shape[0] == 0 or k == 0:
+        return np.full((len(queries), k), -1, dtype=np.int64), np.full((len(queries), k), -np.inf, dtype=np.float32)
+    ids, vals = topk(items, queries, k, filter_query_items=exclude.tocsr() if exclude is not None and exclude.nnz else None, num_threads=1)
+    ids, vals = ids.astype(np.int64), vals.astype(np.float32)
+    missing = vals <= np.finfo(np.float32).min  # the kernel marks filtered slots with -FLT_MAX
+    ids[missing], vals[missing] = -1, -np.inf
+    return ids, vals
+
+
 def top_k_filtered(
     queries: np.ndarray,
     items: np.ndarray,
@@ -69,20 +83,22 @@ def top_k_filtered(
         max_per_seller: at most this many candidates from one seller per list.
         query_sellers: (batch,) exclude candidates sold by this seller (similar items of the same seller).
 
-    A pool of ``2k`` is ranked first; the rare rows that the seller rules leave short are ranked again over
-    every candidate, so the result is exactly the greedy top-k of the full ranking.
+    A pool of ``2k`` is ranked first (fused kernel); the rare rows that the seller rules leave short are ranked
+    again over every candidate, so the result is exactly the greedy top-k of the full ranking.
     """
-    scores = queries.astype(np.float32, copy=False) @ items.astype(np.float32, copy=False).T
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    items = np.ascontiguousarray(items, dtype=np.float32)
     seller_rules = sellers is not None and (max_per_seller is not None or query_sellers is not None)
     pool = min(items.shape[0], 2 * k if seller_rules else k)
-    ids, vals = top_k_rows(scores, pool, exclude)
+    ids, vals = fused_top_k(queries, items, pool, exclude)
     if not seller_rules:
         return ids[:, :k], vals[:, :k]
     ids, vals = _apply_seller_rules(ids, vals, sellers, max_per_seller, query_sellers)
     short = ((ids >= 0).sum(axis=1) < k) & (pool < items.shape[0])
     if short.any():
         rows = np.flatnonzero(short)
-        full_ids, full_vals = top_k_rows(scores[rows], items.shape[0], exclude[rows] if exclude is not None else None)
+        scores = queries[rows] @ items.T
+        full_ids, full_vals = top_k_rows(scores, items.shape[0], exclude[rows] if exclude is not None else None)
         full_ids, full_vals = _apply_seller_rules(
             full_ids, full_vals, sellers, max_per_seller, None if query_sellers is None else query_sellers[rows]
         )
