@@ -26,11 +26,6 @@ def _schema(*fields: tuple[str, object, bool]) -> StructType:
     )
 
 
-def required_columns(schema: StructType) -> list[str]:
-    """Columns that must not be null."""
-    return [f.name for f in schema.fields if f.metadata.get("required")]
-
-
 USERS = _schema(
     ("user_id", LongType(), False),
     ("country", StringType(), False),

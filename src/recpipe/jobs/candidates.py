@@ -84,9 +84,11 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         user_candidates = _stamp(personal.unionByName(cold_users), version, run_id, generated_at)
         t.overwrite(user_candidates, "gold.user_candidates")
         t.overwrite(_stamp(fallbacks, version, run_id, generated_at), "gold.fallback_candidates")
-        written = t.read("gold.user_candidates")
-        stages.count("gold.user_candidates", written.count())
-        stages.count("personal users", written.where(F.col("source") == "als").count())
+        counts = t.read("gold.user_candidates").agg(
+            F.count(F.lit(1)).alias("lists"), F.count(F.when(F.col("source") == "als", 1)).alias("personal")
+        ).first()  # one pass over the table for both counts
+        stages.count("gold.user_candidates", counts.lists)
+        stages.count("personal users", counts.personal)
 
     with stages.stage("similar items"):
         sellers = items.select("item_id", "seller_id")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 import scipy.sparse as sp
 
 
@@ -17,17 +16,6 @@ def to_csr(user_idx: np.ndarray, item_idx: np.ndarray, values: np.ndarray, n_use
     matrix.sum_duplicates()
     matrix.sort_indices()
     return matrix
-
-
-def arrow_to_csr(table: pa.Table, n_users: int, n_items: int, value_column: str = "confidence") -> sp.csr_matrix:
-    """CSR from an Arrow table with ``user_idx``, ``item_idx`` and a value column."""
-    return to_csr(
-        table.column("user_idx").to_numpy(),
-        table.column("item_idx").to_numpy(),
-        table.column(value_column).to_numpy(),
-        n_users,
-        n_items,
-    )
 
 
 def binarize(matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -38,7 +38,3 @@ class PopularityRecommender(Recommender):
         model.item_scores = np.load(path / "item_scores.npy")
         return model
 
-
-def recent_popularity(recent_user_items: sp.csr_matrix) -> PopularityRecommender:
-    """Popularity fitted on a recent slice only (the caller picks the window)."""
-    return PopularityRecommender().fit(recent_user_items)
