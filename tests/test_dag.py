@@ -46,7 +46,7 @@ def pipeline_run(spark, tmp_path_factory):
 def test_run_publishes_every_users_list(pipeline_run):
     code, _, server, out = pipeline_run
     assert code == 0, out
-    for task in ("generate", "interactions", "train", "candidates", "publish"):
+    for task in ("generate", "interactions", "train", "candidates", "gate", "publish", "report"):
         assert f"\n{task:<14} ok" in out
     assert "read from Redis" in out
     reader = RecommendationReader(server.url)
@@ -73,5 +73,6 @@ def test_a_failing_task_stops_the_graph_before_publish(tmp_path, redis_server, m
     assert main(["run", "--skip-generate", "--redis-url", redis_server.url]) == 1
     out, err = capsys.readouterr()
     assert "interactions   FAILED" in out and "publish        skipped" in out and "candidates     skipped" in out
+    assert "gate           skipped" in out
     assert "task interactions failed" in err and "bronze.users" in err
     assert redis.Redis.from_url(redis_server.url).get(keys.pointer_key("foryou")) is None

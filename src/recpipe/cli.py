@@ -16,12 +16,14 @@ from recpipe.config import ConfigError
 from recpipe.quality.rules import DataQualityError
 from recpipe.serving.connection import RedisSetupError, redact
 from recpipe.serving.publisher import PublishError
-from recpipe.jobs import candidates, generate, interactions, publish, train, tune
+from recpipe.jobs import candidates, gate, generate, interactions, publish, report, train, tune
 from recpipe.progress import configure_logging
 from recpipe.spark import JavaNotFoundError
 from recpipe.tables import TableNameError
 
-JOBS: dict[str, ModuleType] = {module.NAME: module for module in (generate, interactions, train, tune, candidates, publish)}
+JOBS: dict[str, ModuleType] = {
+    module.NAME: module for module in (generate, interactions, train, tune, candidates, gate, publish, report)
+}
 
 # Errors a user can fix: reported in one line, without a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONF_DIR_ENV = "RECPIPE_CONF_DIR"
 TARGET_ENV = "RECPIPE_TARGET"
@@ -124,6 +124,7 @@ class ALSConfig(StrictModel):
     alpha: float = Field(default=2.0, gt=0)
     iterations: int = Field(default=15, gt=0)
     solver: Literal["cg", "cholesky"] = "cg"
+    cg_steps: int = Field(default=2, ge=1, description="conjugate-gradient steps per update (solver: cg); 2 matches 3 on MovieLens, see README")
     weighting: Literal["none", "bm25"] = "none"
     num_threads: int = Field(default=2, ge=1, description="pinned: results and timings do not depend on the machine")
     use_gpu: bool = Field(default=True, description="train on CUDA when it is present")
@@ -205,6 +206,28 @@ class PublishConfig(StrictModel):
     similar_sources: tuple[Literal["als", "item2vec", "attributes"], ...] = ("als", "item2vec", "attributes")
     verify: bool = True
     write_partitions: int = Field(default=8, gt=0)
+    require_gate: bool = Field(default=True, description="publish only lists whose run passed `recpipe gate`")
+
+
+class QualityGateConfig(StrictModel):
+    """Bounds the gold lists must meet before they are published (recpipe gate)."""
+
+    min_list_length: int = Field(default=20, ge=0, description="shortest allowed user list")
+    max_missing_users: int = Field(default=0, ge=0, description="users in silver.users without a list")
+    min_coverage: float = Field(default=0.01, ge=0, le=1, description="distinct listed items / items for sale")
+    max_coverage: float = Field(default=1.0, ge=0, le=1)
+    max_fallback_share: float = Field(default=0.95, ge=0, le=1, description="users on a popularity list")
+    compare_with_previous: bool = Field(default=True, description="check the change against the last published lists")
+    overlap_at: int = Field(default=10, gt=0, description="N of overlap at N")
+    min_overlap: float = Field(default=0.05, ge=0, le=1, description="mean share of a user's previous top N still in the top N")
+    max_coverage_change: float = Field(default=0.5, ge=0, description="relative change of catalog coverage")
+    max_score_shift: float = Field(default=0.5, ge=0, description="relative change of the median top-N personal score")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QualityGateConfig:
+        if self.min_coverage > self.max_coverage:
+            raise ValueError(f"min_coverage {self.min_coverage} > max_coverage {self.max_coverage}")
+        return self
 
 
 T = TypeVar("T", bound=StrictModel)
@@ -216,6 +239,7 @@ JOB_CONFIGS: dict[str, type[StrictModel]] = {
     "train": TrainConfig,
     "tune": TuneConfig,
     "candidates": CandidatesConfig,
+    "gate": QualityGateConfig,
     "publish": PublishConfig,
 }
 

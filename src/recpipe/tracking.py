@@ -151,3 +151,33 @@ def champion_version(settings: Settings, model: str) -> str:
         return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
     except mlflow.exceptions.MlflowException as exc:
         raise LookupError(f"registered model {name} has no {CHAMPION} alias: run `recpipe train` first") from exc
+
+
+MODEL_METRICS = ("ndcg", "map", "precision", "recall")
+PIPELINE_RUN_TAG = "recpipe.pipeline_run_id"
+
+
+def model_metrics(settings: Settings, model: str, version: str) -> dict[str, float]:
+    """Evaluation metrics of a registered model version (from its training run); empty when unknown."""
+    configure(settings)
+    try:
+        model_version = MlflowClient().get_model_version(registered_name(settings, model), version)
+        metrics = MlflowClient().get_run(model_version.run_id).data.metrics
+    except mlflow.exceptions.MlflowException:
+        return {}
+    return {k: float(metrics[k]) for k in MODEL_METRICS if k in metrics}
+
+
+def log_pipeline_run(settings: Settings, record: dict) -> str:
+    """Log a pipeline_runs record to MLflow: one run per list run id, updated in place when the record grows."""
+    configure(settings)
+    found = mlflow.search_runs(filter_string=f"tags.`{PIPELINE_RUN_TAG}` = '{record['run_id']}'", output_format="list")
+    numbers = {k: float(v) for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    numbers.update({f"seconds.{task}": s for task, s in (record.get("task_seconds") or {}).items()})
+    numbers.update({f"model.{k}": v for k, v in (record.get("model_metrics") or {}).items()})
+    with mlflow.start_run(run_id=found[0].info.run_id if found else None, run_name=f"pipeline {record['as_of']}") as run:
+        mlflow.set_tags({PIPELINE_RUN_TAG: record["run_id"], "as_of": str(record["as_of"]), "status": record["status"],
+                         "model_version": str(record.get("model_version")),
+                         "gate_failures": "; ".join(record.get("gate_failures") or []) or "none"})
+        mlflow.log_metrics(numbers)
+        return run.info.run_id

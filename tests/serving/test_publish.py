@@ -22,7 +22,9 @@ from .proxy import DroppingProxy
 
 N_USERS, N_ITEMS = 300, 80
 SOLD_AFTER_RUN = 5  # sold after the lists were built: the reader must drop it
-CONFIG = PublishConfig(foryou_buckets=16, similar_buckets=8, batch_size=50, retries=0, write_partitions=2, expire_after_s=1)
+# These tests cover loading and switching; the gate in front of publish has its own tests (tests/jobs/test_gate_job.py).
+CONFIG = PublishConfig(foryou_buckets=16, similar_buckets=8, batch_size=50, retries=0, write_partitions=2, expire_after_s=1,
+                       require_gate=False)
 
 
 def write_gold(tables: Tables, run: str) -> dict[int, list[int]]:

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from recpipe import tracking
 from recpipe.config import CandidatesConfig, load_job_config
 from recpipe.jobs.context import JobContext
+from recpipe.monitoring import runs
 from recpipe.transforms import candidates as C
 from recpipe.transforms.interactions import as_of_end
 
@@ -112,6 +113,7 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         t.overwrite(_stamp(similar_items, version, run_id, generated_at), "gold.similar_items")
         stages.count("gold.similar_items", t.read("gold.similar_items").count())
 
+    runs.record_task(t, stages.summary(), as_of, run_id)
     return {
         **stages.summary(),
         "run_id": run_id,

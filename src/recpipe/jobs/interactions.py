@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from recpipe.config import InteractionsConfig, load_job_config
 from recpipe.jobs.context import JobContext
+from recpipe.monitoring import runs
 from recpipe.quality.bronze import validate_bronze
 from recpipe.transforms import interactions as T
 
@@ -101,6 +102,7 @@ def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
         for name in ("user_index", "item_index", "item_availability", "items", "users"):
             stages.count(f"silver.{name}", tables.read(f"silver.{name}").count())
 
+    runs.record_task(tables, stages.summary(), as_of, run_id)
     return {
         **stages.summary(),
         "run_id": run_id,

@@ -8,12 +8,16 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
+from recpipe import tracking
 from recpipe.config import PublishConfig, load_job_config
 from recpipe.jobs.context import JobContext
+from recpipe.jobs.gate import GATE_RESULTS, MANIFESTS
+from recpipe.monitoring import runs
 from recpipe.serving import keys
 from recpipe.serving import publisher as P
 from recpipe.serving.connection import RedisTarget, resolve_target
 from recpipe.transforms import serving_inputs as S
+from recpipe.transforms.interactions import as_of_from_end
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +83,22 @@ def dry_run(ctx: JobContext, config: PublishConfig) -> dict[str, Any]:
     return {"job": NAME, "dry_run": True, "version": version, "surfaces": report}
 
 
+def require_passed_gate(ctx: JobContext, run_id: str) -> None:
+    """Refuse lists whose run has not passed `recpipe gate` (checked before anything is written)."""
+    t = ctx.tables
+    results = t.read(GATE_RESULTS).where(F.col("run_id") == run_id).collect() if t.exists(GATE_RESULTS) else []
+    if not results:
+        raise P.PublishError(f"run {run_id} has no gate result: run `recpipe gate` first (or set require_gate: false)")
+    failed = sorted(r.rule for r in results if not r.passed)
+    if failed:
+        raise P.PublishError(f"run {run_id} failed the gate ({', '.join(failed)}): not published, the live version stays")
+
+
 def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_verify=None) -> dict[str, Any]:
     version, manifest = version_of(ctx)
+    if config.require_gate:
+        require_passed_gate(ctx, manifest["run_id"])
+    gold_version = ctx.tables.versions_read["gold.user_candidates"]
     stats = {}
     for surface, (df, buckets) in surfaces(ctx, config).items():
         with ctx.stages.stage(f"write {surface}"):
@@ -94,11 +112,27 @@ def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_
         unavailable = [r.item_id for r in S.unavailable_listed_items(gold, ctx.tables.read("bronze.items")).collect()]
         P.switch(target.check(), version, list(stats), unavailable, config.keep_versions, config.expire_after_s)
         ctx.stages.count("unavailable listed items", len(unavailable))
-    rows = [(surface, version, s.entries, str(s.checksum), s.bytes, manifest["run_id"], manifest["model_version"]) for surface, s in stats.items()]
+    rows = [(surface, version, s.entries, str(s.checksum), s.bytes, manifest["run_id"], manifest["model_version"], gold_version)
+            for surface, s in stats.items()]
     ctx.tables.replace_where(
-        ctx.spark.createDataFrame(rows, "surface string, version string, entries long, checksum string, bytes long, run_id string, model_version string"),
-        "monitoring.publish_manifests", f"version = '{version}'",
+        ctx.spark.createDataFrame(rows, "surface string, version string, entries long, checksum string, bytes long, "
+                                        "run_id string, model_version string, gold_version long"),
+        MANIFESTS, f"version = '{version}'",
     )
     log.info("published version %s to %s", version, target.safe_url)
+    _complete_run_record(ctx, manifest["run_id"], version)
     return {**ctx.stages.summary(), "version": version, "redis": target.safe_url,
             "surfaces": {k: {"entries": v.entries, "checksum": str(v.checksum), "bytes": v.bytes} for k, v in stats.items()}}
+
+
+def _complete_run_record(ctx: JobContext, run_id: str, version: str) -> None:
+    """Record the publish task and mark the run's pipeline_runs row published (when the gate wrote one)."""
+    as_of = as_of_from_end(ctx.tables.read("gold.user_candidates").select("generated_at").first().generated_at)
+    runs.record_task(ctx.tables, ctx.stages.summary(), as_of, run_id)
+    record = runs.read_run(ctx.tables, run_id)
+    if record is None:
+        return
+    task_seconds, task_rows = runs.task_figures(ctx.tables, as_of)
+    record.update(status="published", published_version=version, task_seconds=task_seconds, task_rows=task_rows)
+    runs.write_run(ctx.tables, record)
+    tracking.log_pipeline_run(ctx.settings, record)

@@ -11,11 +11,13 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
 import scipy.sparse as sp
 
 from recpipe import tracking
 from recpipe.config import ALSConfig, TrainConfig, load_job_config
 from recpipe.jobs.context import JobContext
+from recpipe.monitoring import runs
 from recpipe.models.registry import save_model
 from recpipe.models.training import TrainingData, build_als, evaluate_on_time_split, fit_item2vec
 from recpipe.plots import metrics_bar_chart
@@ -112,6 +114,8 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         with stages.stage("write factors"):
             _write_factors(ctx, version, user_ids, item_ids, als, item2vec)
 
+    as_of = ctx.tables.read("silver.interactions").agg(F.max(F.to_date("last_event_ts"))).first()[0]
+    runs.record_task(ctx.tables, stages.summary(), as_of, run.info.run_id)
     return {
         **stages.summary(),
         "mlflow_run_id": run.info.run_id,

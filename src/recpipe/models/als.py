@@ -35,6 +35,7 @@ class ALSRecommender(Recommender):
     Args:
         factors, regularization, alpha, iterations: the usual hyperparameters.
         solver: ``cg`` (conjugate gradient, fast) or ``cholesky`` (exact).
+        cg_steps: conjugate-gradient steps per factor update (Takacs et al. 2011: 2-3 steps match the exact solve).
         weighting: ``none`` or ``bm25`` (applied to the matrix before training).
         seed: seeds the factor initialisation.
         num_threads: ALS threads; BLAS is pinned to one thread so results do not depend on the machine.
@@ -50,6 +51,7 @@ class ALSRecommender(Recommender):
         alpha: float = 1.0,
         iterations: int = 15,
         solver: str = "cg",
+        cg_steps: int = 2,
         weighting: str = "none",
         bm25_k1: float = 100.0,
         bm25_b: float = 0.8,
@@ -63,7 +65,7 @@ class ALSRecommender(Recommender):
             raise ValueError(f"weighting must be 'none' or 'bm25', got {weighting!r}")
         self.params = dict(
             factors=factors, regularization=regularization, alpha=alpha, iterations=iterations, solver=solver,
-            weighting=weighting, bm25_k1=bm25_k1, bm25_b=bm25_b, seed=seed, num_threads=num_threads, use_gpu=use_gpu,
+            cg_steps=cg_steps, weighting=weighting, bm25_k1=bm25_k1, bm25_b=bm25_b, seed=seed, num_threads=num_threads, use_gpu=use_gpu,
         )
         self.user_factors: np.ndarray | None = None
         self.item_factors: np.ndarray | None = None
@@ -84,6 +86,7 @@ class ALSRecommender(Recommender):
                 use_cg=p["solver"] == "cg", random_state=p["seed"], use_gpu=use_gpu,
                 **({} if use_gpu else {"num_threads": p["num_threads"]}),
             )
+            model.cg_steps = p["cg_steps"]  # a public attribute of implicit's model, not a constructor argument
             model.fit(self._weighted(user_items), show_progress=False)
         if use_gpu:
             model = model.to_cpu()

@@ -50,7 +50,7 @@ class TrainingData:
 def build_als(params: ALSConfig, seed: int) -> ALSRecommender:
     return ALSRecommender(
         factors=params.factors, regularization=params.regularization, alpha=params.alpha,
-        iterations=params.iterations, solver=params.solver, weighting=params.weighting, seed=seed,
+        iterations=params.iterations, solver=params.solver, cg_steps=params.cg_steps, weighting=params.weighting, seed=seed,
         num_threads=params.num_threads, use_gpu=params.use_gpu,
     )
 

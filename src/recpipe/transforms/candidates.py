@@ -102,11 +102,15 @@ def score_top_k(
     return transform
 
 
+def seen_pairs(interactions: DataFrame, event_types: Sequence[str]) -> DataFrame:
+    """``user_id, item_id`` of items a user interacted with through one of ``event_types``."""
+    return interactions.where(F.arrays_overlap("event_types", F.array(*[F.lit(t) for t in event_types]))).select("user_id", "item_id")
+
+
 def excluded_items(interactions: DataFrame, items: DataFrame, event_types: Sequence[str]) -> DataFrame:
     """Per user the item ids never to recommend: items seen with one of ``event_types``, and own listings."""
-    seen = interactions.where(F.arrays_overlap("event_types", F.array(*[F.lit(t) for t in event_types]))).select("user_id", "item_id")
     own = items.select(F.col("seller_id").alias("user_id"), "item_id")
-    return seen.unionByName(own).groupBy("user_id").agg(F.array_sort(F.collect_set("item_id")).alias("exclude"))
+    return seen_pairs(interactions, event_types).unionByName(own).groupBy("user_id").agg(F.array_sort(F.collect_set("item_id")).alias("exclude"))
 
 
 def with_exclusions(exclusions: DataFrame) -> Transform:

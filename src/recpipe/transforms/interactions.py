@@ -26,6 +26,11 @@ def as_of_end(as_of: date) -> datetime:
     return datetime.combine(as_of + timedelta(days=1), time(), tzinfo=timezone.utc)
 
 
+def as_of_from_end(end: datetime) -> date:
+    """The as-of date whose exclusive end is ``end`` (the inverse of ``as_of_end``)."""
+    return (end - timedelta(days=1)).date()
+
+
 def deduplicate_events(events: DataFrame) -> DataFrame:
     """One row per event_id: the earliest copy (ties broken by the other columns, so the choice is stable)."""
     order = [F.col(c).asc_nulls_last() for c in ("event_ts", "user_id", "item_id", "event_type")]

@@ -1,0 +1,38 @@
+"""`recpipe report`: a self-contained HTML page of the latest pipeline runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from recpipe.jobs.context import JobContext
+from recpipe.monitoring import runs
+from recpipe.monitoring.report import render
+
+NAME = "report"
+HELP = "Write an HTML health page (charts + table) of the latest runs in monitoring.pipeline_runs."
+DESCRIPTION = """\
+Reads the latest runs from monitoring.pipeline_runs and writes one HTML file with embedded PNG charts (model
+metrics, catalog coverage and fallback share, depletion, popularity concentration, task durations) and a table
+of each run's figures. Default output: <data_dir>/reports/pipeline_health.html."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=int, default=30, help="how many of the latest runs to show")
+    parser.add_argument("--output", type=Path, help="HTML file to write")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    ctx = JobContext.create(NAME, args)
+    return write_report(ctx, args.runs, args.output)
+
+
+def write_report(ctx: JobContext, limit: int, output: Path | None = None) -> dict[str, Any]:
+    if not ctx.tables.exists(runs.PIPELINE_RUNS):
+        raise FileNotFoundError(f"table {runs.PIPELINE_RUNS} does not exist: run `recpipe gate` (or `recpipe run`) first")
+    frame = runs.latest_runs(ctx.tables, limit).toPandas()
+    output = output or ctx.settings.data_dir / "reports" / "pipeline_health.html"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(frame))
+    return {"job": NAME, "report": str(output), "runs": len(frame)}

@@ -1,0 +1,1 @@
+"""Run records (monitoring.task_runs, monitoring.pipeline_runs) and the HTML health report."""

@@ -1,0 +1,133 @@
+"""A self-contained HTML page of the pipeline's health over its latest runs (PNG charts embedded as data URIs)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+MODEL_METRICS = ("ndcg", "map", "precision", "recall")
+# (column, header) of the run table; doubles are shown with format_figure so a reader can match them to Delta.
+TABLE_COLUMNS = (
+    ("as_of", "as of"), ("status", "status"), ("model_version", "model"), ("ndcg", "nDCG@k"), ("coverage", "coverage"),
+    ("fallback_share", "fallback share"), ("depletion", "depletion"), ("top_items_share", "top 1% items' share"),
+    ("overlap_at_n", "overlap at N"), ("quarantined", "quarantined rows"), ("seconds", "seconds"),
+    ("gate_failures", "gate failures"), ("published_version", "published version"),
+)
+
+
+def format_figure(value) -> str:
+    """How the report prints a figure: four decimals for fractions, thousands separators for counts."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def line_chart(x: Sequence[str], series: dict[str, Sequence[float | None]], title: str, ylabel: str) -> str:
+    """A line per series over runs; returns the PNG as base64."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for name, values in series.items():
+        ax.plot(list(x), [float("nan") if v is None else v for v in values], marker="o", label=name)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend()
+    ax.tick_params(axis="x", labelrotation=30)
+    return _png(fig)
+
+
+def duration_chart(x: Sequence[str], seconds: Sequence[dict[str, float]]) -> str:
+    """Stacked bars of seconds per task and run."""
+    tasks = sorted({task for per_run in seconds for task in per_run})
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    bottom = [0.0] * len(x)
+    for task in tasks:
+        values = [per_run.get(task, 0.0) for per_run in seconds]
+        ax.bar(list(x), values, bottom=bottom, label=task)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_title("Task durations")
+    ax.set_ylabel("seconds")
+    ax.legend(fontsize=7)
+    ax.tick_params(axis="x", labelrotation=30)
+    return _png(fig)
+
+
+def charts(runs: pd.DataFrame) -> dict[str, str]:
+    """Chart title -> base64 PNG, for runs ordered oldest first."""
+    x = [str(d) for d in runs["as_of"]]
+    metrics = [m or {} for m in runs["model_metrics"]]
+    figures = lambda column: [None if pd.isna(v) else float(v) for v in runs[column]]  # noqa: E731
+    return {
+        "Model quality (time split, at k)": line_chart(x, {m: [r.get(m) for r in metrics] for m in MODEL_METRICS}, "Model quality", "metric"),
+        "Catalog coverage and fallback share": line_chart(
+            x, {"catalog coverage": figures("coverage"), "users on fallback": figures("fallback_share")}, "Coverage", "share"),
+        "Depletion: previously published entries sold since": line_chart(x, {"depletion": figures("depletion")}, "Depletion", "share"),
+        "Popularity concentration: list slots held by the top 1% of items": line_chart(
+            x, {"top 1% share": figures("top_items_share")}, "Popularity concentration", "share"),
+        "Task durations": duration_chart(x, [s or {} for s in runs["task_seconds"]]),
+    }
+
+
+def table_rows(runs: pd.DataFrame) -> list[list[str]]:
+    """The run table's cells, formatted as the page shows them."""
+    rows = []
+    for _, run in runs.iterrows():
+        values = {**run.to_dict(), "ndcg": (run["model_metrics"] or {}).get("ndcg"),
+                  "seconds": float(sum((run["task_seconds"] or {}).values()))}
+        rows.append([format_figure(_plain(values[column])) for column, _ in TABLE_COLUMNS])
+    return rows
+
+
+def _plain(value):
+    """numpy scalars and arrays from pandas -> Python values, so formatting does not depend on the dtype."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def render(runs: pd.DataFrame, title: str = "recpipe pipeline health") -> str:
+    """The HTML page for ``runs`` (one row per pipeline run, oldest first)."""
+    latest = runs.iloc[-1]
+    headline = (f"Latest run {html.escape(str(latest['run_id']))} (as of {latest['as_of']}): {html.escape(str(latest['status']))}; "
+                f"{format_figure(_plain(latest['users']))} users, coverage {format_figure(_plain(latest['coverage']))}, "
+                f"depletion {format_figure(_plain(latest['depletion']))}.")
+    images = "\n".join(
+        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{png}"><figcaption>{html.escape(name)}</figcaption></figure>'
+        for name, png in charts(runs).items()
+    )
+    header = "".join(f"<th>{html.escape(label)}</th>" for _, label in TABLE_COLUMNS)
+    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in table_rows(runs))
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} figure{{display:inline-block;margin:0.5em}}
+table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}</style></head>
+<body><h1>{html.escape(title)}</h1><p>{headline}</p>
+{images}
+<h2>Runs</h2><table id="runs"><thead><tr>{header}</tr></thead><tbody>
+{body}
+</tbody></table></body></html>
+"""

@@ -1,0 +1,79 @@
+"""What each run did, in Delta (monitoring.task_runs, monitoring.pipeline_runs) and in MLflow.
+
+Every task records its stage timings and row counts under the as-of day it processed. The gate assembles one
+pipeline_runs row per list run (the gold run id): task figures, quarantine counts, model version and metrics,
+coverage, fallback share, depletion and gate results; publish completes it. Rows are keyed, so a rerun
+replaces its own record instead of adding one.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from recpipe.tables import Tables
+
+TASK_RUNS = "monitoring.task_runs"
+PIPELINE_RUNS = "monitoring.pipeline_runs"
+
+TASK_SCHEMA = "as_of date, task string, run_id string, total_seconds double, seconds map<string,double>, rows map<string,bigint>"
+PIPELINE_COLUMNS = (
+    ("run_id", "string"), ("as_of", "date"), ("status", "string"), ("model_version", "string"),
+    ("model_metrics", "map<string,double>"), ("task_seconds", "map<string,double>"), ("task_rows", "map<string,bigint>"),
+    ("quarantined", "bigint"), ("users", "bigint"), ("lists", "bigint"), ("users_missing", "bigint"),
+    ("coverage", "double"), ("fallback_share", "double"), ("top_items_share", "double"), ("median_score", "double"),
+    ("overlap_at_n", "double"), ("coverage_change", "double"), ("score_shift", "double"), ("depletion", "double"),
+    ("gate_passed", "boolean"), ("gate_failures", "array<string>"), ("published_version", "string"),
+)
+PIPELINE_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in PIPELINE_COLUMNS)
+FIGURES = ("users", "lists", "users_missing", "coverage", "fallback_share", "top_items_share", "median_score",
+           "overlap_at_n", "coverage_change", "score_shift", "depletion")
+
+
+def record_task(tables: Tables, summary: dict[str, Any], as_of: date, run_id: str) -> None:
+    """Replace this task's record for ``as_of`` (a rerun of the day overwrites its own record)."""
+    row = (as_of, summary["job"], run_id, float(sum(summary["seconds"].values())),
+           {k: float(v) for k, v in summary["seconds"].items()}, {k: int(v) for k, v in summary["rows"].items()})
+    df = tables.spark.createDataFrame([row], TASK_SCHEMA)
+    tables.replace_where(df, TASK_RUNS, f"as_of = '{as_of}' AND task = '{summary['job']}'")
+
+
+def task_figures(tables: Tables, as_of: date) -> tuple[dict[str, float], dict[str, int]]:
+    """Seconds per task and ``task/count`` row counts of the tasks recorded for ``as_of``."""
+    if not tables.exists(TASK_RUNS):
+        return {}, {}
+    seconds, rows = {}, {}
+    for record in tables.read(TASK_RUNS).where(F.col("as_of") == F.lit(as_of)).collect():
+        seconds[record.task] = record.total_seconds
+        rows.update({f"{record.task}/{k}": v for k, v in record.rows.items()})
+    return seconds, rows
+
+
+def quarantined(task_rows: dict[str, int]) -> int:
+    """Rows the interactions task sent to quarantine, over all bronze tables."""
+    return sum(v for k, v in task_rows.items() if k.startswith("interactions/quarantine."))
+
+
+def write_run(tables: Tables, record: dict[str, Any]) -> None:
+    """Upsert one pipeline_runs row (keyed by run_id)."""
+    tables.merge(_frame(tables.spark, [record]), PIPELINE_RUNS, keys=["run_id"])
+
+
+def read_run(tables: Tables, run_id: str) -> dict[str, Any] | None:
+    if not tables.exists(PIPELINE_RUNS):
+        return None
+    row = tables.read(PIPELINE_RUNS).where(F.col("run_id") == run_id).first()
+    return None if row is None else row.asDict(recursive=True)
+
+
+def latest_runs(tables: Tables, limit: int) -> DataFrame:
+    """The ``limit`` most recent pipeline runs, oldest first."""
+    runs = tables.read(PIPELINE_RUNS)
+    return runs.orderBy(F.col("as_of").desc(), F.col("run_id").desc()).limit(limit).orderBy("as_of", "run_id")
+
+
+def _frame(spark: SparkSession, records: list[dict[str, Any]]) -> DataFrame:
+    return spark.createDataFrame([tuple(r.get(name) for name, _ in PIPELINE_COLUMNS) for r in records], PIPELINE_SCHEMA)

@@ -1,0 +1,97 @@
+"""The gate's transforms on known lists: per-list checks, failing lists, run figures."""
+
+from datetime import datetime
+
+import pytest
+from chispa import assert_df_equality
+
+from recpipe.config import QualityGateConfig
+from recpipe.quality import gold
+
+USER_LISTS = gold.SURFACES[0]
+SIMILAR = gold.SURFACES[1]
+
+
+def lists(spark, rows, key="user_id long"):
+    return spark.createDataFrame(rows, f"{key}, item_ids array<long>, scores array<float>, source string")
+
+
+def test_list_checks_count_what_each_rule_looks_at(spark):
+    user_lists = lists(spark, [
+        (1, [10, 11, 12], [3.0, 2.0, 1.0], "als"),  # clean
+        (2, [10, 10, 13], [3.0, 2.0, 1.0], "als"),  # duplicate; 13 sold
+        (3, [14, 11], [1.0, 2.0], "als"),           # unsorted; 14 is user 3's own listing
+        (4, [12, 15], [2.0, 1.0, 0.5], "als"),      # misaligned; user 4 has seen 15
+    ])
+    available = spark.createDataFrame([(i,) for i in (10, 11, 12, 14, 15)], "item_id long")
+    seen = spark.createDataFrame([(4, 15)], "user_id long, item_id long")
+    sellers = spark.createDataFrame([(i, 3 if i == 14 else 99) for i in (10, 11, 12, 13, 14, 15)], "item_id long, seller_id long")
+
+    got = gold.list_checks(user_lists, USER_LISTS, available, seen, sellers)
+
+    expected = spark.createDataFrame(
+        [(1, 3, 0, True, True, 0, 0, 0), (2, 3, 1, True, True, 1, 0, 0), (3, 2, 0, False, True, 0, 0, 1), (4, 2, 0, True, False, 0, 1, 0)],
+        "user_id long, length int, duplicate_items int, scores_sorted boolean, aligned boolean, "
+        "unavailable_items long, seen_items long, own_items long",
+    )
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_failing_lists_name_every_rule_they_break(spark):
+    checks = spark.createDataFrame(
+        [(1, 3, 0, True, True, 0, 0, 0), (2, 1, 1, False, True, 2, 0, 0)],
+        "user_id long, length int, duplicate_items int, scores_sorted boolean, aligned boolean, "
+        "unavailable_items long, seen_items long, own_items long",
+    )
+    got = gold.failing_lists(checks, USER_LISTS, min_length=2).select("record", "reason")
+    expected = spark.createDataFrame(
+        [('{"user_id":2}', "gold.user_candidates.item_ids.no_unavailable_items; gold.user_candidates.item_ids.no_duplicates; "
+                           "gold.user_candidates.scores.sorted_descending; gold.user_candidates.item_ids.min_length")],
+        "record string, reason string",
+    )
+    assert_df_equality(got, expected, ignore_nullable=True)
+
+
+def test_similar_lists_must_not_hold_their_own_item(spark):
+    similar = spark.createDataFrame([(1, "als", [2, 3], [0.9, 0.8]), (2, "als", [2, 3], [0.9, 0.8])],
+                                    "item_id long, source string, similar_item_ids array<long>, scores array<float>")
+    available = spark.createDataFrame([(2,), (3,)], "item_id long")
+    got = gold.list_checks(similar, SIMILAR, available).select("item_id", "self_items").orderBy("item_id")
+    assert [tuple(r) for r in got.collect()] == [(1, 0), (2, 1)]
+
+
+def test_run_figures_on_known_lists(spark):
+    today = lists(spark, [(1, [10, 11, 12], [3.0, 2.0, 1.0], "als"), (2, [10, 13, 14], [1.0, 0.5, 0.2], "fallback:global")])
+    before = lists(spark, [(1, [10, 11, 15], [2.0, 1.5, 1.0], "als"), (2, [16, 17, 13], [1.0, 0.5, 0.2], "fallback:global")])
+    users = spark.createDataFrame([(1,), (2,), (3,)], "user_id long")
+    available = spark.createDataFrame([(i,) for i in range(10, 20)], "item_id long")
+    status = spark.createDataFrame([(15, "sold"), (16, "sold"), (13, "active")], "item_id long, status string")
+    config = QualityGateConfig(overlap_at=2)
+
+    figures = gold.run_figures(today, users, available, before, status, config).first().asDict()
+
+    assert figures["users"] == 3 and figures["users_missing"] == 1 and figures["lists"] == 2
+    assert figures["coverage"] == pytest.approx(5 / 10)
+    assert figures["fallback_share"] == pytest.approx(1 / 2)
+    assert figures["top_items_share"] == pytest.approx(2 / 6)  # item 10 holds 2 of 6 slots (top 1% of 10 items = 1 item)
+    assert figures["overlap_at_n"] == pytest.approx((2 / 2 + 0 / 2) / 2)  # user 1 keeps 10, 11; user 2 keeps neither
+    assert figures["depletion"] == pytest.approx(2 / 6)  # 15 and 16 sold since
+    assert figures["coverage_change"] == pytest.approx((5 - 6) / 6)
+    assert figures["median_score"] == pytest.approx(2.0)  # median of user 1's first two scores (3.0, 2.0), approx
+    assert figures["score_shift"] == pytest.approx((2.0 - 1.5) / 1.5)
+
+
+def test_a_first_run_has_no_comparison(spark):
+    today = lists(spark, [(1, [10], [1.0], "als")])
+    users = spark.createDataFrame([(1,)], "user_id long")
+    available = spark.createDataFrame([(10,)], "item_id long")
+    figures = gold.run_figures(today, users, available, None, available.selectExpr("item_id", "'active' AS status"),
+                               QualityGateConfig()).first().asDict()
+    assert figures["overlap_at_n"] is None and figures["depletion"] is None and figures["coverage"] == 1.0
+
+
+def test_generated_at_marks_the_end_of_the_as_of_day():
+    from recpipe.transforms.interactions import as_of_end, as_of_from_end
+
+    end = as_of_end(datetime(2026, 11, 1).date())
+    assert as_of_from_end(end.replace(tzinfo=None)) == datetime(2026, 11, 1).date()
