@@ -50,3 +50,20 @@ def test_kernel_without_seller_rules_is_plain_top_k():
     queries, items = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(50, 4)).astype(np.float32)
     ids, _ = top_k_filtered(queries, items, 10)
     assert ids.tolist() == [list(np.argsort(-(q @ items.T), kind="stable")[:10]) for q in queries]
+
+
+def test_threshold_selection_on_a_large_catalog_equals_brute_force():
+    """Enough items for the sampled threshold to be used; row 0 excludes almost everything above any threshold
+    estimate, so it takes the full-ranking path."""
+    from recpipe.models.scoring import threshold_top_k
+    from recpipe.models.topk import top_k_rows
+
+    rng = np.random.default_rng(4)
+    queries, items = rng.normal(size=(300, 8)).astype(np.float32), rng.normal(size=(3000, 8)).astype(np.float32)
+    exclude = sp.random(300, 3000, density=0.01, random_state=5, format="lil")
+    exclude[0, np.argsort(-(queries[0] @ items.T))[:2900]] = 1  # only 100 eligible items left for row 0
+    exclude = exclude.tocsr()
+    ids, scores = threshold_top_k(queries, items, 30, exclude, block_rows=64)
+    expected_ids, expected_scores = top_k_rows(queries @ items.T, 30, exclude)
+    assert ids.tolist() == expected_ids.tolist()
+    np.testing.assert_allclose(scores, expected_scores, atol=1e-5)

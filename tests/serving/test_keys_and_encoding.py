@@ -1,11 +1,13 @@
 """The key contract and the value encoding, byte for byte, without a server."""
 
 import struct
+import zlib
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from recpipe.serving import encoding, keys
+from recpipe.serving import encoding, keys, resp
 
 
 def test_key_names():
@@ -53,11 +55,48 @@ def test_malformed_values_are_rejected(bad):
         encoding.decode(bad)
 
 
-def test_checksum_is_order_independent_and_content_sensitive():
-    a, b = encoding.entry_checksum("1", b"x"), encoding.entry_checksum("2", b"y")
-    assert encoding.combine([a, b]) == encoding.combine([b, a])
-    assert encoding.entry_checksum("1", b"x") != encoding.entry_checksum("1", b"z")
-    assert encoding.entry_checksum("1", b"x") != encoding.entry_checksum("2", b"x")
+def test_entry_checksum_covers_field_and_value():
+    assert resp.record(b"12", b"R1x") == b"$2\r\n12\r\n$3\r\nR1x\r\n"
+    assert resp.entry_checksum(b"1", b"x") == zlib.crc32(b"$1\r\n1\r\n$1\r\nx\r\n")
+    assert resp.entry_checksum(b"1", b"x") != resp.entry_checksum(b"1", b"z")
+    assert resp.entry_checksum(b"1", b"x") != resp.entry_checksum(b"2", b"x")
+
+
+def parse_command(command: bytes) -> list[bytes]:
+    """A RESP array of bulk strings, parsed by hand."""
+    end = command.index(b"\r\n")
+    parts, at = [], end + 2
+    for _ in range(int(command[1:end])):
+        end = command.index(b"\r\n", at)
+        size = int(command[at + 1 : end])
+        parts.append(command[end + 2 : end + 2 + size])
+        at = end + 2 + size + 2
+    assert at == len(command)
+    return parts
+
+
+def test_vectorised_hsets_carry_every_entry_to_its_bucket_byte_for_byte():
+    rng = np.random.default_rng(3)
+    names = [str(n) for n in rng.choice(10**7, 3000, replace=False)]  # 1 to 7 digits: several record widths
+    lengths = rng.integers(0, 25, len(names))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    ids = rng.integers(0, 10**6, offsets[-1])
+    ids[offsets[7]] = 2**40  # one list needs 64-bit ids
+    scores = rng.random(offsets[-1]).astype(np.float32)
+    lists = lambda values: pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values))  # noqa: E731
+    batch = pa.RecordBatch.from_arrays([pa.array(names), lists(ids), lists(scores)], names=["entity", "item_ids", "scores"])
+    values = encoding.encode_batch(offsets, ids, scores)
+
+    encoded = resp.encode_batch(batch, buckets=16)
+    written = {}
+    for fields, command in encoded.hsets(lambda b: keys.bucket_key("foryou", "v1", b).encode(), max_fields=50):
+        verb, key, *pairs = parse_command(command)
+        assert verb == b"HSET" and len(pairs) == 2 * fields <= 100
+        written.update({field.decode(): (key.decode(), value) for field, value in zip(pairs[::2], pairs[1::2])})
+
+    assert written == {n: (keys.entry_location("foryou", "v1", n, 16)[0], v) for n, v in zip(names, values)}
+    assert encoded.entries == len(names) and encoded.value_bytes == sum(map(len, values))
+    assert encoded.checksum() == sum(resp.entry_checksum(n.encode(), v) for n, v in zip(names, values)) % 2**64
 
 
 def test_r1_is_the_most_compact_of_the_measured_encodings():

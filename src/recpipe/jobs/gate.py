@@ -82,9 +82,9 @@ def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConf
         for surface in gold.SURFACES:
             lists = user_lists if surface.table == "gold.user_candidates" else t.read(surface.table)
             checks = gold.list_checks(lists, surface, available, seen, items.select("item_id", "seller_id")).cache()
-            stages.count(surface.table, checks.count())
             gx_results[surface.table] = run_expectations(checks, surface.table.replace(".", "_"),
                                                          gold.list_expectations(surface, checks, config.min_list_length), "BASIC")
+            stages.count(surface.table, gx_results[surface.table]["results"][0]["result"]["element_count"])
             report += summarize(gx_results[surface.table])
             quarantine.append(gold.failing_lists(checks, surface, config.min_list_length))
     with stages.stage("run rules"):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import struct
-import zlib
 
 import numpy as np
 
@@ -45,11 +44,29 @@ def encode(item_ids: np.ndarray | list[int], scores: np.ndarray | list[float]) -
     return HEADER.pack(MAGIC, width, len(ids)) + body
 
 
-def encode_batch(offsets: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> list[bytes]:
-    """``encode`` for many lists at once (row i is ``ids[offsets[i]:offsets[i+1]]``), byte for byte the same.
+def id_widths(offsets: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Per list (row i is ``ids[offsets[i]:offsets[i+1]]``) the id width: 4 when every id fits 32 bits, else 8."""
+    lengths = np.diff(offsets)
+    widths = np.full(len(lengths), 4, dtype=np.int64)
+    nonempty = lengths > 0
+    if nonempty.any():
+        widths[nonempty] = np.where(np.maximum.reduceat(ids, offsets[:-1][nonempty]) >= 2**32, 8, 4)
+    return widths
 
-    Rows of equal length are laid out as one numpy block, so the cost per row is a slice, not a Python encode.
-    """
+
+def encode_into(out: np.ndarray, ids: np.ndarray, scores: np.ndarray, width: int) -> None:
+    """Write the R1 values of equal-length lists (rows of ``ids`` and ``scores``) into the rows of ``out``, a
+    (lists x value length) uint8 view."""
+    rows, n = ids.shape
+    out[:, : HEADER.size] = np.frombuffer(HEADER.pack(MAGIC, width, n), dtype=np.uint8)
+    if n:
+        body = HEADER.size + width * n
+        out[:, HEADER.size : body] = ids.astype("<u4" if width == 4 else "<i8").view(np.uint8).reshape(rows, -1)
+        out[:, body:] = scores.astype("<f4").view(np.uint8).reshape(rows, -1)
+
+
+def encode_batch(offsets: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> list[bytes]:
+    """``encode`` for many lists at once (row i is ``ids[offsets[i]:offsets[i+1]]``), byte for byte the same."""
     offsets = np.asarray(offsets, dtype=np.int64)
     ids = np.asarray(ids, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float32)
@@ -58,25 +75,15 @@ def encode_batch(offsets: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> li
         raise EncodingError("item ids must be >= 0")
     if len(lengths) and lengths.max() > MAX_ITEMS:
         raise EncodingError(f"a list holds at most {MAX_ITEMS} items, got {int(lengths.max())}")
+    widths = id_widths(offsets, ids)
     out: list[bytes] = [b""] * len(lengths)
-    wide = np.zeros(len(lengths), dtype=bool)
-    nonempty = lengths > 0
-    if nonempty.any():
-        wide[nonempty] = np.maximum.reduceat(ids, offsets[:-1][nonempty]) >= 2**32
-    for row in np.flatnonzero(wide):
-        out[row] = encode(ids[offsets[row] : offsets[row + 1]], scores[offsets[row] : offsets[row + 1]])
-    for length in np.unique(lengths[~wide]):
-        rows = np.flatnonzero((lengths == length) & ~wide)
-        width = HEADER.size + 8 * int(length)
-        block = np.empty((len(rows), width), dtype=np.uint8)
-        block[:, : HEADER.size] = np.frombuffer(HEADER.pack(MAGIC, 4, int(length)), dtype=np.uint8)
-        if length:
-            index = offsets[rows][:, None] + np.arange(length)
-            block[:, HEADER.size : HEADER.size + 4 * length] = ids[index].astype("<u4").view(np.uint8).reshape(len(rows), -1)
-            block[:, HEADER.size + 4 * length :] = scores[index].astype("<f4").view(np.uint8).reshape(len(rows), -1)
-        buffer = block.tobytes()
-        for j, row in enumerate(rows):
-            out[row] = buffer[j * width : (j + 1) * width]
+    for length, width in {(int(n), int(w)) for n, w in zip(lengths, widths)}:
+        rows = np.flatnonzero((lengths == length) & (widths == width))
+        block = np.empty((len(rows), HEADER.size + (width + 4) * length), dtype=np.uint8)
+        index = offsets[rows][:, None] + np.arange(length)
+        encode_into(block, ids[index], scores[index], width)
+        for row, value in zip(rows, block):
+            out[row] = value.tobytes()
     return out
 
 
@@ -93,15 +100,6 @@ def decode(value: bytes) -> tuple[np.ndarray, np.ndarray]:
     ids = np.frombuffer(value, dtype="<u4" if width == 4 else "<i8", count=n, offset=HEADER.size).astype(np.int64)
     scores = np.frombuffer(value, dtype="<f4", count=n, offset=HEADER.size + n * width).astype(np.float32)
     return ids, scores
-
-
-def entry_checksum(field: str, value: bytes) -> int:
-    """CRC32 of one entry; a surface's checksum is the sum of its entries' (mod 2**64), order independent."""
-    return zlib.crc32(value, zlib.crc32(field.encode() + b"\x00"))
-
-
-def combine(checksums) -> int:
-    return int(sum(int(c) for c in checksums) % 2**64)
 
 
 def size_report(item_ids: list[int], scores: list[float]) -> dict[str, int]:
