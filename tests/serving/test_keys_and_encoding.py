@@ -87,7 +87,7 @@ def test_vectorised_hsets_carry_every_entry_to_its_bucket_byte_for_byte():
     batch = pa.RecordBatch.from_arrays([pa.array(names), lists(ids), lists(scores)], names=["entity", "item_ids", "scores"])
     values = encoding.encode_batch(offsets, ids, scores)
 
-    encoded = resp.encode_batch(batch, buckets=16)
+    encoded = resp.records_of(batch, buckets=16)
     written = {}
     for fields, command in encoded.hsets(lambda b: keys.bucket_key("foryou", "v1", b).encode(), max_fields=50):
         verb, key, *pairs = parse_command(command)

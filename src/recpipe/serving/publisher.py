@@ -87,7 +87,7 @@ def write_surface(
         key_of = lambda bucket: keys.bucket_key(surface, version, bucket).encode()  # noqa: E731
         pending, pending_fields = [], 0
         for batch in batches:
-            encoded = resp.encode_batch(batch, buckets)
+            encoded = resp.records_of(batch, buckets)
             total, size = total + encoded.entries, size + encoded.value_bytes
             checksum = (checksum + encoded.checksum()) % 2**64
             if client is None:

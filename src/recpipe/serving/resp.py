@@ -89,7 +89,7 @@ def _column(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def encode_batch(batch: pa.RecordBatch, buckets: int) -> EncodedBatch:
+def records_of(batch: pa.RecordBatch, buckets: int) -> EncodedBatch:
     """Records of a batch with ``entity`` (string), ``item_ids`` and ``scores`` (lists), grouped by width."""
     entity = _column(batch.column("entity")).cast(pa.binary())
     name_offsets = np.frombuffer(entity.buffers()[1], dtype=np.int32)[entity.offset : entity.offset + len(entity) + 1]

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from pyspark import Broadcast
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from threadpoolctl import threadpool_limits
 
 from recpipe.models.scoring import top_k_filtered
 from recpipe.transforms.interactions import Transform
@@ -73,7 +74,10 @@ def score_top_k(
     """
 
     def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        cat: Catalog = catalog.value
+        with threadpool_limits(limits=1, user_api="blas"):  # a Spark task owns one core: no nested BLAS threads
+            yield from _score_batches(batches, catalog.value)
+
+    def _score_batches(batches: Iterator[pa.RecordBatch], cat: Catalog) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
