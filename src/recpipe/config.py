@@ -212,7 +212,8 @@ class PublishConfig(StrictModel):
 class QualityGateConfig(StrictModel):
     """Bounds the gold lists must meet before they are published (recpipe gate)."""
 
-    min_list_length: int = Field(default=20, ge=0, description="shortest allowed user list")
+    min_list_length: int = Field(default=10, ge=0, description="shortest allowed user list")
+    max_short_list_share: float = Field(default=0.01, ge=0, le=1, description="share of user lists allowed below min_list_length (the reader tops them up)")
     max_missing_users: int = Field(default=0, ge=0, description="users in silver.users without a list")
     min_coverage: float = Field(default=0.01, ge=0, le=1, description="distinct listed items / items for sale")
     max_coverage: float = Field(default=1.0, ge=0, le=1)

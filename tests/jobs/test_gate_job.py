@@ -23,32 +23,36 @@ from recpipe.serving.publisher import PublishError
 from ..conftest import RedisServer
 from . import gold_world as W
 
-GATE = QualityGateConfig(min_list_length=5, max_missing_users=0, min_coverage=0.1, max_fallback_share=0.5,
+GATE = QualityGateConfig(min_list_length=5, max_short_list_share=0.0, max_missing_users=0, min_coverage=0.1, max_fallback_share=0.5,
                          overlap_at=5, min_overlap=0.0, max_coverage_change=0.5, max_score_shift=0.5)
 CANDIDATES = CandidatesConfig()
 PUBLISH = PublishConfig(foryou_buckets=4, similar_buckets=2, write_partitions=1, retries=0)
 
 
-def with_list(user: int, items: list[int]) -> dict[int, list[int]]:
+def broken_lists() -> tuple[dict[int, list[int]], dict[int, list[float]]]:
+    """One list per kind of defect: user 1 holds a sold item, user 2 a duplicate, user 3 unsorted scores,
+    user 4 a short list, and user 5 has no list."""
     lists = W.good_lists()
-    lists[user] = items
-    return lists
+    lists[1] = [W.SOLD, *lists[1][1:]]
+    lists[2] = [*lists[2][:-1], lists[2][0]]
+    lists[4] = lists[4][:2]
+    del lists[5]
+    return lists, {3: [float(k) for k in range(W.LIST_LENGTH)]}
 
 
-def duplicated(lists_user: int = 2) -> dict[int, list[int]]:
-    items = W.good_lists()[lists_user]
-    return with_list(lists_user, [*items[:-1], items[0]])
-
-
-# kind -> (lists, scores override, the rule the gate must name). Deleted, seen and own items are counted by the
-# same per-list check as sold ones (tests/quality/test_gold.py); each run here costs a full gate.
-BAD_LISTS = {
-    "sold item": (with_list(1, [W.SOLD, *W.good_lists()[1][1:]]), None, "gold.user_candidates.item_ids.no_unavailable_items"),
-    "duplicate": (duplicated(), None, "gold.user_candidates.item_ids.no_duplicates"),
-    "unsorted scores": (W.good_lists(), {3: [float(k) for k in range(W.LIST_LENGTH)]}, "gold.user_candidates.scores.sorted_descending"),
-    "short list": (with_list(4, W.good_lists()[4][:2]), None, "gold.user_candidates.item_ids.min_length"),
-    "missing user": ({u: items for u, items in W.good_lists().items() if u != 5}, None, "gold.user_candidates.user_id.every_user_covered"),
-    "collapsed coverage": ({u: W.good_lists()[1] for u in W.USERS}, None, "previous_run.item_ids.coverage_change"),
+# run -> (lists, scores override, {rule the gate must name: how much it must report}). Deleted, seen, own and
+# self items are counted by the same per-list check as sold ones (tests/quality/test_gold.py).
+BAD_RUNS = {
+    "broken-lists": (*broken_lists(), {
+        "gold.user_candidates.item_ids.no_unavailable_items": "1 lists (20.00%) fail",
+        "gold.user_candidates.item_ids.no_duplicates": "1 lists (20.00%) fail",
+        "gold.user_candidates.scores.sorted_descending": "1 lists (20.00%) fail",
+        "gold.user_candidates.item_ids.min_length": "1 lists (20.00%) fail",
+        "gold.user_candidates.user_id.every_user_covered": "1 outside [0, 0]",
+    }),
+    "collapsed-coverage": ({u: W.good_lists()[1] for u in W.USERS}, None, {
+        "previous_run.item_ids.coverage_change": "-0.652174 outside [-0.5, 0.5]",  # 8 of 28 items listed, was 23
+    }),
 }
 
 
@@ -73,27 +77,33 @@ def test_good_lists_pass_and_are_published(live):
     assert RecommendationReader(server.url).for_user(1, n=8).item_ids == W.good_lists()[1]
 
 
-@pytest.mark.parametrize("kind", list(BAD_LISTS))
-def test_a_bad_list_stops_publishing_and_the_live_version_stays(kind, live, spark):
+@pytest.mark.parametrize("run", list(BAD_RUNS))
+def test_bad_lists_stop_publishing_naming_each_rule_and_the_live_version_stays(run, live, spark):
     settings, server, version = live
-    lists, scores, rule = BAD_LISTS[kind]
+    lists, scores, rules = BAD_RUNS[run]
     gate_ctx = W.context(spark, settings, "gate")
-    run_id = f"candidates-bad-{kind.replace(' ', '-')}"
-    W.write_gold(gate_ctx.tables, lists, run_id, scores=scores)
+    W.write_gold(gate_ctx.tables, lists, run, scores=scores)
 
-    with pytest.raises(QualityGateError, match=re.escape(rule)) as failure:
+    with pytest.raises(QualityGateError) as failure:
         check(gate_ctx, GATE, CANDIDATES)
     assert "nothing published" in str(failure.value)
+    for rule, how_much in rules.items():
+        assert f"{rule}: {how_much}" in str(failure.value)
     with pytest.raises(PublishError, match="failed the gate"):
         publish(W.context(spark, settings, "publish"), PUBLISH, RedisTarget(server.url))
 
     assert redis.Redis.from_url(server.url).get(keys.pointer_key("foryou")).decode() == version
     assert RecommendationReader(server.url).for_user(1, n=8).item_ids == W.good_lists()[1]
-    results = gate_ctx.tables.read("monitoring.gate_results").where(f"run_id = '{run_id}'")
-    assert {r.rule for r in results.where("NOT passed").collect()} == {rule}
-    if kind == "sold item":  # the failing list is quarantined with its rule
-        rows = gate_ctx.tables.read("quarantine.gold_lists").where(f"run_id = '{run_id}'").collect()
-        assert [(r.table, r.record, r.reason) for r in rows] == [("gold.user_candidates", '{"user_id":1}', rule)]
+    results = gate_ctx.tables.read("monitoring.gate_results").where(f"run_id = '{run}'")
+    assert {r.rule for r in results.where("NOT passed").collect()} == set(rules)
+    if run == "broken-lists":  # each broken list is quarantined with its rule
+        rows = gate_ctx.tables.read("quarantine.gold_lists").where(f"run_id = '{run}'").collect()
+        assert sorted((r.record, r.reason) for r in rows) == [
+            ('{"user_id":1}', "gold.user_candidates.item_ids.no_unavailable_items"),
+            ('{"user_id":2}', "gold.user_candidates.item_ids.no_duplicates"),
+            ('{"user_id":3}', "gold.user_candidates.scores.sorted_descending"),
+            ('{"user_id":4}', "gold.user_candidates.item_ids.min_length"),
+        ]
 
 
 def test_publish_refuses_lists_that_never_went_through_the_gate(live, spark):

@@ -113,6 +113,8 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         t.overwrite(_stamp(similar_items, version, run_id, generated_at), "gold.similar_items")
         stages.count("gold.similar_items", t.read("gold.similar_items").count())
 
+    exclusions.unpersist()
+    fallbacks.unpersist()
     runs.record_task(t, stages.summary(), as_of, run_id)
     return {
         **stages.summary(),

@@ -77,18 +77,20 @@ def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConf
     available = availability.where(F.col("status") == "active").select("item_id")
     seen = seen_pairs(t.read("silver.interactions"), candidates.exclude_seen_event_types)
 
-    report, quarantine, gx_results = [], [], {}
+    report, quarantine, gx_results, cached = [], [], {}, []
     with stages.stage("list rules"):
         for surface in gold.SURFACES:
             lists = user_lists if surface.table == "gold.user_candidates" else t.read(surface.table)
             checks = gold.list_checks(lists, surface, available, seen, items.select("item_id", "seller_id")).cache()
-            gx_results[surface.table] = run_expectations(checks, surface.table.replace(".", "_"),
-                                                         gold.list_expectations(surface, checks, config.min_list_length), "BASIC")
+            cached.append(checks)
+            expectations = gold.list_expectations(surface, checks, config.min_list_length, config.max_short_list_share)
+            gx_results[surface.table] = run_expectations(checks, surface.table.replace(".", "_"), expectations, "BASIC")
             stages.count(surface.table, gx_results[surface.table]["results"][0]["result"]["element_count"])
             report += summarize(gx_results[surface.table])
             quarantine.append(gold.failing_lists(checks, surface, config.min_list_length))
     with stages.stage("run rules"):
         figures_df = gold.run_figures(user_lists, t.read("silver.users"), available, previous, availability, config).cache()
+        cached.append(figures_df)
         figures = figures_df.first().asDict()
         gx_results["run"] = run_expectations(figures_df, "gold_run", gold.run_expectations(config), "BASIC")
         report += summarize(gx_results["run"])
@@ -99,6 +101,8 @@ def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConf
     failed = [r for r in results if not r["passed"]]
     bad_lists = quarantine[0].unionByName(quarantine[1]).unionByName(quarantine[2]).withColumn("run_id", F.lit(run_id))
     t.replace_where(bad_lists, GATE_QUARANTINE, f"run_id = '{run_id}'")
+    for df in cached:  # a long-lived session (notebooks, tests) must not keep every run's frames
+        df.unpersist()
     t.replace_where(ctx.spark.createDataFrame(results, RESULT_SCHEMA), GATE_RESULTS, f"run_id = '{run_id}'")
     report_path = ctx.settings.data_dir / "validation" / run_id / "gold_gate.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)

@@ -102,6 +102,7 @@ def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
         for name in ("user_index", "item_index", "item_availability", "items", "users"):
             stages.count(f"silver.{name}", tables.read(f"silver.{name}").count())
 
+    bots.unpersist()
     runs.record_task(tables, stages.summary(), as_of, run_id)
     return {
         **stages.summary(),

@@ -90,7 +90,9 @@ def list_rule(surface: ListSurface, column: str) -> str:
     return f"{surface.table}.{surface.items_column}.{ZERO_COUNTS.get(column, column)}"
 
 
-def list_expectations(surface: ListSurface, checks: DataFrame, min_length: int) -> list[gx.expectations.Expectation]:
+def list_expectations(
+    surface: ListSurface, checks: DataFrame, min_length: int, max_short_share: float = 0.0
+) -> list[gx.expectations.Expectation]:
     """The expectations of one surface's check frame; ``meta.rule`` is the name reports and errors show."""
     expectations = [
         E.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=0, meta={"rule": list_rule(surface, column)})
@@ -103,7 +105,8 @@ def list_expectations(surface: ListSurface, checks: DataFrame, min_length: int) 
     ]
     if surface.per_user:
         expectations.append(E.ExpectColumnValuesToBeBetween(
-            column="length", min_value=min_length, meta={"rule": f"{surface.table}.{surface.items_column}.min_length"}))
+            column="length", min_value=min_length, mostly=1.0 - max_short_share,
+            meta={"rule": f"{surface.table}.{surface.items_column}.min_length"}))
     return expectations
 
 

@@ -44,8 +44,12 @@ def run_expectations(
     batch = context.data_sources.add_spark(name=unique).add_dataframe_asset(name=unique).add_batch_definition_whole_dataframe(unique)
     suite = context.suites.add(gx.ExpectationSuite(name=unique, expectations=expectations))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=unique, data=batch, suite=suite))
-    result = definition.run(batch_parameters={"dataframe": df}, result_format=result_format)
-    return result.to_json_dict()
+    try:
+        return definition.run(batch_parameters={"dataframe": df}, result_format=result_format).to_json_dict()
+    finally:  # the context lives as long as the process: without this every later run gets slower
+        context.validation_definitions.delete(unique)
+        context.suites.delete(unique)
+        context.data_sources.delete(unique)
 
 
 def summarize(gx_result: dict[str, Any]) -> list[dict[str, Any]]:
