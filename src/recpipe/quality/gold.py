@@ -170,9 +170,13 @@ def run_figures(
         F.count(F.lit(1)).alias("lists"),
         F.avg(F.when(F.col("source") == "als", 0.0).otherwise(1.0)).alias("fallback_share"),
     ).first()
+    has_list = user_lists.select("user_id").distinct().withColumn("_listed", F.lit(1))
+    coverage_of_users = users.select("user_id").distinct().join(has_list, "user_id", "left").agg(
+        F.count(F.lit(1)).alias("users"), F.count(F.when(F.col("_listed").isNull(), 1)).alias("missing")
+    ).first()  # one pass for both counts
     figures = {
-        "users": users.select("user_id").distinct().count(),
-        "users_missing": users.select("user_id").distinct().join(user_lists.select("user_id"), "user_id", "left_anti").count(),
+        "users": coverage_of_users["users"],
+        "users_missing": coverage_of_users["missing"],
         "lists": today["lists"],
         "coverage": listed.count() / catalog if catalog else 0.0,
         "fallback_share": float(today["fallback_share"] or 0.0),

@@ -85,13 +85,9 @@ def _hset(key: bytes, fields: int, pieces: list[memoryview]) -> bytes:
     return b"*%d\r\n$4\r\nHSET\r\n$%d\r\n%s\r\n" % (2 + 2 * fields, len(key), key) + b"".join(pieces)
 
 
-def _column(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
-
 def records_of(batch: pa.RecordBatch, buckets: int) -> EncodedBatch:
     """Records of a batch with ``entity`` (string), ``item_ids`` and ``scores`` (lists), grouped by width."""
-    entity = _column(batch.column("entity")).cast(pa.binary())
+    entity = batch.column("entity").cast(pa.binary())
     name_offsets = np.frombuffer(entity.buffers()[1], dtype=np.int32)[entity.offset : entity.offset + len(entity) + 1]
     name_data = np.frombuffer(entity.buffers()[2], dtype=np.uint8) if len(entity) else np.zeros(0, np.uint8)
     name_lengths = np.diff(name_offsets)
