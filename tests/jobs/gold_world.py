@@ -14,6 +14,7 @@ from recpipe.config import Settings
 from recpipe.jobs.context import JobContext
 from recpipe.progress import StageLog
 from recpipe.tables import Tables
+from recpipe.transforms.candidates import with_encoded_lists
 
 USERS = [1, 2, 3, 4, 5, 6]
 ITEMS = list(range(100, 130))
@@ -54,13 +55,13 @@ def write_gold(tables: Tables, lists: dict[int, list[int]], run_id: str, as_of: 
     stamp = ("1", run_id, datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
     rows = [(u, items, (scores or {}).get(u, [float(len(items) - k) for k in range(len(items))]),
              "fallback:country=FR" if u == 6 else "als", *stamp) for u, items in lists.items()]
-    tables.overwrite(spark.createDataFrame(rows, LISTS_SCHEMA), "gold.user_candidates")
+    tables.overwrite(spark.createDataFrame(rows, LISTS_SCHEMA).transform(with_encoded_lists()), "gold.user_candidates")
     pool = catalog or good_lists()[1]
     similar = [(i, [j for j in pool if j != i][:3], [0.9, 0.8, 0.7], "als", *stamp) for i in pool]
-    tables.overwrite(spark.createDataFrame(similar, LISTS_SCHEMA.replace("user_id", "item_id").replace("item_ids", "similar_item_ids")),
-                     "gold.similar_items")
+    tables.overwrite(spark.createDataFrame(similar, LISTS_SCHEMA.replace("user_id", "item_id").replace("item_ids", "similar_item_ids"))
+                     .transform(with_encoded_lists("similar_item_ids")), "gold.similar_items")
     fallback = [("country=FR", pool, [float(len(pool) - k) for k in range(len(pool))], *stamp)]
-    tables.overwrite(spark.createDataFrame(fallback, LISTS_SCHEMA.replace("user_id long", "segment string").replace("source string, ", "")),
-                     "gold.fallback_candidates")
+    tables.overwrite(spark.createDataFrame(fallback, LISTS_SCHEMA.replace("user_id long", "segment string").replace("source string, ", ""))
+                     .transform(with_encoded_lists()), "gold.fallback_candidates")
     tables.overwrite(spark.createDataFrame([(i, "sold" if i == SOLD else "active") for i in ITEMS], "item_id long, status string"),
                      "bronze.items")

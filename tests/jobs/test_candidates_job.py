@@ -11,6 +11,7 @@ from recpipe.config import CandidatesConfig, Settings
 from recpipe.jobs.candidates import generate_candidates
 from recpipe.jobs.context import JobContext
 from recpipe.progress import StageLog
+from recpipe.serving import encoding
 from recpipe.tables import Tables
 
 from ..models.test_scoring import brute_force
@@ -63,7 +64,8 @@ def generated(spark, tmp_path_factory):
     summary = generate_candidates(ctx, CONFIG)
     lists = ctx.tables.read("gold.user_candidates").toPandas().set_index("user_id")
     similar = ctx.tables.read("gold.similar_items").toPandas()
-    return summary, lists, similar, truth
+    fallbacks = ctx.tables.read("gold.fallback_candidates").toPandas()
+    return summary, lists, similar, truth, fallbacks
 
 
 def excluded_for(user, interactions):
@@ -72,7 +74,7 @@ def excluded_for(user, interactions):
 
 
 def test_distributed_top_n_equals_numpy_brute_force(generated):
-    _, lists, _, truth = generated
+    _, lists, _, truth, _ = generated
     available = np.array([i for i in sorted(truth["items"]) if i not in SOLD | DELETED])
     items = np.stack([truth["items"][i] for i in available])
     sellers = np.array([SELLER_OF[i] for i in available])
@@ -89,7 +91,7 @@ def test_distributed_top_n_equals_numpy_brute_force(generated):
 
 
 def test_every_list_respects_every_rule(generated):
-    _, lists, _, truth = generated
+    _, lists, _, truth, _ = generated
     assert set(lists.index) == set(PERSONAL_USERS + [THIN_USER, NEW_USER, NO_COUNTRY_LIST_USER])  # every user
     for user, row in lists.iterrows():
         ids = list(row["item_ids"])
@@ -102,7 +104,7 @@ def test_every_list_respects_every_rule(generated):
 
 
 def test_cold_users_get_their_segment_or_the_global_list(generated):
-    summary, lists, _, _ = generated
+    summary, lists, _, _, _ = generated
     assert lists.loc[THIN_USER, "source"] == "fallback:country=FR"
     assert lists.loc[NEW_USER, "source"] == "fallback:country=DE"
     assert lists.loc[NO_COUNTRY_LIST_USER, "source"] == "fallback:global"
@@ -111,7 +113,7 @@ def test_cold_users_get_their_segment_or_the_global_list(generated):
 
 
 def test_similar_items_are_available_and_never_the_item_or_its_seller(generated):
-    _, _, similar, _ = generated
+    _, _, similar, _, _ = generated
     assert set(similar["source"]) == {"als", "item2vec", "attributes"}
     for _, row in similar.iterrows():
         ids = list(row["similar_item_ids"])
@@ -122,3 +124,15 @@ def test_similar_items_are_available_and_never_the_item_or_its_seller(generated)
     assert set(cold.index) == COLD
     for item, row in cold.iterrows():
         assert all(i % 2 == item % 2 for i in row["similar_item_ids"])  # same category
+
+
+def test_every_gold_list_carries_its_served_bytes(generated):
+    _, lists, similar, _, fallbacks = generated
+    served = [(row["item_ids"], row["scores"], row["encoded_list"]) for _, row in lists.iterrows()]
+    served += [(row["similar_item_ids"], row["scores"], row["encoded_list"]) for _, row in similar.iterrows()]
+    served += [(row["item_ids"], row["scores"], row["encoded_list"]) for _, row in fallbacks.iterrows()]
+    assert {"als", "fallback:global"} <= set(lists["source"])  # lists encoded while scoring and in Spark
+    for items, scores, value in served:
+        ids, decoded_scores = encoding.decode(bytes(value))
+        assert ids.tolist() == list(items)
+        np.testing.assert_array_equal(decoded_scores, np.asarray(scores, dtype=np.float32))

@@ -7,13 +7,16 @@ from chispa import assert_df_equality
 
 from recpipe.config import QualityGateConfig
 from recpipe.quality import gold
+from recpipe.serving import encoding
 
 USER_LISTS = gold.SURFACES[0]
 SIMILAR = gold.SURFACES[1]
 
 
 def lists(spark, rows, key="user_id long"):
-    return spark.createDataFrame(rows, f"{key}, item_ids array<long>, scores array<float>, source string")
+    """Lists with their served bytes (of the items and as many scores: misaligned rows still encode)."""
+    encoded = [(*row, encoding.encode(row[1], row[2][: len(row[1])])) for row in rows]
+    return spark.createDataFrame(encoded, f"{key}, item_ids array<long>, scores array<float>, source string, encoded_list binary")
 
 
 def test_list_checks_count_what_each_rule_looks_at(spark):
@@ -30,8 +33,9 @@ def test_list_checks_count_what_each_rule_looks_at(spark):
     got = gold.list_checks(user_lists, USER_LISTS, available, seen, sellers)
 
     expected = spark.createDataFrame(
-        [(1, 3, 0, True, True, 0, 0, 0), (2, 3, 1, True, True, 1, 0, 0), (3, 2, 0, False, True, 0, 0, 1), (4, 2, 0, True, False, 0, 1, 0)],
-        "user_id long, length int, duplicate_items int, scores_sorted boolean, aligned boolean, "
+        [(1, 3, 0, True, True, True, 0, 0, 0), (2, 3, 1, True, True, True, 1, 0, 0), (3, 2, 0, False, True, True, 0, 0, 1),
+         (4, 2, 0, True, False, True, 0, 1, 0)],
+        "user_id long, length int, duplicate_items int, scores_sorted boolean, aligned boolean, encoded_matches boolean, "
         "unavailable_items long, seen_items long, own_items long",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
@@ -39,22 +43,42 @@ def test_list_checks_count_what_each_rule_looks_at(spark):
 
 def test_failing_lists_name_every_rule_they_break(spark):
     checks = spark.createDataFrame(
-        [(1, 3, 0, True, True, 0, 0, 0), (2, 1, 1, False, True, 2, 0, 0)],
-        "user_id long, length int, duplicate_items int, scores_sorted boolean, aligned boolean, "
+        [(1, 3, 0, True, True, True, 0, 0, 0), (2, 1, 1, False, True, False, 2, 0, 0)],
+        "user_id long, length int, duplicate_items int, scores_sorted boolean, aligned boolean, encoded_matches boolean, "
         "unavailable_items long, seen_items long, own_items long",
     )
     got = gold.failing_lists(checks, USER_LISTS, min_length=2).select("record", "reason")
     expected = spark.createDataFrame(
         [('{"user_id":2}', "gold.user_candidates.item_ids.no_unavailable_items; gold.user_candidates.item_ids.no_duplicates; "
-                           "gold.user_candidates.scores.sorted_descending; gold.user_candidates.item_ids.min_length")],
+                           "gold.user_candidates.scores.sorted_descending; gold.user_candidates.encoded_list.matches_items; "
+                           "gold.user_candidates.item_ids.min_length")],
         "record string, reason string",
     )
     assert_df_equality(got, expected, ignore_nullable=True)
 
 
+def test_encoded_lists_must_say_what_the_arrays_say(spark):
+    good = encoding.encode([10, 2**40], [2.0, 1.0])
+    rows = [
+        (1, [10, 2**40], [2.0, 1.0], "als", good),                                       # 64-bit ids, matches
+        (2, [], [], "als", encoding.encode([], [])),                                     # empty, matches
+        (3, [11, 2**40], [2.0, 1.0], "als", good),                                       # another list's bytes
+        (4, [10, 2**40, 12], [2.0, 1.0, 0.5], "als", good),                              # count differs
+        (5, [10, 2**40], [2.0, 1.0], "als", good[:-1]),                                  # truncated
+        (6, [10, 2**40], [2.0, 1.0], "als", b"R2" + good[2:]),                            # not R1
+        (7, [10, 2**40], [2.0, 1.0], "als", good[:2] + b"\x00" + good[3:]),              # bad id width
+        (8, [10, 2**40], [2.0, 1.0], "als", None),                                       # missing
+    ]
+    user_lists = spark.createDataFrame(rows, "user_id long, item_ids array<long>, scores array<float>, source string, encoded_list binary")
+    available = spark.createDataFrame([(10,), (11,), (12,), (2**40,)], "item_id long")
+    empty = spark.createDataFrame([], "user_id long, item_id long")
+    got = gold.list_checks(user_lists, USER_LISTS, available, empty, empty.withColumnRenamed("user_id", "seller_id"))
+    assert {r.user_id: r.encoded_matches for r in got.collect()} == {1: True, 2: True, 3: False, 4: False, 5: False, 6: False, 7: False, 8: False}
+
+
 def test_similar_lists_must_not_hold_their_own_item(spark):
-    similar = spark.createDataFrame([(1, "als", [2, 3], [0.9, 0.8]), (2, "als", [2, 3], [0.9, 0.8])],
-                                    "item_id long, source string, similar_item_ids array<long>, scores array<float>")
+    similar = spark.createDataFrame([(item, "als", [2, 3], [0.9, 0.8], encoding.encode([2, 3], [0.9, 0.8])) for item in (1, 2)],
+                                    "item_id long, source string, similar_item_ids array<long>, scores array<float>, encoded_list binary")
     available = spark.createDataFrame([(2,), (3,)], "item_id long")
     got = gold.list_checks(similar, SIMILAR, available).select("item_id", "self_items").orderBy("item_id")
     assert [tuple(r) for r in got.collect()] == [(1, 0), (2, 1)]

@@ -41,13 +41,14 @@ class DroppingProxy:
     def _pipe(self, source: socket.socket, sink: socket.socket, counts: bool) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
                 if counts:
                     with self._lock:
                         self.sent += len(data)
                         drop = self.sent > self.drop_after_bytes and not self.dropped.is_set()
-                    if drop:
+                    if drop:  # before forwarding: the writer then always waits for replies that never come
                         self._drop_all()
+                        return
+                sink.sendall(data)
         except OSError:
             pass
         finally:

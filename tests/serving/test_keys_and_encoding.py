@@ -84,10 +84,10 @@ def test_vectorised_hsets_carry_every_entry_to_its_bucket_byte_for_byte():
     ids[offsets[7]] = 2**40  # one list needs 64-bit ids
     scores = rng.random(offsets[-1]).astype(np.float32)
     lists = lambda values: pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values))  # noqa: E731
-    batch = pa.RecordBatch.from_arrays([pa.array(names), lists(ids), lists(scores)], names=["entity", "item_ids", "scores"])
-    values = encoding.encode_batch(offsets, ids, scores)
+    values = encoding.encode_arrow(lists(ids), lists(scores)).to_pylist()
+    batch = pa.RecordBatch.from_arrays([pa.array(names), pa.array(values, pa.binary())], names=["entity", "encoded_list"])
 
-    encoded = resp.records_of(batch, buckets=16)
+    encoded = resp.records_of(batch, buckets=16)  # rows in no particular bucket order
     written = {}
     for fields, command in encoded.hsets(lambda b: keys.bucket_key("foryou", "v1", b).encode(), max_fields=50):
         verb, key, *pairs = parse_command(command)
@@ -105,14 +105,27 @@ def test_r1_is_the_most_compact_of_the_measured_encodings():
     assert sizes["R1"] == 1605 and sizes["R1"] < sizes["csv"] < sizes["json"]
 
 
-def test_batch_encoding_equals_row_by_row_encoding():
+def test_arrow_encoding_equals_row_by_row_encoding():
     rng = np.random.default_rng(2)
     lengths = np.array([3, 0, 3, 5, 1, 3])
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     ids = rng.integers(0, 10**6, offsets[-1])
     ids[offsets[3]] = 2**40  # one row needs 64-bit ids
     scores = rng.random(offsets[-1]).astype(np.float32)
-    batch = encoding.encode_batch(offsets, ids, scores)
-    assert batch == [encoding.encode(ids[a:b], scores[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
-    with pytest.raises(encoding.EncodingError):
-        encoding.encode_batch(np.array([0, 1]), np.array([-1]), np.array([0.5]))
+    lists = lambda values: pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values))  # noqa: E731
+    expected = [encoding.encode(ids[a:b], scores[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+
+    assert encoding.encode_arrow(lists(ids), lists(scores)).to_pylist() == expected
+    assert encoding.encode_arrow(lists(ids).slice(2, 3), lists(scores).slice(2, 3)).to_pylist() == expected[2:5]
+    with_null = encoding.encode_arrow(pa.array([[7], None], pa.list_(pa.int64())), pa.array([[0.5], None], pa.list_(pa.float32())))
+    assert with_null.to_pylist() == [encoding.encode([7], [0.5]), None]
+
+
+@pytest.mark.parametrize("ids, scores, message", [
+    ([[-1]], [[0.5]], ">= 0"),
+    ([[1, 2]], [[0.5]], "equal length"),
+    ([list(range(70_000))], [[0.0] * 70_000], "at most 65535"),
+])
+def test_arrow_encoding_rejects_what_r1_cannot_hold(ids, scores, message):
+    with pytest.raises(encoding.EncodingError, match=message):
+        encoding.encode_arrow(pa.array(ids, pa.list_(pa.int64())), pa.array(scores, pa.list_(pa.float32())))

@@ -24,7 +24,7 @@ partial sort), removing seen items (per event type), own listings and sold or de
 max_per_seller items per seller and top_n * overfetch items per list. Other users get their country's (else the
 global) recent popularity list. Similar items come from ALS factors and item2vec embeddings; items without
 interactions get attribute neighbours (category, size, price band). Writes gold.user_candidates,
-gold.similar_items and gold.fallback_candidates."""
+gold.similar_items and gold.fallback_candidates; each list also as encoded_list, the R1 bytes Redis serves."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,10 +81,11 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
             .transform(C.with_exclusions(exclusions))
             .transform(C.assign_fallbacks(fallbacks, length))
             .drop("exclude")
+            .transform(C.with_encoded_lists())
         )
         user_candidates = _stamp(personal.unionByName(cold_users), version, run_id, generated_at)
         t.overwrite(user_candidates, "gold.user_candidates")
-        t.overwrite(_stamp(fallbacks, version, run_id, generated_at), "gold.fallback_candidates")
+        t.overwrite(_stamp(fallbacks.transform(C.with_encoded_lists()), version, run_id, generated_at), "gold.fallback_candidates")
         counts = t.read("gold.user_candidates").agg(
             F.count(F.lit(1)).alias("lists"), F.count(F.when(F.col("source") == "als", 1)).alias("personal")
         ).first()  # one pass over the table for both counts
@@ -100,13 +101,14 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
             similar.append(
                 queries.transform(C.score_top_k(C.broadcast_catalog(spark, cat), "item_id", config.similar_n, None,
                                                 normalize_queries=True, exclude_query_seller=config.similar_exclude_same_seller))
-                .select("item_id", F.col("item_ids").alias("similar_item_ids"), "scores", F.lit(source).alias("source"))
+                .select("item_id", F.col("item_ids").alias("similar_item_ids"), "scores", "encoded_list", F.lit(source).alias("source"))
             )
         popularity = daily.groupBy("item_id").agg(F.countDistinct("user_id").alias("score"))
         cold_items = available.join(item_factors.select("item_id"), "item_id", "left_anti")
         attribute_items = items.join(available.select("item_id"), "item_id")
         similar.append(
             cold_items.transform(C.attribute_neighbours(attribute_items, popularity, config.similar_n, config.similar_exclude_same_seller))
+            .transform(C.with_encoded_lists("similar_item_ids"))
             .withColumn("source", F.lit("attributes"))
         )
         similar_items = similar[0].unionByName(similar[1]).unionByName(similar[2])

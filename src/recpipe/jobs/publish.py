@@ -107,7 +107,7 @@ def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_
             stats[surface] = written
             ctx.stages.count(f"redis {surface} entries", written.entries)
     with ctx.stages.stage("switch"):
-        gold = [S.foryou_entries(ctx.tables.read("gold.user_candidates")), S.fallback_entries(ctx.tables.read("gold.fallback_candidates")),
+        gold = [ctx.tables.read("gold.user_candidates").select("item_ids"), ctx.tables.read("gold.fallback_candidates").select("item_ids"),
                 ctx.tables.read("gold.similar_items").select(F.col("similar_item_ids").alias("item_ids"))]
         unavailable = [r.item_id for r in S.unavailable_listed_items(gold, ctx.tables.read("bronze.items")).collect()]
         P.switch(target.check(), version, list(stats), unavailable, config.keep_versions, config.expire_after_s)

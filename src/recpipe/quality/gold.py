@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import great_expectations as gx
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recpipe.config import QualityGateConfig
@@ -81,9 +81,28 @@ def list_checks(
         (F.size(items) - F.size(F.array_distinct(items))).alias("duplicate_items"),
         (F.col("scores") == F.sort_array("scores", asc=False)).alias("scores_sorted"),
         (F.size(items) == F.size("scores")).alias("aligned"),
+        encoded_matches(items).alias("encoded_matches"),
         *([F.array_contains(items, F.col("item_id")).cast("int").alias("self_items")] if surface.per_item else []),
     ).join(per_list, keys, "left")
     return checks.fillna(0, [column for column in ZERO_COUNTS if column in checks.columns])
+
+
+def encoded_matches(items: str) -> Column:
+    """Whether ``encoded_list`` is a well-formed R1 value of the row's list: magic, id width, item count, byte
+    length and the first id (the bytes Redis will serve must say what the arrays say)."""
+    byte = lambda at: f"conv(hex(substring(encoded_list, {at}, 1)), 16, 10)"  # noqa: E731
+    width, count = f"CAST({byte(3)} AS INT)", f"(CAST({byte(4)} AS INT) + 256 * CAST({byte(5)} AS INT))"
+    # the first id's bytes, most significant first (greatest: a malformed width must not break the sequence)
+    first_id = f"conv(concat_ws('', transform(sequence(greatest({width}, 1) + 5, 6, -1), p -> hex(substring(encoded_list, p, 1)))), 16, 10)"
+    return F.coalesce(F.expr(
+        f"substring(encoded_list, 1, 2) = X'5231' AND {width} IN (4, 8) AND {count} = size({items}) "
+        f"AND octet_length(encoded_list) = 5 + ({width} + 4) * {count} "
+        f"AND (size({items}) = 0 OR {first_id} = CAST(element_at({items}, 1) AS STRING))"
+    ), F.lit(False))
+
+
+def encoded_rule(surface: ListSurface) -> str:
+    return f"{surface.table}.encoded_list.matches_items"
 
 
 def list_rule(surface: ListSurface, column: str) -> str:
@@ -102,6 +121,7 @@ def list_expectations(
     expectations += [
         E.ExpectColumnValuesToBeInSet(column="scores_sorted", value_set=[True], meta={"rule": f"{surface.table}.scores.sorted_descending"}),
         E.ExpectColumnValuesToBeInSet(column="aligned", value_set=[True], meta={"rule": f"{surface.table}.scores.aligned_with_items"}),
+        E.ExpectColumnValuesToBeInSet(column="encoded_matches", value_set=[True], meta={"rule": encoded_rule(surface)}),
     ]
     if surface.per_user:
         expectations.append(E.ExpectColumnValuesToBeBetween(
@@ -114,7 +134,8 @@ def failing_lists(checks: DataFrame, surface: ListSurface, min_length: int) -> D
     """The lists that break a rule, with every rule they break: the gate's quarantine."""
     broken = [F.when(F.col(c) > 0, F.lit(list_rule(surface, c))) for c in ZERO_COUNTS if c in checks.columns]
     broken += [F.when(~F.col("scores_sorted"), F.lit(f"{surface.table}.scores.sorted_descending")),
-               F.when(~F.col("aligned"), F.lit(f"{surface.table}.scores.aligned_with_items"))]
+               F.when(~F.col("aligned"), F.lit(f"{surface.table}.scores.aligned_with_items")),
+               F.when(~F.col("encoded_matches"), F.lit(encoded_rule(surface)))]
     if surface.per_user:
         broken.append(F.when(F.col("length") < min_length, F.lit(f"{surface.table}.{surface.items_column}.min_length")))
     failed = F.filter(F.array(*broken), lambda r: r.isNotNull())

@@ -18,6 +18,8 @@ import json
 import struct
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MAGIC = b"R1"
 HEADER = struct.Struct("<2sBH")
@@ -62,29 +64,53 @@ def encode_into(out: np.ndarray, ids: np.ndarray, scores: np.ndarray, width: int
     if n:
         body = HEADER.size + width * n
         out[:, HEADER.size : body] = ids.astype("<u4" if width == 4 else "<i8").view(np.uint8).reshape(rows, -1)
-        out[:, body:] = scores.astype("<f4").view(np.uint8).reshape(rows, -1)
+        out[:, body:] = scores.astype("<f4", copy=False).view(np.uint8).reshape(rows, -1)
 
 
-def encode_batch(offsets: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> list[bytes]:
-    """``encode`` for many lists at once (row i is ``ids[offsets[i]:offsets[i+1]]``), byte for byte the same."""
-    offsets = np.asarray(offsets, dtype=np.int64)
-    ids = np.asarray(ids, dtype=np.int64)
-    scores = np.asarray(scores, dtype=np.float32)
-    lengths = np.diff(offsets)
+def encode_arrow(item_ids: pa.Array | pa.ChunkedArray, scores: pa.Array | pa.ChunkedArray) -> pa.BinaryArray:
+    """``encode`` of every row of two Arrow list columns at once, as an Arrow binary column (null lists stay null).
+
+    Lists of one length and id width are written as one (lists x value length) byte matrix; the matrices are laid
+    end to end and one Arrow ``take`` restores the row order, so no Python work runs per list."""
+    item_ids, scores = _single_chunk(item_ids), _single_chunk(scores)
+    lengths = pc.list_value_length(item_ids).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    ids = pc.list_flatten(item_ids).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)  # respects slicing
+    values = pc.list_flatten(scores).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    if len(ids) != len(values) or not np.array_equal(lengths, pc.list_value_length(scores).fill_null(0).to_numpy(zero_copy_only=False)):
+        raise EncodingError("item_ids and scores must hold lists of equal length, row by row")
     if len(ids) and ids.min() < 0:
         raise EncodingError("item ids must be >= 0")
     if len(lengths) and lengths.max() > MAX_ITEMS:
         raise EncodingError(f"a list holds at most {MAX_ITEMS} items, got {int(lengths.max())}")
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
     widths = id_widths(offsets, ids)
-    out: list[bytes] = [b""] * len(lengths)
-    for length, width in {(int(n), int(w)) for n, w in zip(lengths, widths)}:
-        rows = np.flatnonzero((lengths == length) & (widths == width))
-        block = np.empty((len(rows), HEADER.size + (width + 4) * length), dtype=np.uint8)
-        index = offsets[rows][:, None] + np.arange(length)
-        encode_into(block, ids[index], scores[index], width)
-        for row, value in zip(rows, block):
-            out[row] = value.tobytes()
-    return out
+    group = lengths * 16 + widths
+    order = np.argsort(group, kind="stable")
+    cuts = np.flatnonzero(np.diff(group[order])) + 1
+    blocks = []
+    for rows in np.split(order, cuts) if len(order) else []:
+        n, width = int(lengths[rows[0]]), int(widths[rows[0]])
+        block = np.empty((len(rows), HEADER.size + (width + 4) * n), dtype=np.uint8)
+        if len(rows) == len(lengths):  # one shape for the whole batch (the usual case): the flat arrays are the matrix
+            encode_into(block, ids.reshape(len(rows), n), values.reshape(len(rows), n), width)
+        else:
+            index = offsets[rows][:, None] + np.arange(n)
+            encode_into(block, ids[index], values[index], width)
+        blocks.append(block.ravel())
+    sizes = HEADER.size + (widths[order] + 4) * lengths[order]
+    value_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+    data = blocks[0] if len(blocks) == 1 else np.concatenate(blocks) if blocks else np.zeros(0, np.uint8)
+    in_group_order = pa.Array.from_buffers(pa.binary(), len(order), [None, pa.py_buffer(value_offsets), pa.py_buffer(data)])
+    encoded = in_group_order if _is_identity(order) else in_group_order.take(pa.array(np.argsort(order)))
+    return pc.if_else(item_ids.is_null(), pa.scalar(None, pa.binary()), encoded) if item_ids.null_count else encoded
+
+
+def _single_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _is_identity(order: np.ndarray) -> bool:
+    return bool(np.array_equal(order, np.arange(len(order))))
 
 
 def decode(value: bytes) -> tuple[np.ndarray, np.ndarray]:

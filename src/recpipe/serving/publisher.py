@@ -1,7 +1,7 @@
 """Atomic, versioned bulk publishing from Spark into Redis.
 
-1. Every partition writes its entries from the executor with its own connection: entries are encoded (R1)
-   straight into RESP records with numpy (``resp``), grouped per bucket into multi-field HSETs and pipelined
+1. Every partition writes its entries from the executor with its own connection: the R1 values the candidates
+   job stored become RESP records in Arrow (``resp``), grouped per bucket into multi-field HSETs and pipelined
    ``batch_size`` entries per round trip; connection errors are retried with exponential backoff (the writes are idempotent).
 2. Verification reads every bucket back on the executors and compares the entry count and the checksum with
    what was written; a mismatch raises and the live pointer is never touched.
@@ -78,7 +78,7 @@ def send_with_retry(client: redis.Redis, commands: list[bytes], target: RedisTar
 def write_surface(
     df: DataFrame, target: RedisTarget | None, surface: str, version: str, buckets: int, batch_size: int
 ) -> SurfaceStats:
-    """Write a surface (``entity``, ``item_ids``, ``scores``) from the executors; ``target=None`` only encodes
+    """Write a surface (``entity``, ``encoded_list``) from the executors; ``target=None`` only encodes
     (dry run). Returns what was written: entries, checksum and value bytes."""
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -1,9 +1,9 @@
-"""Bulk HSET commands in RESP, built with numpy from an Arrow batch of lists.
+"""Bulk HSET commands in RESP, built with Arrow compute from a batch of (entity, encoded_list) rows.
 
-An entry's RESP record is ``$<len>\\r\\n<field>\\r\\n$<len>\\r\\n<R1 value>\\r\\n``. Entries whose field length, list
-length and id width agree have records of one width, so a group of them is one (entries x width) byte matrix
-filled column block by column block: no Python work per entry except its CRC32. Per bucket, the command is a
-header plus slices of those matrices (the order of fields in an HSET does not matter).
+An entry's RESP record is ``$<len>\\r\\n<field>\\r\\n$<len>\\r\\n<R1 value>\\r\\n``. The values arrive already encoded
+(the candidates job writes them next to the lists), so one element-wise join in Arrow builds every record and
+rows sorted by bucket make each bucket's records one contiguous slice of the join's data buffer: the per-bucket
+HSET is a header plus that slice. Only the per-entry CRC32 runs in Python.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from recpipe.serving import encoding
 
 CRLF = b"\r\n"
 
@@ -32,92 +30,50 @@ def entry_checksum(field: bytes, value: bytes) -> int:
 
 
 @dataclass(frozen=True)
-class RecordGroup:
-    """Records of equal width: record i of ``data`` is for bucket ``buckets[i]`` (ascending)."""
+class EncodedBatch:
+    """Records of a batch in bucket order: record i spans ``data[offsets[i]:offsets[i + 1]]``, bucket ``buckets[i]``."""
 
     buckets: np.ndarray
-    width: int
-    value_bytes: int
+    offsets: np.ndarray
     data: memoryview
-
-    def span(self, bucket: int) -> tuple[int, int]:
-        return int(np.searchsorted(self.buckets, bucket, "left")), int(np.searchsorted(self.buckets, bucket, "right"))
-
-    def checksum(self) -> int:
-        w, data = self.width, self.data
-        return sum(zlib.crc32(data[i : i + w]) for i in range(0, len(data), w))
-
-
-@dataclass(frozen=True)
-class EncodedBatch:
-    groups: list[RecordGroup]
-    buckets: np.ndarray  # distinct buckets of the batch, ascending
+    value_bytes: int
 
     @property
     def entries(self) -> int:
-        return sum(len(g.buckets) for g in self.groups)
-
-    @property
-    def value_bytes(self) -> int:
-        return sum(len(g.buckets) * g.value_bytes for g in self.groups)
+        return len(self.buckets)
 
     def checksum(self) -> int:
-        return sum(g.checksum() for g in self.groups) % 2**64
+        data, bounds = self.data, self.offsets.tolist()
+        return sum(zlib.crc32(data[a:b]) for a, b in zip(bounds[:-1], bounds[1:])) % 2**64
 
     def hsets(self, key_of: Callable[[int], bytes], max_fields: int) -> Iterator[tuple[int, bytes]]:
         """``(fields, command)``: one multi-field HSET per bucket, split at ``max_fields`` fields."""
-        for bucket in self.buckets:
-            key, pieces, count = key_of(int(bucket)), [], 0
-            for group in self.groups:
-                lo, hi = group.span(bucket)
-                while lo < hi:
-                    take = min(hi - lo, max_fields - count)
-                    pieces.append(group.data[lo * group.width : (lo + take) * group.width])
-                    count, lo = count + take, lo + take
-                    if count == max_fields:
-                        yield count, _hset(key, count, pieces)
-                        pieces, count = [], 0
-            if count:
-                yield count, _hset(key, count, pieces)
+        starts = np.flatnonzero(np.diff(self.buckets, prepend=-1)).tolist() + [len(self.buckets)]
+        for lo, hi in zip(starts[:-1], starts[1:]):
+            key = key_of(int(self.buckets[lo]))
+            for at in range(lo, hi, max_fields):
+                end = min(at + max_fields, hi)
+                head = b"*%d\r\n$4\r\nHSET\r\n$%d\r\n%s\r\n" % (2 + 2 * (end - at), len(key), key)
+                yield end - at, head + self.data[self.offsets[at] : self.offsets[end]]
 
 
-def _hset(key: bytes, fields: int, pieces: list[memoryview]) -> bytes:
-    return b"*%d\r\n$4\r\nHSET\r\n$%d\r\n%s\r\n" % (2 + 2 * fields, len(key), key) + b"".join(pieces)
+def _decimal(lengths: pa.Array) -> pa.Array:
+    return lengths.cast(pa.string()).cast(pa.binary())
 
 
 def records_of(batch: pa.RecordBatch, buckets: int) -> EncodedBatch:
-    """Records of a batch with ``entity`` (string), ``item_ids`` and ``scores`` (lists), grouped by width."""
+    """Records of a batch with ``entity`` (decimal text unless ``buckets`` is 1) and ``encoded_list`` (binary)."""
     entity = batch.column("entity").cast(pa.binary())
-    name_offsets = np.frombuffer(entity.buffers()[1], dtype=np.int32)[entity.offset : entity.offset + len(entity) + 1]
-    name_data = np.frombuffer(entity.buffers()[2], dtype=np.uint8) if len(entity) else np.zeros(0, np.uint8)
-    name_lengths = np.diff(name_offsets)
-    lengths = pc.list_value_length(batch.column("item_ids")).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    ids = pc.list_flatten(batch.column("item_ids")).to_numpy(zero_copy_only=False).astype(np.int64)
-    scores = pc.list_flatten(batch.column("scores")).to_numpy(zero_copy_only=False).astype(np.float32)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    id_width = encoding.id_widths(offsets, ids)
-    row_bucket = (pc.cast(entity.cast(pa.string()), pa.int64()).to_numpy() % buckets) if buckets > 1 else np.zeros(len(entity), np.int64)
-
-    group_key = (name_lengths.astype(np.int64) * (encoding.MAX_ITEMS + 1) + lengths) * 16 + id_width
-    order = np.lexsort((row_bucket, group_key))  # by group, then bucket
-    cuts = np.flatnonzero(np.diff(group_key[order])) + 1
-    groups = []
-    for rows in np.split(order, cuts) if len(order) else []:
-        name_length, n_items, width = int(name_lengths[rows[0]]), int(lengths[rows[0]]), int(id_width[rows[0]])
-        value_length = encoding.HEADER.size + (width + 4) * n_items
-        head = b"$%d\r\n" % name_length
-        middle = b"\r\n$%d\r\n" % value_length
-        record_width = len(head) + name_length + len(middle) + value_length + len(CRLF)
-        block = np.empty((len(rows), record_width), dtype=np.uint8)
-        at = 0
-        for part, size in ((head, len(head)), (None, name_length), (middle, len(middle))):
-            if part is None:
-                block[:, at : at + size] = name_data[name_offsets[rows][:, None] + np.arange(size)]
-            else:
-                block[:, at : at + size] = np.frombuffer(part, dtype=np.uint8)
-            at += size
-        item_index = offsets[rows][:, None] + np.arange(n_items)
-        encoding.encode_into(block[:, at : at + value_length], ids[item_index], scores[item_index], width)
-        block[:, at + value_length :] = np.frombuffer(CRLF, dtype=np.uint8)
-        groups.append(RecordGroup(row_bucket[rows], record_width, value_length, memoryview(block).cast("B")))
-    return EncodedBatch(groups, np.unique(row_bucket))
+    value = batch.column("encoded_list")
+    if value.null_count or entity.null_count:
+        raise ValueError("publish input has null entities or encoded lists")
+    bucket = (pc.cast(entity.cast(pa.string()), pa.int64()).to_numpy() % buckets) if buckets > 1 else np.zeros(len(entity), np.int64)
+    if np.any(np.diff(bucket) < 0):
+        order = np.argsort(bucket, kind="stable")
+        bucket, entity, value = bucket[order], entity.take(order), value.take(order)
+    joined = pc.binary_join_element_wise(
+        b"$", _decimal(pc.binary_length(entity)), CRLF, entity, b"\r\n$", _decimal(pc.binary_length(value)), CRLF, value, CRLF, b""
+    )
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset : joined.offset + len(joined) + 1].astype(np.int64)
+    data = memoryview(joined.buffers()[2]) if len(joined) else memoryview(b"")
+    return EncodedBatch(bucket, offsets, data, int(pc.sum(pc.binary_length(value)).as_py() or 0))

@@ -13,12 +13,14 @@ import scipy.sparse as sp
 from pyspark import Broadcast
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import BinaryType, StructField, StructType
 from threadpoolctl import threadpool_limits
 
 from recpipe.models.scoring import top_k_filtered
+from recpipe.serving import encoding
 from recpipe.transforms.interactions import Transform
 
-SCORED_SCHEMA = "{key} long, item_ids array<long>, scores array<float>"
+SCORED_SCHEMA = "{key} long, item_ids array<long>, scores array<float>, encoded_list binary"
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,12 @@ def score_top_k(
     normalize_queries: bool = False,
     exclude_query_seller: bool = False,
 ) -> Transform:
-    """``key, factors, exclude[, seller_id]`` -> ``key, item_ids, scores`` (top ``k`` of the broadcast catalog).
+    """``key, factors, exclude[, seller_id]`` -> ``key, item_ids, scores, encoded_list`` (top ``k`` of the
+    broadcast catalog; ``encoded_list`` is the list as Redis serves it, R1).
 
     Runs on the executors one Arrow batch at a time: a BLAS product against the catalog, a partial sort, the
     exclusions and the seller rules (``models.scoring``). Memory per task is batch x catalog, never users x items.
+    The served value is encoded here, while the lists are numpy arrays, so publishing ships bytes.
     """
 
     def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -91,17 +95,30 @@ def score_top_k(
             )
             valid = ids >= 0
             offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
+            item_ids = _list_column(cat.ids[ids[valid]], offsets, pa.int64())
+            item_scores = _list_column(scores[valid], offsets, pa.float32())
             yield pa.RecordBatch.from_arrays(
-                [
-                    batch.column(key),
-                    _list_column(cat.ids[ids[valid]], offsets, pa.int64()),
-                    _list_column(scores[valid], offsets, pa.float32()),
-                ],
-                names=[key, "item_ids", "scores"],
+                [batch.column(key), item_ids, item_scores, encoding.encode_arrow(item_ids, item_scores)],
+                names=[key, "item_ids", "scores", "encoded_list"],
             )
 
     def transform(queries: DataFrame) -> DataFrame:
         return queries.mapInArrow(score, SCORED_SCHEMA.format(key=key))
+
+    return transform
+
+
+def with_encoded_lists(items_column: str = "item_ids") -> Transform:
+    """Append ``encoded_list``: the row's ``items_column`` and ``scores`` in R1, as Redis serves them."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        schema = StructType([*df.schema.fields, StructField("encoded_list", BinaryType())])
+
+        def encode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                yield batch.append_column("encoded_list", encoding.encode_arrow(batch.column(items_column), batch.column("scores")))
+
+        return df.mapInArrow(encode, schema)
 
     return transform
 

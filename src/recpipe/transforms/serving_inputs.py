@@ -1,4 +1,4 @@
-"""Gold tables -> one (entity, item_ids, scores) frame per Redis surface, laid out by bucket."""
+"""Gold tables -> one (entity, encoded_list) frame per Redis surface, laid out by bucket."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def by_bucket(buckets: int, partitions: int) -> Transform:
 
 
 def foryou_entries(user_candidates: DataFrame) -> DataFrame:
-    return user_candidates.select(F.col("user_id").cast("string").alias("entity"), "item_ids", "scores")
+    return user_candidates.select(F.col("user_id").cast("string").alias("entity"), "encoded_list")
 
 
 def similar_entries(similar_items: DataFrame, priority: Sequence[str]) -> DataFrame:
@@ -32,12 +32,12 @@ def similar_entries(similar_items: DataFrame, priority: Sequence[str]) -> DataFr
         similar_items.where((rank > 0) & (F.size("similar_item_ids") > 0))
         .withColumn("_rank", F.row_number().over(best))
         .where(F.col("_rank") == 1)
-        .select(F.col("item_id").cast("string").alias("entity"), F.col("similar_item_ids").alias("item_ids"), "scores")
+        .select(F.col("item_id").cast("string").alias("entity"), "encoded_list")
     )
 
 
 def fallback_entries(fallback_candidates: DataFrame) -> DataFrame:
-    return fallback_candidates.select(F.col("segment").alias("entity"), "item_ids", "scores")
+    return fallback_candidates.select(F.col("segment").alias("entity"), "encoded_list")
 
 
 def unavailable_listed_items(entries: Sequence[DataFrame], items: DataFrame) -> DataFrame:
