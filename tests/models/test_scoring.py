@@ -3,7 +3,8 @@
 import numpy as np
 import scipy.sparse as sp
 
-from recpipe.models.scoring import rank_within_groups, top_k_filtered
+from recpipe.models.scoring import top_k_filtered
+from recpipe.models.topk import top_k_rows
 
 
 def brute_force(queries, items, k, exclude, sellers, max_per_seller, query_sellers):
@@ -25,10 +26,6 @@ def brute_force(queries, items, k, exclude, sellers, max_per_seller, query_selle
         out_ids.append(kept + [-1] * (k - len(kept)))
         out_scores.append([scores[row, i] for i in kept])
     return out_ids, out_scores
-
-
-def test_rank_within_groups():
-    assert rank_within_groups(np.array([[5, 3, 5, 5, 3]])).tolist() == [[0, 0, 1, 2, 1]]
 
 
 def test_kernel_matches_brute_force_with_all_rules():
@@ -55,15 +52,29 @@ def test_kernel_without_seller_rules_is_plain_top_k():
 def test_threshold_selection_on_a_large_catalog_equals_brute_force():
     """Enough items for the sampled threshold to be used; row 0 excludes almost everything above any threshold
     estimate, so it takes the full-ranking path."""
-    from recpipe.models.scoring import threshold_top_k
-    from recpipe.models.topk import top_k_rows
-
     rng = np.random.default_rng(4)
     queries, items = rng.normal(size=(300, 8)).astype(np.float32), rng.normal(size=(3000, 8)).astype(np.float32)
     exclude = sp.random(300, 3000, density=0.01, random_state=5, format="lil")
     exclude[0, np.argsort(-(queries[0] @ items.T))[:2900]] = 1  # only 100 eligible items left for row 0
     exclude = exclude.tocsr()
-    ids, scores = threshold_top_k(queries, items, 30, exclude, block_rows=64)
+    ids, scores = top_k_filtered(queries, items, 30, exclude, block_rows=64)
     expected_ids, expected_scores = top_k_rows(queries @ items.T, 30, exclude)
     assert ids.tolist() == expected_ids.tolist()
     np.testing.assert_allclose(scores, expected_scores, atol=1e-5)
+
+
+def test_threshold_selection_with_seller_rules_on_a_large_catalog_equals_brute_force():
+    """The sampled threshold with the cap and the query's seller: rows whose best items crowd into few sellers
+    run out of survivors and are walked again in full."""
+    rng = np.random.default_rng(6)
+    queries, items = rng.normal(size=(40, 8)).astype(np.float32), rng.normal(size=(3000, 8)).astype(np.float32)
+    sellers = rng.integers(0, 400, size=3000) * 1_000_003  # sparse, large seller ids
+    best = np.argsort(-(queries[0] @ items.T))[:200]
+    sellers[best] = 7  # row 0's top 200 items share one seller
+    query_sellers = sellers[rng.integers(0, 3000, size=40)]
+    exclude = sp.random(40, 3000, density=0.01, random_state=7, format="csr")
+    ids, scores = top_k_filtered(queries, items, 25, exclude, sellers, max_per_seller=2, query_sellers=query_sellers, block_rows=16)
+    expected_ids, expected_scores = brute_force(queries, items, 25, exclude, sellers, 2, query_sellers)
+    assert ids.tolist() == expected_ids
+    for row, values in enumerate(expected_scores):
+        np.testing.assert_allclose(scores[row, : len(values)], values, atol=1e-5)
