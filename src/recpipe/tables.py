@@ -129,11 +129,12 @@ class Tables:
     def replace_where(self, df: DataFrame, logical: str, condition: str) -> int:
         """Atomically replace the rows matching ``condition`` with ``df`` (creating the table if needed).
 
-        Reruns are idempotent: e.g. ``run_id = 'x'`` replaces what an earlier attempt of run x wrote.
+        Reruns are idempotent: e.g. ``run_id = 'x'`` replaces what an earlier attempt of run x wrote. New columns
+        are added to the table (earlier rows read them as null), so an added field needs no migration.
         """
         if not self.exists(logical):
             return self.overwrite(df, logical)
-        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition)
+        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition).option("mergeSchema", "true")
         if self._by_path:
             writer.save(self.name(logical))
         else:
