@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from datetime import datetime
 from typing import Any
 
 from pyspark.sql import functions as F
@@ -120,14 +121,14 @@ def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_
         MANIFESTS, f"version = '{version}'",
     )
     log.info("published version %s to %s", version, target.safe_url)
-    _complete_run_record(ctx, manifest["run_id"], version)
+    _complete_run_record(ctx, manifest, version)
     return {**ctx.stages.summary(), "version": version, "redis": target.safe_url,
             "surfaces": {k: {"entries": v.entries, "checksum": str(v.checksum), "bytes": v.bytes} for k, v in stats.items()}}
 
 
-def _complete_run_record(ctx: JobContext, run_id: str, version: str) -> None:
+def _complete_run_record(ctx: JobContext, manifest: dict[str, str], version: str) -> None:
     """Record the publish task and mark the run's pipeline_runs row published (when the gate wrote one)."""
-    as_of = as_of_from_end(ctx.tables.read("gold.user_candidates").select("generated_at").first().generated_at)
+    run_id, as_of = manifest["run_id"], as_of_from_end(datetime.fromisoformat(manifest["generated_at"]))
     runs.record_task(ctx.tables, ctx.stages.summary(), as_of, run_id)
     record = runs.read_run(ctx.tables, run_id)
     if record is None:
