@@ -25,7 +25,7 @@ NO_THRESHOLD = np.float32(-np.inf)  # float32 like the scores, so the scan compa
 
 
 @numba.njit(cache=True, nogil=True)
-def _walk_rows(scores, thresholds, k, item_sellers, max_per_seller, query_sellers, out_ids, out_vals):  # pragma: no cover - compiled
+def _walk_rows(scores, thresholds, k, item_sellers, max_per_seller, query_sellers, out_ids, out_vals):
     """For each row: the best entries at or above its threshold, sorted (ties by item position), kept greedily
     under the seller rules until ``k``; a row left short is walked again over every entry. -inf never counts."""
     rows, n = scores.shape

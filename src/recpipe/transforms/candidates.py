@@ -72,8 +72,8 @@ def score_top_k(
     """``key, factors, exclude[, seller_id]`` -> ``key, item_ids, scores, encoded_list`` (top ``k`` of the
     broadcast catalog; ``encoded_list`` is the list as Redis serves it, R1).
 
-    Runs on the executors one Arrow batch at a time: a BLAS product against the catalog, a partial sort, the
-    exclusions and the seller rules (``models.scoring``). Memory per task is batch x catalog, never users x items.
+    Runs on the executors one Arrow batch at a time: BLAS products against the catalog, then a compiled pass per
+    row that applies the exclusions, selects the top entries and the seller rules (``models.scoring``). Memory per task is batch x catalog, never users x items.
     The served value is encoded here, while the lists are numpy arrays, so publishing ships bytes.
     """
 
