@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from recpipe.models.scoring import top_k_filtered
+from recpipe.models.scoring import CandidateScorer
 from recpipe.models.topk import top_k_rows
 
 
@@ -35,7 +35,7 @@ def test_kernel_matches_brute_force_with_all_rules():
     sellers = rng.integers(0, 6, size=120)  # few sellers: the cap bites hard and forces the full re-rank
     exclude = sp.random(30, 120, density=0.2, random_state=2, format="csr")
     query_sellers = rng.integers(0, 6, size=30)
-    ids, scores = top_k_filtered(queries, items, 15, exclude, sellers, max_per_seller=2, query_sellers=query_sellers)
+    ids, scores = CandidateScorer(items, 15, sellers, max_per_seller=2).top_k(queries, exclude, query_sellers)
     expected_ids, expected_scores = brute_force(queries, items, 15, exclude, sellers, 2, query_sellers)
     assert ids.tolist() == expected_ids
     for row, values in enumerate(expected_scores):
@@ -45,7 +45,7 @@ def test_kernel_matches_brute_force_with_all_rules():
 def test_kernel_without_seller_rules_is_plain_top_k():
     rng = np.random.default_rng(3)
     queries, items = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(50, 4)).astype(np.float32)
-    ids, _ = top_k_filtered(queries, items, 10)
+    ids, _ = CandidateScorer(items, 10).top_k(queries)
     assert ids.tolist() == [list(np.argsort(-(q @ items.T), kind="stable")[:10]) for q in queries]
 
 
@@ -57,7 +57,7 @@ def test_threshold_selection_on_a_large_catalog_equals_brute_force():
     exclude = sp.random(300, 3000, density=0.01, random_state=5, format="lil")
     exclude[0, np.argsort(-(queries[0] @ items.T))[:2900]] = 1  # only 100 eligible items left for row 0
     exclude = exclude.tocsr()
-    ids, scores = top_k_filtered(queries, items, 30, exclude, block_rows=64)
+    ids, scores = CandidateScorer(items, 30, block_rows=64).top_k(queries, exclude)
     expected_ids, expected_scores = top_k_rows(queries @ items.T, 30, exclude)
     assert ids.tolist() == expected_ids.tolist()
     np.testing.assert_allclose(scores, expected_scores, atol=1e-5)
@@ -73,8 +73,24 @@ def test_threshold_selection_with_seller_rules_on_a_large_catalog_equals_brute_f
     sellers[best] = 7  # row 0's top 200 items share one seller
     query_sellers = sellers[rng.integers(0, 3000, size=40)]
     exclude = sp.random(40, 3000, density=0.01, random_state=7, format="csr")
-    ids, scores = top_k_filtered(queries, items, 25, exclude, sellers, max_per_seller=2, query_sellers=query_sellers, block_rows=16)
+    ids, scores = CandidateScorer(items, 25, sellers, max_per_seller=2, block_rows=16).top_k(queries, exclude, query_sellers)
     expected_ids, expected_scores = brute_force(queries, items, 25, exclude, sellers, 2, query_sellers)
     assert ids.tolist() == expected_ids
     for row, values in enumerate(expected_scores):
         np.testing.assert_allclose(scores[row, : len(values)], values, atol=1e-5)
+
+
+def test_one_scorer_serves_batches_of_any_size_like_fresh_ones():
+    """A Spark task reuses one scorer (and its buffer) for every Arrow batch of its partition."""
+    rng = np.random.default_rng(8)
+    items = rng.normal(size=(3000, 8)).astype(np.float32)
+    sellers = rng.integers(0, 300, size=3000)
+    scorer = CandidateScorer(items, 20, sellers, max_per_seller=2, block_rows=32)
+    for rows in (50, 7, 90):
+        queries = rng.normal(size=(rows, 8)).astype(np.float32)
+        exclude = sp.random(rows, 3000, density=0.01, random_state=rows, format="csr")
+        ids, scores = scorer.top_k(queries, exclude)
+        expected_ids, expected_scores = brute_force(queries, items, 20, exclude, sellers, 2, None)
+        assert ids.tolist() == expected_ids
+        for row, values in enumerate(expected_scores):
+            np.testing.assert_allclose(scores[row, : len(values)], values, atol=1e-5)

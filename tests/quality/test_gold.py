@@ -7,6 +7,7 @@ from chispa import assert_df_equality
 
 from recpipe.config import QualityGateConfig
 from recpipe.quality import gold
+from recpipe.quality.rules import DataQualityError
 from recpipe.serving import encoding
 
 USER_LISTS = gold.SURFACES[0]
@@ -74,6 +75,14 @@ def test_encoded_lists_must_say_what_the_arrays_say(spark):
     empty = spark.createDataFrame([], "user_id long, item_id long")
     got = gold.list_checks(user_lists, USER_LISTS, available, empty, empty.withColumnRenamed("user_id", "seller_id"))
     assert {r.user_id: r.encoded_matches for r in got.collect()} == {1: True, 2: True, 3: False, 4: False, 5: False, 6: False, 7: False, 8: False}
+
+
+def test_lists_written_before_the_encoded_bytes_get_a_clear_error(spark):
+    old = spark.createDataFrame([(1, [10], [1.0], "als")], "user_id long, item_ids array<long>, scores array<float>, source string")
+    with pytest.raises(DataQualityError, match=r"gold.user_candidates has no column encoded_list .*rerun `recpipe candidates`"):
+        gold.require_encoded_lists(old, "gold.user_candidates")
+    current = lists(spark, [(1, [10], [1.0], "als")])
+    assert gold.require_encoded_lists(current, "gold.user_candidates") is current
 
 
 def test_similar_lists_must_not_hold_their_own_item(spark):

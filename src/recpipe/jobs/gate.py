@@ -80,7 +80,7 @@ def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConf
     report, quarantine, gx_results, cached = [], [], {}, []
     with stages.stage("list rules"):
         for surface in gold.SURFACES:
-            lists = user_lists if surface.table == "gold.user_candidates" else t.read(surface.table)
+            lists = gold.require_encoded_lists(user_lists if surface.table == "gold.user_candidates" else t.read(surface.table), surface.table)
             checks = gold.list_checks(lists, surface, available, seen, items.select("item_id", "seller_id")).cache()
             cached.append(checks)
             expectations = gold.list_expectations(surface, checks, config.min_list_length, config.max_short_list_share)

@@ -14,6 +14,7 @@ from recpipe.config import PublishConfig, load_job_config
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.gate import GATE_RESULTS, MANIFESTS
 from recpipe.monitoring import runs
+from recpipe.quality.gold import require_encoded_lists
 from recpipe.serving import keys
 from recpipe.serving import publisher as P
 from recpipe.serving.connection import RedisTarget, resolve_target
@@ -54,12 +55,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def surfaces(ctx: JobContext, config: PublishConfig):
-    t = ctx.tables
+    read = lambda table: require_encoded_lists(ctx.tables.read(table), table)  # noqa: E731
     parts = config.write_partitions
     return {
-        "foryou": (S.foryou_entries(t.read("gold.user_candidates")).transform(S.by_bucket(config.foryou_buckets, parts)), config.foryou_buckets),
-        "similar": (S.similar_entries(t.read("gold.similar_items"), config.similar_sources).transform(S.by_bucket(config.similar_buckets, parts)), config.similar_buckets),
-        "fallback": (S.fallback_entries(t.read("gold.fallback_candidates")).transform(S.by_bucket(1, 1)), 1),
+        "foryou": (S.foryou_entries(read("gold.user_candidates")).transform(S.by_bucket(config.foryou_buckets, parts)), config.foryou_buckets),
+        "similar": (S.similar_entries(read("gold.similar_items"), config.similar_sources).transform(S.by_bucket(config.similar_buckets, parts)), config.similar_buckets),
+        "fallback": (S.fallback_entries(read("gold.fallback_candidates")).transform(S.by_bucket(1, 1)), 1),
     }
 
 

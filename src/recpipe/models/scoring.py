@@ -71,67 +71,77 @@ def _walk_rows(scores, thresholds, k, item_sellers, max_per_seller, query_seller
             out_vals[r, t] = -np.inf
 
 
-def _seller_codes(sellers: np.ndarray | None, query_sellers: np.ndarray | None, n_items: int, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
-    """Dense seller codes for items (0..S-1) and for queries (-1 when the query's seller sells nothing here)."""
-    if sellers is None:
-        return np.zeros(n_items, np.int64), np.full(n_queries, -1, np.int64)
-    distinct, item_codes = np.unique(np.asarray(sellers), return_inverse=True)
-    if query_sellers is None or not len(distinct):
-        return item_codes.astype(np.int64), np.full(n_queries, -1, np.int64)
-    at = np.clip(np.searchsorted(distinct, query_sellers), 0, len(distinct) - 1)
-    return item_codes.astype(np.int64), np.where(distinct[at] == query_sellers, at, -1).astype(np.int64)
+class CandidateScorer:
+    """Exact top-k against a fixed set of candidate items, for one batch of queries after another.
 
-
-def top_k_filtered(
-    queries: np.ndarray,
-    items: np.ndarray,
-    k: int,
-    exclude: sp.csr_matrix | None = None,
-    sellers: np.ndarray | None = None,
-    max_per_seller: int | None = None,
-    query_sellers: np.ndarray | None = None,
-    block_rows: int = BLOCK_ROWS,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``k`` candidate positions and scores per query row, best first, -1 / -inf padded.
+    What depends only on the items (their transpose, dense seller codes, the threshold sample, the score buffer)
+    is prepared once, so a Spark task pays for it once per partition rather than once per Arrow batch.
 
     Args:
-        queries: (batch, f) float32 query vectors (users, or items for similar items).
         items: (n, f) float32 candidate vectors (already restricted to available items).
         k: list length.
-        exclude: (batch, n) sparse matrix of positions never to return per row (seen items, own listings, itself).
         sellers: (n,) seller of each candidate; needed by the seller rules.
         max_per_seller: at most this many candidates from one seller per list.
-        query_sellers: (batch,) exclude candidates sold by this seller (similar items of the same seller).
+        block_rows: queries per BLAS product (the buffer is block_rows x n float32).
     """
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
-    items = np.ascontiguousarray(items, dtype=np.float32)
-    n_queries, n_items = len(queries), items.shape[0]
-    ids = np.full((n_queries, k), -1, dtype=np.int64)
-    vals = np.full((n_queries, k), -np.inf, dtype=np.float32)
-    if n_items == 0 or k == 0 or n_queries == 0:
-        return ids, vals
-    item_sellers, row_sellers = _seller_codes(sellers, query_sellers, n_items, n_queries)
-    cap = max_per_seller if sellers is not None and max_per_seller else 0
-    # the threshold is the rank-th best sampled score; a row the seller rules leave short is walked again in full
-    rank = int(SURVIVORS * min(k, n_items) / SAMPLE_SHARE) + 8
-    sample = None
-    if n_items // SAMPLE_SHARE >= 4 * rank:  # else too few items for a sample to say much: walk every row in full
-        sample = items[np.random.default_rng(0).choice(n_items, size=n_items // SAMPLE_SHARE, replace=False)]
-    items_t = np.ascontiguousarray(items.T)
-    buffer = np.empty((min(block_rows, n_queries), n_items), dtype=np.float32)
-    exclude = exclude.tocsr() if exclude is not None and exclude.nnz else None
-    for start in range(0, n_queries, block_rows):
-        stop = min(n_queries, start + block_rows)
-        rows, block = stop - start, queries[start:stop]
-        scores = buffer[:rows]
-        np.matmul(block, items_t, out=scores)
-        if exclude is not None:
-            sub = exclude[start:stop]
-            scores[np.repeat(np.arange(rows), np.diff(sub.indptr)), sub.indices] = -np.inf
-        if sample is None:
-            thresholds = np.full(rows, -np.inf, dtype=np.float32)
+
+    def __init__(self, items: np.ndarray, k: int, sellers: np.ndarray | None = None, max_per_seller: int | None = None,
+                 block_rows: int = BLOCK_ROWS) -> None:
+        self.items = np.ascontiguousarray(items, dtype=np.float32)
+        self.k, self.block_rows = k, block_rows
+        n_items = self.items.shape[0]
+        self.cap = max_per_seller if sellers is not None and max_per_seller else 0
+        if sellers is None:
+            self.distinct_sellers, self.item_sellers = np.zeros(0, np.int64), np.zeros(n_items, np.int64)
         else:
-            sampled = block @ sample.T
-            thresholds = np.partition(sampled, sampled.shape[1] - rank, axis=1)[:, sampled.shape[1] - rank]
-        _walk_rows(scores, thresholds, k, item_sellers, cap, row_sellers[start:stop], ids[start:stop], vals[start:stop])
-    return ids, vals
+            self.distinct_sellers, codes = np.unique(np.asarray(sellers), return_inverse=True)
+            self.item_sellers = codes.astype(np.int64)
+        # the threshold is the rank-th best sampled score; a row the seller rules leave short is walked again in full
+        self.rank = int(SURVIVORS * min(k, n_items) / SAMPLE_SHARE) + 8
+        self.sample = None
+        if n_items // SAMPLE_SHARE >= 4 * self.rank:  # else too few items for a sample to say much: walk rows in full
+            self.sample = self.items[np.random.default_rng(0).choice(n_items, size=n_items // SAMPLE_SHARE, replace=False)]
+        self.items_t = np.ascontiguousarray(self.items.T)
+        self._buffer = np.empty((0, n_items), dtype=np.float32)
+
+    def _query_seller_codes(self, query_sellers: np.ndarray | None, n_queries: int) -> np.ndarray:
+        """The queries' sellers as item seller codes (-1 when the seller sells nothing here, or no rule)."""
+        if query_sellers is None or not len(self.distinct_sellers):
+            return np.full(n_queries, -1, np.int64)
+        at = np.clip(np.searchsorted(self.distinct_sellers, query_sellers), 0, len(self.distinct_sellers) - 1)
+        return np.where(self.distinct_sellers[at] == query_sellers, at, -1).astype(np.int64)
+
+    def top_k(self, queries: np.ndarray, exclude: sp.csr_matrix | None = None,
+              query_sellers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` candidate positions and scores per query row, best first, -1 / -inf padded.
+
+        Args:
+            queries: (batch, f) float32 query vectors (users, or items for similar items).
+            exclude: (batch, n) sparse matrix of positions never to return per row (seen items, own listings, itself).
+            query_sellers: (batch,) exclude candidates sold by this seller (similar items of the same seller).
+        """
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        n_queries, n_items, k = len(queries), self.items.shape[0], self.k
+        ids = np.full((n_queries, k), -1, dtype=np.int64)
+        vals = np.full((n_queries, k), -np.inf, dtype=np.float32)
+        if n_items == 0 or k == 0 or n_queries == 0:
+            return ids, vals
+        row_sellers = self._query_seller_codes(query_sellers, n_queries)
+        if len(self._buffer) < min(self.block_rows, n_queries):
+            self._buffer = np.empty((min(self.block_rows, n_queries), n_items), dtype=np.float32)
+        exclude = exclude.tocsr() if exclude is not None and exclude.nnz else None
+        for start in range(0, n_queries, self.block_rows):
+            stop = min(n_queries, start + self.block_rows)
+            rows, block = stop - start, queries[start:stop]
+            scores = self._buffer[:rows]
+            np.matmul(block, self.items_t, out=scores)
+            if exclude is not None:
+                sub = exclude[start:stop]
+                scores[np.repeat(np.arange(rows), np.diff(sub.indptr)), sub.indices] = -np.inf
+            if self.sample is None:
+                thresholds = np.full(rows, -np.inf, dtype=np.float32)
+            else:
+                sampled = block @ self.sample.T
+                thresholds = np.partition(sampled, sampled.shape[1] - self.rank, axis=1)[:, sampled.shape[1] - self.rank]
+            _walk_rows(scores, thresholds, k, self.item_sellers, self.cap, row_sellers[start:stop], ids[start:stop], vals[start:stop])
+        return ids, vals

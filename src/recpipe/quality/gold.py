@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recpipe.config import QualityGateConfig
+from recpipe.quality.rules import DataQualityError
 
 E = gx.expectations
 
@@ -99,6 +100,16 @@ def encoded_matches(items: str) -> Column:
         f"AND octet_length(encoded_list) = 5 + ({width} + 4) * {count} "
         f"AND (size({items}) = 0 OR {first_id} = CAST(element_at({items}, 1) AS STRING))"
     ), F.lit(False))
+
+
+def require_encoded_lists(lists: DataFrame, table: str) -> DataFrame:
+    """``lists`` unchanged, or a clear error when the table predates the stored R1 bytes (``encoded_list``)."""
+    if "encoded_list" not in lists.columns:
+        raise DataQualityError(
+            f"table {table} has no column encoded_list (rule {table}.encoded_list.present): it was written before "
+            "lists carried the bytes Redis serves; rerun `recpipe candidates`"
+        )
+    return lists
 
 
 def encoded_rule(surface: ListSurface) -> str:

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, StructField, StructType
 from threadpoolctl import threadpool_limits
 
-from recpipe.models.scoring import top_k_filtered
+from recpipe.models.scoring import CandidateScorer
 from recpipe.serving import encoding
 from recpipe.transforms.interactions import Transform
 
@@ -82,6 +82,7 @@ def score_top_k(
             yield from _score_batches(batches, catalog.value)
 
     def _score_batches(batches: Iterator[pa.RecordBatch], cat: Catalog) -> Iterator[pa.RecordBatch]:
+        scorer = CandidateScorer(cat.vectors, k, cat.sellers, max_per_seller)  # once per partition
         for batch in batches:
             if batch.num_rows == 0:
                 continue
@@ -90,9 +91,7 @@ def score_top_k(
             if normalize_queries:
                 queries = _unit(queries)
             query_sellers = batch.column("seller_id").to_numpy(zero_copy_only=False).astype(np.int64) if exclude_query_seller else None
-            ids, scores = top_k_filtered(
-                queries, cat.vectors, k, _exclusion_matrix(batch, cat.ids), cat.sellers, max_per_seller, query_sellers
-            )
+            ids, scores = scorer.top_k(queries, _exclusion_matrix(batch, cat.ids), query_sellers)
             valid = ids >= 0
             offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
             item_ids = _list_column(cat.ids[ids[valid]], offsets, pa.int64())
