@@ -28,6 +28,13 @@ def brute_force(queries, items, k, exclude, sellers, max_per_seller, query_selle
     return out_ids, out_scores
 
 
+def assert_brute_force(ids, scores, queries, items, k, exclude, sellers, max_per_seller, query_sellers):
+    expected_ids, expected_scores = brute_force(queries, items, k, exclude, sellers, max_per_seller, query_sellers)
+    assert ids.tolist() == expected_ids
+    for row, values in enumerate(expected_scores):
+        np.testing.assert_allclose(scores[row, : len(values)], values, atol=1e-5)
+
+
 def test_kernel_matches_brute_force_with_all_rules():
     rng = np.random.default_rng(1)
     queries = rng.normal(size=(30, 8)).astype(np.float32)
@@ -36,10 +43,7 @@ def test_kernel_matches_brute_force_with_all_rules():
     exclude = sp.random(30, 120, density=0.2, random_state=2, format="csr")
     query_sellers = rng.integers(0, 6, size=30)
     ids, scores = CandidateScorer(items, 15, sellers, max_per_seller=2).top_k(queries, exclude, query_sellers)
-    expected_ids, expected_scores = brute_force(queries, items, 15, exclude, sellers, 2, query_sellers)
-    assert ids.tolist() == expected_ids
-    for row, values in enumerate(expected_scores):
-        np.testing.assert_allclose(scores[row, : len(values)], values, atol=1e-5)
+    assert_brute_force(ids, scores, queries, items, 15, exclude, sellers, 2, query_sellers)
 
 
 def test_kernel_without_seller_rules_is_plain_top_k():
@@ -74,10 +78,7 @@ def test_threshold_selection_with_seller_rules_on_a_large_catalog_equals_brute_f
     query_sellers = sellers[rng.integers(0, 3000, size=40)]
     exclude = sp.random(40, 3000, density=0.01, random_state=7, format="csr")
     ids, scores = CandidateScorer(items, 25, sellers, max_per_seller=2, block_rows=16).top_k(queries, exclude, query_sellers)
-    expected_ids, expected_scores = brute_force(queries, items, 25, exclude, sellers, 2, query_sellers)
-    assert ids.tolist() == expected_ids
-    for row, values in enumerate(expected_scores):
-        np.testing.assert_allclose(scores[row, : len(values)], values, atol=1e-5)
+    assert_brute_force(ids, scores, queries, items, 25, exclude, sellers, 2, query_sellers)
 
 
 def test_one_scorer_serves_batches_of_any_size_like_fresh_ones():
@@ -90,7 +91,4 @@ def test_one_scorer_serves_batches_of_any_size_like_fresh_ones():
         queries = rng.normal(size=(rows, 8)).astype(np.float32)
         exclude = sp.random(rows, 3000, density=0.01, random_state=rows, format="csr")
         ids, scores = scorer.top_k(queries, exclude)
-        expected_ids, expected_scores = brute_force(queries, items, 20, exclude, sellers, 2, None)
-        assert ids.tolist() == expected_ids
-        for row, values in enumerate(expected_scores):
-            np.testing.assert_allclose(scores[row, : len(values)], values, atol=1e-5)
+        assert_brute_force(ids, scores, queries, items, 20, exclude, sellers, 2, None)
