@@ -20,7 +20,7 @@ NAME = "candidates"
 HELP = "Precompute top-N lists per user, similar items and cold-start fallbacks (gold tables) from the champion model."
 DESCRIPTION = """\
 Scores every user with enough interactions against available items on the executors (Arrow batches, BLAS,
-partial sort), removing seen items (per event type), own listings and sold or deleted items, with at most
+a compiled top-k pass), removing seen items (per event type), own listings and sold or deleted items, with at most
 max_per_seller items per seller and top_n * overfetch items per list. Other users get their country's (else the
 global) recent popularity list. Similar items come from ALS factors and item2vec embeddings; items without
 interactions get attribute neighbours (category, size, price band). Writes gold.user_candidates,
