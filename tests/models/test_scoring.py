@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from recpipe.models.scoring import CandidateScorer
+from recpipe.models.scoring import CandidateScorer, _score_bits, _sort_key
 from recpipe.models.topk import top_k_rows
 
 
@@ -92,3 +92,48 @@ def test_one_scorer_serves_batches_of_any_size_like_fresh_ones():
         exclude = sp.random(rows, 3000, density=0.01, random_state=rows, format="csr")
         ids, scores = scorer.top_k(queries, exclude)
         assert_brute_force(ids, scores, queries, items, 20, exclude, sellers, 2, None)
+
+
+def test_sort_keys_order_scores_best_first_then_by_position():
+    """Negative and positive zero tie (position decides); negatives, subnormals and infinities keep their order."""
+    values = np.array([1.0, -0.0, 0.0, -1.5, 3e-39, -3e-39, np.inf, -np.inf, 2.0, 0.0, -2.5, -0.0], dtype=np.float32)
+    keys = [_sort_key(bits, position) for position, bits in enumerate(values.view(np.int32))]
+    assert [position for _, position in sorted(zip(keys, range(len(values))))] == sorted(range(len(values)), key=lambda i: (-values[i], i))
+    assert [_score_bits(key) for key in keys] == [bits if bits != np.int32(-2**31) else 0 for bits in values.view(np.int32)]
+
+
+def test_special_scores_rank_like_floats_and_nan_never_ranks():
+    """Subnormals and infinities keep their order; NaN and -inf scores are never returned."""
+    values = [1.0, -0.0, 0.0, -1.5, 3e-39, -3e-39, np.inf, -np.inf, np.nan, 2.0, 0.0, -2.5]
+    items = np.array(values, dtype=np.float32)[:, None]  # with the query [1.0] the scores are exactly these values
+    ids, scores = CandidateScorer(items, 12).top_k(np.ones((1, 1), np.float32))
+    ranked = sorted((i for i, v in enumerate(values) if v > -np.inf), key=lambda i: (-values[i], i))
+    assert ids[0].tolist() == ranked + [-1] * (12 - len(ranked))
+    np.testing.assert_array_equal(scores[0, : len(ranked)], np.array(values, dtype=np.float32)[ranked])
+
+
+def test_tied_scores_on_a_large_catalog_keep_item_order():
+    """Items repeat 60 distinct vectors, so scores tie in groups of 50: the shuffled sample and tiles must still
+    rank ties by item position."""
+    rng = np.random.default_rng(9)
+    items = np.tile(rng.normal(size=(60, 8)).astype(np.float32), (50, 1))
+    queries = rng.normal(size=(20, 8)).astype(np.float32)
+    sellers = rng.integers(0, 500, size=len(items))
+    exclude = sp.random(20, len(items), density=0.01, random_state=10, format="csr")
+    ids, scores = CandidateScorer(items, 40, sellers, max_per_seller=2).top_k(queries, exclude)
+    assert_brute_force(ids, scores, queries, items, 40, exclude, sellers, 2, None)
+
+
+def test_rows_with_more_survivors_than_room_are_walked_in_full():
+    """Every item scores the same for a query, so every one passes any threshold and overflows the survivor room."""
+    rng = np.random.default_rng(11)
+    items = rng.normal(size=(3000, 8)).astype(np.float32)
+    items[:, 0] = 1.0
+    queries = np.zeros((3, 8), np.float32)
+    queries[:, 0] = 1.0  # all scores 1.0: ties everywhere, the answer is the first k eligible positions
+    queries[2] = rng.normal(size=8)  # an ordinary row in the same block
+    exclude = sp.csr_matrix(([1.0, 1.0], ([0, 1], [0, 5])), shape=(3, 3000))
+    ids, scores = CandidateScorer(items, 30).top_k(queries, exclude)
+    assert ids[0].tolist() == list(range(1, 31))
+    assert ids[1].tolist() == [0, 1, 2, 3, 4] + list(range(6, 31))
+    assert_brute_force(ids, scores, queries, items, 30, exclude, np.zeros(3000), None, None)

@@ -1,15 +1,17 @@
 """Exact top-k for a batch of query vectors against candidate item vectors, with per-row exclusions, a per-seller
 cap and an optional same-seller exclusion. Used on Spark executors (one Arrow batch at a time) and in tests.
 
-Memory is bounded by the batch: scores are (block x candidates), never users x items.
+Memory is bounded by the batch: scores are computed one (block x tile) at a time, never users x items.
 
-Per block of rows: one BLAS product into a reused buffer, excluded entries set to -inf, and a per-row score
-threshold read off a fixed sample of the items (so that about ``SURVIVORS * k`` scores pass it). A compiled
-kernel (numba) then takes each row in one pass: it collects the scores at or above the threshold, sorts only
-those, and walks them best first applying the seller rules. Selecting from a full row (argpartition, a heap per
-row, or numpy's compare-then-nonzero) costs as much as the product itself when factors are few; this costs a
-fraction of it. A row that the walk leaves short is walked again over all its items, so the result is exactly the
-greedy top-k of the full ranking, whatever the sample.
+The scorer holds the items in a fixed random order. Per block of rows it first scores the head of that order (1
+item in ``SAMPLE_SHARE``, a random sample) and reads off each row a score threshold that about ``SURVIVORS * k``
+scores of the whole catalog should pass. The rest is scored one tile at a time: a BLAS product into a buffer small
+enough to stay in the core's L2 cache, and a compiled pass (numba) that compares 64 scores at a time into a bit
+mask and keeps only the scores that pass, as sort keys. Writing a whole block's scores to memory and reading them
+back costs more than the product itself when factors are few; this way they never leave the cache. Per row the
+survivors are then sorted (numpy's vectorised sort) and walked best first under the exclusions and the seller
+rules. A row left short (the exclusions or the seller cap took too many survivors, or the sample misjudged it) is
+scored again over all items and walked in full, so the result is exactly the greedy top-k of the full ranking.
 """
 
 from __future__ import annotations
@@ -17,76 +19,151 @@ from __future__ import annotations
 import numba
 import numpy as np
 import scipy.sparse as sp
+from numba.cpython.unsafe.numbers import trailing_zeros  # tzcnt: numba has no public spelling of it
 
 SAMPLE_SHARE = 16  # the threshold of a row is estimated on 1 item in 16
 SURVIVORS = 1.5  # ... set so that about 1.5 k scores per row (plus a margin) pass it
-BLOCK_ROWS = 256  # rows per BLAS product: a 256 x items float32 buffer, reused
-NO_THRESHOLD = np.float32(-np.inf)  # float32 like the scores, so the scan compares without conversions
+SURVIVOR_ROOM = 4  # room per row for this many times the expected survivors; a row with more is walked in full
+BLOCK_ROWS = 256  # rows per block
+TILE_ITEMS = 512  # items per product: a 256 x 512 float32 tile (512 KiB) stays in L2 between product and scan
+CHUNK = 64  # scores compared per vectorised step of the scan: one bit each in a uint64 mask
+UNUSED = np.int64(np.iinfo(np.int64).max)  # sort key of an unused slot: after every real one
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sort_key(score_bits, position):
+    """An int64 that sorts best score first, equal scores by ``position`` (< 2**32): the float's bits mapped to an
+    integer of the same order (negative floats get their magnitude bits flipped; -0.0 counts as 0.0), negated,
+    above the position."""
+    bits = np.int64(score_bits)
+    if bits == -2147483648:  # -0.0
+        bits = 0
+    return (~(bits ^ ((bits >> 63) & 0x7FFFFFFF)) << 32) | position
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _score_bits(key):
+    """The float32 bits of the score in a sort key (the mapping is its own inverse)."""
+    ordered = ~(key >> 32)
+    return np.int32(ordered ^ ((ordered >> 63) & 0x7FFFFFFF))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # numpy's error model lets the mask loop vectorise
+def _collect_tile(tile, positions, thresholds, survivor_keys, counts):
+    """Append to each row's survivors the sort keys of the tile's scores at or above the row's threshold
+    (``positions``: the item position of each tile column). ``counts`` keeps counting past the room, so a row that
+    overflowed is known."""
+    rows, width = tile.shape
+    room = survivor_keys.shape[1]
+    whole = width - width % CHUNK
+    for r in range(rows):
+        row = tile[r]
+        row_bits = row.view(np.int32)
+        threshold = thresholds[r]
+        c = counts[r]
+        for base in range(0, width, CHUNK):
+            hits = np.uint64(0)
+            if base < whole:
+                chunk = row[base:base + CHUNK]
+                for j in range(CHUNK):  # fixed length, branch-free: vector compares into a bit mask
+                    hits |= np.uint64(chunk[j] >= threshold) << np.uint64(j)
+            else:
+                for j in range(width - base):
+                    hits |= np.uint64(row[base + j] >= threshold) << np.uint64(j)
+            while hits:  # one step per survivor, not per score
+                j = base + trailing_zeros(hits)
+                hits &= hits - np.uint64(1)
+                if c < room:
+                    survivor_keys[r, c] = _sort_key(row_bits[j], positions[j])
+                c += 1
+        counts[r] = c
 
 
 @numba.njit(cache=True, nogil=True)
-def _walk_rows(scores, thresholds, k, item_sellers, max_per_seller, query_sellers, out_ids, out_vals):
-    """For each row: the best entries at or above its threshold, sorted (ties by item position), kept greedily
-    under the seller rules until ``k``; a row left short is walked again over every entry. -inf never counts."""
+def _walk(sorted_keys, k, excluded, item_sellers, max_per_seller, query_seller, per_seller, out_ids, out_vals):
+    """Walk sort keys best first and keep their items greedily under the exclusions (sorted positions) and the
+    seller rules until ``k``. Returns how many were kept; ``per_seller`` is left zero."""
+    out_bits = out_vals.view(np.int32)
+    got = 0
+    walked = 0
+    for t in range(len(sorted_keys)):
+        if sorted_keys[t] == UNUSED:
+            break
+        walked = t + 1
+        j = sorted_keys[t] & 0xFFFFFFFF
+        if len(excluded):
+            found = np.searchsorted(excluded, j)
+            if found < len(excluded) and excluded[found] == j:
+                continue
+        seller = item_sellers[j]
+        if seller == query_seller:
+            continue
+        if max_per_seller > 0:
+            if per_seller[seller] >= max_per_seller:
+                continue
+            per_seller[seller] += 1
+        out_ids[got] = j
+        out_bits[got] = _score_bits(sorted_keys[t])
+        got += 1
+        if got == k:
+            break
+    for t in range(walked):
+        per_seller[item_sellers[sorted_keys[t] & 0xFFFFFFFF]] = 0
+    return got
+
+
+@numba.njit(cache=True, nogil=True)
+def _walk_survivors(sorted_keys, counts, k, excl_indptr, excl_indices, item_sellers, max_per_seller, query_sellers,
+                    per_seller, out_ids, out_vals):
+    """Top-k of each row from its sorted survivors; False for rows whose survivors overflowed or ran out."""
+    rows = len(counts)
+    complete = np.zeros(rows, np.bool_)
+    for r in range(rows):
+        if counts[r] > sorted_keys.shape[1]:
+            continue
+        excluded = excl_indices[excl_indptr[r]:excl_indptr[r + 1]]
+        got = _walk(sorted_keys[r, :counts[r]], k, excluded, item_sellers, max_per_seller, query_sellers[r], per_seller,
+                    out_ids[r], out_vals[r])
+        complete[r] = got == k
+    return complete
+
+
+@numba.njit(cache=True, nogil=True)
+def _walk_full_rows(scores, k, excl_indptr, excl_indices, item_sellers, max_per_seller, query_sellers, per_seller,
+                    out_ids, out_vals):
+    """Top-k of each row over all its scores (columns are item positions; -inf and NaN never count), -1 / -inf
+    padded. The slow, general path: rows the survivors could not settle, and catalogs too small to sample."""
     rows, n = scores.shape
-    cand = np.empty(n, np.int64)
-    cand_vals = np.empty(n, np.float32)
-    per_seller = np.zeros(item_sellers.max() + 1 if n else 1, np.int64)
+    keys = np.empty(n, np.int64)
     for r in range(rows):
         row = scores[r]
-        threshold = thresholds[r]
-        while True:
-            c = 0
-            for j in range(n):
-                v = row[j]
-                if v >= threshold and v > NO_THRESHOLD:
-                    cand[c] = j
-                    cand_vals[c] = v
-                    c += 1
-            order = np.argsort(-cand_vals[:c], kind="mergesort")  # stable: equal scores keep item order
-            got = 0
-            walked = 0
-            for t in range(c):
-                walked = t + 1
-                j = cand[order[t]]
-                seller = item_sellers[j]
-                if seller == query_sellers[r]:
-                    continue
-                if max_per_seller > 0:
-                    if per_seller[seller] >= max_per_seller:
-                        continue
-                    per_seller[seller] += 1
-                out_ids[r, got] = j
-                out_vals[r, got] = cand_vals[order[t]]
-                got += 1
-                if got == k:
-                    break
-            for t in range(walked):
-                per_seller[item_sellers[cand[order[t]]]] = 0
-            if got == k or threshold == NO_THRESHOLD:
-                break
-            threshold = NO_THRESHOLD  # the threshold was too high for this row: walk all of it
-        for t in range(got, k):
-            out_ids[r, t] = -1
-            out_vals[r, t] = -np.inf
+        row_bits = row.view(np.int32)
+        for j in range(n):
+            keys[j] = _sort_key(row_bits[j], j) if row[j] > -np.inf else UNUSED
+        keys.sort()
+        excluded = excl_indices[excl_indptr[r]:excl_indptr[r + 1]]
+        got = _walk(keys, k, excluded, item_sellers, max_per_seller, query_sellers[r], per_seller, out_ids[r], out_vals[r])
+        out_ids[r, got:] = -1
+        out_vals[r, got:] = -np.inf
 
 
 class CandidateScorer:
     """Exact top-k against a fixed set of candidate items, for one batch of queries after another.
 
-    What depends only on the items (their transpose, dense seller codes, the threshold sample, the score buffer)
-    is prepared once, so a Spark task pays for it once per partition rather than once per Arrow batch.
+    What depends only on the items (the shuffled copy and its tiles, dense seller codes, buffers) is prepared once,
+    so a Spark task pays for it once per partition rather than once per Arrow batch.
 
     Args:
         items: (n, f) float32 candidate vectors (already restricted to available items).
         k: list length.
         sellers: (n,) seller of each candidate; needed by the seller rules.
         max_per_seller: at most this many candidates from one seller per list.
-        block_rows: queries per BLAS product (the buffer is block_rows x n float32).
+        block_rows: queries per block (the tile buffer is block_rows x tile_items float32).
+        tile_items: items per BLAS product.
     """
 
     def __init__(self, items: np.ndarray, k: int, sellers: np.ndarray | None = None, max_per_seller: int | None = None,
-                 block_rows: int = BLOCK_ROWS) -> None:
+                 block_rows: int = BLOCK_ROWS, tile_items: int = TILE_ITEMS) -> None:
         self.items = np.ascontiguousarray(items, dtype=np.float32)
         self.k, self.block_rows = k, block_rows
         n_items = self.items.shape[0]
@@ -96,13 +173,19 @@ class CandidateScorer:
         else:
             self.distinct_sellers, codes = np.unique(np.asarray(sellers), return_inverse=True)
             self.item_sellers = codes.astype(np.int64)
-        # the threshold is the rank-th best sampled score; a row the seller rules leave short is walked again in full
+        self._per_seller = np.zeros(len(self.distinct_sellers) + 1, np.int64)
+        # the threshold is the rank-th best score of the sample; a row the sample misjudges is walked again in full
         self.rank = int(SURVIVORS * min(k, n_items) / SAMPLE_SHARE) + 8
-        self.sample = None
-        if n_items // SAMPLE_SHARE >= 4 * self.rank:  # else too few items for a sample to say much: walk rows in full
-            self.sample = self.items[np.random.default_rng(0).choice(n_items, size=n_items // SAMPLE_SHARE, replace=False)]
-        self.items_t = np.ascontiguousarray(self.items.T)
-        self._buffer = np.empty((0, n_items), dtype=np.float32)
+        self.sample_size = n_items // SAMPLE_SHARE
+        self.sampled = self.sample_size >= 4 * self.rank  # else too few items for a sample to say much: walk rows in full
+        self.tiles: list[tuple[np.ndarray, np.ndarray]] = []  # (item positions, (f, width) vectors) per product
+        if self.sampled:
+            order = np.random.default_rng(0).permutation(n_items)
+            shuffled = self.items[order]
+            bounds = [0, *range(self.sample_size, n_items, tile_items), n_items]  # the sample is the first tile
+            self.tiles = [(order[a:b], shuffled[a:b].T) for a, b in zip(bounds, bounds[1:])]
+        self._survivor_keys = np.empty((block_rows, SURVIVOR_ROOM * self.rank * SAMPLE_SHARE), np.int64)
+        self._tile_buffers = {width: np.empty((block_rows, width), np.float32) for width in {t.shape[1] for _, t in self.tiles}}
 
     def _query_seller_codes(self, query_sellers: np.ndarray | None, n_queries: int) -> np.ndarray:
         """The queries' sellers as item seller codes (-1 when the seller sells nothing here, or no rule)."""
@@ -127,21 +210,48 @@ class CandidateScorer:
         if n_items == 0 or k == 0 or n_queries == 0:
             return ids, vals
         row_sellers = self._query_seller_codes(query_sellers, n_queries)
-        if len(self._buffer) < min(self.block_rows, n_queries):
-            self._buffer = np.empty((min(self.block_rows, n_queries), n_items), dtype=np.float32)
-        exclude = exclude.tocsr() if exclude is not None and exclude.nnz else None
+        indptr, indices = _sorted_exclusions(exclude, n_queries)
         for start in range(0, n_queries, self.block_rows):
             stop = min(n_queries, start + self.block_rows)
-            rows, block = stop - start, queries[start:stop]
-            scores = self._buffer[:rows]
-            np.matmul(block, self.items_t, out=scores)
-            if exclude is not None:
-                sub = exclude[start:stop]
-                scores[np.repeat(np.arange(rows), np.diff(sub.indptr)), sub.indices] = -np.inf
-            if self.sample is None:
-                thresholds = np.full(rows, -np.inf, dtype=np.float32)
-            else:
-                sampled = block @ self.sample.T
-                thresholds = np.partition(sampled, sampled.shape[1] - self.rank, axis=1)[:, sampled.shape[1] - self.rank]
-            _walk_rows(scores, thresholds, k, self.item_sellers, self.cap, row_sellers[start:stop], ids[start:stop], vals[start:stop])
+            block, block_excl = queries[start:stop], indptr[start:stop + 1] - indptr[start]
+            block_indices = indices[indptr[start]:indptr[stop]]
+            complete = np.zeros(stop - start, np.bool_)
+            if self.sampled:
+                complete = self._top_k_of_survivors(block, block_excl, block_indices, row_sellers[start:stop],
+                                                    ids[start:stop], vals[start:stop])
+            short = np.flatnonzero(~complete)
+            if len(short):
+                short_excl = np.concatenate([[0], np.cumsum(np.diff(block_excl)[short])])
+                short_indices = np.concatenate([block_indices[block_excl[r]:block_excl[r + 1]] for r in short])
+                short_ids, short_vals = ids[start + short], vals[start + short]
+                _walk_full_rows(block[short] @ self.items.T, k, short_excl, short_indices, self.item_sellers, self.cap,
+                                row_sellers[start + short], self._per_seller, short_ids, short_vals)
+                ids[start + short], vals[start + short] = short_ids, short_vals
         return ids, vals
+
+    def _top_k_of_survivors(self, block, block_excl, block_indices, row_sellers, out_ids, out_vals) -> np.ndarray:
+        """Fill the rows of ``block`` whose survivors of the sampled threshold hold their top-k; True for those."""
+        rows = len(block)
+        counts = np.zeros(rows, np.int64)
+        thresholds = None
+        for positions, tile in self.tiles:
+            scores = self._tile_buffers[tile.shape[1]][:rows]
+            np.matmul(block, tile, out=scores)
+            if thresholds is None:  # the first tile is the sample
+                thresholds = np.partition(scores, self.sample_size - self.rank, axis=1)[:, self.sample_size - self.rank]
+            _collect_tile(scores, positions, thresholds, self._survivor_keys, counts)
+        width = min(int(counts.max()), self._survivor_keys.shape[1])
+        keys = self._survivor_keys[:rows, :width]
+        keys[np.arange(width) >= counts[:, None]] = UNUSED
+        keys.sort(axis=1)  # numpy's vectorised sort: several times faster than numba's here
+        return _walk_survivors(keys, counts, self.k, block_excl, block_indices, self.item_sellers, self.cap, row_sellers,
+                               self._per_seller, out_ids, out_vals)
+
+
+def _sorted_exclusions(exclude: sp.spmatrix | None, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row pointers and per-row sorted, distinct positions of ``exclude`` (the input is left as it is)."""
+    if exclude is None or not exclude.nnz:
+        return np.zeros(n_queries + 1, np.int64), np.zeros(0, np.int64)
+    exclude = sp.csr_matrix(exclude, copy=True)
+    exclude.sum_duplicates()  # sorts each row's positions too
+    return exclude.indptr.astype(np.int64), exclude.indices.astype(np.int64)
