@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from recpipe.models.scoring import CandidateScorer, _score_bits, _sort_key
+from recpipe.models.scoring import CandidateScorer, _score_bits, _sort_key, _thresholds
 from recpipe.models.topk import top_k_rows
 
 
@@ -137,3 +137,16 @@ def test_rows_with_more_survivors_than_room_are_walked_in_full():
     assert ids[0].tolist() == list(range(1, 31))
     assert ids[1].tolist() == [0, 1, 2, 3, 4] + list(range(6, 31))
     assert_brute_force(ids, scores, queries, items, 30, exclude, np.zeros(3000), None, None)
+
+
+def test_thresholds_are_the_rank_th_best_score_ignoring_nan():
+    rng = np.random.default_rng(12)
+    scores = rng.normal(size=(6, 200)).astype(np.float32)
+    scores[1, ::3] = np.nan
+    scores[2, :] = -np.inf
+    scores[2, :4] = [1.0, 2.0, 3.0, 4.0]  # fewer than rank finite scores: -inf
+    scores[3, 70:140] = 5.0  # ties across chunk borders
+    out = np.empty(6, np.float32)
+    _thresholds(scores, 9, out)
+    expected = [np.sort(row[~np.isnan(row)])[::-1][8] for row in scores]
+    np.testing.assert_array_equal(out, expected)

@@ -24,8 +24,8 @@ from numba.cpython.unsafe.numbers import trailing_zeros  # tzcnt: numba has no p
 SAMPLE_SHARE = 16  # the threshold of a row is estimated on 1 item in 16
 SURVIVORS = 1.5  # ... set so that about 1.5 k scores per row (plus a margin) pass it
 SURVIVOR_ROOM = 4  # room per row for this many times the expected survivors; a row with more is walked in full
-BLOCK_ROWS = 256  # rows per block
-TILE_ITEMS = 512  # items per product: a 256 x 512 float32 tile (512 KiB) stays in L2 between product and scan
+BLOCK_ROWS = 384  # rows per block
+TILE_ITEMS = 384  # items per product: a 384 x 384 float32 tile (576 KiB) stays in L2 between product and scan
 CHUNK = 64  # scores compared per vectorised step of the scan: one bit each in a uint64 mask
 UNUSED = np.int64(np.iinfo(np.int64).max)  # sort key of an unused slot: after every real one
 
@@ -46,6 +46,50 @@ def _score_bits(key):
     """The float32 bits of the score in a sort key (the mapping is its own inverse)."""
     ordered = ~(key >> 32)
     return np.int32(ordered ^ ((ordered >> 63) & 0x7FFFFFFF))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _push(heap, v):
+    """Replace the root of a float min-heap with ``v`` (greater than it) and sift down."""
+    at = 0
+    while True:
+        child = 2 * at + 1
+        if child >= len(heap):
+            break
+        if child + 1 < len(heap) and heap[child + 1] < heap[child]:
+            child += 1
+        if heap[child] >= v:
+            break
+        heap[at] = heap[child]
+        at = child
+    heap[at] = v
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _thresholds(sample_scores, rank, out):
+    """Each row's ``rank``-th best score (NaN never counts; -inf when fewer than ``rank`` others): a min-heap of
+    the best ``rank`` so far, checked 64 scores at a time like the tiles, so most scores cost a vector compare."""
+    rows, width = sample_scores.shape
+    whole = width - width % CHUNK
+    heap = np.empty(rank, np.float32)
+    for r in range(rows):
+        row = sample_scores[r]
+        heap[:] = -np.inf
+        for base in range(0, whole, CHUNK):
+            chunk = row[base:base + CHUNK]
+            root = heap[0]
+            hits = np.uint64(0)
+            for j in range(CHUNK):
+                hits |= np.uint64(chunk[j] > root) << np.uint64(j)
+            while hits:
+                v = chunk[trailing_zeros(hits)]
+                hits &= hits - np.uint64(1)
+                if v > heap[0]:
+                    _push(heap, v)
+        for v in row[whole:]:
+            if v > heap[0]:
+                _push(heap, v)
+        out[r] = heap[0]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")  # numpy's error model lets the mask loop vectorise
@@ -150,7 +194,7 @@ def _walk_full_rows(scores, k, excl_indptr, excl_indices, item_sellers, max_per_
 class CandidateScorer:
     """Exact top-k against a fixed set of candidate items, for one batch of queries after another.
 
-    What depends only on the items (the shuffled copy and its tiles, dense seller codes, buffers) is prepared once,
+    What depends only on the items (the shuffled tiles, dense seller codes, buffers) is prepared once,
     so a Spark task pays for it once per partition rather than once per Arrow batch.
 
     Args:
@@ -183,7 +227,8 @@ class CandidateScorer:
             order = np.random.default_rng(0).permutation(n_items)
             shuffled = self.items[order]
             bounds = [0, *range(self.sample_size, n_items, tile_items), n_items]  # the sample is the first tile
-            self.tiles = [(order[a:b], shuffled[a:b].T) for a, b in zip(bounds, bounds[1:])]
+            # (f, width) C-contiguous tiles: BLAS packs them faster than transposed views of the items
+            self.tiles = [(order[a:b], np.ascontiguousarray(shuffled[a:b].T)) for a, b in zip(bounds, bounds[1:])]
         self._survivor_keys = np.empty((block_rows, SURVIVOR_ROOM * self.rank * SAMPLE_SHARE), np.int64)
         self._tile_buffers = {width: np.empty((block_rows, width), np.float32) for width in {t.shape[1] for _, t in self.tiles}}
 
@@ -233,12 +278,13 @@ class CandidateScorer:
         """Fill the rows of ``block`` whose survivors of the sampled threshold hold their top-k; True for those."""
         rows = len(block)
         counts = np.zeros(rows, np.int64)
-        thresholds = None
-        for positions, tile in self.tiles:
+        thresholds = np.empty(rows, np.float32)
+        for tile_number, (positions, tile) in enumerate(self.tiles):
             scores = self._tile_buffers[tile.shape[1]][:rows]
             np.matmul(block, tile, out=scores)
-            if thresholds is None:  # the first tile is the sample
-                thresholds = np.partition(scores, self.sample_size - self.rank, axis=1)[:, self.sample_size - self.rank]
+            if tile_number == 0:  # the sample; a -inf score never survives
+                _thresholds(scores, self.rank, thresholds)
+                np.maximum(thresholds, np.finfo(np.float32).min, out=thresholds)
             _collect_tile(scores, positions, thresholds, self._survivor_keys, counts)
         width = min(int(counts.max()), self._survivor_keys.shape[1])
         keys = self._survivor_keys[:rows, :width]
