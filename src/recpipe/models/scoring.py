@@ -1,7 +1,8 @@
 """Exact top-k for a batch of query vectors against candidate item vectors, with per-row exclusions, a per-seller
 cap and an optional same-seller exclusion. Used on Spark executors (one Arrow batch at a time) and in tests.
 
-Memory is bounded by the batch: scores are computed one (block x tile) at a time, never users x items.
+Memory is bounded by the batch: scores are computed one (block x tile) at a time, never users x items (the first
+tile, the sample, is 1/16 of the items wide).
 
 The scorer holds the items in a fixed random order. Per block of rows it first scores the head of that order (1
 item in ``SAMPLE_SHARE``, a random sample) and reads off each row a score threshold that about ``SURVIVORS * k``
@@ -26,6 +27,7 @@ SURVIVORS = 1.5  # ... set so that about 1.5 k scores per row (plus a margin) pa
 SURVIVOR_ROOM = 4  # room per row for this many times the expected survivors; a row with more is walked in full
 BLOCK_ROWS = 384  # rows per block
 TILE_ITEMS = 384  # items per product: a 384 x 384 float32 tile (576 KiB) stays in L2 between product and scan
+FULL_ROWS = 32  # rows scored over the whole catalog at a time, when the survivors could not settle them
 CHUNK = 64  # scores compared per vectorised step of the scan: one bit each in a uint64 mask
 UNUSED = np.int64(np.iinfo(np.int64).max)  # sort key of an unused slot: after every real one
 
@@ -265,13 +267,14 @@ class CandidateScorer:
                 complete = self._top_k_of_survivors(block, block_excl, block_indices, row_sellers[start:stop],
                                                     ids[start:stop], vals[start:stop])
             short = np.flatnonzero(~complete)
-            if len(short):
-                short_excl = np.concatenate([[0], np.cumsum(np.diff(block_excl)[short])])
-                short_indices = np.concatenate([block_indices[block_excl[r]:block_excl[r + 1]] for r in short])
-                short_ids, short_vals = ids[start + short], vals[start + short]
-                _walk_full_rows(block[short] @ self.items.T, k, short_excl, short_indices, self.item_sellers, self.cap,
-                                row_sellers[start + short], self._per_seller, short_ids, short_vals)
-                ids[start + short], vals[start + short] = short_ids, short_vals
+            for part in range(0, len(short), FULL_ROWS):
+                rows = short[part:part + FULL_ROWS]
+                rows_excl = np.concatenate([[0], np.cumsum(np.diff(block_excl)[rows])])
+                rows_indices = np.concatenate([block_indices[block_excl[r]:block_excl[r + 1]] for r in rows])
+                rows_ids, rows_vals = ids[start + rows], vals[start + rows]
+                _walk_full_rows(block[rows] @ self.items.T, k, rows_excl, rows_indices, self.item_sellers, self.cap,
+                                row_sellers[start + rows], self._per_seller, rows_ids, rows_vals)
+                ids[start + rows], vals[start + rows] = rows_ids, rows_vals
         return ids, vals
 
     def _top_k_of_survivors(self, block, block_excl, block_indices, row_sellers, out_ids, out_vals) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Candidate lists as Spark transforms: scoring on the executors (Arrow batches, BLAS, partial sort),
+"""Candidate lists as Spark transforms: scoring on the executors (Arrow batches, BLAS, compiled top-k),
 segment fallbacks, and the assembly that gives every user exactly one list."""
 
 from __future__ import annotations
@@ -72,8 +72,9 @@ def score_top_k(
     """``key, factors, exclude[, seller_id]`` -> ``key, item_ids, scores, encoded_list`` (top ``k`` of the
     broadcast catalog; ``encoded_list`` is the list as Redis serves it, R1).
 
-    Runs on the executors one Arrow batch at a time: BLAS products against the catalog, then a compiled pass per
-    row that applies the exclusions, selects the top entries and the seller rules (``models.scoring``). Memory per task is batch x catalog, never users x items.
+    Runs on the executors one Arrow batch at a time: cache-sized BLAS products against the catalog, each scanned
+    by a compiled pass that keeps the few scores able to make a list, which are then walked under the exclusions
+    and the seller rules (``models.scoring``). Memory per task is batch x tile, never users x items.
     The served value is encoded here, while the lists are numpy arrays, so publishing ships bytes.
     """
 
