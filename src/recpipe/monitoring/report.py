@@ -50,13 +50,13 @@ def line_chart(x: Sequence[str], series: dict[str, Sequence[float | None]], titl
     """A line per series over runs; returns the PNG as base64."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for name, values in series.items():
-        ax.plot(list(x), [float("nan") if v is None else v for v in values], marker="o", label=name)
+        ax.plot(range(len(x)), [float("nan") if v is None else v for v in values], marker="o", label=name)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     if len(series) > 1:
         ax.legend()
-    ax.tick_params(axis="x", labelrotation=30)
+    _label_runs(ax, x)
     return _png(fig)
 
 
@@ -67,13 +67,20 @@ def duration_chart(x: Sequence[str], seconds: Sequence[dict[str, float]]) -> str
     bottom = [0.0] * len(x)
     for task in tasks:
         values = [per_run.get(task, 0.0) for per_run in seconds]
-        ax.bar(list(x), values, bottom=bottom, label=task)
+        ax.bar(range(len(x)), values, bottom=bottom, label=task)
         bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_title("Task durations")
     ax.set_ylabel("seconds")
     ax.legend(fontsize=7)
-    ax.tick_params(axis="x", labelrotation=30)
+    _label_runs(ax, x)
     return _png(fig)
+
+
+def _label_runs(ax, x: Sequence[str]) -> None:
+    """One tick per run, labelled: runs sit at their positions, so two runs of one day stay apart (and matplotlib
+    does not treat date-like labels as categories to guess about)."""
+    ax.set_xticks(range(len(x)), list(x))
+    ax.tick_params(axis="x", labelrotation=30)
 
 
 def charts(runs: pd.DataFrame) -> dict[str, str]:
