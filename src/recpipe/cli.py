@@ -16,13 +16,13 @@ from recpipe.config import ConfigError
 from recpipe.quality.rules import DataQualityError
 from recpipe.serving.connection import RedisSetupError, redact
 from recpipe.serving.publisher import PublishError
-from recpipe.jobs import candidates, gate, generate, interactions, publish, report, train, tune
+from recpipe.jobs import candidates, evaluate, gate, generate, interactions, publish, report, train, tune
 from recpipe.progress import configure_logging
 from recpipe.spark import JavaNotFoundError
 from recpipe.tables import TableNameError
 
 JOBS: dict[str, ModuleType] = {
-    module.NAME: module for module in (generate, interactions, train, tune, candidates, gate, publish, report)
+    module.NAME: module for module in (generate, interactions, train, tune, candidates, gate, publish, report, evaluate)
 }
 
 # Errors a user can fix: reported in one line, without a traceback.

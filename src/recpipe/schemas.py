@@ -42,6 +42,7 @@ ITEMS = _schema(
     ("condition", StringType(), False),
     ("listed_at", TimestampType(), False),
     ("sold_at", TimestampType(), True),
+    ("deleted_at", TimestampType(), True),
     ("status", StringType(), False),
 )
 

@@ -18,7 +18,7 @@ from recpipe.config import Settings
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("bronze", "silver", "gold", "quarantine", "monitoring")
+LAYERS = ("bronze", "silver", "gold", "quarantine", "monitoring", "sim")  # sim: ground truth of generated data
 
 
 class TableNameError(ValueError):
@@ -157,6 +157,7 @@ class Tables:
             self._delta_table(logical)
             .alias("t")
             .merge(df.alias("s"), condition)
+            .withSchemaEvolution()  # like replace_where: a column the source adds is added to the table
             .whenMatchedUpdateAll()
             .whenNotMatchedInsertAll()
         )

@@ -105,13 +105,16 @@ def test_contiguous_index_is_ordered_and_tagged(spark):
 
 
 def test_item_availability_as_of_a_date(spark):
-    schema = "item_id long, seller_id long, status string, listed_at timestamp, sold_at timestamp"
+    schema = "item_id long, seller_id long, status string, listed_at timestamp, sold_at timestamp, deleted_at timestamp"
     items = spark.createDataFrame(
-        [(1, 7, "sold", ts(1), ts(3)), (2, 7, "sold", ts(1), ts(5)), (3, 8, "active", ts(2), None), (4, 8, "deleted", ts(1), None),
-         (5, 8, "active", ts(9), None)],
+        [(1, 7, "sold", ts(1), ts(3), None), (2, 7, "sold", ts(1), ts(5), None), (3, 8, "active", ts(2), None, None),
+         (4, 8, "deleted", ts(1), None, None), (5, 8, "active", ts(9), None, None),
+         (6, 8, "deleted", ts(1), None, ts(3)), (7, 8, "deleted", ts(1), None, ts(6))],
         schema,
     )
     expected = spark.createDataFrame(
-        [(1, 7, "sold", ts(1), ts(3)), (2, 7, "active", ts(1), None), (3, 8, "active", ts(2), None), (4, 8, "deleted", ts(1), None)], schema
+        [(1, 7, "sold", ts(1), ts(3)), (2, 7, "active", ts(1), None), (3, 8, "active", ts(2), None), (4, 8, "deleted", ts(1), None),
+         (6, 8, "deleted", ts(1), None), (7, 8, "active", ts(1), None)],
+        "item_id long, seller_id long, status string, listed_at timestamp, sold_at timestamp",
     )
     assert_df_equality(items.transform(T.item_availability(date(2026, 10, 4))), expected, ignore_row_order=True, ignore_nullable=True)

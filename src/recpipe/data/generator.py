@@ -1,47 +1,54 @@
-"""Synthetic marketplace: users, one-of-a-kind items and interaction events, generated in Spark.
+"""The synthetic resale marketplace as Spark tables: bronze users, items and events, plus the ground truth.
 
-Latent structure the models should recover:
+The people, listings and sessions are defined in numpy (``world``, ``behaviour``) as hashes of ids; Spark runs
+them over ranges of ids with ``mapInArrow``, so the work is distributed, the output does not depend on
+partitioning, and the same seed gives the same tables anywhere. A listing sells at its first purchase, which
+depends on every session, so sessions are replayed three times (see ``behaviour.SaleState``): two passes collect
+only each listing's first purchase (one row per listing reaches the driver), the third writes the events.
 
-* users and items belong to style groups; a group has a main category, a few brands, a preferred size and a
-  price level. Users mostly browse their own group (``in_group_share``).
-* item popularity within a group is long-tailed: rank r of n is drawn as ``floor(n * u ** popularity_skew)``.
-* items are listed every day; an event never precedes its item's listing or its user's signup.
-* an item is purchased at most once, while active; later purchase or add-to-bag intents become views.
-* sellers are ordinary users (they also buy); a few bot users produce bursts of views.
-
-Every attribute is a seeded hash of ids (see ``randomness``), so no per-row Python runs and the output does not
-depend on partitioning. Item ids are laid out as ``rank * style_groups + group`` so that drawing a popular item
-of a group is arithmetic, not a join.
+Ground truth stays out of bronze: ``sim.users`` and ``sim.items`` hold the vectors whose dot product is the true
+utility, so evaluation can list each user's truly best live items (the oracle).
 """
 
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from functools import lru_cache
 
-from pyspark.sql import Column, DataFrame, SparkSession
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from recpipe import schemas
 from recpipe.config import GenerateConfig
-from recpipe.data.randomness import coprime_multiplier, normal, pick, pick_weighted, uniform
+from recpipe.data.behaviour import EVENT_TYPES, NEVER, SURFACES, Events, SaleState, SessionSimulator
+from recpipe.data.world import CATEGORIES, CONDITIONS, SIZE_LABELS, BRANDS, World
 
-CATEGORIES = ("dresses", "tops", "jeans", "trousers", "knitwear", "coats", "shoes", "bags", "skirts", "accessories")
-BRANDS = (
-    "Zara", "H&M", "Mango", "Levi's", "Nike", "Adidas", "Uniqlo", "COS", "Arket", "Sezane", "Ganni",
-    "Acne Studios", "Patagonia", "The North Face", "Ralph Lauren", "Tommy Hilfiger", "Massimo Dutti",
-    "Reformation", "Vans", "Converse", "Dr. Martens", "Carhartt", "Stussy", "Miu Miu",
+log = logging.getLogger(__name__)
+
+PILOT_SESSIONS = 4_000
+SESSIONS_PER_PARTITION = 250_000
+RAW_EVENTS = "event_id long, user_id long, item_id long, event_type string, ts_s long, session_id long, surface string"
+FIRST_PURCHASE = "item_id long, ts_s long, event_id long"
+def _arrow(ddl: str) -> pa.Schema:
+    """The Arrow schema of a flat DDL string of long, int, double, string and array<float> columns."""
+    types = {"long": pa.int64(), "int": pa.int32(), "double": pa.float64(), "string": pa.string(),
+             "array<float>": pa.list_(pa.float32())}
+    return pa.schema([(name, types[kind]) for name, kind in (f.strip().split(" ", 1) for f in ddl.split(","))])
+
+
+RAW_USERS = "user_id long, country string, signup_s long"
+RAW_ITEMS = (
+    "item_id long, seller_id long, category string, brand string, size string, price double, condition string, "
+    "listed_s long, sold_s long, deleted_s long, status string"
 )
-SIZES = ("XS", "S", "M", "L", "XL", "XXL")
-CONDITIONS = {"new_with_tags": 0.15, "very_good": 0.45, "good": 0.3, "satisfactory": 0.1}
-RAW_EVENT_WEIGHTS = {"view": 0.78, "like": 0.09, "save": 0.06, "add_to_bag": 0.06, "purchase": 0.01}
-SURFACE_WEIGHTS = {"home": 0.3, "search": 0.3, "item_page": 0.2, "for_you": 0.15, "profile": 0.05}
-
-MAX_SESSION_LENGTH = 64
-BOT_BURST_LENGTH = 200
-EVENT_ID_STRIDE = 256  # > both lengths above: event_id = session_id * stride + position
-ITEM_CANDIDATES = 4  # draws tried per event until one is already listed at the event time
-DAY_SECONDS = 86_400
+SIM_USERS = "user_id long, size_class int, log_price_level double, utility_vector array<float>"
+SIM_ITEMS = "item_id long, utility_vector array<float>"
 
 
 @dataclass(frozen=True)
@@ -49,232 +56,172 @@ class MarketplaceTables:
     users: DataFrame
     items: DataFrame
     events: DataFrame
+    sim_users: DataFrame
+    sim_items: DataFrame
 
 
-def _epoch_seconds(d) -> int:
-    return int(datetime.combine(d, time(), tzinfo=timezone.utc).timestamp())
+@lru_cache(maxsize=2)
+def _world(config_json: str) -> World:
+    """One World per config and Python worker: the catalog is built once, not once per batch."""
+    return World(GenerateConfig.model_validate_json(config_json))
+
+
+def _labels(codes: np.ndarray, labels: tuple[str, ...]) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(labels)).dictionary_decode()
+
+
+def _vectors(matrix: np.ndarray) -> pa.Array:
+    n, d = matrix.shape
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * d + 1, d, dtype=np.int32)), pa.array(matrix.ravel()))
+
+
+def _ids(batches: Iterator[pa.RecordBatch]) -> Iterator[np.ndarray]:
+    for batch in batches:
+        yield batch.column(0).to_numpy().astype(np.int64)
+
+
+def _events_batch(events: Events) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [pa.array(events.event_id), pa.array(events.user_id), pa.array(events.item_id),
+         _labels(events.event_type, EVENT_TYPES), pa.array(events.ts_s), pa.array(events.session_id),
+         _labels(events.surface, SURFACES)],
+        names=["event_id", "user_id", "item_id", "event_type", "ts_s", "session_id", "surface"],
+    )
 
 
 class MarketplaceGenerator:
-    """Column expressions of the synthetic marketplace for one config; ``generate`` builds the tables."""
+    """Builds the marketplace tables for one config; ``generate`` runs the two sale passes eagerly."""
 
     def __init__(self, config: GenerateConfig):
-        if config.items < config.style_groups:
-            raise ValueError(f"generate: items ({config.items}) must be >= style_groups ({config.style_groups})")
         self.cfg = config
-        self.seed = config.seed
-        self.window_end = _epoch_seconds(config.end_date)
-        self.window_start = self.window_end - config.days * DAY_SECONDS
-        self.platform_start = _epoch_seconds(config.platform_start)
-        self.n_bots = int(round(config.users * config.bot_user_share)) if config.bot_event_share > 0 else 0
-        if config.bot_event_share > 0 and config.bot_user_share > 0:
-            self.n_bots = max(self.n_bots, 1)
-        self.n_inactive = int(config.users * 0.05)  # signed up, never interacted: cold users
-        self.n_active = max(config.users - self.n_inactive, 1)
-        self._perm_a = coprime_multiplier(config.users)
-        self._item_perm_a = coprime_multiplier(config.items)
+        self.config_json = config.model_dump_json()
+        self.world = World(config)
 
-    # ---- users -------------------------------------------------------------------------------------------
-    def user_from_index(self, index: Column) -> Column:
-        """Permute user indices so activity rank is unrelated to user_id."""
-        return ((index.cast("long") * self._perm_a + 7) % self.cfg.users).cast("long")
+    def session_count(self) -> int:
+        """Sessions needed for about ``config.target_events`` events, from a pilot of the first sessions."""
+        pilot = SessionSimulator(self.world, SaleState.unsold(self.cfg.items)).events(np.arange(PILOT_SESSIONS))
+        per_session = max(len(pilot.event_id) / PILOT_SESSIONS, 1e-3)
+        return max(1, math.ceil(self.cfg.target_events / per_session))
 
-    def user_group(self, user_id: Column) -> Column:
-        return F.floor(uniform(self.seed, "user_group", user_id) * self.cfg.style_groups).cast("int")
+    # ---- Spark plumbing -------------------------------------------------------------------------------------
+    def _sessions(self, spark: SparkSession, n_sessions: int, partitions: int) -> DataFrame:
+        return spark.range(0, n_sessions, numPartitions=partitions)
 
-    def user_signup_seconds(self, user_id: Column) -> Column:
-        u = uniform(self.seed, "signup", user_id)
-        before = self.window_start - self.platform_start
-        # 90% signed up before the window, 10% are new users inside it.
-        return F.when(u < 0.9, self.platform_start + (u / 0.9) * before).otherwise(
-            self.window_start + ((u - 0.9) / 0.1) * (self.window_end - self.window_start - DAY_SECONDS)
-        )
+    def _simulate(self, sessions: DataFrame, sales: SaleState, purchases_only: bool) -> DataFrame:
+        config_json = self.config_json
 
-    def users(self, spark: SparkSession, partitions: int) -> DataFrame:
-        ids = spark.range(0, self.cfg.users, numPartitions=partitions).select(F.col("id").alias("user_id"))
-        u_country = uniform(self.seed, "country", F.col("user_id"))
-        return ids.select(
-            "user_id",
-            pick(self.cfg.countries, u_country ** 1.5).alias("country"),
-            F.timestamp_seconds(F.floor(self.user_signup_seconds(F.col("user_id")))).alias("signup_ts"),
-        )
+        def simulate(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            simulator = SessionSimulator(_world(config_json), sales)
+            for ids in _ids(batches):
+                yield _events_batch(simulator.events(ids, purchases_only=purchases_only))
 
-    # ---- items -------------------------------------------------------------------------------------------
-    def item_group(self, item_id: Column) -> Column:
-        return (item_id % self.cfg.style_groups).cast("int")
+        return sessions.mapInArrow(simulate, RAW_EVENTS)
 
-    def items_in_group(self, group: Column) -> Column:
-        g = self.cfg.style_groups
-        return F.floor((F.lit(self.cfg.items) - group + (g - 1)) / g).cast("long")
-
-    def item_listed_seconds(self, item_id: Column) -> Column:
-        # Stratified: a permutation of item ids spreads listings evenly, so every day has new items.
-        earliest = self.window_start - self.cfg.preexisting_item_days * DAY_SECONDS
-        slot = (self.window_end - 3600 - earliest) / self.cfg.items
-        order = (item_id * self._item_perm_a + self.seed) % self.cfg.items
-        return F.floor(earliest + (order + uniform(self.seed, "listed", item_id)) * slot).cast("long")
-
-    def item_seller(self, item_id: Column) -> Column:
-        # Cubing the draw makes a few power sellers; sellers are ordinary users.
-        return self.user_from_index(F.floor(uniform(self.seed, "seller", item_id) ** 3 * self.cfg.users))
-
-    def _item_attributes(self, item_id: Column) -> list[Column]:
-        group = self.item_group(item_id)
-        u = lambda salt: uniform(self.seed, salt, item_id)  # noqa: E731
-        main_category = F.element_at(F.array(*[F.lit(c) for c in CATEGORIES]), (group % len(CATEGORIES) + 1))
-        category = F.when(u("cat_main") < 0.7, main_category).otherwise(pick(CATEGORIES, u("cat")))
-        group_brand = F.element_at(
-            F.array(*[F.lit(b) for b in BRANDS]), ((group * 3 + F.floor(u("brand") * 3)) % len(BRANDS) + 1).cast("int")
-        )
-        brand = F.when(u("brand_main") < 0.8, group_brand).otherwise(pick(BRANDS, u("brand_any")))
-        size_index = F.least(F.greatest(F.round((group % len(SIZES)) + 0.8 * normal(self.seed, "size", item_id)), F.lit(0)), F.lit(len(SIZES) - 1))
-        size = F.element_at(F.array(*[F.lit(s) for s in SIZES]), (size_index + 1).cast("int"))
-        price_level = 15.0 * F.pow(F.lit(1.35), (group % 8).cast("double"))
-        price = F.round(F.exp(F.log(price_level) + 0.4 * normal(self.seed, "price", item_id)), 2) + 1.0
-        return [
-            self.item_seller(item_id).alias("seller_id"),
-            category.alias("category"),
-            brand.alias("brand"),
-            size.alias("size"),
-            price.alias("price"),
-            pick_weighted(CONDITIONS, u("condition")).alias("condition"),
-            F.timestamp_seconds(self.item_listed_seconds(item_id)).alias("listed_at"),
-        ]
-
-    def _pick_listed_item(self, ts_seconds: Column, draw_item) -> Column:
-        """First of ``ITEM_CANDIDATES`` drawn items already listed at ``ts_seconds``; null if none is."""
-        choices = []
-        for k in range(ITEM_CANDIDATES):
-            item = draw_item(k)
-            choices.append(F.when(self.item_listed_seconds(item) <= ts_seconds, item))
-        return F.coalesce(*choices)
-
-    # ---- events ------------------------------------------------------------------------------------------
-    def _browsing_events(self, spark: SparkSession, n_events: int, partitions: int) -> DataFrame:
-        cfg, seed = self.cfg, self.seed
-        n_sessions = max(int(n_events / cfg.mean_session_length), 1)
-        sid = F.col("session_id")
-        user = self.user_from_index(F.floor(uniform(seed, "session_user", sid) ** 2 * self.n_active))
-        sessions = spark.range(0, n_sessions, numPartitions=partitions).select(F.col("id").alias("session_id"))
-        sessions = sessions.select("session_id", user.alias("user_id"))
-        lower = F.greatest(F.lit(self.window_start), self.user_signup_seconds(F.col("user_id")))
-        start = lower + uniform(seed, "session_start", sid) * (self.window_end - 3600 - lower)
-        length = F.least(
-            F.lit(MAX_SESSION_LENGTH),
-            1 + F.floor(-F.log(1.0 - uniform(seed, "session_len", sid)) * (cfg.mean_session_length - 1)),
-        )
-        sessions = sessions.select(
-            "session_id",
-            "user_id",
-            start.alias("start_s"),
-            pick_weighted(SURFACE_WEIGHTS, uniform(seed, "surface", sid)).alias("surface"),
-            F.explode(F.sequence(F.lit(0), length.cast("int") - 1)).alias("pos"),
-        )
-        eid = F.col("event_id")
-        ts = F.least(
-            F.col("start_s") + F.col("pos") * 60 + uniform(seed, "gap", eid) * 50, F.lit(self.window_end - 1)
-        ).cast("long")
-        own_group = self.user_group(F.col("user_id"))
-        group = F.when(uniform(seed, "in_group", eid) < cfg.in_group_share, own_group).otherwise(
-            F.floor(uniform(seed, "other_group", eid) * cfg.style_groups).cast("int")
-        )
-        n_group = self.items_in_group(F.col("group"))
-
-        def draw(k: int) -> Column:
-            rank = F.floor(n_group * uniform(seed, f"rank{k}", eid) ** cfg.popularity_skew)
-            return (rank * cfg.style_groups + F.col("group")).cast("long")
-
-        events = (
-            sessions.withColumn("event_id", F.col("session_id") * EVENT_ID_STRIDE + F.col("pos"))
-            .withColumn("ts_s", ts)
-            .withColumn("group", group)
-            .withColumn("item_id", self._pick_listed_item(F.col("ts_s"), draw))
-            .where(F.col("item_id").isNotNull())
-        )
-        raw_type = pick_weighted(RAW_EVENT_WEIGHTS, uniform(seed, "event_type", eid))
-        # A seller never buys their own listing: the intent becomes a save.
-        raw_type = F.when((raw_type == "purchase") & (self.item_seller(F.col("item_id")) == F.col("user_id")), "save").otherwise(raw_type)
-        return events.select("event_id", "user_id", "item_id", raw_type.alias("raw_type"), "ts_s", "session_id", "surface")
-
-    def _bot_events(self, spark: SparkSession, n_events: int, first_session: int, partitions: int) -> DataFrame:
-        seed = self.seed
-        j = F.col("id")
-        burst = F.floor(j / BOT_BURST_LENGTH)
-        bot_index = self.cfg.users - 1 - (burst % self.n_bots)  # bots live in the never-browsing tail
-        start = self.window_start + uniform(seed, "burst", burst) * (self.window_end - self.window_start - 2 * 3600)
-        ts = (start + (j % BOT_BURST_LENGTH) * 3).cast("long")
-
-        def draw(k: int) -> Column:
-            return F.floor(uniform(seed, f"bot_item{k}", F.col("event_id")) * self.cfg.items).cast("long")
-
-        session = first_session + burst
-        return (
-            spark.range(0, n_events, numPartitions=partitions)
-            .select(
-                (session * EVENT_ID_STRIDE + j % BOT_BURST_LENGTH).cast("long").alias("event_id"),
-                self.user_from_index(bot_index).alias("user_id"),
-                ts.alias("ts_s"),
-                session.cast("long").alias("session_id"),
-            )
-            .withColumn("item_id", self._pick_listed_item(F.col("ts_s"), draw))
-            .where(F.col("item_id").isNotNull())
-            .select("event_id", "user_id", "item_id", F.lit("view").alias("raw_type"), "ts_s", "session_id", F.lit("search").alias("surface"))
-        )
-
-    def generate(self, spark: SparkSession, partitions: int | None = None) -> MarketplaceTables:
-        """Build the three bronze tables (lazily; nothing runs until they are written)."""
-        cfg = self.cfg
-        total = cfg.events or int(cfg.users * cfg.events_per_user)
-        partitions = partitions or max(spark.sparkContext.defaultParallelism, total // 2_000_000)
-        n_bot = int(total * cfg.bot_event_share) if self.n_bots else 0
-        n_sessions = max(int((total - n_bot) / cfg.mean_session_length), 1)
-        raw = self._browsing_events(spark, total - n_bot, partitions)
-        if n_bot:
-            raw = raw.unionByName(self._bot_events(spark, n_bot, n_sessions, partitions))
-
-        # Each item sells at its first purchase intent; later purchase and add-to-bag intents become views.
-        first_purchase = (
-            raw.where(F.col("raw_type") == "purchase")
+    def _first_purchases(self, sessions: DataFrame, sales: SaleState) -> tuple[np.ndarray, np.ndarray]:
+        """Per listing, the time and event id of its first purchase in one pass (NEVER / -1 if none)."""
+        first = (
+            self._simulate(sessions, sales, purchases_only=True)
             .groupBy("item_id")
             .agg(F.min(F.struct("ts_s", "event_id")).alias("first"))
-            .select("item_id", F.col("first.ts_s").alias("sold_s"), F.col("first.event_id").alias("purchase_event_id"))
+            .select("item_id", "first.ts_s", "first.event_id")
+            .toArrow()
         )
-        after_sale = F.col("sold_s").isNotNull() & (F.col("ts_s") >= F.col("sold_s"))
-        event_type = (
-            F.when(F.col("event_id") == F.col("purchase_event_id"), "purchase")
-            .when(F.col("raw_type").isin("purchase", "add_to_bag") & after_sale, "view")
-            .otherwise(F.col("raw_type"))
+        sold_s = np.full(self.cfg.items, NEVER, dtype=np.int64)
+        sale_event = np.full(self.cfg.items, -1, dtype=np.int64)
+        items = first.column("item_id").to_numpy()
+        sold_s[items] = first.column("ts_s").to_numpy()
+        sale_event[items] = first.column("event_id").to_numpy()
+        return sold_s, sale_event
+
+    def sales(self, spark: SparkSession, partitions: int | None = None) -> tuple[int, SaleState]:
+        """The session count and the final pass's SaleState (two Spark passes)."""
+        n_sessions = self.session_count()
+        partitions = partitions or max(spark.sparkContext.defaultParallelism, n_sessions // SESSIONS_PER_PARTITION)
+        sessions = self._sessions(spark, n_sessions, partitions)
+        first_sold, _ = self._first_purchases(sessions, SaleState.unsold(self.cfg.items))
+        sold_s, sale_event = self._first_purchases(sessions, SaleState(first_sold))
+        log.info("generate: %s sessions over %d partitions; %s of %s listings sell",
+                 f"{n_sessions:,}", partitions, f"{int((sold_s < NEVER).sum()):,}", f"{self.cfg.items:,}")
+        return n_sessions, SaleState(np.minimum(first_sold, sold_s), sold_s, sale_event)
+
+    # ---- tables ---------------------------------------------------------------------------------------------
+    def events(self, spark: SparkSession, n_sessions: int, sales: SaleState, partitions: int | None = None) -> DataFrame:
+        partitions = partitions or max(spark.sparkContext.defaultParallelism, n_sessions // SESSIONS_PER_PARTITION)
+        raw = self._simulate(self._sessions(spark, n_sessions, partitions), sales, purchases_only=False)
+        return _conform(raw.withColumn("event_ts", F.timestamp_seconds("ts_s")), schemas.EVENTS)
+
+    def _by_id(self, spark: SparkSession, n: int, schema: str, build: Callable[[World, np.ndarray], list[pa.Array]]) -> DataFrame:
+        """``build``'s columns (in ``schema``'s order) for ids ``0 .. n - 1``."""
+        config_json, arrow_schema = self.config_json, _arrow(schema)
+
+        def rows(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            world = _world(config_json)
+            for ids in _ids(batches):
+                yield pa.RecordBatch.from_arrays(build(world, ids), schema=arrow_schema)
+
+        partitions = max(1, min(spark.sparkContext.defaultParallelism, n // 50_000 + 1))
+        return spark.range(0, n, numPartitions=partitions).mapInArrow(rows, schema)
+
+    def users(self, spark: SparkSession) -> DataFrame:
+        countries = self.cfg.countries
+
+        def build(world: World, ids: np.ndarray) -> list[pa.Array]:
+            users = world.users(ids)
+            return [pa.array(ids), _labels(users.country, countries), pa.array(users.signup_s)]
+
+        raw = self._by_id(spark, self.cfg.users, RAW_USERS, build)
+        return _conform(raw.withColumn("signup_ts", F.timestamp_seconds("signup_s")), schemas.USERS)
+
+    def items(self, spark: SparkSession, sales: SaleState) -> DataFrame:
+        """Listings as of the window's end: sold at their selling purchase, deleted when the seller removed them."""
+        sold_s, window_end = sales.sold_s, self.world.window_end
+
+        def build(world: World, ids: np.ndarray) -> list[pa.Array]:
+            listings = world.listings(ids)
+            sold = sold_s[ids]
+            deleted = (sold == NEVER) & (listings.delist_s < window_end)
+            status = np.where(sold < NEVER, schemas.ITEM_STATUSES.index("sold"),
+                              np.where(deleted, schemas.ITEM_STATUSES.index("deleted"), schemas.ITEM_STATUSES.index("active")))
+            return [
+                pa.array(ids), pa.array(listings.seller_id), _labels(listings.category, CATEGORIES),
+                _labels(listings.brand, BRANDS), _labels(listings.size_label, SIZE_LABELS), pa.array(listings.price),
+                _labels(listings.condition, CONDITIONS), pa.array(listings.listed_s),
+                pa.array(np.where(sold < NEVER, sold, 0), mask=sold == NEVER),
+                pa.array(listings.delist_s, mask=~deleted), _labels(status, schemas.ITEM_STATUSES),
+            ]
+
+        raw = self._by_id(spark, self.cfg.items, RAW_ITEMS, build)
+        timed = raw.select(
+            "*", *[F.timestamp_seconds(f"{c}_s").alias(f"{c}_at") for c in ("listed", "sold", "deleted")]
         )
-        events = raw.join(first_purchase, "item_id", "left").select(
-            "event_id", "user_id", "item_id", event_type.alias("event_type"),
-            F.timestamp_seconds("ts_s").alias("event_ts"), "session_id", "surface",
-        )
-        events = _conform(events, schemas.EVENTS)
+        return _conform(timed, schemas.ITEMS)
+
+    def sim_users(self, spark: SparkSession) -> DataFrame:
+        def build(world: World, ids: np.ndarray) -> list[pa.Array]:
+            users = world.users(ids)
+            return [pa.array(ids), pa.array(users.size_class.astype(np.int32)), pa.array(users.log_price),
+                    _vectors(world.user_vectors(users))]
+
+        return self._by_id(spark, self.cfg.users, SIM_USERS, build)
+
+    def sim_items(self, spark: SparkSession) -> DataFrame:
+        def build(world: World, ids: np.ndarray) -> list[pa.Array]:
+            return [pa.array(ids), _vectors(world.item_vectors(world.listings(ids)))]
+
+        return self._by_id(spark, self.cfg.items, SIM_ITEMS, build)
+
+    def generate(self, spark: SparkSession, partitions: int | None = None) -> MarketplaceTables:
+        """Run the sale passes (eager), then return the tables (lazy: nothing more runs until they are written)."""
+        n_sessions, sales = self.sales(spark, partitions)
         return MarketplaceTables(
-            users=_conform(self.users(spark, max(1, partitions // 4)), schemas.USERS),
-            items=self.items(spark, events, max(1, partitions // 4)),
-            events=events,
+            users=self.users(spark),
+            items=self.items(spark, sales),
+            events=self.events(spark, n_sessions, sales, partitions),
+            sim_users=self.sim_users(spark),
+            sim_items=self.sim_items(spark),
         )
 
-    def items(self, spark: SparkSession, events: DataFrame, partitions: int) -> DataFrame:
-        """The items table; ``sold_at`` and ``status`` come from the purchases in ``events``.
 
-        Pass the *written* events table when there is one, so events are not generated twice.
-        """
-        sold = events.where(F.col("event_type") == "purchase").select("item_id", F.col("event_ts").alias("sold_at"))
-        item_ids = spark.range(0, self.cfg.items, numPartitions=partitions).select(F.col("id").alias("item_id"))
-        deleted = uniform(self.seed, "deleted", F.col("item_id")) < self.cfg.deleted_item_share
-        items = (
-            item_ids.select("item_id", *self._item_attributes(F.col("item_id")))
-            .join(sold, "item_id", "left")
-            .withColumn(
-                "status",
-                F.when(F.col("sold_at").isNotNull(), "sold").when(deleted, "deleted").otherwise("active"),
-            )
-        )
-        return _conform(items, schemas.ITEMS)
-
-
-def _conform(df: DataFrame, schema) -> DataFrame:
+def _conform(df: DataFrame, schema: StructType) -> DataFrame:
     """Cast to the owned schema (types and nullability) so written tables match ``schemas`` exactly."""
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name, metadata=f.metadata) for f in schema.fields])

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import logging
+from datetime import datetime, time, timezone
 from typing import Any
 
 from recpipe.config import GenerateConfig, load_job_config
+from recpipe.data.calibration import calibration_figures, out_of_range
 from recpipe.data.generator import MarketplaceGenerator
 from recpipe.jobs.context import JobContext
 
+log = logging.getLogger(__name__)
+
 NAME = "generate"
-HELP = "Generate a synthetic marketplace (bronze users, items, events) with learnable structure."
+HELP = "Generate a synthetic resale marketplace (bronze users, items, events; sim ground truth)."
 DESCRIPTION = """\
-Writes bronze.users, bronze.items and bronze.events as Delta tables. Users and items belong to latent style
-groups, popularity is long-tailed, items are listed daily and sell at most once, a few bots burst views.
-The same seed always gives the same tables. Flags override conf/generate.yml."""
+Writes bronze.users, bronze.items and bronze.events as Delta tables, and the ground truth (true utility vectors)
+to sim.users and sim.items. Listings are created all day and sell once, mostly within days; users browse live
+listings in sessions, favour recent ones, and like, bag and buy what fits their taste, size and budget; every
+purchase follows a view. The same seed always gives the same tables. Flags override conf/generate.yml."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,18 +33,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_marketplace(ctx: JobContext, config: GenerateConfig) -> None:
     """Generate and write the bronze tables, logging a count and a timing per table."""
-    generator = MarketplaceGenerator(config)
-    generated = generator.generate(ctx.spark)
-    write_order = (
-        ("bronze.users", lambda: generated.users),
-        ("bronze.events", lambda: generated.events),
-        # items take sold_at from the written events instead of generating the events again
-        ("bronze.items", lambda: generator.items(ctx.spark, ctx.tables.read("bronze.events"), ctx.spark.sparkContext.defaultParallelism)),
-    )
-    for logical, build in write_order:
+    with ctx.stages.stage("sales"):
+        generated = MarketplaceGenerator(config).generate(ctx.spark)
+    for logical, df in (
+        ("bronze.users", generated.users),
+        ("bronze.items", generated.items),
+        ("bronze.events", generated.events),
+        ("sim.users", generated.sim_users),
+        ("sim.items", generated.sim_items),
+    ):
         with ctx.stages.stage(f"write {logical}"):
-            ctx.tables.overwrite(build(), logical)
+            ctx.tables.overwrite(df, logical)
         ctx.stages.count(logical, ctx.tables.read(logical).count())
+
+
+def check_calibration(ctx: JobContext, config: GenerateConfig) -> dict[str, float]:
+    """Log the world's calibration figures; a figure outside its configured range is a warning, not an error."""
+    t = ctx.tables
+    with ctx.stages.stage("calibration"):
+        figures = calibration_figures(t.read("sim.users"), t.read("bronze.items"), t.read("bronze.events"),
+                                      datetime.combine(config.end_date, time(), tzinfo=timezone.utc))
+    log.info("generate: calibration %s", ", ".join(f"{k}={v:g}" for k, v in figures.items()))
+    for problem in out_of_range(figures, config.calibration):
+        log.warning("generate: calibration figure %s (conf generate.yml: calibration)", problem)
+    return figures
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -46,4 +64,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     config = load_job_config(NAME, GenerateConfig, args.conf, [*args.set, *flags])
     ctx = JobContext.create(NAME, args)
     write_marketplace(ctx, config)
-    return {**ctx.stages.summary(), "config": config.model_dump(mode="json"), "versions_written": ctx.tables.versions_written}
+    figures = check_calibration(ctx, config)
+    return {**ctx.stages.summary(), "calibration": figures, "config": config.model_dump(mode="json"), "versions_written": ctx.tables.versions_written}

@@ -27,6 +27,7 @@ PIPELINE_COLUMNS = (
     ("coverage", "double"), ("fallback_share", "double"), ("top_items_share", "double"), ("median_score", "double"),
     ("overlap_at_n", "double"), ("coverage_change", "double"), ("score_shift", "double"), ("depletion", "double"),
     ("gate_passed", "boolean"), ("gate_failures", "array<string>"), ("published_version", "string"),
+    ("future", "map<string,double>"),  # recpipe evaluate: recall of the next days' targets, per list
 )
 PIPELINE_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in PIPELINE_COLUMNS)
 FIGURES = ("users", "lists", "users_missing", "coverage", "fallback_share", "top_items_share", "median_score",

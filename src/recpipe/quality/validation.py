@@ -88,8 +88,13 @@ def check_table_level(df: DataFrame, table: str, schema: StructType) -> list[dic
 
 
 def conform_types(df: DataFrame, table: str, schema: StructType) -> tuple[DataFrame, list[Rule]]:
-    """Cast every column to its schema type; a value that does not cast fails the rule ``<table>.<col>.typed``."""
+    """Cast every column to its schema type; a value that does not cast fails the rule ``<table>.<col>.typed``.
+
+    An optional column the input lacks (a producer older than the column) is added as nulls."""
     rules = []
+    for f in schema.fields:
+        if f.name not in df.columns and not f.metadata.get("required", True):
+            df = df.withColumn(f.name, F.lit(None).cast(f.dataType))
     out = df.withColumn(RECORD, F.to_json(F.struct(*[F.col(f.name) for f in schema.fields])))
     for f in schema.fields:
         if df.schema[f.name].dataType == f.dataType:

@@ -168,13 +168,15 @@ def contiguous_index(key: str, index_column: str, run_id: str) -> Transform:
 
 
 def item_availability(as_of: date) -> Transform:
-    """Item status (and seller) as of the end of ``as_of``: listed items only; sold once ``sold_at`` has passed."""
+    """Item status (and seller) as of the end of ``as_of``: listed items only; sold once ``sold_at`` has passed,
+    deleted once ``deleted_at`` has (a deleted item without ``deleted_at`` counts as deleted all along)."""
     end = F.lit(as_of_end(as_of)).cast("timestamp")
 
     def transform(items: DataFrame) -> DataFrame:
         listed = items.where(F.col("listed_at") < end)
         sold = F.col("sold_at").isNotNull() & (F.col("sold_at") < end)
-        status = F.when(sold, "sold").when(F.col("status") == "deleted", "deleted").otherwise("active")
+        deleted = (F.col("status") == "deleted") & F.coalesce(F.col("deleted_at") < end, F.lit(True))
+        status = F.when(sold, "sold").when(deleted, "deleted").otherwise("active")
         return listed.select(
             "item_id", "seller_id", status.alias("status"), "listed_at", F.when(sold, F.col("sold_at")).alias("sold_at")
         )

@@ -1,0 +1,119 @@
+"""`recpipe evaluate`: score the lists a run served against what users did in the following days."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import date, timedelta
+from typing import Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from recpipe.config import FutureEvaluationConfig, load_job_config
+from recpipe.jobs.context import JobContext
+from recpipe.monitoring import runs
+from recpipe.tables import Tables
+from recpipe.transforms import future_scoring as S
+from recpipe.transforms.interactions import as_of_end, as_of_from_end, item_availability
+
+log = logging.getLogger(__name__)
+
+NAME = "evaluate"
+HELP = "Score a run's gold.user_candidates against the next days' purchases and add-to-bags, next to baselines."
+DESCRIPTION = """\
+Takes the user lists of the run at --as-of (default: the lists in gold.user_candidates now; earlier runs are read
+by Delta time travel) and scores them against the purchases and add-to-bags of the following days: hit rate and
+recall at each k, split by the target item's state at the as-of (warm: had events; cold: listed without events;
+new: listed later). Next to them: recent popularity, the newest listings in each user's top category and size,
+and, on generated data (sim tables), the oracle: each user's truly best live items. Writes
+monitoring.future_evaluation and adds the figures to the run's row in monitoring.pipeline_runs."""
+
+RESULTS = "monitoring.future_evaluation"
+MAX_VERSIONS_SEARCHED = 400
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as-of", type=date.fromisoformat, help="as-of date of the run to score (YYYY-MM-DD)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    config = load_job_config(NAME, FutureEvaluationConfig, args.conf, args.set)
+    return evaluate(JobContext.create(NAME, args), config, args.as_of)
+
+
+def lists_as_of(tables: Tables, as_of: date | None) -> DataFrame:
+    """gold.user_candidates of the run at ``as_of`` (the current table when None), found in the Delta history."""
+    name = "gold.user_candidates"
+    latest = tables.version(name)
+    for version in range(latest, max(-1, latest - MAX_VERSIONS_SEARCHED), -1):
+        lists = tables.read(name, version=version)
+        stamp = lists.select("generated_at").first()
+        if stamp is not None and (as_of is None or as_of_from_end(stamp.generated_at) == as_of):
+            return lists
+        if as_of is None:
+            break
+    raise LookupError(f"{name}: no version holds the lists of as-of {as_of}: run the pipeline with that as-of first")
+
+
+def evaluate(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None = None) -> dict[str, Any]:
+    t, stages, spark = ctx.tables, ctx.stages, ctx.spark
+    lists = lists_as_of(t, as_of)
+    stamp = lists.select("run_id", "generated_at").first()
+    run_id, as_of = stamp.run_id, as_of_from_end(stamp.generated_at)
+    end = as_of_end(as_of)
+    depth = max(config.ks)
+    events = t.read("bronze.events").where(F.col("user_id").isNotNull() & F.col("item_id").isNotNull() & F.col("event_ts").isNotNull())
+    items = t.read("bronze.items")
+    users = t.read("bronze.users").where(F.col("signup_ts") < F.lit(end)).select("user_id")
+    available = items.transform(item_availability(as_of)).where(F.col("status") == "active")
+
+    last_event = events.agg(F.max("event_ts")).first()[0]
+    covered = [h for h in config.horizons_days if last_event is not None and last_event.date() >= as_of + timedelta(days=h)]
+    if len(covered) < len(config.horizons_days):
+        log.warning("evaluate: events end at %s: horizons %s days after %s are incomplete",
+                    last_event, sorted(set(config.horizons_days) - set(covered)), as_of)
+
+    with stages.stage("lists"):
+        sources = [
+            S.personal_source("pipeline", lists, depth),
+            S.recent_popularity_source(available, events, users, end, config.recent_days, depth),
+            S.newest_in_taste_source(available, items, events, users, end, depth),
+        ]
+        if config.oracle and t.exists("sim.users") and t.exists("sim.items"):
+            sources.append(S.oracle_source(spark, t.read("sim.users"), t.read("sim.items"), available, users, depth))
+        source = S.ListSource.union(sources)
+
+    with stages.stage("score"):
+        targets = events.transform(S.future_targets(end, config.horizons_days, config.target_event_types)).join(users, "user_id")
+        metrics = S.future_metrics(source, targets, S.item_states(items, events, end), config.ks)
+        results = metrics.select(F.lit(run_id).alias("run_id"), F.lit(as_of).alias("as_of"), "*")
+        t.replace_where(results, RESULTS, f"run_id = '{run_id}'")
+        table = t.read(RESULTS).where(F.col("run_id") == run_id).orderBy("target", "horizon_days", "segment", "list").toPandas()
+        stages.count(RESULTS, len(table))
+
+    _log_table(table, config)
+    figures = headline_figures(table, config)
+    record = runs.read_run(t, run_id)
+    if record is not None:
+        runs.write_run(t, {**record, "future": figures})
+    else:
+        log.info("evaluate: run %s has no row in %s (no gate ran): figures only in %s", run_id, runs.PIPELINE_RUNS, RESULTS)
+    return {**stages.summary(), "run_id": run_id, "as_of": str(as_of), "figures": figures}
+
+
+def headline_figures(table, config: FutureEvaluationConfig) -> dict[str, float]:
+    """``<list>/<target>/<horizon>d/<segment>/recall_at_<k>`` for every row: what the run record keeps."""
+    figures = {}
+    for row in table.itertuples(index=False):
+        for k in config.ks:
+            figures[f"{row.list}/{row.target}/{row.horizon_days}d/{row.segment}/recall_at_{k}"] = round(float(getattr(row, f"recall_at_{k}")), 4)
+    return figures
+
+
+def _log_table(table, config: FutureEvaluationConfig) -> None:
+    for (target, horizon), part in table.groupby(["target", "horizon_days"]):
+        log.info("evaluate: %s within %d days:", target, horizon)
+        for row in part.itertuples(index=False):
+            cells = "  ".join(f"recall@{k} {getattr(row, f'recall_at_{k}'):.3f}  hit@{k} {getattr(row, f'hit_rate_at_{k}'):.3f}" for k in config.ks)
+            log.info("  %-18s %-5s users %6d  %s", row.list, row.segment, row.users, cells)
