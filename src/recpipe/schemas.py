@@ -16,14 +16,19 @@ ITEM_STATUSES = ("active", "sold", "deleted")
 SURFACES = ("home", "search", "item_page", "for_you", "profile")
 
 
+# Columns added after producers existed: input without them is read as all nulls instead of failing validation.
+ADDED_COLUMNS = frozenset({"deleted_at"})
+
+
 def _schema(*fields: tuple[str, object, bool]) -> StructType:
     """A schema whose columns are all nullable in storage; the flag says whether a value is *required*.
 
     Bronze data lands as it comes, so nulls are caught by validation (and quarantined), not by a write error.
     """
-    return StructType(
-        [StructField(name, dtype, True, metadata={"required": required}) for name, dtype, required in fields]  # type: ignore[arg-type]
-    )
+    return StructType([
+        StructField(name, dtype, True, metadata={"required": required, "may_be_absent": name in ADDED_COLUMNS})  # type: ignore[arg-type]
+        for name, dtype, required in fields
+    ])
 
 
 USERS = _schema(
@@ -42,7 +47,7 @@ ITEMS = _schema(
     ("condition", StringType(), False),
     ("listed_at", TimestampType(), False),
     ("sold_at", TimestampType(), True),
-    ("deleted_at", TimestampType(), True),
+    ("deleted_at", TimestampType(), True),  # when a deleted listing was removed
     ("status", StringType(), False),
 )
 

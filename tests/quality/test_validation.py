@@ -110,3 +110,12 @@ def test_empty_table_fails_at_table_level(spark):
     users, items, events = bronze(spark)
     with pytest.raises(DataQualityError, match=r"bronze\.users.*empty \(rule users\.\*\.not_empty\)"):
         validate_bronze(users.limit(0), items, events, ValidationConfig(), "run-1", NOW)
+
+
+def test_items_from_a_producer_without_deleted_at_read_as_never_deleted(checked, spark):
+    """deleted_at came later: its absence is no error (the fixture's items lack it), sold_at's absence is."""
+    assert checked.items.valid.where(F.col("deleted_at").isNotNull()).count() == 0
+    assert "deleted_at" in checked.items.valid.columns
+    users, items, events = bronze(spark)
+    with pytest.raises(DataQualityError, match=r"column 'sold_at' is missing \(rule items\.sold_at\.exists\)"):
+        validate_bronze(users, items.drop("sold_at"), events, ValidationConfig(), "run-1", NOW)

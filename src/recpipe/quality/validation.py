@@ -72,9 +72,13 @@ def summarize(gx_result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def check_table_level(df: DataFrame, table: str, schema: StructType) -> list[dict[str, Any]]:
-    """Every schema column exists and the table is not empty; otherwise raise naming table, column and rule."""
+    """Every required schema column exists and the table is not empty; otherwise raise naming table, column and
+    rule. (A column added to the schema later may be missing: ``with_optional_columns`` adds it as nulls.)"""
     E = gx.expectations
-    expectations = [E.ExpectColumnToExist(column=f.name, meta={"rule": f"{table}.{f.name}.exists"}) for f in schema.fields]
+    expectations = [
+        E.ExpectColumnToExist(column=f.name, meta={"rule": f"{table}.{f.name}.exists"})
+        for f in schema.fields if not f.metadata.get("may_be_absent") or f.name in df.columns
+    ]
     expectations.append(E.ExpectTableRowCountToBeBetween(min_value=1, meta={"rule": f"{table}.*.not_empty"}))
     report = summarize(run_expectations(df, f"{table}_table", expectations))
     failed = [r for r in report if not r["success"]]
@@ -87,14 +91,17 @@ def check_table_level(df: DataFrame, table: str, schema: StructType) -> list[dic
     return report
 
 
-def conform_types(df: DataFrame, table: str, schema: StructType) -> tuple[DataFrame, list[Rule]]:
-    """Cast every column to its schema type; a value that does not cast fails the rule ``<table>.<col>.typed``.
-
-    An optional column the input lacks (a producer older than the column) is added as nulls."""
-    rules = []
+def with_optional_columns(df: DataFrame, schema: StructType) -> DataFrame:
+    """Add the columns ``df`` lacks that the schema gained later (a producer older than the column) as nulls."""
     for f in schema.fields:
-        if f.name not in df.columns and not f.metadata.get("required", True):
+        if f.name not in df.columns and f.metadata.get("may_be_absent"):
             df = df.withColumn(f.name, F.lit(None).cast(f.dataType))
+    return df
+
+
+def conform_types(df: DataFrame, table: str, schema: StructType) -> tuple[DataFrame, list[Rule]]:
+    """Cast every column to its schema type; a value that does not cast fails the rule ``<table>.<col>.typed``."""
+    rules = []
     out = df.withColumn(RECORD, F.to_json(F.struct(*[F.col(f.name) for f in schema.fields])))
     for f in schema.fields:
         if df.schema[f.name].dataType == f.dataType:
@@ -135,7 +142,8 @@ def validate_table(
     rules it failed), counts, and the Great Expectations report.
     """
     table_report = check_table_level(df, table, schema)
-    typed, type_rules = conform_types(df.select(*[f.name for f in schema.fields]), table, schema)
+    complete = with_optional_columns(df, schema).select(*[f.name for f in schema.fields])
+    typed, type_rules = conform_types(complete, table, schema)
     all_rules = [*type_rules, *rules]
     flagged = with_rule_flags(typed, rules, references)
     for type_rule in type_rules:  # a value that did not cast is reported as mistyped, not also as missing

@@ -1,0 +1,128 @@
+"""Benchmark: the synthetic resale world, its calibration, and the default pipeline scored against the future.
+
+    python benchmarks/world.py --users 20000
+
+1. Generates the default world (``conf/generate.yml`` with --users; items scale with users) and prints its
+   calibration figures: time to sale and live-inventory age quantiles, the share of purchases on listings under
+   1 and 7 days old, the share of events after a sale, purchases in the buyer's size.
+2. Runs the default pipeline (interactions -> train -> candidates, shipped configuration) at an as-of
+   --holdout-days before the window's end and scores its gold.user_candidates against the following 1 and 7 days
+   (`recpipe evaluate`), next to recent popularity, the newest listings in the user's taste and the oracle.
+3. Generates --rate-events events (another world, not timed above) and prints the generator's rows per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from recpipe.config import (
+    CandidatesConfig, FutureEvaluationConfig, GenerateConfig, InteractionsConfig, Settings, TrainConfig, load_job_config,
+)
+from recpipe.jobs.candidates import generate_candidates
+from recpipe.jobs.context import JobContext
+from recpipe.jobs.evaluate import RESULTS, evaluate
+from recpipe.jobs.generate import check_calibration, write_marketplace
+from recpipe.jobs.interactions import build
+from recpipe.jobs.train import train
+from recpipe.progress import StageLog, configure_logging
+from recpipe.spark import get_spark
+from recpipe.tables import Tables
+
+LISTS = ("pipeline", "recent_popularity", "newest_in_taste", "oracle")
+
+
+def context(settings: Settings, spark, job: str) -> JobContext:
+    return JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog(job))
+
+
+def print_scoring_table(table, ks) -> None:
+    """One block per (target, horizon): lists as rows, recall and hit rate at each k, recall@max(k) per segment."""
+    k_max = max(ks)
+    for (target, horizon), part in table.groupby(["target", "horizon_days"], sort=True):
+        users = int(part[(part.segment == "all")].users.max())
+        by_segment = {s: int(part[part.segment == s].users.max()) for s in ("warm", "cold", "new")}
+        print(f"\n{target} within {horizon} day(s): {users:,} users with a target "
+              f"(warm {by_segment['warm']:,}, cold {by_segment['cold']:,}, new {by_segment['new']:,})")
+        header = "".join(f"{f'recall@{k}':>11}{f'hit@{k}':>9}" for k in ks)
+        print(f"{'list':<19}{header}{f'warm R@{k_max}':>13}{f'cold R@{k_max}':>13}{f'new R@{k_max}':>12}  vs oracle")
+        oracle = part[(part.list == "oracle") & (part.segment == "all")][f"recall_at_{k_max}"]
+        for name in LISTS:
+            row = part[(part.list == name) & (part.segment == "all")]
+            if row.empty:
+                continue
+            cells = "".join(f"{row[f'recall_at_{k}'].iloc[0]:>11.4f}{row[f'hit_rate_at_{k}'].iloc[0]:>9.4f}" for k in ks)
+            segs = "".join(
+                f"{part[(part.list == name) & (part.segment == s)][f'recall_at_{k_max}'].max():>{w}.4f}"
+                for s, w in (("warm", 13), ("cold", 13), ("new", 12))
+            )
+            ratio = row[f"recall_at_{k_max}"].iloc[0] / oracle.iloc[0] if len(oracle) and oracle.iloc[0] else float("nan")
+            print(f"{name:<19}{cells}{segs}  {ratio:8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--holdout-days", type=int, default=8, help="as-of = window end minus this many days")
+    parser.add_argument("--rate-events", type=int, default=5_000_000, help="events of the generator-speed run (0: skip)")
+    parser.add_argument("--data-dir", type=Path, help="where to write (default: a temporary directory)")
+    parser.add_argument("--driver-memory", default="8g")
+    args = parser.parse_args()
+    configure_logging()
+
+    root = args.data_dir or Path(tempfile.mkdtemp(prefix="recpipe-bench-world-"))
+    settings = Settings(data_dir=root / "world", spark_driver_memory=args.driver_memory)
+    spark = get_spark(settings, "recpipe-bench-world")
+    defaults = load_job_config("generate", GenerateConfig)
+    config = defaults.model_copy(update={"users": args.users, "items": int(args.users * defaults.items / defaults.users)})
+
+    gen = context(settings, spark, "generate")
+    start = time.perf_counter()
+    write_marketplace(gen, config)
+    generate_seconds = time.perf_counter() - start
+    figures = check_calibration(gen, config)
+    print(f"\nworld: {config.users:,} users, {config.items:,} listings, {gen.stages.rows['bronze.events']:,} events over "
+          f"{config.days} days, generated in {generate_seconds:.1f} s")
+    print("calibration (at the window's end):")
+    for name, value in figures.items():
+        bounds = getattr(config.calibration, name, None)
+        print(f"  {name:<36} {value:>9.4f}" + (f"   range [{bounds[0]}, {bounds[1]}]" if bounds else ""))
+
+    as_of = config.end_date - timedelta(days=args.holdout_days)
+    seconds = {}
+    for job, step in (
+        ("interactions", lambda c: build(c, load_job_config("interactions", InteractionsConfig).model_copy(update={"as_of": as_of}))),
+        ("train", lambda c: train(c, load_job_config("train", TrainConfig))),
+        ("candidates", lambda c: generate_candidates(c, load_job_config("candidates", CandidatesConfig))),
+    ):
+        start = time.perf_counter()
+        step(context(settings, spark, job))
+        seconds[job] = time.perf_counter() - start
+    evaluation = load_job_config("evaluate", FutureEvaluationConfig)
+    evaluate(context(settings, spark, "evaluate"), evaluation, as_of)
+    table = Tables(spark, settings).read(RESULTS).toPandas()
+    print(f"\ndefault pipeline at as-of {as_of} ({', '.join(f'{j} {s:.0f} s' for j, s in seconds.items())}), "
+          "its gold.user_candidates scored against the following days:")
+    print_scoring_table(table, evaluation.ks)
+
+    if args.rate_events:
+        rate_settings = Settings(data_dir=root / "rate", spark_driver_memory=args.driver_memory)
+        rate = context(rate_settings, spark, "generate")
+        users = max(args.rate_events // 50, 1000)
+        rate_config = defaults.model_copy(update={"users": users, "items": users // 2, "events": args.rate_events})
+        start = time.perf_counter()
+        write_marketplace(rate, rate_config)
+        elapsed = time.perf_counter() - start
+        rows = sum(rate.stages.rows.values())
+        events = rate.stages.rows["bronze.events"]
+        print(f"\ngenerator: {rows:,} rows ({events:,} events, {users:,} users, {users // 2:,} listings) in {elapsed:.1f} s "
+              f"= {rows / elapsed:,.0f} rows/s on {os.cpu_count()} cores; stages: "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in rate.stages.seconds.items()))
+
+
+if __name__ == "__main__":
+    main()
