@@ -88,7 +88,7 @@ def charts(runs: pd.DataFrame) -> dict[str, str]:
     x = [str(d) for d in runs["as_of"]]
     metrics = [m or {} for m in runs["model_metrics"]]
     figures = lambda column: [None if pd.isna(v) else float(v) for v in runs[column]]  # noqa: E731
-    return {
+    made = {
         "Model quality (time split, at k)": line_chart(x, {m: [r.get(m) for r in metrics] for m in MODEL_METRICS}, "Model quality", "metric"),
         "Catalog coverage and fallback share": line_chart(
             x, {"catalog coverage": figures("coverage"), "users on fallback": figures("fallback_share")}, "Coverage", "share"),
@@ -97,6 +97,49 @@ def charts(runs: pd.DataFrame) -> dict[str, str]:
             x, {"top 1% share": figures("top_items_share")}, "Popularity concentration", "share"),
         "Task durations": duration_chart(x, [s or {} for s in runs["task_seconds"]]),
     }
+    future = future_chart(x, _future(runs))
+    if future:
+        made["Scoring against the future: recall@100 of the next 7 days' purchases"] = future
+    return made
+
+
+FUTURE_HEADLINE = "purchase/7d/all/recall_at_100"  # the series charted per list over runs
+
+
+def _future(runs: pd.DataFrame) -> list[dict[str, float]]:
+    """Each run's ``recpipe evaluate`` figures (``<list>/<target>/<h>d/<segment>/recall_at_<k>``); {} if none."""
+    if "future" not in runs.columns:
+        return [{} for _ in range(len(runs))]
+    return [dict(f) if isinstance(f, dict) else dict(f or []) for f in runs["future"]]
+
+
+def future_chart(x: Sequence[str], future: list[dict[str, float]]) -> str | None:
+    lists = sorted({key.split("/", 1)[0] for f in future for key in f if key.endswith(FUTURE_HEADLINE)})
+    if not lists:
+        return None
+    series = {name: [f.get(f"{name}/{FUTURE_HEADLINE}") for f in future] for name in lists}
+    return line_chart(x, series, "Recall@100 of the next 7 days' purchases", "recall")
+
+
+def future_table(future: dict[str, float]) -> tuple[list[str], list[list[str]]]:
+    """The latest evaluation as a table: one row per list, one column per target, horizon, segment and k."""
+    columns = sorted({key.split("/", 1)[1] for key in future}, key=lambda c: (c.split("/")[0], int(c.split("/")[1][:-1]), c))
+    lists = sorted({key.split("/", 1)[0] for key in future})
+    rows = [[name, *[format_figure(future.get(f"{name}/{c}")) for c in columns]] for name in lists]
+    return columns, rows
+
+
+def _future_section(runs: pd.DataFrame) -> str:
+    evaluated = [(run_id, f) for run_id, f in zip(runs["run_id"], _future(runs)) if f]
+    if not evaluated:
+        return "<h2>Scoring against the future</h2><p>No run has been scored yet: run <code>recpipe evaluate --as-of D</code> once the days after D have happened.</p>"
+    run_id, future = evaluated[-1]
+    columns, rows = future_table(future)
+    header = "".join(f"<th>{html.escape(c.replace('/', ' ').replace('recall_at_', 'recall@'))}</th>" for c in ["list", *columns])
+    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return (f"<h2>Scoring against the future</h2><p>Run {html.escape(str(run_id))}: its served lists against the following days "
+            f"(warm: the item had events at the as-of; cold: listed without events; new: listed later).</p>"
+            f'<table id="future"><thead><tr>{header}</tr></thead><tbody>\n{body}\n</tbody></table>')
 
 
 def table_rows(runs: pd.DataFrame) -> list[list[str]]:
@@ -136,5 +179,6 @@ table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;f
 {images}
 <h2>Runs</h2><table id="runs"><thead><tr>{header}</tr></thead><tbody>
 {body}
-</tbody></table></body></html>
+</tbody></table>
+{_future_section(runs)}</body></html>
 """
