@@ -30,7 +30,7 @@ def pipeline_run(spark, tmp_path_factory):
     try:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            code = main(["run", "--users", "150", "--items", "90", "--show", "2"])
+            code = main(["run", "--users", "150", "--items", "400", "--show", "2"])  # fresh listings sell fast: enough stay live for full lists
         yield code, data_dir, server, out.getvalue()
     finally:
         for k, v in saved.items():

@@ -88,6 +88,13 @@ def test_the_figures_join_the_runs_record(evaluated):
     assert record["future"] == summary["figures"] and record["status"] == "published"
 
 
+def test_by_default_the_newest_run_whose_horizon_has_passed_is_scored(evaluated, spark):
+    """Events end on 10-20: run-b (as-of 10-14) has only 6 of its 7 days, so run-a is the one to score."""
+    _, _, t = evaluated
+    ctx = JobContext(settings=t.settings, spark=spark, tables=t, stages=StageLog("evaluate"))
+    assert evaluate(ctx, CONFIG)["run_id"] == "run-a"
+
+
 def test_an_as_of_without_lists_is_a_clear_error(evaluated, spark):
     _, _, t = evaluated
     ctx = JobContext(settings=t.settings, spark=spark, tables=t, stages=StageLog("evaluate"))

@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 NAME = "evaluate"
 HELP = "Score a run's gold.user_candidates against the next days' purchases and add-to-bags, next to baselines."
 DESCRIPTION = """\
-Takes the user lists of the run at --as-of (default: the lists in gold.user_candidates now; earlier runs are read
-by Delta time travel) and scores them against the purchases and add-to-bags of the following days: hit rate and
+Takes the user lists of the run at --as-of (default: the newest run whose longest horizon has passed; earlier lists
+are read from gold.user_candidates by Delta time travel) and scores them against the purchases and add-to-bags of the following days: hit rate and
 recall at each k, split by the target item's state at the as-of (warm: had events; cold: listed without events;
 new: listed later). Next to them: recent popularity, the newest listings in each user's top category and size,
 and, on generated data (sim tables), the oracle: each user's truly best live items. Writes
@@ -34,7 +34,8 @@ MAX_VERSIONS_SEARCHED = 400
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as-of", type=date.fromisoformat, help="as-of date of the run to score (YYYY-MM-DD)")
+    parser.add_argument("--as-of", type=date.fromisoformat,
+                        help="as-of date of the run to score (YYYY-MM-DD; default: the newest run whose horizons have passed)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -42,37 +43,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return evaluate(JobContext.create(NAME, args), config, args.as_of)
 
 
-def lists_as_of(tables: Tables, as_of: date | None) -> DataFrame:
-    """gold.user_candidates of the run at ``as_of`` (the current table when None), found in the Delta history."""
+def lists_as_of(tables: Tables, as_of: date | None, complete_by: date | None) -> DataFrame:
+    """gold.user_candidates of the run at ``as_of``, found in the Delta history; without ``as_of``, the newest run
+    whose horizons have passed by ``complete_by`` (the last day with events)."""
     name = "gold.user_candidates"
     latest = tables.version(name)
     for version in range(latest, max(-1, latest - MAX_VERSIONS_SEARCHED), -1):
         lists = tables.read(name, version=version)
         stamp = lists.select("generated_at").first()
-        if stamp is not None and (as_of is None or as_of_from_end(stamp.generated_at) == as_of):
+        if stamp is None:
+            continue
+        run_as_of = as_of_from_end(stamp.generated_at)
+        if run_as_of == as_of or (as_of is None and complete_by is not None and run_as_of <= complete_by):
             return lists
-        if as_of is None:
-            break
-    raise LookupError(f"{name}: no version holds the lists of as-of {as_of}: run the pipeline with that as-of first")
+    wanted = f"as-of {as_of}" if as_of else f"a run whose horizons ended by {complete_by} (the last day with events)"
+    raise LookupError(f"{name}: no version holds the lists of {wanted}: run the pipeline at that as-of first")
 
 
 def evaluate(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None = None) -> dict[str, Any]:
     t, stages, spark = ctx.tables, ctx.stages, ctx.spark
-    lists = lists_as_of(t, as_of)
+    events = t.read("bronze.events").where(F.col("user_id").isNotNull() & F.col("item_id").isNotNull() & F.col("event_ts").isNotNull())
+    last_event = events.agg(F.max("event_ts")).first()[0]
+    last_day = last_event.date() if last_event is not None else None
+    complete_by = last_day - timedelta(days=max(config.horizons_days)) if last_day else None
+    lists = lists_as_of(t, as_of, complete_by)
     stamp = lists.select("run_id", "generated_at").first()
     run_id, as_of = stamp.run_id, as_of_from_end(stamp.generated_at)
     end = as_of_end(as_of)
     depth = max(config.ks)
-    events = t.read("bronze.events").where(F.col("user_id").isNotNull() & F.col("item_id").isNotNull() & F.col("event_ts").isNotNull())
     items = t.read("bronze.items")
     users = t.read("bronze.users").where(F.col("signup_ts") < F.lit(end)).select("user_id")
     available = items.transform(item_availability(as_of)).where(F.col("status") == "active")
-
-    last_event = events.agg(F.max("event_ts")).first()[0]
-    covered = [h for h in config.horizons_days if last_event is not None and last_event.date() >= as_of + timedelta(days=h)]
-    if len(covered) < len(config.horizons_days):
-        log.warning("evaluate: events end at %s: horizons %s days after %s are incomplete",
-                    last_event, sorted(set(config.horizons_days) - set(covered)), as_of)
+    incomplete = [h for h in config.horizons_days if last_day is None or last_day < as_of + timedelta(days=h)]
+    if incomplete:
+        log.warning("evaluate: events end at %s: horizons %s days after %s are incomplete", last_event, incomplete, as_of)
 
     with stages.stage("lists"):
         sources = [
