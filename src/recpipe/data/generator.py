@@ -97,9 +97,11 @@ class MarketplaceGenerator:
         self.config_json = config.model_dump_json()
         self.world = World(config)
 
-    def session_count(self) -> int:
-        """Sessions needed for about ``config.target_events`` events, from a pilot of the first sessions."""
-        pilot = SessionSimulator(self.world, SaleState.unsold(self.cfg.items)).events(np.arange(PILOT_SESSIONS))
+    def session_count(self, sales: SaleState | None = None) -> int:
+        """Sessions needed for about ``config.target_events`` events, from a pilot of the first sessions replayed
+        knowing ``sales`` (sold listings are not shown, so sessions yield fewer events than in an unsold world)."""
+        sales = sales or SaleState.unsold(self.cfg.items)
+        pilot = SessionSimulator(self.world, sales).events(np.arange(PILOT_SESSIONS))
         per_session = max(len(pilot.event_id) / PILOT_SESSIONS, 1e-3)
         return max(1, math.ceil(self.cfg.target_events / per_session))
 
@@ -134,19 +136,25 @@ class MarketplaceGenerator:
         return sold_s, sale_event
 
     def sales(self, spark: SparkSession, partitions: int | None = None) -> tuple[int, SaleState]:
-        """The session count and the final pass's SaleState (two Spark passes)."""
-        n_sessions = self.session_count()
-        partitions = partitions or max(spark.sparkContext.defaultParallelism, n_sessions // SESSIONS_PER_PARTITION)
-        sessions = self._sessions(spark, n_sessions, partitions)
-        first_sold, _ = self._first_purchases(sessions, SaleState.unsold(self.cfg.items))
-        sold_s, sale_event = self._first_purchases(sessions, SaleState(first_sold))
-        log.info("generate: %s sessions over %d partitions; %s of %s listings sell",
-                 f"{n_sessions:,}", partitions, f"{int((sold_s < NEVER).sum()):,}", f"{self.cfg.items:,}")
+        """The session count and the final pass's SaleState (two Spark passes).
+
+        Pass 1 only approximates sale times (to hide sold listings in pass 2), so its session count comes from an
+        unsold pilot; passes 2 and 3 replay the sessions sized by a pilot that knows pass 1's sales."""
+        sessions = lambda n: self._sessions(spark, n, partitions or self._partitions(spark, n))  # noqa: E731
+        first_sold, _ = self._first_purchases(sessions(self.session_count()), SaleState.unsold(self.cfg.items))
+        n_sessions = self.session_count(SaleState(first_sold))
+        sold_s, sale_event = self._first_purchases(sessions(n_sessions), SaleState(first_sold))
+        log.info("generate: %s sessions over %d partitions; %s of %s listings sell", f"{n_sessions:,}",
+                 partitions or self._partitions(spark, n_sessions), f"{int((sold_s < NEVER).sum()):,}", f"{self.cfg.items:,}")
         return n_sessions, SaleState(np.minimum(first_sold, sold_s), sold_s, sale_event)
+
+    @staticmethod
+    def _partitions(spark: SparkSession, n_sessions: int) -> int:
+        return max(spark.sparkContext.defaultParallelism, n_sessions // SESSIONS_PER_PARTITION)
 
     # ---- tables ---------------------------------------------------------------------------------------------
     def events(self, spark: SparkSession, n_sessions: int, sales: SaleState, partitions: int | None = None) -> DataFrame:
-        partitions = partitions or max(spark.sparkContext.defaultParallelism, n_sessions // SESSIONS_PER_PARTITION)
+        partitions = partitions or self._partitions(spark, n_sessions)
         raw = self._simulate(self._sessions(spark, n_sessions, partitions), sales, purchases_only=False)
         return _conform(raw.withColumn("event_ts", F.timestamp_seconds("ts_s")), schemas.EVENTS)
 
