@@ -21,7 +21,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from recpipe.config import (
-    CandidatesConfig, FutureEvaluationConfig, GenerateConfig, InteractionsConfig, Settings, TrainConfig, load_job_config,
+    CandidatesConfig,
+    FutureEvaluationConfig,
+    GenerateConfig,
+    InteractionsConfig,
+    Settings,
+    TrainConfig,
+    load_job_config,
 )
 from recpipe.jobs.candidates import generate_candidates
 from recpipe.jobs.context import JobContext
@@ -46,8 +52,10 @@ def print_scoring_table(table, ks) -> None:
     for (target, horizon), part in table.groupby(["target", "horizon_days"], sort=True):
         users = int(part[(part.segment == "all")].users.max())
         by_segment = {s: int(part[part.segment == s].users.max()) for s in ("warm", "cold", "new")}
-        print(f"\n{target} within {horizon} day(s): {users:,} users with a target "
-              f"(warm {by_segment['warm']:,}, cold {by_segment['cold']:,}, new {by_segment['new']:,})")
+        print(
+            f"\n{target} within {horizon} day(s): {users:,} users with a target "
+            f"(warm {by_segment['warm']:,}, cold {by_segment['cold']:,}, new {by_segment['new']:,})"
+        )
         header = "".join(f"{f'recall@{k}':>11}{f'hit@{k}':>9}" for k in ks)
         print(f"{'list':<19}{header}{f'warm R@{k_max}':>13}{f'cold R@{k_max}':>13}{f'new R@{k_max}':>12}  vs oracle")
         oracle = part[(part.list == "oracle") & (part.segment == "all")][f"recall_at_{k_max}"]
@@ -55,12 +63,16 @@ def print_scoring_table(table, ks) -> None:
             row = part[(part.list == name) & (part.segment == "all")]
             if row.empty:
                 continue
-            cells = "".join(f"{row[f'recall_at_{k}'].iloc[0]:>11.4f}{row[f'hit_rate_at_{k}'].iloc[0]:>9.4f}" for k in ks)
+            cells = "".join(
+                f"{row[f'recall_at_{k}'].iloc[0]:>11.4f}{row[f'hit_rate_at_{k}'].iloc[0]:>9.4f}" for k in ks
+            )
             segs = "".join(
                 f"{part[(part.list == name) & (part.segment == s)][f'recall_at_{k_max}'].max():>{w}.4f}"
                 for s, w in (("warm", 13), ("cold", 13), ("new", 12))
             )
-            ratio = row[f"recall_at_{k_max}"].iloc[0] / oracle.iloc[0] if len(oracle) and oracle.iloc[0] else float("nan")
+            ratio = (
+                row[f"recall_at_{k_max}"].iloc[0] / oracle.iloc[0] if len(oracle) and oracle.iloc[0] else float("nan")
+            )
             print(f"{name:<19}{cells}{segs}  {ratio:8.2f}")
 
 
@@ -68,7 +80,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--holdout-days", type=int, default=8, help="as-of = window end minus this many days")
-    parser.add_argument("--rate-events", type=int, default=5_000_000, help="events of the generator-speed run (0: skip)")
+    parser.add_argument(
+        "--rate-events", type=int, default=5_000_000, help="events of the generator-speed run (0: skip)"
+    )
     parser.add_argument("--data-dir", type=Path, help="where to write (default: a temporary directory)")
     parser.add_argument("--driver-memory", default="8g")
     args = parser.parse_args()
@@ -78,15 +92,19 @@ def main() -> None:
     settings = Settings(data_dir=root / "world", spark_driver_memory=args.driver_memory)
     spark = get_spark(settings, "recpipe-bench-world")
     defaults = load_job_config("generate", GenerateConfig)
-    config = defaults.model_copy(update={"users": args.users, "items": int(args.users * defaults.items / defaults.users)})
+    config = defaults.model_copy(
+        update={"users": args.users, "items": int(args.users * defaults.items / defaults.users)}
+    )
 
     gen = context(settings, spark, "generate")
     start = time.perf_counter()
     write_marketplace(gen, config)
     generate_seconds = time.perf_counter() - start
     figures = check_calibration(gen, config)
-    print(f"\nworld: {config.users:,} users, {config.items:,} listings, {gen.stages.rows['bronze.events']:,} events over "
-          f"{config.days} days, generated in {generate_seconds:.1f} s")
+    print(
+        f"\nworld: {config.users:,} users, {config.items:,} listings, {gen.stages.rows['bronze.events']:,} events over "
+        f"{config.days} days, generated in {generate_seconds:.1f} s"
+    )
     print("calibration (at the window's end):")
     for name, value in figures.items():
         bounds = getattr(config.calibration, name, None)
@@ -95,7 +113,10 @@ def main() -> None:
     as_of = config.end_date - timedelta(days=args.holdout_days)
     seconds = {}
     for job, step in (
-        ("interactions", lambda c: build(c, load_job_config("interactions", InteractionsConfig).model_copy(update={"as_of": as_of}))),
+        (
+            "interactions",
+            lambda c: build(c, load_job_config("interactions", InteractionsConfig).model_copy(update={"as_of": as_of})),
+        ),
         ("train", lambda c: train(c, load_job_config("train", TrainConfig))),
         ("candidates", lambda c: generate_candidates(c, load_job_config("candidates", CandidatesConfig))),
     ):
@@ -105,8 +126,10 @@ def main() -> None:
     evaluation = load_job_config("evaluate", FutureEvaluationConfig)
     evaluate(context(settings, spark, "evaluate"), evaluation, as_of)
     table = Tables(spark, settings).read(RESULTS).toPandas()
-    print(f"\ndefault pipeline at as-of {as_of} ({', '.join(f'{j} {s:.0f} s' for j, s in seconds.items())}), "
-          "its gold.user_candidates scored against the following days:")
+    print(
+        f"\ndefault pipeline at as-of {as_of} ({', '.join(f'{j} {s:.0f} s' for j, s in seconds.items())}), "
+        "its gold.user_candidates scored against the following days:"
+    )
     print_scoring_table(table, evaluation.ks)
 
     if args.rate_events:
@@ -119,9 +142,11 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         rows = sum(rate.stages.rows.values())
         events = rate.stages.rows["bronze.events"]
-        print(f"\ngenerator: {rows:,} rows ({events:,} events, {users:,} users, {users // 2:,} listings) in {elapsed:.1f} s "
-              f"= {rows / elapsed:,.0f} rows/s on {os.cpu_count()} cores; stages: "
-              + ", ".join(f"{k} {v:.1f} s" for k, v in rate.stages.seconds.items()))
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in rate.stages.seconds.items())
+        print(
+            f"\ngenerator: {rows:,} rows ({events:,} events, {users:,} users, {users // 2:,} listings) "
+            f"in {elapsed:.1f} s = {rows / elapsed:,.0f} rows/s on {os.cpu_count()} cores; stages: {stages}"
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,10 @@ def test_tables_have_the_owned_schemas_and_unique_ids(market):
     n_events = events.count()
     assert 0.6 * CONFIG.target_events <= n_events <= 1.2 * CONFIG.target_events
     assert events.select("event_id").distinct().count() == n_events
-    assert events.join(users, "user_id", "left_anti").count() == 0 and events.join(items, "item_id", "left_anti").count() == 0
+    assert (
+        events.join(users, "user_id", "left_anti").count() == 0
+        and events.join(items, "item_id", "left_anti").count() == 0
+    )
 
 
 def test_every_purchase_follows_the_buyers_view(market):
@@ -41,13 +44,22 @@ def test_every_purchase_follows_the_buyers_view(market):
     views = events.where("event_type = 'view'").select("user_id", "item_id", "event_ts")
     earlier_view = purchases.join(views, ["user_id", "item_id"]).where(F.col("event_ts") < F.col("bought"))
     assert purchases.count() > 100
-    assert purchases.join(earlier_view.select("user_id", "item_id").distinct(), ["user_id", "item_id"], "left_anti").count() == 0
+    assert (
+        purchases.join(
+            earlier_view.select("user_id", "item_id").distinct(), ["user_id", "item_id"], "left_anti"
+        ).count()
+        == 0
+    )
 
 
 def test_no_event_precedes_its_listing_or_its_users_signup_or_leaves_the_window(market):
     users, items, events, _, _ = market
-    joined = events.join(items.select("item_id", "listed_at"), "item_id").join(users.select("user_id", "signup_ts"), "user_id")
-    assert joined.where((F.col("event_ts") < F.col("listed_at")) | (F.col("event_ts") < F.col("signup_ts"))).count() == 0
+    joined = events.join(items.select("item_id", "listed_at"), "item_id").join(
+        users.select("user_id", "signup_ts"), "user_id"
+    )
+    assert (
+        joined.where((F.col("event_ts") < F.col("listed_at")) | (F.col("event_ts") < F.col("signup_ts"))).count() == 0
+    )
     bounds = events.agg(F.min("event_ts").alias("lo"), F.max("event_ts").alias("hi")).first()
     assert bounds.hi.replace(tzinfo=timezone.utc) < WINDOW_END
     assert (WINDOW_END - bounds.lo.replace(tzinfo=timezone.utc)).days < CONFIG.days
@@ -71,7 +83,12 @@ def test_an_item_sells_once_at_its_purchase_while_it_is_live(market):
 
 def test_users_never_view_or_buy_their_own_listings(market):
     _, items, events, _, _ = market
-    assert events.join(items.select("item_id", "seller_id"), "item_id").where(F.col("user_id") == F.col("seller_id")).count() == 0
+    assert (
+        events.join(items.select("item_id", "seller_id"), "item_id")
+        .where(F.col("user_id") == F.col("seller_id"))
+        .count()
+        == 0
+    )
 
 
 def test_calibration_figures_fall_in_their_configured_ranges(market):
@@ -84,8 +101,13 @@ def test_calibration_figures_fall_in_their_configured_ranges(market):
 
 
 def test_a_world_outside_its_ranges_is_reported():
-    figures = {"purchases_on_listings_under_7d": 0.2, "live_inventory_median_age_days": 40.0, "views_on_sold_items": 0.01,
-               "purchases_in_buyer_size": 0.9, "listings_never_sold": 0.5}
+    figures = {
+        "purchases_on_listings_under_7d": 0.2,
+        "live_inventory_median_age_days": 40.0,
+        "views_on_sold_items": 0.01,
+        "purchases_in_buyer_size": 0.9,
+        "listings_never_sold": 0.5,
+    }
     assert out_of_range(figures, CONFIG.calibration) == [
         "purchases_on_listings_under_7d = 0.2 outside [0.5, 1.0]",
         "live_inventory_median_age_days = 40.0 outside [0.0, 14.0]",

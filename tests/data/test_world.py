@@ -45,7 +45,9 @@ def test_utility_is_taste_size_price_and_country():
     users, items = world.users(np.arange(50)), world.listings(np.arange(60))
     w = CONFIG.utility
     steps = np.abs(users.size_class[:, None] - items.size_class[None, :])
-    fit = np.where(items.size_class[None, :] < 0, 1.0, np.where(steps == 0, 1.0, np.where(steps == 1, FIT_NEXT_SIZE, 0.0)))
+    fit = np.where(
+        items.size_class[None, :] < 0, 1.0, np.where(steps == 0, 1.0, np.where(steps == 1, FIT_NEXT_SIZE, 0.0))
+    )
     expected = (
         w.taste_weight * users.taste @ items.style.T
         + w.size_weight * (fit - 1.0)
@@ -80,4 +82,6 @@ def test_hidden_listings_are_never_viewed_and_removing_losers_keeps_every_winner
     unchanged = np.intersect1d(before.event_id[kept & views], after.event_id)
     assert len(unchanged) == (kept & views).sum()  # every view whose pick is still shown happens again
     same = dict(zip(after.event_id.tolist(), after.item_id.tolist()))
-    assert all(same[e] == i for e, i in zip(before.event_id[kept & views].tolist(), before.item_id[kept & views].tolist()))
+    assert all(
+        same[e] == i for e, i in zip(before.event_id[kept & views].tolist(), before.item_id[kept & views].tolist())
+    )

@@ -14,9 +14,13 @@ from recpipe.tables import Tables
 
 from ..quality.test_validation import USERS
 
-ITEMS = ("item_id long, seller_id long, category string, brand string, size string, price double, condition string, "
-         "listed_at timestamp, sold_at timestamp, deleted_at timestamp, status string")
-EVENTS = "event_id long, user_id long, item_id long, event_type string, event_ts timestamp, session_id long, surface string"
+ITEMS = (
+    "item_id long, seller_id long, category string, brand string, size string, price double, condition string, "
+    "listed_at timestamp, sold_at timestamp, deleted_at timestamp, status string"
+)
+EVENTS = (
+    "event_id long, user_id long, item_id long, event_type string, event_ts timestamp, session_id long, surface string"
+)
 LISTS = "user_id long, item_ids array<long>, source string, run_id string, generated_at timestamp"
 AS_OF = date(2026, 10, 10)
 CONFIG = FutureEvaluationConfig(horizons_days=(7,), ks=(1, 10))
@@ -30,32 +34,65 @@ def item(item_id, seller, listed, sold=None):
 def evaluated(spark, tmp_path_factory):
     settings = Settings(data_dir=tmp_path_factory.mktemp("evaluate"), shuffle_partitions=2)
     t = Tables(spark, settings)
-    t.overwrite(spark.createDataFrame(
-        [(1, "FR", datetime(2025, 1, 1)), (2, "FR", datetime(2025, 1, 1)), (3, "FR", datetime(2026, 10, 12))], USERS), "bronze.users")
-    t.overwrite(spark.createDataFrame([
-        item(10, 5, datetime(2026, 10, 1), sold=datetime(2026, 10, 13)),
-        item(11, 5, datetime(2026, 10, 5), sold=datetime(2026, 10, 11, 12)),
-        item(12, 1, datetime(2026, 10, 9)),   # user 1's own listing
-        item(13, 5, datetime(2026, 10, 12)),  # listed after the as-of: "new"
-    ], ITEMS), "bronze.items")
-    t.overwrite(spark.createDataFrame([
-        (1, 1, 10, "view", datetime(2026, 10, 8), 1, "home"),
-        (2, 2, 11, "view", datetime(2026, 10, 9), 2, "home"),
-        (3, 1, 11, "view", datetime(2026, 10, 11, 11), 3, "home"),
-        (4, 1, 11, "purchase", datetime(2026, 10, 11, 12), 3, "home"),  # user 1 buys 11: top of their list
-        (5, 2, 10, "purchase", datetime(2026, 10, 13), 4, "home"),      # user 2 buys 10: not in their list
-        (6, 2, 13, "add_to_bag", datetime(2026, 10, 14), 4, "home"),    # a new listing: no batch list has it
-        (7, 3, 12, "purchase", datetime(2026, 10, 14), 5, "home"),      # user 3 signed up after the as-of
-        (8, 2, 12, "view", datetime(2026, 10, 20), 6, "home"),          # the data covers the horizon
-    ], EVENTS), "bronze.events")
-    t.overwrite(spark.createDataFrame([(1, 2, 3.0, [1.0, 0.0]), (2, 2, 3.0, [0.0, 1.0])],
-                                      "user_id long, size_class int, log_price_level double, utility_vector array<float>"), "sim.users")
-    t.overwrite(spark.createDataFrame([(10, [0.9, 0.1]), (11, [0.2, 0.8]), (12, [5.0, 5.0]), (13, [1.0, 1.0])],
-                                      "item_id long, utility_vector array<float>"), "sim.items")
+    t.overwrite(
+        spark.createDataFrame(
+            [(1, "FR", datetime(2025, 1, 1)), (2, "FR", datetime(2025, 1, 1)), (3, "FR", datetime(2026, 10, 12))], USERS
+        ),
+        "bronze.users",
+    )
+    t.overwrite(
+        spark.createDataFrame(
+            [
+                item(10, 5, datetime(2026, 10, 1), sold=datetime(2026, 10, 13)),
+                item(11, 5, datetime(2026, 10, 5), sold=datetime(2026, 10, 11, 12)),
+                item(12, 1, datetime(2026, 10, 9)),  # user 1's own listing
+                item(13, 5, datetime(2026, 10, 12)),  # listed after the as-of: "new"
+            ],
+            ITEMS,
+        ),
+        "bronze.items",
+    )
+    t.overwrite(
+        spark.createDataFrame(
+            [
+                (1, 1, 10, "view", datetime(2026, 10, 8), 1, "home"),
+                (2, 2, 11, "view", datetime(2026, 10, 9), 2, "home"),
+                (3, 1, 11, "view", datetime(2026, 10, 11, 11), 3, "home"),
+                (4, 1, 11, "purchase", datetime(2026, 10, 11, 12), 3, "home"),  # user 1 buys 11: top of their list
+                (5, 2, 10, "purchase", datetime(2026, 10, 13), 4, "home"),  # user 2 buys 10: not in their list
+                (6, 2, 13, "add_to_bag", datetime(2026, 10, 14), 4, "home"),  # a new listing: no batch list has it
+                (7, 3, 12, "purchase", datetime(2026, 10, 14), 5, "home"),  # user 3 signed up after the as-of
+                (8, 2, 12, "view", datetime(2026, 10, 20), 6, "home"),  # the data covers the horizon
+            ],
+            EVENTS,
+        ),
+        "bronze.events",
+    )
+    t.overwrite(
+        spark.createDataFrame(
+            [(1, 2, 3.0, [1.0, 0.0]), (2, 2, 3.0, [0.0, 1.0])],
+            "user_id long, size_class int, log_price_level double, utility_vector array<float>",
+        ),
+        "sim.users",
+    )
+    t.overwrite(
+        spark.createDataFrame(
+            [(10, [0.9, 0.1]), (11, [0.2, 0.8]), (12, [5.0, 5.0]), (13, [1.0, 1.0])],
+            "item_id long, utility_vector array<float>",
+        ),
+        "sim.items",
+    )
     # two runs: the one of AS_OF, then a later one that the evaluation must not use
-    t.overwrite(spark.createDataFrame([(1, [11, 10], "als", "run-a", datetime(2026, 10, 11)), (2, [11], "als", "run-a", datetime(2026, 10, 11))], LISTS),
-                "gold.user_candidates")
-    t.overwrite(spark.createDataFrame([(1, [13], "als", "run-b", datetime(2026, 10, 15))], LISTS), "gold.user_candidates")
+    t.overwrite(
+        spark.createDataFrame(
+            [(1, [11, 10], "als", "run-a", datetime(2026, 10, 11)), (2, [11], "als", "run-a", datetime(2026, 10, 11))],
+            LISTS,
+        ),
+        "gold.user_candidates",
+    )
+    t.overwrite(
+        spark.createDataFrame([(1, [13], "als", "run-b", datetime(2026, 10, 15))], LISTS), "gold.user_candidates"
+    )
     runs.write_run(t, {"run_id": "run-a", "as_of": AS_OF, "status": "published"})
     ctx = JobContext(settings=settings, spark=spark, tables=t, stages=StageLog("evaluate"))
     summary = evaluate(ctx, CONFIG, AS_OF)

@@ -13,15 +13,26 @@ def runs_frame(futures):
     rows = []
     for i, future in enumerate(futures):
         row = {name: None for name, _ in PIPELINE_COLUMNS}
-        row.update(run_id=f"run-{i}", as_of=date(2026, 10, 20 + i), status="published", users=10, coverage=0.5, depletion=0.1,
-                   model_metrics={"ndcg": 0.1}, task_seconds={"train": 3.0}, future=future)
+        row.update(
+            run_id=f"run-{i}",
+            as_of=date(2026, 10, 20 + i),
+            status="published",
+            users=10,
+            coverage=0.5,
+            depletion=0.1,
+            model_metrics={"ndcg": 0.1},
+            task_seconds={"train": 3.0},
+            future=future,
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 FUTURE = {
-    "pipeline/purchase/7d/all/recall_at_100": 0.05, "oracle/purchase/7d/all/recall_at_100": 0.25,
-    "pipeline/purchase/1d/all/recall_at_100": 0.1, "oracle/purchase/1d/all/recall_at_100": 0.5,
+    "pipeline/purchase/7d/all/recall_at_100": 0.05,
+    "oracle/purchase/7d/all/recall_at_100": 0.25,
+    "pipeline/purchase/1d/all/recall_at_100": 0.1,
+    "oracle/purchase/1d/all/recall_at_100": 0.5,
 }
 
 
@@ -33,7 +44,7 @@ def test_future_table_has_a_row_per_list_and_horizons_in_order():
 
 def test_the_page_shows_the_latest_scored_run_and_charts_it():
     page = render(runs_frame([FUTURE, None]))
-    section = page[page.index('<table id="future">'):]
+    section = page[page.index('<table id="future">') :]
     assert "Run run-0" in page and "<td>pipeline</td><td>0.1000</td><td>0.0500</td>" in section
     assert len(re.findall(r"<img ", page)) == 6  # five run charts and the future chart
 

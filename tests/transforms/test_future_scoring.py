@@ -17,14 +17,17 @@ def at(days: float) -> datetime:
 
 
 def test_future_targets_are_distinct_pairs_per_horizon(spark):
-    events = spark.createDataFrame([
-        (1, 10, "purchase", at(0.5)),   # in both horizons
-        (1, 10, "purchase", at(0.6)),   # same pair again: counted once
-        (1, 11, "add_to_bag", at(3)),   # only in the 7-day horizon
-        (2, 12, "view", at(0.5)),       # not a target type
-        (2, 13, "purchase", at(-0.1)),  # before the as-of's end
-        (2, 14, "purchase", at(7)),     # after the longest horizon
-    ], EVENTS)
+    events = spark.createDataFrame(
+        [
+            (1, 10, "purchase", at(0.5)),  # in both horizons
+            (1, 10, "purchase", at(0.6)),  # same pair again: counted once
+            (1, 11, "add_to_bag", at(3)),  # only in the 7-day horizon
+            (2, 12, "view", at(0.5)),  # not a target type
+            (2, 13, "purchase", at(-0.1)),  # before the as-of's end
+            (2, 14, "purchase", at(7)),  # after the longest horizon
+        ],
+        EVENTS,
+    )
     expected = spark.createDataFrame(
         [(1, 10, "purchase", 1), (1, 10, "purchase", 7), (1, 11, "add_to_bag", 7)],
         "user_id long, item_id long, target string, horizon_days int",
@@ -44,23 +47,36 @@ def test_item_states_at_the_as_of(spark):
 
 def test_recent_popularity_ranks_live_items_by_recent_users(spark):
     available = spark.createDataFrame([(1,), (2,), (3,)], "item_id long")
-    events = spark.createDataFrame([
-        (1, 1, "view", at(-1)), (2, 2, "view", at(-1)), (3, 2, "view", at(-2)), (4, 4, "view", at(-1)),  # 4 is not live
-        (5, 3, "view", at(-30)),  # too old to count
-    ], EVENTS)
+    events = spark.createDataFrame(
+        [
+            (1, 1, "view", at(-1)),
+            (2, 2, "view", at(-1)),
+            (3, 2, "view", at(-2)),
+            (4, 4, "view", at(-1)),  # 4 is not live
+            (5, 3, "view", at(-30)),  # too old to count
+        ],
+        EVENTS,
+    )
     users = spark.createDataFrame([(1,), (2,)], "user_id long")
     source = S.recent_popularity_source(available, events, users, END, days=7, depth=5)
     expected = spark.createDataFrame(
-        [("recent_popularity", "*", 2, 0), ("recent_popularity", "*", 1, 1)], "list string, key string, item_id long, rank int"
+        [("recent_popularity", "*", 2, 0), ("recent_popularity", "*", 1, 1)],
+        "list string, key string, item_id long, rank int",
     )
     assert_df_equality(source.items, expected, ignore_row_order=True, ignore_nullable=True)
     assert sorted(r.user_id for r in source.keys.collect()) == [1, 2]
 
 
 def test_newest_in_taste_follows_the_users_top_category_and_size(spark):
-    items = spark.createDataFrame([
-        (1, 9, "tops", "M", at(-5)), (2, 9, "tops", "M", at(-1)), (3, 9, "shoes", "38", at(-2)), (4, 9, "tops", "M", at(-0.5)),
-    ], ITEMS)
+    items = spark.createDataFrame(
+        [
+            (1, 9, "tops", "M", at(-5)),
+            (2, 9, "tops", "M", at(-1)),
+            (3, 9, "shoes", "38", at(-2)),
+            (4, 9, "tops", "M", at(-0.5)),
+        ],
+        ITEMS,
+    )
     available = spark.createDataFrame([(2,), (3,), (4,)], "item_id long")
     events = spark.createDataFrame([(1, 1, "view", at(-4)), (1, 1, "like", at(-4)), (1, 3, "view", at(-1))], EVENTS)
     users = spark.createDataFrame([(1,), (2,)], "user_id long")  # user 2 has no history: newest overall

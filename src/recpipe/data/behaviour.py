@@ -95,7 +95,7 @@ class SessionSimulator:
     def events(self, session_ids: np.ndarray, purchases_only: bool = False) -> Events:
         session_ids = np.asarray(session_ids, dtype=np.int64)
         parts = [
-            self._chunk(session_ids[start:start + SESSIONS_PER_CHUNK], purchases_only)
+            self._chunk(session_ids[start : start + SESSIONS_PER_CHUNK], purchases_only)
             for start in range(0, len(session_ids), SESSIONS_PER_CHUNK)
         ]
         return Events.concat(parts)
@@ -108,7 +108,14 @@ class SessionSimulator:
         search = draws.uniform("search", session_ids) < att.search_share
         surface = np.where(search, 0, 1 + draws.choice("surface", session_ids, FEED_SURFACE_WEIGHTS))
         length = 1 + np.floor(draws.exponential("length", session_ids, att.mean_session_views - 1.0))
-        return users, start.astype(np.int64), keep, search, surface, np.minimum(length, MAX_SESSION_VIEWS).astype(np.int64)
+        return (
+            users,
+            start.astype(np.int64),
+            keep,
+            search,
+            surface,
+            np.minimum(length, MAX_SESSION_VIEWS).astype(np.int64),
+        )
 
     def _chunk(self, session_ids: np.ndarray, purchases_only: bool) -> Events:
         w, draws, att = self.world, self.world.draws, self.world.cfg.attention
@@ -133,8 +140,11 @@ class SessionSimulator:
         safe = np.maximum(candidates, 0)
         cat = self.catalog
         live = (
-            (candidates >= 0) & (cat.listed_s[safe] <= ts[:, None]) & (ts[:, None] < cat.delist_s[safe])
-            & (ts[:, None] < self.sales.hidden_s[safe]) & (cat.seller_id[safe] != user[:, None])
+            (candidates >= 0)
+            & (cat.listed_s[safe] <= ts[:, None])
+            & (ts[:, None] < cat.delist_s[safe])
+            & (ts[:, None] < self.sales.hidden_s[safe])
+            & (cat.seller_id[safe] != user[:, None])
         )
         utility = np.einsum("vkd,vd->vk", self.vectors[safe], user_vectors[session_row], optimize=False)
         pick_score = np.where(live, att.choice_sharpness * utility + draws.gumbel("pick", view_id[:, None], k), -np.inf)
@@ -143,8 +153,16 @@ class SessionSimulator:
         rows = np.flatnonzero(viewed)
         item = candidates[rows, best[rows]]
         z = utility[rows, best[rows]].astype(np.float64)
-        events = self._funnel(view_id[rows], ts[rows], user[rows], item, z, sid=session_ids[session_row[rows]],
-                              surface=surface[session_row[rows]], purchases_only=purchases_only)
+        events = self._funnel(
+            view_id[rows],
+            ts[rows],
+            user[rows],
+            item,
+            z,
+            sid=session_ids[session_row[rows]],
+            surface=surface[session_row[rows]],
+            purchases_only=purchases_only,
+        )
         if not self.sales.final or purchases_only:
             return events
         old_links = self._old_link_views(view_id, ts, user, candidates, session_ids[session_row], surface[session_row])
@@ -153,15 +171,26 @@ class SessionSimulator:
     def _old_link_views(self, view_id, ts, user, candidates, sid, surface) -> Events:
         """A few views land on a shown listing that already sold (a saved link, a seller's profile)."""
         safe = np.maximum(candidates, 0)
-        sold_before = (candidates >= 0) & (self.sales.sold_s[safe] < ts[:, None]) & (self.catalog.seller_id[safe] != user[:, None])
+        sold_before = (
+            (candidates >= 0)
+            & (self.sales.sold_s[safe] < ts[:, None])
+            & (self.catalog.seller_id[safe] != user[:, None])
+        )
         opens = sold_before.any(axis=1) & (
             self.world.draws.uniform("old_link", view_id) < self.world.cfg.attention.views_after_sale_share
         )
         rows = np.flatnonzero(opens)
         item = candidates[rows, np.argmax(sold_before[rows], axis=1)]
         view = EVENT_TYPES.index("view")
-        return Events(view_id[rows] + OLD_LINK_SLOT, user[rows], item, np.full(len(rows), view, dtype=np.int64),
-                      ts[rows] + SLOT_OFFSET_S[OLD_LINK_SLOT], sid[rows], surface[rows])
+        return Events(
+            view_id[rows] + OLD_LINK_SLOT,
+            user[rows],
+            item,
+            np.full(len(rows), view, dtype=np.int64),
+            ts[rows] + SLOT_OFFSET_S[OLD_LINK_SLOT],
+            sid[rows],
+            surface[rows],
+        )
 
     def _funnel(self, view_id, ts, user, item, z, sid, surface, purchases_only: bool) -> Events:
         f, draws = self.world.cfg.funnel, self.world.draws
@@ -179,8 +208,17 @@ class SessionSimulator:
         for slot in slots:
             mask = happened[slot]
             event_ts = purchase_ts[mask] if slot == 4 else ts[mask] + SLOT_OFFSET_S[slot]
-            parts.append(Events(view_id[mask] + slot, user[mask], item[mask], np.full(mask.sum(), slot, dtype=np.int64),
-                                event_ts, sid[mask], surface[mask]))
+            parts.append(
+                Events(
+                    view_id[mask] + slot,
+                    user[mask],
+                    item[mask],
+                    np.full(mask.sum(), slot, dtype=np.int64),
+                    event_ts,
+                    sid[mask],
+                    surface[mask],
+                )
+            )
         events = Events.concat(parts)
         events = events.take(events.ts_s < self.world.window_end)
         return self._after_sale(events) if self.sales.final else events

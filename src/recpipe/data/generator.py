@@ -27,7 +27,7 @@ from pyspark.sql.types import StructType
 from recpipe import schemas
 from recpipe.config import GenerateConfig
 from recpipe.data.behaviour import EVENT_TYPES, NEVER, SURFACES, Events, SaleState, SessionSimulator
-from recpipe.data.world import CATEGORIES, CONDITIONS, SIZE_LABELS, BRANDS, World
+from recpipe.data.world import BRANDS, CATEGORIES, CONDITIONS, SIZE_LABELS, World
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,17 @@ PILOT_SESSIONS = 4_000
 SESSIONS_PER_PARTITION = 250_000
 RAW_EVENTS = "event_id long, user_id long, item_id long, event_type string, ts_s long, session_id long, surface string"
 FIRST_PURCHASE = "item_id long, ts_s long, event_id long"
+
+
 def _arrow(ddl: str) -> pa.Schema:
     """The Arrow schema of a flat DDL string of long, int, double, string and array<float> columns."""
-    types = {"long": pa.int64(), "int": pa.int32(), "double": pa.float64(), "string": pa.string(),
-             "array<float>": pa.list_(pa.float32())}
+    types = {
+        "long": pa.int64(),
+        "int": pa.int32(),
+        "double": pa.float64(),
+        "string": pa.string(),
+        "array<float>": pa.list_(pa.float32()),
+    }
     return pa.schema([(name, types[kind]) for name, kind in (f.strip().split(" ", 1) for f in ddl.split(","))])
 
 
@@ -82,9 +89,15 @@ def _ids(batches: Iterator[pa.RecordBatch]) -> Iterator[np.ndarray]:
 
 def _events_batch(events: Events) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(
-        [pa.array(events.event_id), pa.array(events.user_id), pa.array(events.item_id),
-         _labels(events.event_type, EVENT_TYPES), pa.array(events.ts_s), pa.array(events.session_id),
-         _labels(events.surface, SURFACES)],
+        [
+            pa.array(events.event_id),
+            pa.array(events.user_id),
+            pa.array(events.item_id),
+            _labels(events.event_type, EVENT_TYPES),
+            pa.array(events.ts_s),
+            pa.array(events.session_id),
+            _labels(events.surface, SURFACES),
+        ],
         names=["event_id", "user_id", "item_id", "event_type", "ts_s", "session_id", "surface"],
     )
 
@@ -144,8 +157,13 @@ class MarketplaceGenerator:
         first_sold, _ = self._first_purchases(sessions(self.session_count()), SaleState.unsold(self.cfg.items))
         n_sessions = self.session_count(SaleState(first_sold))
         sold_s, sale_event = self._first_purchases(sessions(n_sessions), SaleState(first_sold))
-        log.info("generate: %s sessions over %d partitions; %s of %s listings sell", f"{n_sessions:,}",
-                 partitions or self._partitions(spark, n_sessions), f"{int((sold_s < NEVER).sum()):,}", f"{self.cfg.items:,}")
+        log.info(
+            "generate: %s sessions over %d partitions; %s of %s listings sell",
+            f"{n_sessions:,}",
+            partitions or self._partitions(spark, n_sessions),
+            f"{int((sold_s < NEVER).sum()):,}",
+            f"{self.cfg.items:,}",
+        )
         return n_sessions, SaleState(np.minimum(first_sold, sold_s), sold_s, sale_event)
 
     @staticmethod
@@ -153,12 +171,16 @@ class MarketplaceGenerator:
         return max(spark.sparkContext.defaultParallelism, n_sessions // SESSIONS_PER_PARTITION)
 
     # ---- tables ---------------------------------------------------------------------------------------------
-    def events(self, spark: SparkSession, n_sessions: int, sales: SaleState, partitions: int | None = None) -> DataFrame:
+    def events(
+        self, spark: SparkSession, n_sessions: int, sales: SaleState, partitions: int | None = None
+    ) -> DataFrame:
         partitions = partitions or self._partitions(spark, n_sessions)
         raw = self._simulate(self._sessions(spark, n_sessions, partitions), sales, purchases_only=False)
         return _conform(raw.withColumn("event_ts", F.timestamp_seconds("ts_s")), schemas.EVENTS)
 
-    def _by_id(self, spark: SparkSession, n: int, schema: str, build: Callable[[World, np.ndarray], list[pa.Array]]) -> DataFrame:
+    def _by_id(
+        self, spark: SparkSession, n: int, schema: str, build: Callable[[World, np.ndarray], list[pa.Array]]
+    ) -> DataFrame:
         """``build``'s columns (in ``schema``'s order) for ids ``0 .. n - 1``."""
         config_json, arrow_schema = self.config_json, _arrow(schema)
 
@@ -188,14 +210,23 @@ class MarketplaceGenerator:
             listings = world.listings(ids)
             sold = sold_s[ids]
             deleted = (sold == NEVER) & (listings.delist_s < window_end)
-            status = np.where(sold < NEVER, schemas.ITEM_STATUSES.index("sold"),
-                              np.where(deleted, schemas.ITEM_STATUSES.index("deleted"), schemas.ITEM_STATUSES.index("active")))
+            status = np.where(
+                sold < NEVER,
+                schemas.ITEM_STATUSES.index("sold"),
+                np.where(deleted, schemas.ITEM_STATUSES.index("deleted"), schemas.ITEM_STATUSES.index("active")),
+            )
             return [
-                pa.array(ids), pa.array(listings.seller_id), _labels(listings.category, CATEGORIES),
-                _labels(listings.brand, BRANDS), _labels(listings.size_label, SIZE_LABELS), pa.array(listings.price),
-                _labels(listings.condition, CONDITIONS), pa.array(listings.listed_s),
+                pa.array(ids),
+                pa.array(listings.seller_id),
+                _labels(listings.category, CATEGORIES),
+                _labels(listings.brand, BRANDS),
+                _labels(listings.size_label, SIZE_LABELS),
+                pa.array(listings.price),
+                _labels(listings.condition, CONDITIONS),
+                pa.array(listings.listed_s),
                 pa.array(np.where(sold < NEVER, sold, 0), mask=sold == NEVER),
-                pa.array(listings.delist_s, mask=~deleted), _labels(status, schemas.ITEM_STATUSES),
+                pa.array(listings.delist_s, mask=~deleted),
+                _labels(status, schemas.ITEM_STATUSES),
             ]
 
         raw = self._by_id(spark, self.cfg.items, RAW_ITEMS, build)
@@ -207,8 +238,12 @@ class MarketplaceGenerator:
     def sim_users(self, spark: SparkSession) -> DataFrame:
         def build(world: World, ids: np.ndarray) -> list[pa.Array]:
             users = world.users(ids)
-            return [pa.array(ids), pa.array(users.size_class.astype(np.int32)), pa.array(users.log_price),
-                    _vectors(world.user_vectors(users))]
+            return [
+                pa.array(ids),
+                pa.array(users.size_class.astype(np.int32)),
+                pa.array(users.log_price),
+                _vectors(world.user_vectors(users)),
+            ]
 
         return self._by_id(spark, self.cfg.users, SIM_USERS, build)
 

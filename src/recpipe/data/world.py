@@ -30,14 +30,57 @@ CATEGORIES = ("dresses", "tops", "jeans", "trousers", "knitwear", "coats", "shoe
 CATEGORY_WEIGHTS = (0.12, 0.18, 0.1, 0.08, 0.1, 0.08, 0.14, 0.08, 0.06, 0.06)
 CATEGORY_LOG_PRICE = (3.1, 2.6, 3.0, 2.9, 3.0, 3.7, 3.5, 3.6, 2.8, 2.4)
 BRANDS = (
-    "Zara", "H&M", "Mango", "Levi's", "Nike", "Adidas", "Uniqlo", "COS", "Arket", "Sezane", "Ganni",
-    "Acne Studios", "Patagonia", "The North Face", "Ralph Lauren", "Tommy Hilfiger", "Massimo Dutti",
-    "Reformation", "Vans", "Converse", "Dr. Martens", "Carhartt", "Stussy", "Miu Miu",
+    "Zara",
+    "H&M",
+    "Mango",
+    "Levi's",
+    "Nike",
+    "Adidas",
+    "Uniqlo",
+    "COS",
+    "Arket",
+    "Sezane",
+    "Ganni",
+    "Acne Studios",
+    "Patagonia",
+    "The North Face",
+    "Ralph Lauren",
+    "Tommy Hilfiger",
+    "Massimo Dutti",
+    "Reformation",
+    "Vans",
+    "Converse",
+    "Dr. Martens",
+    "Carhartt",
+    "Stussy",
+    "Miu Miu",
 )
 # A brand's log-price offset: high street below zero, premium above.
 BRAND_LOG_PRICE = (
-    -0.4, -0.5, -0.3, 0.0, 0.0, 0.0, -0.3, 0.3, 0.3, 0.6, 0.7, 1.0, 0.6, 0.5, 0.4, 0.2, 0.2, 0.7, -0.1, -0.1,
-    0.3, 0.2, 0.4, 1.6,
+    -0.4,
+    -0.5,
+    -0.3,
+    0.0,
+    0.0,
+    0.0,
+    -0.3,
+    0.3,
+    0.3,
+    0.6,
+    0.7,
+    1.0,
+    0.6,
+    0.5,
+    0.4,
+    0.2,
+    0.2,
+    0.7,
+    -0.1,
+    -0.1,
+    0.3,
+    0.2,
+    0.4,
+    1.6,
 )
 SIZE_CLASSES = 6  # XS .. XXL; shoes map onto the same six steps
 LETTER_SIZES = ("XS", "S", "M", "L", "XL", "XXL")
@@ -118,7 +161,9 @@ class World:
         old = user_id < self.n_old_users
         new_rank = user_id - self.n_old_users
         n_new = max(cfg.users - self.n_old_users, 1)
-        joined_in_window = self.window_start + (new_rank + u) / n_new * (self.window_end - self.window_start - DAY_SECONDS)
+        joined_in_window = self.window_start + (new_rank + u) / n_new * (
+            self.window_end - self.window_start - DAY_SECONDS
+        )
         signup = np.where(old, self.platform_start + u * (self.window_start - self.platform_start), joined_in_window)
         d = cfg.people.taste_dims
         taste = draws.normal("taste", user_id[:, None], np.arange(d)[None, :]) / np.sqrt(d)
@@ -136,13 +181,15 @@ class World:
     def session_user(self, session_id: np.ndarray) -> np.ndarray:
         """Who a session belongs to: a long-tailed share of sessions per user, unrelated to user_id."""
         u = self.draws.uniform("session_user", session_id)
-        return self.activity_order.forward(np.floor(self.cfg.users * u ** self.cfg.people.activity_skew).astype(np.int64))
+        return self.activity_order.forward(np.floor(self.cfg.users * u**self.cfg.people.activity_skew).astype(np.int64))
 
     # ---- listings ------------------------------------------------------------------------------------------
     def listed_seconds(self, item_id: np.ndarray) -> np.ndarray:
         """Listing times, stratified: item ids are spread evenly over the window by a permutation."""
         order = self.listing_order.forward(item_id)
-        return (self.window_start + (order + self.draws.uniform("listed", item_id)) * self.listing_slot).astype(np.int64)
+        return (self.window_start + (order + self.draws.uniform("listed", item_id)) * self.listing_slot).astype(
+            np.int64
+        )
 
     def items_listed_around(self, seconds: np.ndarray) -> np.ndarray:
         """The item whose listing slot holds ``seconds`` (-1 outside the window): age -> listing, no search."""
@@ -161,12 +208,16 @@ class World:
         shoe = np.asarray(CATEGORIES)[category] == "shoes"
         one_size = np.isin(np.asarray(CATEGORIES)[category], ONE_SIZE_CATEGORIES)
         shoe_index = np.minimum(draws.choice("shoe", item_id, np.ones(len(SHOE_SIZES))), len(SHOE_SIZES) - 1)
-        size_label = np.where(one_size, len(SIZE_LABELS) - 1, np.where(shoe, len(LETTER_SIZES) + shoe_index, size_class))
+        size_label = np.where(
+            one_size, len(SIZE_LABELS) - 1, np.where(shoe, len(LETTER_SIZES) + shoe_index, size_class)
+        )
         size_class = np.where(one_size, -1, np.where(shoe, np.asarray(SHOE_CLASS)[shoe_index], size_class))
         condition = draws.choice("condition", item_id, CONDITION_WEIGHTS)
         log_price = (
-            np.asarray(CATEGORY_LOG_PRICE)[category] + np.asarray(BRAND_LOG_PRICE)[brand]
-            + np.asarray(CONDITION_LOG_PRICE)[condition] + 0.35 * draws.normal("price", item_id)
+            np.asarray(CATEGORY_LOG_PRICE)[category]
+            + np.asarray(BRAND_LOG_PRICE)[brand]
+            + np.asarray(CONDITION_LOG_PRICE)[condition]
+            + 0.35 * draws.normal("price", item_id)
         )
         listed = self.listed_seconds(item_id)
         d = cfg.people.taste_dims
@@ -215,14 +266,16 @@ class World:
         b = users.log_price
         country = np.zeros((n, len(self.cfg.countries)))
         country[np.arange(n), users.country] = w.country_weight
-        return np.hstack([
-            w.taste_weight * users.taste,
-            w.size_weight * fit,
-            np.full((n, 1), w.size_weight),  # one-size listings fit everyone
-            np.column_stack([-w.price_weight * np.ones(n), 2 * w.price_weight * b, -w.price_weight * b * b]),
-            country,
-            np.full((n, 1), -w.size_weight),  # so a perfect fit adds 0 and a miss subtracts size_weight
-        ]).astype(np.float32)
+        return np.hstack(
+            [
+                w.taste_weight * users.taste,
+                w.size_weight * fit,
+                np.full((n, 1), w.size_weight),  # one-size listings fit everyone
+                np.column_stack([-w.price_weight * np.ones(n), 2 * w.price_weight * b, -w.price_weight * b * b]),
+                country,
+                np.full((n, 1), -w.size_weight),  # so a perfect fit adds 0 and a miss subtracts size_weight
+            ]
+        ).astype(np.float32)
 
     def item_vectors(self, listings: Listings) -> np.ndarray:
         n = len(listings.item_id)
@@ -231,4 +284,6 @@ class World:
         a = np.log(listings.price)
         country = np.zeros((n, len(self.cfg.countries)))
         country[np.arange(n), listings.country] = 1.0
-        return np.hstack([listings.style, size, np.column_stack([a * a, a, np.ones(n)]), country, np.ones((n, 1))]).astype(np.float32)
+        return np.hstack(
+            [listings.style, size, np.column_stack([a * a, a, np.ones(n)]), country, np.ones((n, 1))]
+        ).astype(np.float32)

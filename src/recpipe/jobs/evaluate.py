@@ -22,20 +22,24 @@ log = logging.getLogger(__name__)
 NAME = "evaluate"
 HELP = "Score a run's gold.user_candidates against the next days' purchases and add-to-bags, next to baselines."
 DESCRIPTION = """\
-Takes the user lists of the run at --as-of (default: the newest run whose longest horizon has passed; earlier lists
-are read from gold.user_candidates by Delta time travel) and scores them against the purchases and add-to-bags of the following days: hit rate and
-recall at each k, split by the target item's state at the as-of (warm: had events; cold: listed without events;
-new: listed later). Next to them: recent popularity, the newest listings in each user's top category and size,
-and, on generated data (sim tables), the oracle: each user's truly best live items. Writes
-monitoring.future_evaluation and adds the figures to the run's row in monitoring.pipeline_runs."""
+Takes the user lists of the run at --as-of (default: the newest run whose longest horizon has passed; earlier
+lists are read from gold.user_candidates by Delta time travel) and scores them against the purchases and
+add-to-bags of the following days: hit rate and recall at each k, split by the target item's state at the as-of
+(warm: had events; cold: listed without events; new: listed later). Next to them: recent popularity, the newest
+listings in each user's top category and size, and, on generated data (sim tables), the oracle: each user's
+truly best live items. Writes monitoring.future_evaluation and adds the figures to the run's row in
+monitoring.pipeline_runs."""
 
 RESULTS = "monitoring.future_evaluation"
 MAX_VERSIONS_SEARCHED = 400
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as-of", type=date.fromisoformat,
-                        help="as-of date of the run to score (YYYY-MM-DD; default: the newest run whose horizons have passed)")
+    parser.add_argument(
+        "--as-of",
+        type=date.fromisoformat,
+        help="as-of date of the run to score (YYYY-MM-DD; default: the newest run whose horizons have passed)",
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -62,7 +66,9 @@ def lists_as_of(tables: Tables, as_of: date | None, complete_by: date | None) ->
 
 def evaluate(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None = None) -> dict[str, Any]:
     t, stages, spark = ctx.tables, ctx.stages, ctx.spark
-    events = t.read("bronze.events").where(F.col("user_id").isNotNull() & F.col("item_id").isNotNull() & F.col("event_ts").isNotNull())
+    events = t.read("bronze.events").where(
+        F.col("user_id").isNotNull() & F.col("item_id").isNotNull() & F.col("event_ts").isNotNull()
+    )
     last_event = events.agg(F.max("event_ts")).first()[0]
     last_day = last_event.date() if last_event is not None else None
     complete_by = last_day - timedelta(days=max(config.horizons_days)) if last_day else None
@@ -76,7 +82,9 @@ def evaluate(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None
     available = items.transform(item_availability(as_of)).where(F.col("status") == "active")
     incomplete = [h for h in config.horizons_days if last_day is None or last_day < as_of + timedelta(days=h)]
     if incomplete:
-        log.warning("evaluate: events end at %s: horizons %s days after %s are incomplete", last_event, incomplete, as_of)
+        log.warning(
+            "evaluate: events end at %s: horizons %s days after %s are incomplete", last_event, incomplete, as_of
+        )
 
     with stages.stage("lists"):
         sources = [
@@ -89,11 +97,18 @@ def evaluate(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None
         source = S.ListSource.union(sources)
 
     with stages.stage("score"):
-        targets = events.transform(S.future_targets(end, config.horizons_days, config.target_event_types)).join(users, "user_id")
+        targets = events.transform(S.future_targets(end, config.horizons_days, config.target_event_types)).join(
+            users, "user_id"
+        )
         metrics = S.future_metrics(source, targets, S.item_states(items, events, end), config.ks)
         results = metrics.select(F.lit(run_id).alias("run_id"), F.lit(as_of).alias("as_of"), "*")
         t.replace_where(results, RESULTS, f"run_id = '{run_id}'")
-        table = t.read(RESULTS).where(F.col("run_id") == run_id).orderBy("target", "horizon_days", "segment", "list").toPandas()
+        table = (
+            t.read(RESULTS)
+            .where(F.col("run_id") == run_id)
+            .orderBy("target", "horizon_days", "segment", "list")
+            .toPandas()
+        )
         stages.count(RESULTS, len(table))
 
     _log_table(table, config)
@@ -102,7 +117,9 @@ def evaluate(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None
     if record is not None:
         runs.write_run(t, {**record, "future": figures})
     else:
-        log.info("evaluate: run %s has no row in %s (no gate ran): figures only in %s", run_id, runs.PIPELINE_RUNS, RESULTS)
+        log.info(
+            "evaluate: run %s has no row in %s (no gate ran): figures only in %s", run_id, runs.PIPELINE_RUNS, RESULTS
+        )
     return {**stages.summary(), "run_id": run_id, "as_of": str(as_of), "figures": figures}
 
 
@@ -111,7 +128,9 @@ def headline_figures(table, config: FutureEvaluationConfig) -> dict[str, float]:
     figures = {}
     for row in table.itertuples(index=False):
         for k in config.ks:
-            figures[f"{row.list}/{row.target}/{row.horizon_days}d/{row.segment}/recall_at_{k}"] = round(float(getattr(row, f"recall_at_{k}")), 4)
+            figures[f"{row.list}/{row.target}/{row.horizon_days}d/{row.segment}/recall_at_{k}"] = round(
+                float(getattr(row, f"recall_at_{k}")), 4
+            )
     return figures
 
 
@@ -119,5 +138,8 @@ def _log_table(table, config: FutureEvaluationConfig) -> None:
     for (target, horizon), part in table.groupby(["target", "horizon_days"]):
         log.info("evaluate: %s within %d days:", target, horizon)
         for row in part.itertuples(index=False):
-            cells = "  ".join(f"recall@{k} {getattr(row, f'recall_at_{k}'):.3f}  hit@{k} {getattr(row, f'hit_rate_at_{k}'):.3f}" for k in config.ks)
+            cells = "  ".join(
+                f"recall@{k} {getattr(row, f'recall_at_{k}'):.3f}  hit@{k} {getattr(row, f'hit_rate_at_{k}'):.3f}"
+                for k in config.ks
+            )
             log.info("  %-18s %-5s users %6d  %s", row.list, row.segment, row.users, cells)

@@ -47,7 +47,8 @@ def personal_lists(name: str, depth: int) -> Transform:
 
     def transform(lists: DataFrame) -> DataFrame:
         return lists.select(
-            F.lit(name).alias("list"), F.col("user_id").cast("string").alias("key"),
+            F.lit(name).alias("list"),
+            F.col("user_id").cast("string").alias("key"),
             F.posexplode(F.slice("item_ids", 1, depth)).alias("rank", "item_id"),
         ).select("list", "key", "item_id", "rank")
 
@@ -88,28 +89,39 @@ def future_targets(as_of_end: datetime, horizons: Sequence[int], event_types: Se
     return transform
 
 
-def recent_popularity_source(available: DataFrame, events: DataFrame, users: DataFrame, as_of_end: datetime,
-                             days: int, depth: int) -> ListSource:
+def recent_popularity_source(
+    available: DataFrame, events: DataFrame, users: DataFrame, as_of_end: datetime, days: int, depth: int
+) -> ListSource:
     """One list for everyone: live items by distinct users with events in the last ``days``."""
-    recent = events.where((F.col("event_ts") < _ts(as_of_end)) & (F.col("event_ts") >= _ts(as_of_end - timedelta(days=days))))
+    recent = events.where(
+        (F.col("event_ts") < _ts(as_of_end)) & (F.col("event_ts") >= _ts(as_of_end - timedelta(days=days)))
+    )
     counts = recent.groupBy("item_id").agg(F.countDistinct("user_id").alias("users"))
-    ranked = available.select("item_id").join(counts, "item_id").withColumn(
-        "rank", F.row_number().over(Window.orderBy(F.desc("users"), "item_id")) - 1
+    ranked = (
+        available.select("item_id")
+        .join(counts, "item_id")
+        .withColumn("rank", F.row_number().over(Window.orderBy(F.desc("users"), "item_id")) - 1)
     )
     name = "recent_popularity"
-    items = ranked.where(F.col("rank") < depth).select(F.lit(name).alias("list"), F.lit(GLOBAL_KEY).alias("key"), "item_id", "rank")
+    items = ranked.where(F.col("rank") < depth).select(
+        F.lit(name).alias("list"), F.lit(GLOBAL_KEY).alias("key"), "item_id", "rank"
+    )
     keys = users.select(F.lit(name).alias("list"), "user_id", F.lit(GLOBAL_KEY).alias("key"))
     return ListSource(items, keys)
 
 
-def newest_in_taste_source(available: DataFrame, items: DataFrame, events: DataFrame, users: DataFrame,
-                           as_of_end: datetime, depth: int) -> ListSource:
+def newest_in_taste_source(
+    available: DataFrame, items: DataFrame, events: DataFrame, users: DataFrame, as_of_end: datetime, depth: int
+) -> ListSource:
     """The newest live listings in the user's most frequent (category, size) so far; newest overall without history."""
     name = "newest_in_taste"
     segment = F.concat_ws("|", "category", "size")
-    past = events.where(F.col("event_ts") < _ts(as_of_end)).join(items.select("item_id", segment.alias("key")), "item_id")
+    past = events.where(F.col("event_ts") < _ts(as_of_end)).join(
+        items.select("item_id", segment.alias("key")), "item_id"
+    )
     top = (
-        past.groupBy("user_id", "key").count()
+        past.groupBy("user_id", "key")
+        .count()
         .withColumn("_r", F.row_number().over(Window.partitionBy("user_id").orderBy(F.desc("count"), "key")))
         .where(F.col("_r") == 1)
         .select("user_id", "key")
@@ -119,26 +131,35 @@ def newest_in_taste_source(available: DataFrame, items: DataFrame, events: DataF
     )
     live = available.select("item_id").join(items.select("item_id", "listed_at", segment.alias("key")), "item_id")
     newest = Window.orderBy(F.desc("listed_at"), "item_id")
-    per_segment = live.withColumn("rank", F.row_number().over(Window.partitionBy("key").orderBy(F.desc("listed_at"), "item_id")) - 1)
+    per_segment = live.withColumn(
+        "rank", F.row_number().over(Window.partitionBy("key").orderBy(F.desc("listed_at"), "item_id")) - 1
+    )
     overall = live.withColumn("rank", F.row_number().over(newest) - 1).withColumn("key", F.lit(GLOBAL_KEY))
     ranked = per_segment.unionByName(overall).where(F.col("rank") < depth)
     return ListSource(ranked.select(F.lit(name).alias("list"), "key", "item_id", "rank"), keys)
 
 
-def oracle_source(spark: SparkSession, sim_users: DataFrame, sim_items: DataFrame, available: DataFrame,
-                  users: DataFrame, depth: int) -> ListSource:
+def oracle_source(
+    spark: SparkSession, sim_users: DataFrame, sim_items: DataFrame, available: DataFrame, users: DataFrame, depth: int
+) -> ListSource:
     """Each user's truly best live listings (true utility from the world's ground truth), own listings excluded.
 
     Scored by the same scorer as the personal lists, on the world's utility vectors instead of model factors.
     """
     name = "oracle"
     live = available.select("item_id", "seller_id").join(sim_items, "item_id")
-    catalog = C.Catalog.from_pandas(live.select("item_id", "seller_id", F.col("utility_vector").alias("factors")).toPandas())
+    catalog = C.Catalog.from_pandas(
+        live.select("item_id", "seller_id", F.col("utility_vector").alias("factors")).toPandas()
+    )
     queries = users.join(sim_users, "user_id").select(
-        "user_id", F.col("utility_vector").alias("factors"), F.array().cast("array<long>").alias("exclude"),
+        "user_id",
+        F.col("utility_vector").alias("factors"),
+        F.array().cast("array<long>").alias("exclude"),
         F.col("user_id").alias("seller_id"),
     )
-    lists = queries.transform(C.score_top_k(C.broadcast_catalog(spark, catalog), "user_id", depth, None, exclude_query_seller=True))
+    lists = queries.transform(
+        C.score_top_k(C.broadcast_catalog(spark, catalog), "user_id", depth, None, exclude_query_seller=True)
+    )
     return personal_source(name, lists, depth)
 
 
@@ -167,6 +188,4 @@ def future_metrics(source: ListSource, targets: DataFrame, segments: DataFrame, 
             F.avg((F.col(f"hits_{k}") > 0).cast("double")).alias(f"hit_rate_at_{k}"),
             F.avg(F.col(f"hits_{k}") / F.col("n")).alias(f"recall_at_{k}"),
         ]
-    return per_user.groupBy(*group).agg(
-        F.count(F.lit(1)).alias("users"), F.sum("n").alias("targets"), *metrics
-    )
+    return per_user.groupBy(*group).agg(F.count(F.lit(1)).alias("users"), F.sum("n").alias("targets"), *metrics)
