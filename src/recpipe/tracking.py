@@ -37,10 +37,12 @@ def configure(settings: Settings) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     experiment = mlflow.get_experiment_by_name(settings.mlflow_experiment)
-    if experiment is None:
-        return mlflow.create_experiment(settings.mlflow_experiment, artifact_location=(data_dir / "mlartifacts").as_uri())
-    mlflow.set_experiment(experiment_id=experiment.experiment_id)
-    return experiment.experiment_id
+    experiment_id = (
+        experiment.experiment_id if experiment is not None
+        else mlflow.create_experiment(settings.mlflow_experiment, artifact_location=(data_dir / "mlartifacts").as_uri())
+    )
+    mlflow.set_experiment(experiment_id=experiment_id)  # a new experiment too: runs never land in "Default"
+    return experiment_id
 
 
 def registered_name(settings: Settings, model: str) -> str:
@@ -175,6 +177,7 @@ def log_pipeline_run(settings: Settings, record: dict) -> str:
     numbers = {k: float(v) for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     numbers.update({f"seconds.{task}": s for task, s in (record.get("task_seconds") or {}).items()})
     numbers.update({f"model.{k}": v for k, v in (record.get("model_metrics") or {}).items()})
+    numbers.update({f"future.{k}": v for k, v in (record.get("future") or {}).items()})
     with mlflow.start_run(run_id=found[0].info.run_id if found else None, run_name=f"pipeline {record['as_of']}") as run:
         mlflow.set_tags({PIPELINE_RUN_TAG: record["run_id"], "as_of": str(record["as_of"]), "status": record["status"],
                          "model_version": str(record.get("model_version")),

@@ -3,8 +3,10 @@ next to the oracle; the figures land in monitoring.future_evaluation and the run
 
 from datetime import date, datetime
 
+import mlflow
 import pytest
 
+from recpipe import tracking
 from recpipe.config import FutureEvaluationConfig, Settings
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.evaluate import RESULTS, evaluate
@@ -97,7 +99,8 @@ def evaluated(spark, tmp_path_factory):
     ctx = JobContext(settings=settings, spark=spark, tables=t, stages=StageLog("evaluate"))
     summary = evaluate(ctx, CONFIG, AS_OF)
     table = t.read(RESULTS).toPandas().set_index(["list", "target", "segment"])
-    return summary, table, t
+    yield summary, table, t
+    mlflow.set_tracking_uri(None)
 
 
 def test_the_runs_lists_are_scored_against_the_next_days(evaluated):
@@ -118,11 +121,14 @@ def test_the_oracle_ranks_live_items_by_true_utility_without_own_listings(evalua
     assert {"recent_popularity", "newest_in_taste"} <= set(table.index.get_level_values("list"))
 
 
-def test_the_figures_join_the_runs_record(evaluated):
+def test_the_figures_join_the_runs_record_and_its_mlflow_run(evaluated):
     summary, _, t = evaluated
     record = runs.read_run(t, "run-a")
     assert record["future"]["pipeline/purchase/7d/all/recall_at_1"] == 0.5
     assert record["future"] == summary["figures"] and record["status"] == "published"
+    tracking.configure(t.settings)
+    mirrored = mlflow.search_runs(filter_string=f"tags.`{tracking.PIPELINE_RUN_TAG}` = 'run-a'", output_format="list")
+    assert mirrored[0].data.metrics["future.pipeline/purchase/7d/all/recall_at_1"] == 0.5
 
 
 def test_by_default_the_newest_run_whose_horizon_has_passed_is_scored(evaluated, spark):

@@ -10,6 +10,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from recpipe import tracking
 from recpipe.config import FutureEvaluationConfig, load_job_config
 from recpipe.jobs.context import JobContext
 from recpipe.monitoring import runs
@@ -28,7 +29,7 @@ add-to-bags of the following days: hit rate and recall at each k, split by the t
 (warm: had events; cold: listed without events; new: listed later). Next to them: recent popularity, the newest
 listings in each user's top category and size, and, on generated data (sim tables), the oracle: each user's
 truly best live items. Writes monitoring.future_evaluation and adds the figures to the run's row in
-monitoring.pipeline_runs."""
+monitoring.pipeline_runs and its MLflow run."""
 
 RESULTS = "monitoring.future_evaluation"
 MAX_VERSIONS_SEARCHED = 400
@@ -116,6 +117,7 @@ def evaluate(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None
     record = runs.read_run(t, run_id)
     if record is not None:
         runs.write_run(t, {**record, "future": figures})
+        tracking.log_pipeline_run(ctx.settings, {**record, "future": figures})  # the run's MLflow mirror
     else:
         log.info(
             "evaluate: run %s has no row in %s (no gate ran): figures only in %s", run_id, runs.PIPELINE_RUNS, RESULTS
