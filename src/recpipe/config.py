@@ -191,6 +191,9 @@ class ALSConfig(StrictModel):
     solver: Literal["cg", "cholesky"] = "cg"
     cg_steps: int = Field(default=2, ge=1, description="conjugate-gradient steps per update (solver: cg); 2 matches 3 on MovieLens, see README")
     weighting: Literal["none", "bm25"] = "none"
+    normalize_confidence: bool = Field(
+        default=True, description="divide confidences by their mean: alpha and regularization do not depend on the event weights' scale"
+    )
     num_threads: int = Field(default=2, ge=1, description="pinned: results and timings do not depend on the machine")
     use_gpu: bool = Field(default=True, description="train on CUDA when it is present")
 

@@ -30,13 +30,17 @@ def bm25_weight(user_items: sp.csr_matrix, k1: float, b: float) -> sp.csr_matrix
 
 
 class ALSRecommender(Recommender):
-    """ALS with confidence ``1 + alpha * value``.
+    """ALS with confidence ``1 + alpha * value``, values first divided by their mean (``normalize_confidence``).
+
+    Normalising makes ``alpha`` and ``regularization`` scale-free: event weights, time decay or any other
+    rescaling of the interaction values moves their mean, not the optimum of the hyperparameters.
 
     Args:
         factors, regularization, alpha, iterations: the usual hyperparameters.
         solver: ``cg`` (conjugate gradient, fast) or ``cholesky`` (exact).
         cg_steps: conjugate-gradient steps per factor update (Takacs et al. 2011: 2-3 steps match the exact solve).
-        weighting: ``none`` or ``bm25`` (applied to the matrix before training).
+        weighting: ``none`` or ``bm25`` (applied to the matrix before training, after normalising).
+        normalize_confidence: divide the values by the mean stored value before weighting.
         seed: seeds the factor initialisation.
         num_threads: ALS threads; BLAS is pinned to one thread so results do not depend on the machine.
         use_gpu: train on CUDA when available (factors are moved back to the CPU).
@@ -58,6 +62,7 @@ class ALSRecommender(Recommender):
         seed: int = 42,
         num_threads: int = 1,
         use_gpu: bool = False,
+        normalize_confidence: bool = True,
     ):
         if solver not in ("cg", "cholesky"):
             raise ValueError(f"solver must be 'cg' or 'cholesky', got {solver!r}")
@@ -66,11 +71,17 @@ class ALSRecommender(Recommender):
         self.params = dict(
             factors=factors, regularization=regularization, alpha=alpha, iterations=iterations, solver=solver,
             cg_steps=cg_steps, weighting=weighting, bm25_k1=bm25_k1, bm25_b=bm25_b, seed=seed, num_threads=num_threads, use_gpu=use_gpu,
+            normalize_confidence=normalize_confidence,
         )
         self.user_factors: np.ndarray | None = None
         self.item_factors: np.ndarray | None = None
 
     def _weighted(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
+        user_items = user_items.astype(np.float32)
+        if self.params.get("normalize_confidence", True) and user_items.nnz:
+            mean = float(user_items.data.mean())
+            if mean > 0:
+                user_items = user_items / np.float32(mean)
         if self.params["weighting"] == "bm25":
             return bm25_weight(user_items, self.params["bm25_k1"], self.params["bm25_b"])
         return user_items.astype(np.float32)

@@ -51,7 +51,7 @@ def build_als(params: ALSConfig, seed: int) -> ALSRecommender:
     return ALSRecommender(
         factors=params.factors, regularization=params.regularization, alpha=params.alpha,
         iterations=params.iterations, solver=params.solver, cg_steps=params.cg_steps, weighting=params.weighting, seed=seed,
-        num_threads=params.num_threads, use_gpu=params.use_gpu,
+        num_threads=params.num_threads, use_gpu=params.use_gpu, normalize_confidence=params.normalize_confidence,
     )
 
 
