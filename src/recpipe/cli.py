@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -12,23 +13,24 @@ from pathlib import Path
 from types import ModuleType
 
 from recpipe import __version__, dag
-from recpipe.config import ConfigError
+from recpipe.config import PROFILE_ENV, ConfigError
+from recpipe.data.movielens import RatingsFileError
 from recpipe.quality.rules import DataQualityError
 from recpipe.serving.connection import RedisSetupError, redact
 from recpipe.serving.publisher import PublishError
-from recpipe.jobs import candidates, evaluate, gate, generate, interactions, publish, report, train, tune
+from recpipe.jobs import candidates, evaluate, gate, generate, ingest, interactions, publish, report, train, tune
 from recpipe.progress import configure_logging
 from recpipe.spark import JavaNotFoundError
 from recpipe.tables import TableNameError
 
 JOBS: dict[str, ModuleType] = {
-    module.NAME: module for module in (generate, interactions, train, tune, candidates, gate, publish, report, evaluate)
+    module.NAME: module for module in (generate, ingest, interactions, train, tune, candidates, gate, publish, report, evaluate)
 }
 
 # Errors a user can fix: reported in one line, without a traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError, DataQualityError, JavaNotFoundError, TableNameError, FileNotFoundError, LookupError,
-    RedisSetupError, PublishError,
+    RedisSetupError, PublishError, FileExistsError, RatingsFileError,
 )
 
 log = logging.getLogger("recpipe")
@@ -39,6 +41,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets-file", help="targets file (default conf/targets.yml)")
     parser.add_argument("--conf", type=Path, help="job config file (default conf/<job>.yml; embedded defaults if absent)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field (repeatable)")
+    parser.add_argument("--profile", help="config profile: conf/profiles/<name>/<job>.yml overlays conf/<job>.yml "
+                                          "(default $RECPIPE_PROFILE; e.g. ratings for public ratings data)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -62,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
+    if args.profile:
+        os.environ[PROFILE_ENV] = args.profile  # the tasks of `recpipe run` load their config after this
     try:
         if args.job == "run":
             return dag.run(args, JOBS)

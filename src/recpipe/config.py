@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONF_DIR_ENV = "RECPIPE_CONF_DIR"
+PROFILE_ENV = "RECPIPE_PROFILE"  # conf/profiles/<name>/<job>.yml overlays conf/<job>.yml
 TARGET_ENV = "RECPIPE_TARGET"
 # Values of these fields may carry credentials and are never echoed in errors.
 SECRET_FIELDS = frozenset({"redis_url", "mlflow_tracking_uri"})
@@ -307,6 +308,10 @@ class FutureEvaluationConfig(StrictModel):
     target_event_types: tuple[str, ...] = ("purchase", "add_to_bag")
     recent_days: int = Field(default=7, gt=0, description="window of the recent-popularity baseline")
     oracle: bool = Field(default=True, description="score the ground-truth oracle when sim tables exist")
+    protocol: Literal["auto", "future", "holdout"] = Field(
+        default="auto", description="holdout: against sim.holdout (ingested public data); future: the next days; auto: holdout when present"
+    )
+    holdout_k: int = Field(default=10, gt=0, description="k of the holdout protocol's metrics")
 
     @field_validator("target_event_types")
     @classmethod
@@ -400,14 +405,26 @@ def build_model(
         raise ConfigError("invalid configuration\n  " + "\n  ".join(lines)) from None
 
 
+def _dotted_leaves(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    leaves: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            leaves.update(_dotted_leaves(value, f"{prefix}{key}."))
+        else:
+            leaves[f"{prefix}{key}"] = value
+    return leaves
+
+
 def load_config(
     model: type[T],
     path: Path | None,
     overrides: Sequence[str] = (),
     env_prefix: str | None = None,
     environ: Mapping[str, str] | None = None,
+    overlay: Path | None = None,
 ) -> T:
-    """Load ``model`` from a YAML file (optional), then environment, then command-line overrides.
+    """Load ``model`` from a YAML file (optional), a profile's overlay file, then environment, then command-line
+    overrides.
 
     Args:
         model: the config class.
@@ -415,9 +432,14 @@ def load_config(
         overrides: ``FIELD.SUB=VALUE`` strings from the command line.
         env_prefix: prefix of environment overrides, e.g. ``RECPIPE_GENERATE__``.
         environ: environment to read (defaults to ``os.environ``).
+        overlay: YAML file whose fields replace those of ``path`` (a profile, e.g. for ratings data).
     """
     values = _read_yaml(path) if path is not None and path.exists() else {}
     overridden: dict[str, str] = {}
+    if overlay is not None:
+        for dotted, value in _dotted_leaves(_read_yaml(overlay)).items():
+            _set_dotted(values, dotted, value)
+            overridden[dotted] = str(overlay)
     if env_prefix:
         for dotted, value in env_overrides(env_prefix, environ).items():
             _set_dotted(values, dotted, value)
@@ -428,10 +450,25 @@ def load_config(
     return build_model(model, values, str(path) if path else "<defaults>", overridden)
 
 
+def profile_overlay(job: str, environ: Mapping[str, str] | None = None) -> Path | None:
+    """``conf/profiles/<profile>/<job>.yml`` of the profile named by ``$RECPIPE_PROFILE`` (None without one)."""
+    environ = os.environ if environ is None else environ
+    profile = environ.get(PROFILE_ENV)
+    if not profile:
+        return None
+    folder = conf_dir() / "profiles" / profile
+    if not folder.is_dir():
+        known = sorted(p.name for p in (conf_dir() / "profiles").glob("*") if p.is_dir())
+        raise ConfigError(f"{PROFILE_ENV}={profile}: no profile folder {folder} (profiles: {', '.join(known) or 'none'})")
+    overlay = folder / f"{job}.yml"
+    return overlay if overlay.exists() else None
+
+
 def load_job_config(job: str, model: type[T], path: Path | None = None, overrides: Sequence[str] = ()) -> T:
-    """Config of one job: ``conf/<job>.yml`` unless ``path`` is given, env prefix ``RECPIPE_<JOB>__``."""
+    """Config of one job: ``conf/<job>.yml`` unless ``path`` is given, then the profile's overlay (if
+    ``$RECPIPE_PROFILE`` names one), env prefix ``RECPIPE_<JOB>__``."""
     path = path or conf_dir() / f"{job}.yml"
-    return load_config(model, path, overrides, env_prefix=f"RECPIPE_{job.upper()}__")
+    return load_config(model, path, overrides, env_prefix=f"RECPIPE_{job.upper()}__", overlay=profile_overlay(job))
 
 
 def load_settings(target: str | None = None, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -7,12 +7,17 @@ import logging
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recpipe import tracking
 from recpipe.config import FutureEvaluationConfig, load_job_config
 from recpipe.jobs.context import JobContext
+from recpipe.jobs.ingest import HOLDOUT
+from recpipe.models.evaluation import RankingMetrics, ranking_metrics
+from recpipe.models.matrix import to_csr
 from recpipe.monitoring import runs
 from recpipe.tables import Tables
 from recpipe.transforms import future_scoring as S
@@ -32,6 +37,8 @@ truly best live items. Writes monitoring.future_evaluation and adds the figures 
 monitoring.pipeline_runs and its MLflow run."""
 
 RESULTS = "monitoring.future_evaluation"
+HOLDOUT_RESULTS = "monitoring.holdout_evaluation"
+HOLDOUT_SCHEMA = "run_id string, as_of date, k int, metric string, value double"
 MAX_VERSIONS_SEARCHED = 400
 
 
@@ -65,7 +72,65 @@ def lists_as_of(tables: Tables, as_of: date | None, complete_by: date | None) ->
     raise LookupError(f"{name}: no version holds the lists of {wanted}: run the pipeline at that as-of first")
 
 
+def holdout_protocol(tables: Tables, config: FutureEvaluationConfig) -> bool:
+    """Score against held-out ratings (public data) or against the following days (marketplace data)."""
+    if config.protocol != "auto":
+        return config.protocol == "holdout"
+    return tables.exists(HOLDOUT) and tables.read(HOLDOUT).take(1) != []
+
+
 def evaluate(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None = None) -> dict[str, Any]:
+    if holdout_protocol(ctx.tables, config):
+        return evaluate_holdout(ctx, config, as_of)
+    return evaluate_future(ctx, config, as_of)
+
+
+def evaluate_holdout(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None) -> dict[str, Any]:
+    """The served lists against sim.holdout with Microsoft Recommenders' metrics at ``holdout_k`` (every held-out
+    item relevant; averages over users with held-out items and a list)."""
+    t, stages, k = ctx.tables, ctx.stages, config.holdout_k
+    lists = lists_as_of(t, as_of, date.max)
+    stamp = lists.select("run_id", "generated_at").first()
+    run_id, as_of = stamp.run_id, as_of_from_end(stamp.generated_at)
+    with stages.stage("score"):
+        served = lists.select("user_id", F.slice("item_ids", 1, k).alias("item_ids")).toPandas()
+        truth = t.read(HOLDOUT).select("user_id", "item_id").toPandas()
+        metrics = holdout_metrics(served, truth, k)
+        rows = [(run_id, as_of, k, name, float(value)) for name, value in metrics.as_dict().items() if name != "k"]
+        t.replace_where(ctx.spark.createDataFrame(rows, HOLDOUT_SCHEMA), HOLDOUT_RESULTS, f"run_id = '{run_id}'")
+        stages.count(HOLDOUT_RESULTS, len(rows))
+    log.info("evaluate: run %s against %s: %s", run_id, HOLDOUT,
+             ", ".join(f"{name}@{k} {value:.4f}" for _, _, _, name, value in rows if name != "n_users"))
+    figures = {f"pipeline/holdout/{name}_at_{k}": round(value, 4) for _, _, _, name, value in rows}
+    _record(ctx, run_id, figures)
+    return {**stages.summary(), "run_id": run_id, "as_of": str(as_of), "protocol": "holdout", "figures": figures}
+
+
+def holdout_metrics(served, truth, k: int) -> RankingMetrics:
+    """Ranking metrics of served lists (``user_id``, ``item_ids``) against held-out pairs (``user_id``, ``item_id``)."""
+    user_codes, users = pd.factorize(pd.concat([served["user_id"], truth["user_id"]], ignore_index=True))
+    listed = np.concatenate([np.asarray(ids, dtype=np.int64) for ids in served["item_ids"]]) if len(served) else np.zeros(0, np.int64)
+    item_codes, items = pd.factorize(pd.concat([pd.Series(listed), truth["item_id"]], ignore_index=True))
+    recommended = np.full((len(served), k), -1, dtype=np.int64)
+    lengths = served["item_ids"].map(len).to_numpy()
+    rows = np.repeat(np.arange(len(served)), lengths)
+    columns = np.arange(len(listed)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    recommended[rows, columns] = item_codes[: len(listed)]
+    truth_matrix = to_csr(user_codes[len(served):], item_codes[len(listed):], np.ones(len(truth)), len(users), len(items))
+    return ranking_metrics(user_codes[: len(served)], recommended, truth_matrix, k)
+
+
+def _record(ctx: JobContext, run_id: str, figures: dict[str, float]) -> None:
+    """Add the figures to the run's row in monitoring.pipeline_runs and to its MLflow run."""
+    record = runs.read_run(ctx.tables, run_id)
+    if record is None:
+        log.info("evaluate: run %s has no row in %s (no gate ran): figures only in monitoring", run_id, runs.PIPELINE_RUNS)
+        return
+    runs.write_run(ctx.tables, {**record, "future": figures})
+    tracking.log_pipeline_run(ctx.settings, {**record, "future": figures})  # the run's MLflow mirror
+
+
+def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None = None) -> dict[str, Any]:
     t, stages, spark = ctx.tables, ctx.stages, ctx.spark
     events = t.read("bronze.events").where(
         F.col("user_id").isNotNull() & F.col("item_id").isNotNull() & F.col("event_ts").isNotNull()
@@ -114,15 +179,8 @@ def evaluate(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None
 
     _log_table(table, config)
     figures = headline_figures(table, config)
-    record = runs.read_run(t, run_id)
-    if record is not None:
-        runs.write_run(t, {**record, "future": figures})
-        tracking.log_pipeline_run(ctx.settings, {**record, "future": figures})  # the run's MLflow mirror
-    else:
-        log.info(
-            "evaluate: run %s has no row in %s (no gate ran): figures only in %s", run_id, runs.PIPELINE_RUNS, RESULTS
-        )
-    return {**stages.summary(), "run_id": run_id, "as_of": str(as_of), "figures": figures}
+    _record(ctx, run_id, figures)
+    return {**stages.summary(), "run_id": run_id, "as_of": str(as_of), "protocol": "future", "figures": figures}
 
 
 def headline_figures(table, config: FutureEvaluationConfig) -> dict[str, float]:
