@@ -2,7 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from recpipe.config import JOB_CONFIGS, ConfigError, GenerateConfig, Settings, load_config, load_settings, parse_overrides
+from recpipe.config import (
+    JOB_CONFIGS, ConfigError, GenerateConfig, InteractionsConfig, Settings, load_config, load_job_config, load_settings,
+    parse_overrides,
+)
 
 from .conftest import REPO_ROOT
 
@@ -79,3 +82,25 @@ def test_shipped_config_files_load(conf_file):
             load_settings(target, conf_file, environ={})
     else:
         load_config(JOB_CONFIGS[conf_file.stem], conf_file)
+
+
+@pytest.mark.parametrize("overlay", sorted((REPO_ROOT / "conf" / "profiles").glob("*/*.yml")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_shipped_profiles_load_over_their_base(overlay):
+    load_config(JOB_CONFIGS[overlay.stem], REPO_ROOT / "conf" / f"{overlay.stem}.yml", overlay=overlay)
+
+
+def test_a_profile_overlays_the_base_file_and_names_itself_in_errors(tmp_path, monkeypatch):
+    write(tmp_path, "interactions.yml", "half_life_days: 30\nmin_user_interactions: 2\nvalidation:\n  max_quarantine_share: 0.05\n")
+    (tmp_path / "profiles" / "ratings").mkdir(parents=True)
+    write(tmp_path / "profiles" / "ratings", "interactions.yml", "half_life_days: 1000\nvalidation:\n  platform_start: 1990-01-01\n")
+    monkeypatch.setenv("RECPIPE_CONF_DIR", str(tmp_path))
+    monkeypatch.setenv("RECPIPE_PROFILE", "ratings")
+    config = load_job_config("interactions", InteractionsConfig)
+    assert config.half_life_days == 1000 and config.min_user_interactions == 2
+    assert config.validation.max_quarantine_share == 0.05 and str(config.validation.platform_start) == "1990-01-01"
+    write(tmp_path / "profiles" / "ratings", "interactions.yml", "half_life_days: soon\n")
+    with pytest.raises(ConfigError, match=r"profiles/ratings/interactions\.yml: field 'half_life_days'"):
+        load_job_config("interactions", InteractionsConfig)
+    monkeypatch.setenv("RECPIPE_PROFILE", "weekly")
+    with pytest.raises(ConfigError, match="RECPIPE_PROFILE=weekly: no profile folder .* \\(profiles: ratings\\)"):
+        load_job_config("interactions", InteractionsConfig)

@@ -53,3 +53,8 @@ def test_without_a_scored_run_the_page_says_how_to_get_one():
     page = render(runs_frame([None]))
     assert 'id="future"' not in page and "recpipe evaluate --as-of D" in page
     assert len(re.findall(r"<img ", page)) == 5
+
+
+def test_holdout_figures_make_a_table_too():
+    columns, rows = future_table({"pipeline/holdout/ndcg_at_10": 0.48, "pipeline/holdout/map_at_10": 0.15})
+    assert columns == ["holdout/map_at_10", "holdout/ndcg_at_10"] and rows == [["pipeline", "0.1500", "0.4800"]]

@@ -121,9 +121,16 @@ def future_chart(x: Sequence[str], future: list[dict[str, float]]) -> str | None
     return line_chart(x, series, "Recall@100 of the next 7 days' purchases", "recall")
 
 
+def _column_order(column: str) -> tuple:
+    """``purchase/7d/all/recall_at_100``: by target, then horizon in days, then the rest; ``holdout/...`` as text."""
+    parts = column.split("/")
+    days = int(parts[1][:-1]) if len(parts) > 2 and parts[1][:-1].isdigit() else 0
+    return parts[0], days, column
+
+
 def future_table(future: dict[str, float]) -> tuple[list[str], list[list[str]]]:
     """The latest evaluation as a table: one row per list, one column per target, horizon, segment and k."""
-    columns = sorted({key.split("/", 1)[1] for key in future}, key=lambda c: (c.split("/")[0], int(c.split("/")[1][:-1]), c))
+    columns = sorted({key.split("/", 1)[1] for key in future}, key=_column_order)
     lists = sorted({key.split("/", 1)[0] for key in future})
     rows = [[name, *[format_figure(future.get(f"{name}/{c}")) for c in columns]] for name in lists]
     return columns, rows
