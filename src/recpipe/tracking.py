@@ -120,15 +120,38 @@ def passes_gate(value: float, champion_value: float | None, tolerance: float) ->
     return champion_value is None or value >= champion_value - tolerance
 
 
-def gate(client: MlflowClient, model_name: str, version: str, metric: str, value: float, tolerance: float) -> GateDecision:
-    """Tag ``version`` as challenger, and move the champion alias to it when it passes the gate."""
-    client.set_registered_model_alias(model_name, CHALLENGER, version)
+def _champion(client: MlflowClient, model_name: str):
     try:
-        champion = client.get_model_version_by_alias(model_name, CHAMPION)
+        return client.get_model_version_by_alias(model_name, CHAMPION)
     except mlflow.exceptions.MlflowException:
-        champion = None
-    champion_value = None
-    if champion is not None and champion.version != version:
+        return None
+
+
+def champion_params(settings: Settings, model: str) -> tuple[str, dict[str, str]] | None:
+    """The champion's version and the ``als.*`` parameters it was trained with (None without a champion), so a
+    challenger can be compared with the champion's configuration retrained on the same split."""
+    configure(settings)
+    client = MlflowClient()
+    champion = _champion(client, registered_name(settings, model))
+    if champion is None:
+        return None
+    params = client.get_run(champion.run_id).data.params
+    return str(champion.version), {k.removeprefix("als."): v for k, v in params.items() if k.startswith("als.")}
+
+
+def gate(
+    client: MlflowClient, model_name: str, version: str, metric: str, value: float, tolerance: float,
+    champion_value: float | None = None,
+) -> GateDecision:
+    """Tag ``version`` as challenger, and move the champion alias to it when it passes the gate.
+
+    ``champion_value``: the champion scored on the challenger's split in the same run (what training passes);
+    without it the champion's stored metric is used, which came from another day's split."""
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    champion = _champion(client, model_name)
+    if champion is None or champion.version == version:
+        champion_value = None
+    elif champion_value is None:
         champion_value = client.get_run(champion.run_id).data.metrics.get(metric)
     decision = GateDecision(
         promoted=passes_gate(value, champion_value, tolerance),

@@ -101,3 +101,20 @@ def test_tune_writes_best_parameters_that_training_uses(ctx):
     assert len(children) == 2
     trained = train(ctx, CONFIG)
     assert MlflowClient().get_run(trained["mlflow_run_id"]).data.params["als.factors"] == str(best["factors"])
+
+
+def test_champion_and_challenger_are_scored_on_one_split(ctx):
+    """The champion's configuration is retrained on the challenger's split: the gate compares two scores of one
+    run, not a score stored on another day's split."""
+    base = CONFIG.model_copy(update={"model_name": "fair_gate", "use_tuned_params": False})
+    first = train(ctx, base)
+    assert first["promoted"] and "champion" not in first["metrics"]
+    other = base.model_copy(update={"als": base.als.model_copy(update={"factors": 2, "iterations": 3})})
+    summary = train(ctx, other)
+    champion_ndcg = summary["metrics"]["champion"]["ndcg"]
+    assert champion_ndcg == pytest.approx(first["metrics"]["als"]["ndcg"])  # same data, split, parameters and seed
+    assert f"champion {champion_ndcg:.4f}" in summary["gate"]
+    assert MlflowClient().get_run(summary["mlflow_run_id"]).data.metrics["champion.ndcg"] == pytest.approx(champion_ndcg)
+    # the champion's own configuration again: nothing to refit, the scores tie and the fresher model is promoted
+    again = train(ctx, other if summary["promoted"] else base)
+    assert "champion" not in again["metrics"] and again["promoted"]

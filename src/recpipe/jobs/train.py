@@ -76,6 +76,8 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
     als_params = effective_als_params(ctx, config)
     tracking.configure(ctx.settings)
     model_name = tracking.registered_name(ctx.settings, config.model_name)
+    # the champion's configuration is retrained and scored on this run's split: a fair comparison
+    champion = tracking.champion_params(ctx.settings, config.model_name)
 
     with mlflow.start_run(run_name="train") as run, tempfile.TemporaryDirectory() as tmp:
         mlflow.log_params({"seed": config.seed, **{f"als.{k}": v for k, v in als_params.model_dump().items()},
@@ -83,7 +85,11 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
                            **{f"evaluation.{k}": v for k, v in config.evaluation.model_dump().items()}})
         mlflow.set_tags({**tracking.library_versions(), **{f"delta_version.{k}": v for k, v in ctx.tables.versions_read.items()}})
         with stages.stage("evaluate"):
-            evaluation = evaluate_on_time_split(data, {"als": build_als(als_params, config.seed)}, config.evaluation)
+            candidates = {"als": build_als(als_params, config.seed)}
+            champion_als = _champion_als(champion, als_params)
+            if champion_als is not None:
+                candidates["champion"] = build_als(champion_als, config.seed)
+            evaluation = evaluate_on_time_split(data, candidates, config.evaluation)
             for model, metrics in evaluation.metrics.items():
                 mlflow.log_metrics(metrics.as_dict(prefix=f"{model}."))
             als_metrics = evaluation.metrics["als"]
@@ -108,8 +114,10 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
                 input_example=pd.DataFrame({"user_id": user_ids[:2]}),
             )
             version = str(info.registered_model_version)
+            champion_metrics = evaluation.metrics.get("champion", als_metrics)  # same configuration: same score
             decision = tracking.gate(mlflow.MlflowClient(), model_name, version, config.gate.metric,
-                                     getattr(als_metrics, config.gate.metric), config.gate.tolerance)
+                                     getattr(als_metrics, config.gate.metric), config.gate.tolerance,
+                                     champion_value=getattr(champion_metrics, config.gate.metric) if champion else None)
             mlflow.set_tags({"gate.promoted": decision.promoted, "gate.message": decision.message})
         with stages.stage("write factors"):
             _write_factors(ctx, version, user_ids, item_ids, als, item2vec)
@@ -127,6 +135,15 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         "versions_read": dict(ctx.tables.versions_read),
         "versions_written": dict(ctx.tables.versions_written),
     }
+
+
+def _champion_als(champion: tuple[str, dict[str, str]] | None, challenger: ALSConfig) -> ALSConfig | None:
+    """The champion's ALS configuration when it differs from the challenger's (None: no champion, or the same)."""
+    if champion is None:
+        return None
+    known = {k: v for k, v in champion[1].items() if k in ALSConfig.model_fields}
+    params = ALSConfig.model_validate({**challenger.model_dump(), **known, "use_gpu": challenger.use_gpu, "num_threads": challenger.num_threads})
+    return None if params == challenger else params
 
 
 def _version() -> str:
