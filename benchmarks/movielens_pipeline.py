@@ -18,9 +18,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from recpipe.config import (
-    PROFILE_ENV, CandidatesConfig, FutureEvaluationConfig, InteractionsConfig, Settings, TrainConfig, load_job_config,
+    PROFILE_ENV,
+    CandidatesConfig,
+    FutureEvaluationConfig,
+    InteractionsConfig,
+    Settings,
+    TrainConfig,
+    load_job_config,
 )
 from recpipe.data.movielens import movielens
 from recpipe.jobs.candidates import generate_candidates
@@ -50,8 +57,6 @@ def direct_als(data, seed: int, k: int):
     model = build_als(params, seed).fit(matrix)
     seconds = time.perf_counter() - start
     ids, _ = recommend_all(model, np.arange(len(users)), matrix, k)
-    import pandas as pd
-
     served = pd.DataFrame({"user_id": users, "item_ids": [items[row[row >= 0]].tolist() for row in ids]})
     return holdout_metrics(served, data.holdout[["user_id", "item_id"]], k), seconds
 
@@ -68,7 +73,10 @@ def main() -> None:
 
     settings = Settings(data_dir=args.data_dir or Path(tempfile.mkdtemp(prefix="recpipe-bench-ml-")))
     spark = get_spark(settings, "recpipe-bench-movielens")
-    context = lambda job: JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog(job))  # noqa: E731
+
+    def context(job: str) -> JobContext:
+        return JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog(job))
+
     data = movielens(args.path, holdout_share=0.25, split_by=args.split_by, seed=args.seed)
     seconds = {}
     for job, step in (
@@ -86,15 +94,26 @@ def main() -> None:
     pipeline = {m: figures[f"pipeline/holdout/{m}_at_{k}"] for m in (*METRICS, "n_users")}
     direct, fit_seconds = direct_als(data, args.seed, k)
 
-    print(f"\nMovieLens 100k, stratified 75/25 by {args.split_by} (seed {args.seed}): {len(data.events):,} training ratings "
-          f"in bronze, {len(data.holdout):,} held out; k = {k}; "
-          + ", ".join(f"{job} {s:.0f} s" for job, s in seconds.items()))
+    timings = ", ".join(f"{job} {s:.0f} s" for job, s in seconds.items())
+    print(
+        f"\nMovieLens 100k, stratified 75/25 by {args.split_by} (seed {args.seed}): {len(data.events):,} training "
+        f"ratings in bronze, {len(data.holdout):,} held out; k = {k}; {timings}"
+    )
     print(f"{'lists':<46} {'MAP':>7} {'nDCG@10':>8} {'P@10':>7} {'R@10':>7} {'users':>6}")
-    print(f"{'pipeline: gold.user_candidates (served)':<46} " + " ".join(f"{pipeline[m]:7.4f}" for m in METRICS)
-          + f" {int(pipeline['n_users']):6d}")
-    print(f"{'ALS called directly, same split and params':<46} " + " ".join(f"{getattr(direct, m):7.4f}" for m in METRICS)
-          + f" {direct.n_users:6d}   (fit {fit_seconds:.1f} s)")
-    print("ratio pipeline / direct (MAP nDCG P R): " + " ".join(f"{pipeline[m] / getattr(direct, m):.3f}" for m in METRICS))
+    print(
+        f"{'pipeline: gold.user_candidates (served)':<46} "
+        + " ".join(f"{pipeline[m]:7.4f}" for m in METRICS)
+        + f" {int(pipeline['n_users']):6d}"
+    )
+    print(
+        f"{'ALS called directly, same split and params':<46} "
+        + " ".join(f"{getattr(direct, m):7.4f}" for m in METRICS)
+        + f" {direct.n_users:6d}   (fit {fit_seconds:.1f} s)"
+    )
+    print(
+        "ratio pipeline / direct (MAP nDCG P R): "
+        + " ".join(f"{pipeline[m] / getattr(direct, m):.3f}" for m in METRICS)
+    )
     print(f"goal nDCG@10 >= 0.49: pipeline {pipeline['ndcg']:.4f}")
 
 

@@ -48,7 +48,9 @@ def test_ingest_writes_bronze_and_keeps_the_holdout_out_of_it(ingested):
 def test_ingest_never_overwrites_existing_bronze_without_replace(ingested):
     ctx, data, _ = ingested
     version = ctx.tables.version("bronze.events")
-    with pytest.raises(FileExistsError, match="bronze.users, bronze.items, bronze.events already exist: pass --replace"):
+    with pytest.raises(
+        FileExistsError, match="bronze.users, bronze.items, bronze.events already exist: pass --replace"
+    ):
         ingest(ctx, data)
     assert ctx.tables.version("bronze.events") == version
 
@@ -56,8 +58,10 @@ def test_ingest_never_overwrites_existing_bronze_without_replace(ingested):
 def test_evaluate_scores_the_served_lists_against_the_holdout(ingested, spark):
     ctx, data, _ = ingested
     t = ctx.tables
-    lists = [(int(u), [int(data.holdout.set_index("user_id").loc[u, "item_id"]), 99], "als", "run-m", datetime(2026, 10, 11))
-             for u in (1, 2)]
+    lists = [
+        (int(u), [int(data.holdout.set_index("user_id").loc[u, "item_id"]), 99], "als", "run-m", datetime(2026, 10, 11))
+        for u in (1, 2)
+    ]
     lists[1] = (2, [99], "als", "run-m", datetime(2026, 10, 11))  # user 2's held-out item is not served
     t.overwrite(spark.createDataFrame(lists, LISTS), "gold.user_candidates")
     result = evaluate(ctx, FutureEvaluationConfig(holdout_k=2))

@@ -42,7 +42,9 @@ def test_without_normalising_the_scale_matters():
     """The control: the same rescaling moves raw ALS, which is why the pipeline normalises."""
     train, _ = planted()
     fits = [
-        ALSRecommender(factors=8, regularization=1.0, alpha=2.0, iterations=8, seed=3, normalize_confidence=False).fit(train * s)
+        ALSRecommender(factors=8, regularization=1.0, alpha=2.0, iterations=8, seed=3, normalize_confidence=False).fit(
+            train * s
+        )
         for s in (1.0, 10.0)
     ]
     assert not np.allclose(fits[0].item_factors, fits[1].item_factors, atol=1e-3)

@@ -10,7 +10,6 @@ first rating and never sells. A user signs up at their first rating.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,25 @@ import pandas as pd
 from recpipe.models.evaluation import stratified_split
 
 GENRES_100K = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
-    "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 )
 RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
 
@@ -80,10 +96,13 @@ def _films(path: Path) -> pd.DataFrame:
         titles, category = films[1], np.asarray(GENRES_100K)[first]
     else:
         films = pd.read_csv(path, dtype=str, keep_default_na=False)
-        titles, category = films["title"], films["genres"].str.split("|").str[0].replace("(no genres listed)", "unknown")
+        titles, category = (
+            films["title"],
+            films["genres"].str.split("|").str[0].replace("(no genres listed)", "unknown"),
+        )
         films = films.rename(columns={"movieId": 0})
-    year = titles.map(lambda t: (m := re.search(r"\((\d{4})\)\s*$", t)) and int(m.group(1)))
-    decade = year.map(lambda y: f"{y // 10 * 10}s" if y else "unknown")
+    year = titles.str.extract(r"\((\d{4})\)\s*$", expand=False)  # a string, or NaN without a year
+    decade = year.map(lambda y: f"{int(y) // 10 * 10}s" if isinstance(y, str) else "unknown")
     return pd.DataFrame({"item_id": films[0].astype(np.int64), "category": category, "brand": decade})
 
 
@@ -107,21 +126,46 @@ def movielens(
     ratings = ratings.sort_values(["event_ts", "user_id", "item_id"], kind="stable").reset_index(drop=True)
     mapping = dict(rating_events or {})
     event_type = ratings["rating"].map(lambda r: mapping.get(r, "like")) if mapping else "like"
-    events = pd.DataFrame({
-        "event_id": np.arange(len(ratings), dtype=np.int64),
-        "user_id": ratings["user_id"],
-        "item_id": ratings["item_id"],
-        "event_type": event_type,
-        "event_ts": ratings["event_ts"],
-        "session_id": ratings["user_id"],
-        "surface": "search",
-    })
+    events = pd.DataFrame(
+        {
+            "event_id": np.arange(len(ratings), dtype=np.int64),
+            "user_id": ratings["user_id"],
+            "item_id": ratings["item_id"],
+            "event_type": event_type,
+            "event_ts": ratings["event_ts"],
+            "session_id": ratings["user_id"],
+            "surface": "search",
+        }
+    )
     first_user = ratings.groupby("user_id")["event_ts"].min()
-    users = pd.DataFrame({"user_id": first_user.index.astype(np.int64), "country": country, "signup_ts": first_user.to_numpy()})
+    users = pd.DataFrame(
+        {"user_id": first_user.index.astype(np.int64), "country": country, "signup_ts": first_user.to_numpy()}
+    )
     first_item = ratings.groupby("item_id")["event_ts"].min().rename("listed_at").reset_index()
-    items = first_item.merge(_films(films_path), on="item_id", how="left").fillna({"category": "unknown", "brand": "unknown"})
+    items = first_item.merge(_films(films_path), on="item_id", how="left").fillna(
+        {"category": "unknown", "brand": "unknown"}
+    )
     items = items.assign(
-        seller_id=-items["item_id"], size="One size", price=1.0, condition="good", sold_at=pd.NaT, deleted_at=pd.NaT,
+        seller_id=-items["item_id"],
+        size="One size",
+        price=1.0,
+        condition="good",
+        sold_at=pd.NaT,
+        deleted_at=pd.NaT,
         status="active",
-    )[["item_id", "seller_id", "category", "brand", "size", "price", "condition", "listed_at", "sold_at", "deleted_at", "status"]]
+    )[
+        [
+            "item_id",
+            "seller_id",
+            "category",
+            "brand",
+            "size",
+            "price",
+            "condition",
+            "listed_at",
+            "sold_at",
+            "deleted_at",
+            "status",
+        ]
+    ]
     return RatingsData(users=users, items=items, events=events, holdout=holdout)

@@ -99,8 +99,12 @@ def evaluate_holdout(ctx: JobContext, config: FutureEvaluationConfig, as_of: dat
         rows = [(run_id, as_of, k, name, float(value)) for name, value in metrics.as_dict().items() if name != "k"]
         t.replace_where(ctx.spark.createDataFrame(rows, HOLDOUT_SCHEMA), HOLDOUT_RESULTS, f"run_id = '{run_id}'")
         stages.count(HOLDOUT_RESULTS, len(rows))
-    log.info("evaluate: run %s against %s: %s", run_id, HOLDOUT,
-             ", ".join(f"{name}@{k} {value:.4f}" for _, _, _, name, value in rows if name != "n_users"))
+    log.info(
+        "evaluate: run %s against %s: %s",
+        run_id,
+        HOLDOUT,
+        ", ".join(f"{name}@{k} {value:.4f}" for _, _, _, name, value in rows if name != "n_users"),
+    )
     figures = {f"pipeline/holdout/{name}_at_{k}": round(value, 4) for _, _, _, name, value in rows}
     _record(ctx, run_id, figures)
     return {**stages.summary(), "run_id": run_id, "as_of": str(as_of), "protocol": "holdout", "figures": figures}
@@ -109,14 +113,20 @@ def evaluate_holdout(ctx: JobContext, config: FutureEvaluationConfig, as_of: dat
 def holdout_metrics(served, truth, k: int) -> RankingMetrics:
     """Ranking metrics of served lists (``user_id``, ``item_ids``) against held-out pairs (``user_id``, ``item_id``)."""
     user_codes, users = pd.factorize(pd.concat([served["user_id"], truth["user_id"]], ignore_index=True))
-    listed = np.concatenate([np.asarray(ids, dtype=np.int64) for ids in served["item_ids"]]) if len(served) else np.zeros(0, np.int64)
+    listed = (
+        np.concatenate([np.asarray(ids, dtype=np.int64) for ids in served["item_ids"]])
+        if len(served)
+        else np.zeros(0, np.int64)
+    )
     item_codes, items = pd.factorize(pd.concat([pd.Series(listed), truth["item_id"]], ignore_index=True))
     recommended = np.full((len(served), k), -1, dtype=np.int64)
     lengths = served["item_ids"].map(len).to_numpy()
     rows = np.repeat(np.arange(len(served)), lengths)
     columns = np.arange(len(listed)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     recommended[rows, columns] = item_codes[: len(listed)]
-    truth_matrix = to_csr(user_codes[len(served):], item_codes[len(listed):], np.ones(len(truth)), len(users), len(items))
+    truth_matrix = to_csr(
+        user_codes[len(served) :], item_codes[len(listed) :], np.ones(len(truth)), len(users), len(items)
+    )
     return ranking_metrics(user_codes[: len(served)], recommended, truth_matrix, k)
 
 
@@ -124,7 +134,9 @@ def _record(ctx: JobContext, run_id: str, figures: dict[str, float]) -> None:
     """Add the figures to the run's row in monitoring.pipeline_runs and to its MLflow run."""
     record = runs.read_run(ctx.tables, run_id)
     if record is None:
-        log.info("evaluate: run %s has no row in %s (no gate ran): figures only in monitoring", run_id, runs.PIPELINE_RUNS)
+        log.info(
+            "evaluate: run %s has no row in %s (no gate ran): figures only in monitoring", run_id, runs.PIPELINE_RUNS
+        )
         return
     runs.write_run(ctx.tables, {**record, "future": figures})
     tracking.log_pipeline_run(ctx.settings, {**record, "future": figures})  # the run's MLflow mirror

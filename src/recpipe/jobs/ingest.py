@@ -29,10 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", choices=("movielens",), help="dataset family")
     parser.add_argument("path", type=Path, help="folder with u.data (MovieLens 100k) or ratings.csv (ml-latest)")
     parser.add_argument("--holdout-share", type=float, default=0.0, help="share of ratings held out for evaluation")
-    parser.add_argument("--split-by", choices=("user", "item"), default="user", help="stratify the split per user or item")
+    parser.add_argument(
+        "--split-by", choices=("user", "item"), default="user", help="stratify the split per user or item"
+    )
     parser.add_argument("--seed", type=int, default=42, help="seed of the split")
-    parser.add_argument("--rating-event", action="append", default=[], metavar="RATING=EVENT_TYPE",
-                        help="map a rating to an event type (repeatable; default: every rating is a like)")
+    parser.add_argument(
+        "--rating-event",
+        action="append",
+        default=[],
+        metavar="RATING=EVENT_TYPE",
+        help="map a rating to an event type (repeatable; default: every rating is a like)",
+    )
     parser.add_argument("--replace", action="store_true", help="overwrite existing bronze tables")
 
 
@@ -41,7 +48,9 @@ def _rating_events(pairs: list[str]) -> dict[float, str]:
     for pair in pairs:
         rating, sep, event_type = pair.partition("=")
         if not sep or event_type not in schemas.EVENT_TYPES:
-            raise ConfigError(f"--rating-event {pair!r}: expected RATING=EVENT_TYPE with a type in {list(schemas.EVENT_TYPES)}")
+            raise ConfigError(
+                f"--rating-event {pair!r}: expected RATING=EVENT_TYPE with a type in {list(schemas.EVENT_TYPES)}"
+            )
         mapping[float(rating)] = event_type
     return mapping
 
@@ -57,7 +66,9 @@ def ingest(ctx: JobContext, data, replace: bool = False) -> dict[str, Any]:
     t, stages = ctx.tables, ctx.stages
     existing = [name for name in BRONZE if t.exists(name)]
     if existing and not replace:
-        raise FileExistsError(f"{', '.join(existing)} already exist: pass --replace to overwrite them with the ratings data")
+        raise FileExistsError(
+            f"{', '.join(existing)} already exist: pass --replace to overwrite them with the ratings data"
+        )
     for logical, frame, schema in (
         ("bronze.users", data.users, schemas.USERS),
         ("bronze.items", data.items, schemas.ITEMS),
@@ -67,8 +78,13 @@ def ingest(ctx: JobContext, data, replace: bool = False) -> dict[str, Any]:
             t.overwrite(ctx.spark.createDataFrame(frame, schema), logical)
         stages.count(logical, len(frame))
     if data.holdout is not None:
-        t.overwrite(ctx.spark.createDataFrame(data.holdout, "user_id long, item_id long, rating double, event_ts timestamp"), HOLDOUT)
+        t.overwrite(
+            ctx.spark.createDataFrame(data.holdout, "user_id long, item_id long, rating double, event_ts timestamp"),
+            HOLDOUT,
+        )
         stages.count(HOLDOUT, len(data.holdout))
     elif t.exists(HOLDOUT):  # an earlier ingest's held-out ratings belong to other bronze data: empty them
-        t.overwrite(ctx.spark.createDataFrame([], "user_id long, item_id long, rating double, event_ts timestamp"), HOLDOUT)
+        t.overwrite(
+            ctx.spark.createDataFrame([], "user_id long, item_id long, rating double, event_ts timestamp"), HOLDOUT
+        )
     return {**stages.summary(), "versions_written": dict(t.versions_written)}
