@@ -63,20 +63,32 @@ def library_versions() -> dict[str, str]:
 class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
     """Input: a DataFrame with ``user_id``. Output: ``user_id``, ``item_ids`` and ``scores`` (top-N, best first).
 
-    Artifacts: the model directory, the index -> id arrays of users and items, and the seen-items matrix.
-    Unknown users get empty lists (the serving layer falls back to popularity).
+    Ranks through ``models.ranking.ListRanker`` with the candidates job's rules, as of the training data's as-of:
+    items for sale then, the user's seen items and own listings excluded, at most ``max_per_seller`` per seller.
+    Artifacts: the model directory, the index -> id arrays of users and items, the exclusions (users x items),
+    each item's seller and whether it was for sale. Unknown users get empty lists (the serving layer falls back).
     """
 
-    def __init__(self, top_n: int = 100):
+    def __init__(self, top_n: int = 100, max_per_seller: int | None = None):
         self.top_n = top_n
+        self.max_per_seller = max_per_seller
 
     def load_context(self, context) -> None:
+        from recpipe.models.ranking import ListRanker, RankingRules
         from recpipe.models.registry import load_model
 
-        self.model = load_model(Path(context.artifacts["model"]))
-        self.user_ids = np.load(context.artifacts["user_ids"])
-        self.item_ids = np.load(context.artifacts["item_ids"])
-        self.seen = sp.load_npz(context.artifacts["seen"]).tocsr()
+        artifacts = context.artifacts
+        self.model = load_model(Path(artifacts["model"]))
+        self.user_ids = np.load(artifacts["user_ids"])
+        self.item_ids = np.load(artifacts["item_ids"])
+        if "excluded" in artifacts:
+            self.excluded = sp.load_npz(artifacts["excluded"]).tocsr()
+            sellers, for_sale = np.load(artifacts["sellers"]), np.load(artifacts["for_sale"])
+        else:  # versions registered before the served rules travelled with the model
+            self.excluded = sp.load_npz(artifacts["seen"]).tocsr()
+            sellers, for_sale = np.full(len(self.item_ids), -1), None
+        _, items = self.model.embed(np.zeros(0, dtype=np.int64), self.excluded)
+        self.ranker = ListRanker(items, self.item_ids, sellers, RankingRules(self.top_n, self.max_per_seller), for_sale)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         users = np.asarray(model_input["user_id"], dtype=np.int64)
@@ -85,7 +97,8 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
         item_lists: list[list[int]] = [[] for _ in users]
         score_lists: list[list[float]] = [[] for _ in users]
         if known.any():
-            ids, scores = self.model.recommend(position[known], self.seen, self.top_n)
+            vectors, _ = self.model.embed(position[known], self.excluded)
+            ids, scores = self.ranker.rank(vectors, self.excluded[position[known]])
             for row, (i, s) in zip(np.flatnonzero(known), zip(ids, scores)):
                 ok = i >= 0
                 item_lists[row] = self.item_ids[i[ok]].tolist()

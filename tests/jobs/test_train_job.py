@@ -12,8 +12,12 @@ from mlflow import MlflowClient
 
 from recpipe.config import Settings, TrainConfig, TuneConfig
 from recpipe.jobs.context import JobContext
-from recpipe.jobs.train import TUNED_PARAMS, train
+from recpipe.jobs.candidates import generate_candidates
+from recpipe.jobs.train import TUNED_PARAMS, load_training_data, serving_rules, train
 from recpipe.jobs.tune import tune
+from recpipe.models.als import ALSRecommender
+from recpipe.models.ranking import RankingRules
+from recpipe.models.training import served_ranking
 from recpipe.progress import StageLog
 from recpipe.tables import Tables
 
@@ -29,8 +33,9 @@ def write_silver(tables: Tables) -> None:
         group_items = [i for i in range(N_ITEMS) if i % 2 == user % 2]
         for item in rng.choice(group_items, size=8, replace=False):
             ts = END - timedelta(hours=int(rng.integers(1, DAYS * 24)))
-            rows.append((user + 100, int(item) + 500, float(rng.integers(1, 5)), 1, ts))
-    interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "confidence", "n_events", "last_event_ts"])
+            rows.append((user + 100, int(item) + 500, float(rng.integers(1, 5)), 1, ts, ["view", "like"][int(rng.integers(0, 2))]))
+    interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "confidence", "n_events", "last_event_ts", "event_type"])
+    interactions["event_types"] = interactions.pop("event_type").map(lambda t: [t])
     spark = tables.spark
     tables.overwrite(spark.createDataFrame(interactions), "silver.interactions")
     daily = interactions.assign(day=interactions["last_event_ts"].dt.date, weighted=interactions["confidence"])
@@ -39,8 +44,16 @@ def write_silver(tables: Tables) -> None:
     items = sorted(interactions["item_id"].unique())
     tables.overwrite(spark.createDataFrame(pd.DataFrame({"user_id": users, "user_idx": range(len(users)), "run_id": "r"})), "silver.user_index")
     tables.overwrite(spark.createDataFrame(pd.DataFrame({"item_id": items, "item_idx": range(len(items)), "run_id": "r"})), "silver.item_index")
-    availability = pd.DataFrame({"item_id": items, "status": "active", "listed_at": datetime(2026, 9, 1), "sold_at": pd.NaT})
-    tables.overwrite(spark.createDataFrame(availability, "item_id long, status string, listed_at timestamp, sold_at timestamp"), "silver.item_availability")
+    availability = pd.DataFrame({"item_id": items, "seller_id": [900 + i % 3 for i in items], "status": "active",
+                                 "listed_at": datetime(2026, 9, 1), "sold_at": pd.NaT})
+    tables.overwrite(spark.createDataFrame(availability, "item_id long, seller_id long, status string, listed_at timestamp, sold_at timestamp"),
+                     "silver.item_availability")
+    tables.overwrite(spark.createDataFrame([(int(u), "FR", datetime(2025, 1, 1)) for u in users], "user_id long, country string, signup_ts timestamp"),
+                     "silver.users")
+    tables.overwrite(spark.createDataFrame(
+        [(int(i), 900 + int(i) % 3, "tops", "COS", "M", 20.0, "good", datetime(2026, 9, 1), None, None, "active") for i in items],
+        "item_id long, seller_id long, category string, brand string, size string, price double, condition string, "
+        "listed_at timestamp, sold_at timestamp, deleted_at timestamp, status string"), "silver.items")
 
 
 @pytest.fixture
@@ -74,7 +87,7 @@ def test_train_tracks_registers_and_writes_factors(ctx):
 
     model = mlflow.pyfunc.load_model("models:/recpipe_als@champion")
     out = model.predict(pd.DataFrame({"user_id": [100]}))
-    assert len(out["item_ids"][0]) == CONFIG.top_n or len(out["item_ids"][0]) == N_ITEMS - 8
+    assert len(out["item_ids"][0]) == 3 * 3  # the served rules: three sellers, at most max_per_seller (3) each
     assert all((item - 500) % 2 == 0 for item in out["item_ids"][0][:3])  # user 100 is in group 0
 
 
@@ -118,3 +131,30 @@ def test_champion_and_challenger_are_scored_on_one_split(ctx):
     # the champion's own configuration again: nothing to refit, the scores tie and the fresher model is promoted
     again = train(ctx, other if summary["promoted"] else base)
     assert "champion" not in again["metrics"] and again["promoted"]
+
+
+def test_served_lists_offline_ranking_and_registered_model_agree(ctx):
+    """One ranking path: gold.user_candidates, the ranking offline evaluation uses, and the registered pyfunc give
+    the same items in the same order for the same users and model version."""
+    config = CONFIG.model_copy(update={"model_name": "agree", "use_tuned_params": False})
+    version = train(ctx, config)["model_version"]
+    rules = serving_rules()
+    generate_candidates(ctx, rules.model_copy(update={"model_name": "agree", "model_version": version}))
+    served = {r.user_id: r.item_ids for r in ctx.tables.read("gold.user_candidates").where("source = 'als'").collect()}
+    users = sorted(served)
+    assert len(users) == N_USERS
+
+    registered = mlflow.pyfunc.load_model(f"models:/agree/{version}").predict(pd.DataFrame({"user_id": users}))
+    data = load_training_data(ctx, rules)
+    factors = lambda table, key: np.stack(  # noqa: E731
+        ctx.tables.read(table).where(f"model_version = '{version}'").orderBy(key).toPandas()["factors"].to_numpy())
+    model = ALSRecommender()
+    model.user_factors, model.item_factors = factors("gold.user_factors", "user_id"), factors("gold.item_factors", "item_id")
+    for_sale = np.ones(data.n_items, dtype=bool)
+    offline, _ = served_ranking(model, np.searchsorted(data.user_ids, users), data.matrix(), data.exclusions(), for_sale,
+                                data.sellers, RankingRules(rules.list_length, rules.max_per_seller))
+    for row, user in enumerate(users):
+        listed = served[user]
+        assert len(listed) == 9  # three sellers, at most three each
+        assert registered["item_ids"][row] == listed[: config.top_n]
+        assert data.item_ids[offline[row][offline[row] >= 0]].tolist() == listed

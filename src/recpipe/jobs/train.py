@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 import scipy.sparse as sp
 
 from recpipe import tracking
-from recpipe.config import ALSConfig, TrainConfig, load_job_config
+from recpipe.config import ALSConfig, CandidatesConfig, TrainConfig, load_job_config
 from recpipe.jobs.context import JobContext
 from recpipe.monitoring import runs
 from recpipe.models.registry import save_model
@@ -44,11 +44,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return train(JobContext.create(NAME, args), config)
 
 
-def load_training_data(ctx: JobContext) -> TrainingData:
-    """Silver tables -> pandas through Arrow (the model code needs no Spark)."""
+def serving_rules() -> CandidatesConfig:
+    """The candidates job's configuration: its ranking rules are the ones offline evaluation and the registered
+    model apply (one home: conf/candidates.yml)."""
+    return load_job_config("candidates", CandidatesConfig)
+
+
+def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None) -> TrainingData:
+    """Silver tables -> pandas through Arrow (the model code needs no Spark); ``seen`` marks the pairs the
+    candidates job excludes (``exclude_seen_event_types``)."""
     t = ctx.tables
+    seen_types = (rules or serving_rules()).exclude_seen_event_types
     user_index, item_index = t.read("silver.user_index"), t.read("silver.item_index")
-    interactions = t.read("silver.interactions").transform(TI.indexed_interactions(user_index, item_index)).toPandas()
+    indexed = TI.indexed_interactions(user_index, item_index, seen_types)
+    interactions = t.read("silver.interactions").transform(indexed).toPandas()
     availability = t.read("silver.item_availability").transform(TI.indexed_availability(item_index)).toPandas()
     sequences = t.read("silver.daily_interactions").transform(TI.item_sequences(item_index)).select("items").toPandas()
     return TrainingData(
@@ -69,8 +78,9 @@ def effective_als_params(ctx: JobContext, config: TrainConfig) -> ALSConfig:
 
 def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
     stages = ctx.stages
+    rules = serving_rules()
     with stages.stage("load"):
-        data = load_training_data(ctx)
+        data = load_training_data(ctx, rules)
         stages.count("interactions", len(data.interactions))
         user_ids, item_ids = data.user_ids, data.item_ids
     als_params = effective_als_params(ctx, config)
@@ -89,7 +99,7 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
             champion_als = _champion_als(champion, als_params)
             if champion_als is not None:
                 candidates["champion"] = build_als(champion_als, config.seed)
-            evaluation = evaluate_on_time_split(data, candidates, config.evaluation)
+            evaluation = evaluate_on_time_split(data, candidates, config.evaluation, max_per_seller=rules.max_per_seller)
             for model, metrics in evaluation.metrics.items():
                 mlflow.log_metrics(metrics.as_dict(prefix=f"{model}."))
             als_metrics = evaluation.metrics["als"]
@@ -101,13 +111,13 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
             item2vec = fit_item2vec(data, config.item2vec, config.seed)
         with stages.stage("log model"):
             tmp_dir = Path(tmp)
-            artifacts = _write_artifacts(tmp_dir, als, item2vec, seen, user_ids, item_ids)
+            artifacts = _write_artifacts(tmp_dir, als, item2vec, data, user_ids, item_ids)
             chart = metrics_bar_chart({name: m.as_dict() for name, m in evaluation.metrics.items()}, config.evaluation.k, tmp_dir / "metrics.png")
             mlflow.log_artifact(str(chart))
             mlflow.log_artifacts(str(artifacts["item2vec"]), artifact_path="item2vec")
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=tracking.RecommenderPyfunc(top_n=config.top_n),
+                python_model=tracking.RecommenderPyfunc(top_n=config.top_n, max_per_seller=rules.max_per_seller),
                 artifacts={k: str(v) for k, v in artifacts.items() if k != "item2vec"},
                 pip_requirements=[f"recpipe=={_version()}"],
                 registered_model_name=model_name,
@@ -152,13 +162,16 @@ def _version() -> str:
     return __version__
 
 
-def _write_artifacts(tmp: Path, als, item2vec, seen: sp.csr_matrix, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, Path]:
+def _write_artifacts(tmp: Path, als, item2vec, data: TrainingData, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, Path]:
+    """The model, id maps and the served rules' inputs as of the data's as-of (exclusions, sellers, for sale)."""
     paths = {"model": save_model(als, tmp / "als"), "item2vec": save_model(item2vec, tmp / "item2vec")}
-    for name, array in (("user_ids", user_ids), ("item_ids", item_ids)):
+    for_sale = np.zeros(data.n_items, dtype=bool)
+    for_sale[data.availability.loc[data.availability["status"] == "active", "item_idx"].to_numpy()] = True
+    for name, array in (("user_ids", user_ids), ("item_ids", item_ids), ("sellers", data.sellers), ("for_sale", for_sale)):
         paths[name] = tmp / f"{name}.npy"
-        np.save(paths[name], array.astype(np.int64))
-    paths["seen"] = tmp / "seen.npz"
-    sp.save_npz(paths["seen"], seen)
+        np.save(paths[name], array)
+    paths["excluded"] = tmp / "excluded.npz"
+    sp.save_npz(paths["excluded"], data.exclusions())
     return paths
 
 

@@ -12,7 +12,7 @@ import mlflow
 from recpipe import tracking
 from recpipe.config import TrainConfig, TuneConfig, load_job_config
 from recpipe.jobs.context import JobContext
-from recpipe.jobs.train import TUNED_PARAMS, load_training_data
+from recpipe.jobs.train import TUNED_PARAMS, load_training_data, serving_rules
 from recpipe.models.training import build_als, evaluate_on_time_split, sample_grid
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig) -> dict[str, Any]:
     with ctx.stages.stage("load"):
-        data = load_training_data(ctx)
+        rules = serving_rules()
+        data = load_training_data(ctx, rules)
     tracking.configure(ctx.settings)
     grid = {k: getattr(config, k) for k in ("factors", "regularization", "alpha", "iterations", "weighting")}
     candidates = sample_grid(grid, config.trials, config.seed)
@@ -49,7 +50,10 @@ def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig) -> dict
             als = train_config.als.model_copy(update=params)
             with mlflow.start_run(run_name=f"trial-{i}", nested=True):
                 mlflow.log_params({f"als.{k}": v for k, v in als.model_dump().items()})
-                evaluation = evaluate_on_time_split(data, {"als": build_als(als, config.seed)}, train_config.evaluation, baselines=False)
+                evaluation = evaluate_on_time_split(
+                    data, {"als": build_als(als, config.seed)}, train_config.evaluation, baselines=False,
+                    max_per_seller=rules.max_per_seller,
+                )
                 metrics = evaluation.metrics["als"]
                 mlflow.log_metrics(metrics.as_dict())
             results.append((getattr(metrics, metric), i, params))

@@ -108,6 +108,9 @@ class ALSRecommender(Recommender):
     def score(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         return self.user_factors[user_idx] @ self.item_factors.T
 
+    def embed(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        return self.user_factors[user_idx], self.item_factors
+
     def similar_items(self, item_idx: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Nearest items by cosine similarity of item factors, the item itself excluded."""
         norms = np.linalg.norm(self.item_factors, axis=1, keepdims=True)

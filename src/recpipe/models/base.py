@@ -44,6 +44,11 @@ class Recommender(abc.ABC):
         exclude = user_items[user_idx] if filter_seen else None
         return top_k_rows(scores, n, exclude)
 
+    def embed(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """User and item vectors whose dot products are the scores: what the served ranking
+        (``models.ranking.ListRanker``) takes."""
+        raise NotImplementedError(f"{self.name} has no vectors for the served ranking")
+
     def similar_items(self, item_idx: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError(f"{self.name} has no item similarity")
 

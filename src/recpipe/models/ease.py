@@ -41,6 +41,13 @@ class EASERecommender(Recommender):
             x = binarize(x)
         return np.asarray(x @ self.weights)
 
+    def embed(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """A user is their (binarised) row, an item its column of the item-item weights: items-wide vectors."""
+        x = user_items[user_idx]
+        if self.params["binary"]:
+            x = binarize(x)
+        return np.asarray(x.todense(), dtype=np.float32), np.ascontiguousarray(self.weights.T, dtype=np.float32)
+
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         np.save(path / "weights.npy", self.weights)

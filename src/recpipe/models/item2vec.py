@@ -69,10 +69,15 @@ class Item2VecRecommender(Recommender):
         return self.vectors / np.maximum(norms, 1e-12)
 
     def score(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        profile, unit = self.embed(user_idx, user_items)
+        return profile @ unit.T
+
+    def embed(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """A user is the confidence-weighted mean of their items' unit vectors."""
         unit = self._unit
         users = user_items[user_idx]
         profile = np.asarray(users @ unit) / np.maximum(np.asarray(users.sum(axis=1)), 1e-12)
-        return profile @ unit.T
+        return profile.astype(np.float32), unit.astype(np.float32)
 
     def similar_items(self, item_idx: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Cosine neighbours; items without a vector get no neighbours (-1 / -inf)."""

@@ -27,6 +27,9 @@ class PopularityRecommender(Recommender):
     def score(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         return np.broadcast_to(self.item_scores, (len(user_idx), len(self.item_scores)))
 
+    def embed(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        return np.ones((len(user_idx), 1), dtype=np.float32), self.item_scores[:, None]
+
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         np.save(path / "item_scores.npy", self.item_scores)

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, StructField, StructType
 from threadpoolctl import threadpool_limits
 
-from recpipe.models.scoring import CandidateScorer
+from recpipe.models.ranking import ListRanker, RankingRules
 from recpipe.serving import encoding
 from recpipe.transforms.interactions import Transform
 
@@ -83,7 +83,7 @@ def score_top_k(
             yield from _score_batches(batches, catalog.value)
 
     def _score_batches(batches: Iterator[pa.RecordBatch], cat: Catalog) -> Iterator[pa.RecordBatch]:
-        scorer = CandidateScorer(cat.vectors, k, cat.sellers, max_per_seller)  # once per partition
+        ranker = ListRanker(cat.vectors, cat.ids, cat.sellers, RankingRules(k, max_per_seller))  # once per partition
         for batch in batches:
             if batch.num_rows == 0:
                 continue
@@ -92,7 +92,7 @@ def score_top_k(
             if normalize_queries:
                 queries = _unit(queries)
             query_sellers = batch.column("seller_id").to_numpy(zero_copy_only=False).astype(np.int64) if exclude_query_seller else None
-            ids, scores = scorer.top_k(queries, _exclusion_matrix(batch, cat.ids), query_sellers)
+            ids, scores = ranker.rank(queries, _exclusion_matrix(batch, cat.ids), query_sellers)
             valid = ids >= 0
             offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
             item_ids = _list_column(cat.ids[ids[valid]], offsets, pa.int64())
@@ -123,9 +123,14 @@ def with_encoded_lists(items_column: str = "item_ids") -> Transform:
     return transform
 
 
+def seen_through(event_types: Sequence[str]) -> Column:
+    """True on an interaction row whose ``event_types`` include one of ``event_types``: the item is "seen"."""
+    return F.arrays_overlap("event_types", F.array(*[F.lit(t) for t in event_types]))
+
+
 def seen_pairs(interactions: DataFrame, event_types: Sequence[str]) -> DataFrame:
     """``user_id, item_id`` of items a user interacted with through one of ``event_types``."""
-    return interactions.where(F.arrays_overlap("event_types", F.array(*[F.lit(t) for t in event_types]))).select("user_id", "item_id")
+    return interactions.where(seen_through(event_types)).select("user_id", "item_id")
 
 
 def excluded_items(interactions: DataFrame, items: DataFrame, event_types: Sequence[str]) -> DataFrame:
