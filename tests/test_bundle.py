@@ -54,7 +54,7 @@ def test_targets_differ_only_in_where():
 def test_every_wheel_task_calls_a_declared_entry_point_that_answers_help(capsys):
     scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     tasks = wheel_tasks(load_bundle())
-    assert {t["python_wheel_task"]["parameters"][0] for t in tasks} >= {"interactions", "train", "candidates", "gate", "publish", "report"}
+    assert {t["python_wheel_task"]["parameters"][0] for t in tasks} >= {"interactions", "tune", "train", "candidates", "gate", "publish", "report"}
     for task in tasks:
         wheel = task["python_wheel_task"]
         assert wheel["package_name"] == "recpipe" and wheel["entry_point"] in scripts
@@ -74,8 +74,9 @@ def test_every_wheel_task_calls_a_declared_entry_point_that_answers_help(capsys)
 def test_pipeline_runs_the_jobs_in_order_with_retries_and_timeouts():
     job = load_bundle()["resources"]["jobs"]["recpipe_pipeline"]
     order = {t["task_key"]: t for t in job["tasks"]}
-    assert list(order) == ["interactions", "train", "candidates", "gate", "publish", "report"]
-    assert order["train"]["depends_on"] == [{"task_key": "interactions"}]
+    assert list(order) == ["interactions", "tune", "train", "candidates", "gate", "publish", "report"]
+    assert order["tune"]["depends_on"] == [{"task_key": "interactions"}]
+    assert order["train"]["depends_on"] == [{"task_key": "tune"}]
     assert order["gate"]["depends_on"] == [{"task_key": "candidates"}]
     assert order["publish"]["depends_on"] == [{"task_key": "gate"}]  # nothing reaches Redis without the gate
     assert order["report"]["run_if"] == "ALL_DONE"

@@ -46,7 +46,7 @@ def pipeline_run(spark, tmp_path_factory):
 def test_run_publishes_every_users_list(pipeline_run):
     code, _, server, out = pipeline_run
     assert code == 0, out
-    for task in ("generate", "interactions", "train", "candidates", "gate", "publish", "report"):
+    for task in ("generate", "interactions", "tune", "train", "candidates", "gate", "publish", "report"):
         assert f"\n{task:<14} ok" in out
     assert "read from Redis" in out
     reader = RecommendationReader(server.url)

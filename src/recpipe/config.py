@@ -241,6 +241,7 @@ class TuneConfig(StrictModel):
     alpha: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
     iterations: tuple[int, ...] = (15,)
     weighting: tuple[Literal["none", "bm25"], ...] = ("none", "bm25")
+    every_days: int = Field(default=7, ge=0, description="search again only when the last tuning is this many days old (0: always)")
 
 
 class CandidatesConfig(StrictModel):

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 HELP = "Run the whole pipeline locally, task by task, stopping at the first failure; then show a few users' lists."
 DESCRIPTION = """\
-Runs the tasks of the Databricks job (generate -> interactions -> train -> candidates -> gate -> publish -> report) in order with
+Runs the tasks of the Databricks job (generate -> interactions -> tune -> train -> candidates -> gate -> publish -> report) in order with
 the same entry points and config, stops at the first failing task (later tasks do not run, nothing is published),
 prints a summary table, and reads a few users' recommendations back from Redis. Without a configured Redis
 (--redis-url, the target's redis_url or REDIS_URL) it starts a local redis-server."""
@@ -41,7 +41,8 @@ def pipeline_tasks(args: argparse.Namespace, redis_url: str | None) -> list[Task
     if not args.skip_generate:
         sizes = tuple(f"--{k}={v}" for k, v in (("users", args.users), ("items", args.items)) if v)
         tasks.append(Task("generate", "generate", sizes))
-    tasks += [Task("interactions", "interactions"), Task("train", "train"), Task("candidates", "candidates"), Task("gate", "gate")]
+    tasks += [Task("interactions", "interactions"), Task("tune", "tune"), Task("train", "train"), Task("candidates", "candidates"),
+              Task("gate", "gate")]
     tasks.append(Task("publish", "publish", (f"--redis-url={redis_url}",) if redis_url else ()))
     tasks.append(Task("report", "report"))
     return tasks

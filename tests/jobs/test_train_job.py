@@ -2,7 +2,6 @@
 
 from datetime import date, datetime, timedelta
 
-import json
 
 import mlflow
 import numpy as np
@@ -13,9 +12,10 @@ from mlflow import MlflowClient
 from recpipe.config import Settings, TrainConfig, TuneConfig
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.candidates import generate_candidates
-from recpipe.jobs.train import TUNED_PARAMS, load_training_data, serving_rules, train
+from recpipe.jobs.train import load_training_data, serving_rules, train
 from recpipe.jobs.tune import tune
 from recpipe.models.als import ALSRecommender
+from recpipe.monitoring import tuning
 from recpipe.models.ranking import RankingRules
 from recpipe.models.training import served_ranking
 from recpipe.progress import StageLog
@@ -103,17 +103,22 @@ def test_a_worse_model_is_registered_but_not_promoted(ctx):
     assert versions == {"1", "2"}
 
 
-def test_tune_writes_best_parameters_that_training_uses(ctx):
+def test_tune_records_best_parameters_that_training_uses_and_searches_again_only_when_due(ctx):
     config = TuneConfig(trials=2, factors=(2, 4), regularization=(0.1,), alpha=(2.0,), iterations=(5,), weighting=("none",))
     summary = tune(ctx, config, CONFIG)
-    best = json.loads((ctx.settings.data_dir / TUNED_PARAMS).read_text())
-    assert best == summary["best"] and best["factors"] in (2, 4)
+    recorded = tuning.latest(ctx.tables, date(2026, 10, 10))
+    assert recorded.params == summary["best"] and recorded.params["factors"] in (2, 4)
+    assert recorded.as_of == date(2026, 10, 9) and recorded.mlflow_run_id == summary["mlflow_run_id"]
     children = MlflowClient().search_runs(
         [mlflow.get_experiment_by_name("train-tests").experiment_id], f"tags.mlflow.parentRunId = '{summary['mlflow_run_id']}'"
     )
     assert len(children) == 2
     trained = train(ctx, CONFIG)
-    assert MlflowClient().get_run(trained["mlflow_run_id"]).data.params["als.factors"] == str(best["factors"])
+    params = MlflowClient().get_run(trained["mlflow_run_id"]).data.params
+    assert params["als.factors"] == str(recorded.params["factors"]) and params["tuned.mlflow_run_id"] == summary["mlflow_run_id"]
+    # a week has not passed: the task-graph run skips the search; --force searches
+    assert "skipped" in tune(ctx, config, CONFIG) and tuning.latest(ctx.tables, date(2026, 10, 10)) == recorded
+    assert "skipped" not in tune(ctx, config, CONFIG, force=True)
 
 
 def test_champion_and_challenger_are_scored_on_one_split(ctx):

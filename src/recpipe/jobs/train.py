@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import scipy.sparse as sp
 from recpipe import tracking
 from recpipe.config import ALSConfig, CandidatesConfig, TrainConfig, load_job_config
 from recpipe.jobs.context import JobContext
-from recpipe.monitoring import runs
+from recpipe.monitoring import runs, tuning
 from recpipe.models.registry import save_model
 from recpipe.models.training import TrainingData, build_als, evaluate_on_time_split, fit_item2vec
 from recpipe.plots import metrics_bar_chart
@@ -32,7 +31,6 @@ parameters, metrics, library and Delta versions and artifacts to MLflow, registe
 `champion` alias to it only when its metric is within the tolerance of the champion's. Factors and embeddings
 are written to gold.user_factors, gold.item_factors and gold.item_embeddings with the model version."""
 
-TUNED_PARAMS = "tuning/als_best.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,11 +67,15 @@ def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None) -
     )
 
 
-def effective_als_params(ctx: JobContext, config: TrainConfig) -> ALSConfig:
-    path = ctx.settings.data_dir / TUNED_PARAMS
-    if config.use_tuned_params and path.exists():
-        return config.als.model_copy(update=json.loads(path.read_text()))
-    return config.als
+def interactions_as_of(ctx: JobContext):
+    """The as-of day of the silver interactions (their last event's day)."""
+    return ctx.tables.read("silver.interactions").agg(F.max(F.to_date("last_event_ts"))).first()[0]
+
+
+def effective_als_params(ctx: JobContext, config: TrainConfig, as_of) -> tuple[ALSConfig, tuning.Tuning | None]:
+    """The configured ALS parameters, updated by the newest tuning up to ``as_of`` when ``use_tuned_params``."""
+    tuned = tuning.latest(ctx.tables, as_of) if config.use_tuned_params else None
+    return (config.als.model_copy(update=tuned.params) if tuned else config.als), tuned
 
 
 def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
@@ -83,7 +85,8 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         data = load_training_data(ctx, rules)
         stages.count("interactions", len(data.interactions))
         user_ids, item_ids = data.user_ids, data.item_ids
-    als_params = effective_als_params(ctx, config)
+    as_of = interactions_as_of(ctx)
+    als_params, tuned = effective_als_params(ctx, config, as_of)
     tracking.configure(ctx.settings)
     model_name = tracking.registered_name(ctx.settings, config.model_name)
     # the champion's configuration is retrained and scored on this run's split: a fair comparison
@@ -94,6 +97,8 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
                            **{f"item2vec.{k}": v for k, v in config.item2vec.model_dump().items()},
                            **{f"evaluation.{k}": v for k, v in config.evaluation.model_dump().items()}})
         mlflow.set_tags({**tracking.library_versions(), **{f"delta_version.{k}": v for k, v in ctx.tables.versions_read.items()}})
+        if tuned is not None:  # which tuning these parameters came from
+            mlflow.log_params({"tuned.as_of": str(tuned.as_of), "tuned.mlflow_run_id": tuned.mlflow_run_id})
         with stages.stage("evaluate"):
             candidates = {"als": build_als(als_params, config.seed)}
             champion_als = _champion_als(champion, als_params)
@@ -132,7 +137,6 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         with stages.stage("write factors"):
             _write_factors(ctx, version, user_ids, item_ids, als, item2vec)
 
-    as_of = ctx.tables.read("silver.interactions").agg(F.max(F.to_date("last_event_ts"))).first()[0]
     runs.record_task(ctx.tables, stages.summary(), as_of, run.info.run_id)
     return {
         **stages.summary(),

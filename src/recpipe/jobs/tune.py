@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from typing import Any
 
@@ -12,7 +11,8 @@ import mlflow
 from recpipe import tracking
 from recpipe.config import TrainConfig, TuneConfig, load_job_config
 from recpipe.jobs.context import JobContext
-from recpipe.jobs.train import TUNED_PARAMS, load_training_data, serving_rules
+from recpipe.jobs.train import interactions_as_of, load_training_data, serving_rules
+from recpipe.monitoring import runs, tuning
 from recpipe.models.training import build_als, evaluate_on_time_split, sample_grid
 
 log = logging.getLogger(__name__)
@@ -21,21 +21,30 @@ NAME = "tune"
 HELP = "Search ALS hyperparameters on the time split (nested MLflow runs); training then starts from the best."
 DESCRIPTION = """\
 Draws `trials` combinations (seeded) from the grid in conf/tune.yml, trains and scores each on the time split of
-conf/train.yml, logs each as a nested MLflow run, and writes the best parameters to <data_dir>/tuning/als_best.json,
-which `recpipe train` uses when use_tuned_params is true."""
+conf/train.yml (the served ranking), logs each as a nested MLflow run, and records the best parameters in
+monitoring.tuned_params, which `recpipe train` uses when use_tuned_params is true. In the task graph it searches
+again only when the last tuning is every_days old (--force: now)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=int, help="number of combinations to try")
+    parser.add_argument("--force", action="store_true", help="search even when the last tuning is recent")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     config = load_job_config(NAME, TuneConfig, args.conf, [*args.set, *([f"trials={args.trials}"] if args.trials else [])])
     train_config = load_job_config("train", TrainConfig)
-    return tune(JobContext.create(NAME, args), config, train_config)
+    return tune(JobContext.create(NAME, args), config, train_config, force=args.force)
 
 
-def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig) -> dict[str, Any]:
+def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: bool = False) -> dict[str, Any]:
+    as_of = interactions_as_of(ctx)
+    previous = tuning.latest(ctx.tables, as_of)
+    if previous is not None and not force and (as_of - previous.as_of).days < config.every_days:
+        message = f"skipped: the last tuning (as of {previous.as_of}) is under {config.every_days} days old"
+        log.info("tune: %s; training uses %s", message, previous.params)
+        runs.record_task(ctx.tables, ctx.stages.summary(), as_of, previous.mlflow_run_id)
+        return {**ctx.stages.summary(), "skipped": message, "best": previous.params, "as_of": str(previous.as_of)}
     with ctx.stages.stage("load"):
         rules = serving_rules()
         data = load_training_data(ctx, rules)
@@ -61,8 +70,8 @@ def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig) -> dict
         best_value, best_index, best = max(results, key=lambda r: (r[0], -r[1]))
         mlflow.log_params({f"best.{k}": v for k, v in best.items()})
         mlflow.log_metric(f"best_{metric}", best_value)
-    path = ctx.settings.data_dir / TUNED_PARAMS
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(best, indent=1))
+    tuning.record(ctx.tables, tuning.Tuning(as_of, parent.info.run_id, metric, best_value, best))
+    runs.record_task(ctx.tables, ctx.stages.summary(), as_of, parent.info.run_id)
     trials = [{"params": p, metric: v} for v, _, p in results]
-    return {**ctx.stages.summary(), "trials": trials, "best": best, f"best_{metric}": best_value, "written": str(path), "mlflow_run_id": parent.info.run_id}
+    return {**ctx.stages.summary(), "trials": trials, "best": best, f"best_{metric}": best_value, "as_of": str(as_of),
+            "written": tuning.TUNED_PARAMS, "mlflow_run_id": parent.info.run_id}
