@@ -7,7 +7,7 @@
 
 from pyspark.sql import functions as F
 
-from recpipe.notebook import notebook_context, param
+from recpipe.notebook import notebook_context
 from recpipe.plots import lorenz_curve
 
 ctx = notebook_context()

@@ -65,7 +65,7 @@ def generated(spark, tmp_path_factory):
     lists = ctx.tables.read("gold.user_candidates").toPandas().set_index("user_id")
     similar = ctx.tables.read("gold.similar_items").toPandas()
     fallbacks = ctx.tables.read("gold.fallback_candidates").toPandas()
-    return summary, lists, similar, truth, fallbacks
+    return summary, lists, similar, truth, fallbacks, ctx.tables.read("gold.topup_exclusions").toPandas()
 
 
 def excluded_for(user, interactions):
@@ -74,7 +74,7 @@ def excluded_for(user, interactions):
 
 
 def test_distributed_top_n_equals_numpy_brute_force(generated):
-    _, lists, _, truth, _ = generated
+    _, lists, _, truth, _, _ = generated
     available = np.array([i for i in sorted(truth["items"]) if i not in SOLD | DELETED])
     items = np.stack([truth["items"][i] for i in available])
     sellers = np.array([SELLER_OF[i] for i in available])
@@ -91,7 +91,7 @@ def test_distributed_top_n_equals_numpy_brute_force(generated):
 
 
 def test_every_list_respects_every_rule(generated):
-    _, lists, _, truth, _ = generated
+    _, lists, _, truth, _, _ = generated
     assert set(lists.index) == set(PERSONAL_USERS + [THIN_USER, NEW_USER, NO_COUNTRY_LIST_USER])  # every user
     for user, row in lists.iterrows():
         ids = list(row["item_ids"])
@@ -104,7 +104,7 @@ def test_every_list_respects_every_rule(generated):
 
 
 def test_cold_users_get_their_segment_or_the_global_list(generated):
-    summary, lists, _, _, _ = generated
+    summary, lists, _, _, _, _ = generated
     assert lists.loc[THIN_USER, "source"] == "fallback:country=FR"
     assert lists.loc[NEW_USER, "source"] == "fallback:country=DE"
     assert lists.loc[NO_COUNTRY_LIST_USER, "source"] == "fallback:global"
@@ -113,7 +113,7 @@ def test_cold_users_get_their_segment_or_the_global_list(generated):
 
 
 def test_similar_items_are_available_and_never_the_item_or_its_seller(generated):
-    _, _, similar, _, _ = generated
+    _, _, similar, _, _, _ = generated
     assert set(similar["source"]) == {"als", "item2vec", "attributes"}
     for _, row in similar.iterrows():
         ids = list(row["similar_item_ids"])
@@ -127,7 +127,7 @@ def test_similar_items_are_available_and_never_the_item_or_its_seller(generated)
 
 
 def test_every_gold_list_carries_its_served_bytes(generated):
-    _, lists, similar, _, fallbacks = generated
+    _, lists, similar, _, fallbacks, _ = generated
     served = [(row["item_ids"], row["scores"], row["encoded_list"]) for _, row in lists.iterrows()]
     served += [(row["similar_item_ids"], row["scores"], row["encoded_list"]) for _, row in similar.iterrows()]
     served += [(row["item_ids"], row["scores"], row["encoded_list"]) for _, row in fallbacks.iterrows()]
@@ -136,3 +136,15 @@ def test_every_gold_list_carries_its_served_bytes(generated):
         ids, decoded_scores = encoding.decode(bytes(value))
         assert ids.tolist() == list(items)
         np.testing.assert_array_equal(decoded_scores, np.asarray(scores, dtype=np.float32))
+
+
+def test_topup_exclusions_are_each_users_excluded_items_found_in_a_fallback_list(generated):
+    _, _, _, truth, fallbacks, topups = generated
+    in_fallbacks = {i for ids in fallbacks["item_ids"] for i in ids}
+    everyone = set(PERSONAL_USERS) | {THIN_USER, NEW_USER, NO_COUNTRY_LIST_USER} | set(SELLER_OF.values())
+    # sellers who never interacted too: a reader must not top them up with their own listings
+    expected = {u: sorted(excluded_for(u, truth["interactions"]) & in_fallbacks) for u in everyone}
+    expected = {u: ids for u, ids in expected.items() if ids}
+    assert expected  # the fixture has users whose seen items are popular
+    assert {r.user_id: [int(i) for i in r.item_ids] for r in topups.itertuples()} == expected
+    assert all(encoding.decode(bytes(r.encoded_list))[0].tolist() == list(r.item_ids) for r in topups.itertuples())

@@ -23,6 +23,7 @@ from .proxy import DroppingProxy
 
 N_USERS, N_ITEMS = 300, 80
 SOLD_AFTER_RUN = 5  # sold after the lists were built: the reader must drop it
+TOPUP_EXCLUDED = [1, 3]  # user 0 saw these: never a top-up for them
 # These tests cover loading and switching; the gate in front of publish has its own tests (tests/jobs/test_gate_job.py).
 CONFIG = PublishConfig(foryou_buckets=16, similar_buckets=8, batch_size=50, retries=0, write_partitions=2, expire_after_s=1,
                        require_gate=False)
@@ -42,6 +43,9 @@ def write_gold(tables: Tables, run: str) -> dict[int, list[int]]:
     tables.overwrite(spark.createDataFrame(similar, "item_id long, similar_item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists("similar_item_ids")), "gold.similar_items")
     fallback = pd.DataFrame({"segment": ["global", "country=FR"], "item_ids": [[1, 2, 3, 4, 5, 6], [7, 8, 9]], "scores": [[6.0, 5, 4, 3, 2, 1], [3.0, 2, 1]], **stamp})
     tables.overwrite(spark.createDataFrame(fallback, "segment string, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), "gold.fallback_candidates")
+    # user 0 has seen items 1 and 3 of the global fallback list: a top-up must skip them
+    topups = pd.DataFrame({"user_id": [0], "item_ids": [TOPUP_EXCLUDED], "scores": [[0.0] * len(TOPUP_EXCLUDED)], **stamp})
+    tables.overwrite(spark.createDataFrame(topups, "user_id long, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), "gold.topup_exclusions")
     items = pd.DataFrame({"item_id": range(N_ITEMS), "status": ["sold" if i == SOLD_AFTER_RUN else "active" for i in range(N_ITEMS)]})
     tables.overwrite(spark.createDataFrame(items, "item_id long, status string"), "bronze.items")
     return lists
@@ -83,11 +87,19 @@ def test_publish_then_read_back_every_list(run_a, redis_server):
     for user in range(N_USERS):
         rec = reader.for_user(user, n=12)
         assert rec.item_ids[: len(expected(lists, user))] == expected(lists, user)
-        assert rec.scores == sorted(rec.scores, reverse=True) or rec.sources != ["foryou"]
+        assert rec.scores == sorted(rec.scores, reverse=True) or set(rec.sources) != {"foryou"}
     assert reader.similar_items(3, n=2).item_ids == [4, 6 % N_ITEMS] or reader.similar_items(3, n=2).item_ids == [4]
     # fallbacks: an unknown user gets the country list, then the global one, without sold items
     new_user = reader.for_user(10**9, n=8, country="FR")
-    assert new_user.item_ids == [7, 8, 9, 1, 2, 3, 4, 6] and new_user.sources == ["fallback:country=FR", "fallback:global"]
+    assert new_user.item_ids == [7, 8, 9, 1, 2, 3, 4, 6]
+    assert new_user.sources == ["fallback:country=FR"] * 3 + ["fallback:global"] * 5  # one source per item
+    # a known user's short list is topped up without the items they have seen (surface "exclude")
+    topped = reader.for_user(0, n=16)
+    own = [i for i in lists[0] if i != SOLD_AFTER_RUN]
+    fill = [i for i in (1, 2, 3, 4, 6) if i not in own and i not in TOPUP_EXCLUDED]
+    assert topped.item_ids == own + fill[: 16 - len(own)]
+    assert topped.sources == ["foryou"] * len(own) + ["fallback:global"] * len(topped.item_ids[len(own):])
+    assert not set(TOPUP_EXCLUDED) & set(topped.item_ids[len(own):])
     manifest = ctx.tables.read("monitoring.publish_manifests").collect()
     assert {r.surface for r in manifest} == set(keys.SURFACES)
 
@@ -114,7 +126,8 @@ def test_rollback_points_back_at_the_previous_version(run_a, run_b, redis_server
     publish(run_b[0], CONFIG, RedisTarget(redis_server.url))
     from recpipe.serving.publisher import rollback
 
-    assert rollback(RedisTarget(redis_server.url).check(), list(keys.SURFACES)) == {s: first for s in keys.SURFACES}
+    switched = rollback(RedisTarget(redis_server.url).check(), list(keys.SURFACES), keys.OPTIONAL_SURFACES)
+    assert switched == {s: first for s in keys.SURFACES}
     assert personal(RecommendationReader(redis_server.url), first_lists, 3)
     with pytest.raises(PublishError, match="no previous version"):
         rollback(RedisTarget(redis_server.url).check(), ["foryou"])

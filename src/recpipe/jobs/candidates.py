@@ -24,7 +24,8 @@ a compiled top-k pass), removing seen items (per event type), own listings and s
 max_per_seller items per seller and top_n * overfetch items per list. Other users get their country's (else the
 global) recent popularity list. Similar items come from ALS factors and item2vec embeddings; items without
 interactions get attribute neighbours (category, size, price band). Writes gold.user_candidates,
-gold.similar_items and gold.fallback_candidates; each list also as encoded_list, the R1 bytes Redis serves."""
+gold.similar_items and gold.fallback_candidates; each list also as encoded_list, the R1 bytes Redis serves; and
+gold.topup_exclusions: per user the fallback items a reader must not top the user's list up with."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +87,8 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         user_candidates = _stamp(personal.unionByName(cold_users), version, run_id, generated_at)
         t.overwrite(user_candidates, "gold.user_candidates")
         t.overwrite(_stamp(fallbacks.transform(C.with_encoded_lists()), version, run_id, generated_at), "gold.fallback_candidates")
+        topups = exclusions.transform(C.topup_exclusions(fallbacks)).transform(C.with_encoded_lists())
+        t.overwrite(_stamp(topups, version, run_id, generated_at), "gold.topup_exclusions")
         counts = t.read("gold.user_candidates").agg(
             F.count(F.lit(1)).alias("lists"), F.count(F.when(F.col("source") == "als", 1)).alias("personal")
         ).first()  # one pass over the table for both counts

@@ -50,18 +50,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return dry_run(ctx, config)
     target = resolve_target(args.redis_url or ctx.settings.redis_url, ctx.settings.redis_secret_scope, retries=config.retries)
     if args.rollback:
-        return {"job": NAME, "rolled_back_to": P.rollback(target.check(), list(keys.SURFACES))}
+        return {"job": NAME, "rolled_back_to": P.rollback(target.check(), list(keys.SURFACES), keys.OPTIONAL_SURFACES)}
     return publish(ctx, config, target)
 
 
 def surfaces(ctx: JobContext, config: PublishConfig):
     read = lambda table: require_encoded_lists(ctx.tables.read(table), table)  # noqa: E731
     parts = config.write_partitions
-    return {
+    published = {
         "foryou": (S.foryou_entries(read("gold.user_candidates")).transform(S.by_bucket(config.foryou_buckets, parts)), config.foryou_buckets),
         "similar": (S.similar_entries(read("gold.similar_items"), config.similar_sources).transform(S.by_bucket(config.similar_buckets, parts)), config.similar_buckets),
         "fallback": (S.fallback_entries(read("gold.fallback_candidates")).transform(S.by_bucket(1, 1)), 1),
     }
+    if ctx.tables.exists("gold.topup_exclusions"):  # lists built before it existed are published without it
+        exclusions = S.exclusion_entries(read("gold.topup_exclusions"))
+        published["exclude"] = (exclusions.transform(S.by_bucket(config.foryou_buckets, parts)), config.foryou_buckets)
+    return published
 
 
 def version_of(ctx: JobContext) -> tuple[str, dict[str, str]]:

@@ -9,7 +9,6 @@ popularity concentration are measured here too, for the run record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import great_expectations as gx

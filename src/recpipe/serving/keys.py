@@ -6,13 +6,16 @@
     recpipe:{surface}:{version}:{bucket}       HASH    field = entity id, value = encoded list
     recpipe:unavailable                        SET     item ids sold or deleted since the lists were built
 
+Surface ``exclude`` holds, per user, the fallback items the user must not be topped up with (seen or own).
+
 An entity's bucket is ``int(id) % buckets`` (``buckets`` is in the manifest; string ids use bucket 0 when the
 surface has one bucket). Buckets keep a version to a fixed number of keys, so expiring it is cheap.
 """
 
 from __future__ import annotations
 
-SURFACES = ("foryou", "similar", "fallback")
+SURFACES = ("foryou", "similar", "fallback", "exclude")
+OPTIONAL_SURFACES = frozenset({"exclude"})  # absent in versions published before it existed
 PREFIX = "recpipe"
 UNAVAILABLE_KEY = f"{PREFIX}:unavailable"
 

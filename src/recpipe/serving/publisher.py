@@ -199,16 +199,23 @@ def expire_old_versions(client: redis.Redis, surface: str, keep_versions: int, e
     return old
 
 
-def rollback(client: redis.Redis, surfaces: list[str]) -> dict[str, str]:
-    """Point each surface back at the previous complete version (its manifest and every bucket still exist)."""
+def rollback(client: redis.Redis, surfaces: list[str], optional: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Point each surface back at the previous complete version (its manifest and every bucket still exist);
+    an ``optional`` surface without a previous version is left as it is."""
     switched = {}
     for surface in surfaces:
         versions = [v.decode() for v in client.lrange(keys.versions_key(surface), 0, -1)]
+        if len(versions) < 2 and surface in optional:
+            log.info("%s: no previous version; left as it is", surface)
+            continue
         if len(versions) < 2:
             raise PublishError(f"{surface}: no previous version to roll back to (versions: {versions})")
         current, previous = versions[0], versions[1]
         names = _version_keys(client, surface, previous)
-        if len(names) == 1 or client.exists(*names) != len(names):
+        # an optional surface is sparse (few users have entries, empty buckets are never written): its manifest
+        # expires with its buckets, so the manifest's presence says the version is there
+        complete = bool(client.exists(names[-1])) if surface in optional else client.exists(*names) == len(names)
+        if len(names) == 1 or not complete:
             raise PublishError(f"{surface}: previous version {previous} is incomplete or expired; not rolling back")
         with client.pipeline(transaction=True) as tx:
             tx.set(keys.pointer_key(surface), previous)

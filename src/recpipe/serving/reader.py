@@ -14,9 +14,13 @@ from recpipe.serving.connection import RedisTarget
 
 @dataclass(frozen=True)
 class Recommendation:
+    """A response: items best first. ``sources[i]`` says where item i came from (``foryou``,
+    ``fallback:country=FR``, ``fallback:global``, ``similar``); ``scores[i]`` is its score in that source, so scores
+    compare only within one source: the ranking across sources is the order (the position is the rank)."""
+
     item_ids: list[int]
     scores: list[float]
-    sources: list[str]  # where the items came from, in order: e.g. ["foryou"], ["foryou", "fallback:global"]
+    sources: list[str]
 
 
 class RecommendationReader:
@@ -58,7 +62,8 @@ class RecommendationReader:
         flags = self.client.smismember(keys.UNAVAILABLE_KEY, [str(i) for i in ids])
         return ~np.asarray(flags, dtype=bool)
 
-    def _collect(self, chain: list[tuple[str, str, int | str]], n: int) -> Recommendation:
+    def _collect(self, chain: list[tuple[str, str, int | str]], n: int, skip: set[int] = frozenset()) -> Recommendation:
+        """The chain's lists in order, available items only, no duplicates; ``skip``: ids never to add."""
         item_ids: list[int] = []
         scores: list[float] = []
         sources: list[str] = []
@@ -68,28 +73,26 @@ class RecommendationReader:
                 continue
             ids, values = found
             keep = self._available(ids)
-            added = 0
             for item, score in zip(ids[keep].tolist(), values[keep].tolist()):
-                if item not in item_ids:
+                if item not in item_ids and item not in skip:
                     item_ids.append(item)
                     scores.append(score)
-                    added += 1
+                    sources.append(label)
                 if len(item_ids) == n:
                     break
-            if added:
-                sources.append(label)
             if len(item_ids) == n:
                 break
         return Recommendation(item_ids, scores, sources)
 
     def for_user(self, user_id: int, n: int = 20, country: str | None = None) -> Recommendation:
         """The user's list; when it is missing or short after sold items are dropped, the user's country list,
-        then the global list fill the rest."""
+        then the global list fill the rest, without the user's seen items and own listings (surface ``exclude``)."""
         chain: list[tuple[str, str, int | str]] = [("foryou", "foryou", user_id)]
         if country:
             chain.append((f"fallback:country={country}", "fallback", f"country={country}"))
         chain.append(("fallback:global", "fallback", "global"))
-        return self._collect(chain, n)
+        excluded = self._list("exclude", user_id)
+        return self._collect(chain, n, set(excluded[0].tolist()) if excluded is not None else set())
 
     def similar_items(self, item_id: int, n: int = 20) -> Recommendation:
         """Items similar to ``item_id`` that are still for sale."""

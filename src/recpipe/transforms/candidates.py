@@ -139,6 +139,23 @@ def excluded_items(interactions: DataFrame, items: DataFrame, event_types: Seque
     return seen_pairs(interactions, event_types).unionByName(own).groupBy("user_id").agg(F.array_sort(F.collect_set("item_id")).alias("exclude"))
 
 
+def topup_exclusions(fallbacks: DataFrame) -> Transform:
+    """``user_id, exclude`` -> ``user_id, item_ids, scores``: the user's excluded items that appear in a fallback
+    list, i.e. what a reader topping the user's list up from fallbacks must skip (scores are zeros)."""
+
+    def transform(exclusions: DataFrame) -> DataFrame:
+        fallback_items = fallbacks.select(F.explode("item_ids").alias("item_id")).distinct()
+        return (
+            exclusions.select("user_id", F.explode("exclude").alias("item_id"))
+            .join(fallback_items, "item_id")
+            .groupBy("user_id")
+            .agg(F.array_sort(F.collect_set("item_id")).alias("item_ids"))
+            .withColumn("scores", F.transform("item_ids", lambda _: F.lit(0.0).cast("float")))
+        )
+
+    return transform
+
+
 def with_exclusions(exclusions: DataFrame) -> Transform:
     """Attach ``exclude`` (empty when the user has none)."""
 

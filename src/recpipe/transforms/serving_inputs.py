@@ -36,6 +36,10 @@ def similar_entries(similar_items: DataFrame, priority: Sequence[str]) -> DataFr
     )
 
 
+def exclusion_entries(topup_exclusions: DataFrame) -> DataFrame:
+    return topup_exclusions.select(F.col("user_id").cast("string").alias("entity"), "encoded_list")
+
+
 def fallback_entries(fallback_candidates: DataFrame) -> DataFrame:
     return fallback_candidates.select(F.col("segment").alias("entity"), "encoded_list")
 
