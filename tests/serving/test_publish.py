@@ -1,6 +1,7 @@
 """Publishing into a real redis-server: versions, pointer switch, expiry, rollback, faults and bad input."""
 
 import time
+import zlib
 from datetime import datetime
 
 import numpy as np
@@ -30,7 +31,7 @@ CONFIG = PublishConfig(foryou_buckets=16, similar_buckets=8, batch_size=50, retr
 
 
 def write_gold(tables: Tables, run: str) -> dict[int, list[int]]:
-    rng = np.random.default_rng(abs(hash(run)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(run.encode()))  # stable across processes, unlike hash()
     spark = tables.spark
     lists = {u: rng.choice(N_ITEMS, size=12, replace=False).tolist() for u in range(N_USERS)}
     stamp = {"model_version": "1", "run_id": f"candidates-{run}", "generated_at": datetime(2026, 11, 1)}

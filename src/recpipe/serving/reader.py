@@ -63,7 +63,7 @@ class RecommendationReader:
         return ~np.asarray(flags, dtype=bool)
 
     def _collect(self, chain: list[tuple[str, str, int | str]], n: int, skip: set[int] = frozenset()) -> Recommendation:
-        """The chain's lists in order, available items only, no duplicates; ``skip``: ids never to add."""
+        """The chain's lists in order, available items only, no duplicates; ``skip``: ids no fallback may add."""
         item_ids: list[int] = []
         scores: list[float] = []
         sources: list[str] = []
@@ -73,8 +73,9 @@ class RecommendationReader:
                 continue
             ids, values = found
             keep = self._available(ids)
+            skipped = skip if surface == "fallback" else frozenset()
             for item, score in zip(ids[keep].tolist(), values[keep].tolist()):
-                if item not in item_ids and item not in skip:
+                if item not in item_ids and item not in skipped:
                     item_ids.append(item)
                     scores.append(score)
                     sources.append(label)
