@@ -35,8 +35,7 @@ def calibration_figures(
     sold = items.where(F.col("sold_at").isNotNull()).select(_days("sold_at", "listed_at").alias("days"))
     live = (
         items.where((F.col("listed_at") < end) & (F.col("status") == "active"))
-        .select((F.lit(window_end).cast("timestamp").cast("double") - F.col("listed_at").cast("double")).alias("s"))
-        .select((F.col("s") / DAY).alias("days"))
+        .select(((end.cast("double") - F.col("listed_at").cast("double")) / DAY).alias("days"))
     )
     figures = {**_quantiles(sold, "days", "time_to_sale_days"), **_quantiles(live, "days", "live_inventory_age_days")}
     figures["live_inventory_median_age_days"] = figures["live_inventory_age_days_p50"]
@@ -68,7 +67,7 @@ def calibration_figures(
     )
     figures.update({k: round(float(v), 4) if v is not None else float("nan") for k, v in row.items()})
 
-    week_before_end = F.lit(window_end).cast("timestamp") - F.expr("INTERVAL 7 DAYS")
+    week_before_end = end - F.expr("INTERVAL 7 DAYS")
     settled = items.where(F.col("listed_at") < week_before_end)
     figures["listings_never_sold"] = round(
         float(settled.select(F.avg(F.col("sold_at").isNull().cast("double"))).first()[0] or 0.0), 4

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 PILOT_SESSIONS = 4_000
 SESSIONS_PER_PARTITION = 250_000
 RAW_EVENTS = "event_id long, user_id long, item_id long, event_type string, ts_s long, session_id long, surface string"
-FIRST_PURCHASE = "item_id long, ts_s long, event_id long"
 
 
 def _arrow(ddl: str) -> pa.Schema:
