@@ -25,18 +25,27 @@ class RankingRules:
 class ListRanker:
     """Ranks users against the items for sale under the rules; item positions refer to ``item_ids``."""
 
-    def __init__(self, item_vectors: np.ndarray, item_ids: np.ndarray, sellers: np.ndarray, rules: RankingRules,
-                 for_sale: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        item_vectors: np.ndarray,
+        item_ids: np.ndarray,
+        sellers: np.ndarray,
+        rules: RankingRules,
+        for_sale: np.ndarray | None = None,
+    ) -> None:
         self.for_sale = np.ones(len(item_ids), dtype=bool) if for_sale is None else np.asarray(for_sale, dtype=bool)
         self.positions = np.flatnonzero(self.for_sale)  # candidate position -> item position
         self.item_ids = np.asarray(item_ids, dtype=np.int64)
         self.scorer = CandidateScorer(
-            np.ascontiguousarray(item_vectors[self.positions], dtype=np.float32), rules.length,
-            np.asarray(sellers, dtype=np.int64)[self.positions], rules.max_per_seller,
+            np.ascontiguousarray(item_vectors[self.positions], dtype=np.float32),
+            rules.length,
+            np.asarray(sellers, dtype=np.int64)[self.positions],
+            rules.max_per_seller,
         )
 
-    def rank(self, user_vectors: np.ndarray, exclude: sp.csr_matrix | None = None,
-             query_sellers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def rank(
+        self, user_vectors: np.ndarray, exclude: sp.csr_matrix | None = None, query_sellers: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Item positions (-1 padded) and scores, best first, one row per user.
 
         ``exclude``: users x items (all item positions) of items never to list for that user.

@@ -30,7 +30,13 @@ class Tuning:
 
 def record(tables: Tables, tuning: Tuning) -> None:
     """Replace the tuning of ``tuning.as_of`` (a rerun of the day overwrites its own row)."""
-    row = (tuning.as_of, tuning.mlflow_run_id, tuning.metric, float(tuning.value), json.dumps(tuning.params, sort_keys=True))
+    row = (
+        tuning.as_of,
+        tuning.mlflow_run_id,
+        tuning.metric,
+        float(tuning.value),
+        json.dumps(tuning.params, sort_keys=True),
+    )
     tables.replace_where(tables.spark.createDataFrame([row], SCHEMA), TUNED_PARAMS, f"as_of = '{tuning.as_of}'")
 
 
