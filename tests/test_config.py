@@ -104,3 +104,8 @@ def test_a_profile_overlays_the_base_file_and_names_itself_in_errors(tmp_path, m
     monkeypatch.setenv("RECPIPE_PROFILE", "weekly")
     with pytest.raises(ConfigError, match="RECPIPE_PROFILE=weekly: no profile folder .* \\(profiles: ratings\\)"):
         load_job_config("interactions", InteractionsConfig)
+
+
+def test_a_config_file_named_but_missing_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"missing\.yml: config file of job generate not found"):
+        load_job_config("generate", GenerateConfig, tmp_path / "missing.yml")

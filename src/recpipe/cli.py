@@ -39,7 +39,8 @@ log = logging.getLogger("recpipe")
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", help="where to run: a target of conf/targets.yml (default $RECPIPE_TARGET or local)")
     parser.add_argument("--targets-file", help="targets file (default conf/targets.yml)")
-    parser.add_argument("--conf", type=Path, help="job config file (default conf/<job>.yml; embedded defaults if absent)")
+    parser.add_argument("--conf", type=Path,
+                        help="job config file (default conf/<job>.yml, embedded defaults if absent; a named file must exist)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field (repeatable)")
     parser.add_argument("--profile", help="config profile: conf/profiles/<name>/<job>.yml overlays conf/<job>.yml "
                                           "(default $RECPIPE_PROFILE; e.g. ratings for public ratings data)")

@@ -468,6 +468,8 @@ def profile_overlay(job: str, environ: Mapping[str, str] | None = None) -> Path 
 def load_job_config(job: str, model: type[T], path: Path | None = None, overrides: Sequence[str] = ()) -> T:
     """Config of one job: ``conf/<job>.yml`` unless ``path`` is given, then the profile's overlay (if
     ``$RECPIPE_PROFILE`` names one), env prefix ``RECPIPE_<JOB>__``."""
+    if path is not None and not path.exists():  # asked for by name: running on defaults instead would mislead
+        raise ConfigError(f"{path}: config file of job {job} not found")
     path = path or conf_dir() / f"{job}.yml"
     return load_config(model, path, overrides, env_prefix=f"RECPIPE_{job.upper()}__", overlay=profile_overlay(job))
 
