@@ -39,6 +39,7 @@ from recpipe.jobs.train import train
 from recpipe.models.base import recommend_all
 from recpipe.models.matrix import to_csr
 from recpipe.models.training import build_als
+from recpipe.monitoring.runs import holdout_key
 from recpipe.progress import StageLog, configure_logging
 from recpipe.spark import get_spark
 from recpipe.tables import Tables
@@ -91,7 +92,7 @@ def main() -> None:
     config = load_job_config("evaluate", FutureEvaluationConfig)
     figures = evaluate(context("evaluate"), config)["figures"]
     k = config.holdout_k
-    pipeline = {m: figures[f"pipeline/holdout/{m}_at_{k}"] for m in (*METRICS, "n_users")}
+    pipeline = {m: figures[holdout_key("pipeline", f"{m}_at_{k}")] for m in (*METRICS, "n_users")}
     direct, fit_seconds = direct_als(data, args.seed, k)
 
     timings = ", ".join(f"{job} {s:.0f} s" for job, s in seconds.items())

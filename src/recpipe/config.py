@@ -144,6 +144,15 @@ class GenerateConfig(StrictModel):
         return self.events or int(self.users * self.events_per_user)
 
 
+def _check_event_types(names) -> None:
+    """Raise when a name is not an event type of bronze.events."""
+    from recpipe.schemas import EVENT_TYPES
+
+    unknown = sorted(set(names) - set(EVENT_TYPES))
+    if unknown:
+        raise ValueError(f"unknown event types {unknown}; known: {list(EVENT_TYPES)}")
+
+
 class ValidationConfig(StrictModel):
     """Input validation of the bronze tables."""
 
@@ -172,11 +181,7 @@ class InteractionsConfig(StrictModel):
     @field_validator("event_weights")
     @classmethod
     def _known_event_types(cls, weights: dict[str, float]) -> dict[str, float]:
-        from recpipe.schemas import EVENT_TYPES
-
-        unknown = sorted(set(weights) - set(EVENT_TYPES))
-        if unknown:
-            raise ValueError(f"unknown event types {unknown}; known: {list(EVENT_TYPES)}")
+        _check_event_types(weights)
         if any(w < 0 for w in weights.values()):
             raise ValueError("weights must be >= 0")
         return weights
@@ -317,11 +322,7 @@ class FutureEvaluationConfig(StrictModel):
     @field_validator("target_event_types")
     @classmethod
     def _known_event_types(cls, types: tuple[str, ...]) -> tuple[str, ...]:
-        from recpipe.schemas import EVENT_TYPES
-
-        unknown = sorted(set(types) - set(EVENT_TYPES))
-        if unknown:
-            raise ValueError(f"unknown event types {unknown}; known: {list(EVENT_TYPES)}")
+        _check_event_types(types)
         return types
 
 

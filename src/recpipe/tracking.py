@@ -88,7 +88,7 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
             self.excluded = sp.load_npz(artifacts["seen"]).tocsr()
             sellers, for_sale = np.full(len(self.item_ids), -1), None
         _, items = self.model.embed(np.zeros(0, dtype=np.int64), self.excluded)
-        self.ranker = ListRanker(items, self.item_ids, sellers, RankingRules(self.top_n, self.max_per_seller), for_sale)
+        self.ranker = ListRanker(items, sellers, RankingRules(self.top_n, self.max_per_seller), for_sale)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         users = np.asarray(model_input["user_id"], dtype=np.int64)

@@ -55,7 +55,7 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
     user_factors = t.read("gold.user_factors").where(of_version)
     item_factors = t.read("gold.item_factors").where(of_version)
     embeddings = t.read("gold.item_embeddings").where(of_version).where(F.aggregate("factors", F.lit(0.0), lambda a, x: a + F.abs(x)) > 0)
-    as_of = interactions.agg(F.max(F.to_date("last_event_ts"))).first()[0]
+    as_of = ctx.interactions_as_of()
     generated_at = as_of_end(as_of)
     run_id = ctx.run_id(version, as_of, config.model_dump_json(), sorted(t.versions_read.items()))
     exclusions = C.excluded_items(interactions, items, config.exclude_seen_event_types).cache()

@@ -7,9 +7,11 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from recpipe.config import Settings, load_settings
 from recpipe.progress import StageLog
@@ -37,6 +39,10 @@ class JobContext:
         settings = load_settings(args.target, Path(args.targets_file) if args.targets_file else None)
         spark = get_spark(settings, app_name=f"recpipe-{job}")
         return cls(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog(job))
+
+    def interactions_as_of(self) -> date:
+        """The as-of day of silver.interactions (the day of their last event): the day training and lists are for."""
+        return self.tables.read("silver.interactions").agg(F.max(F.to_date("last_event_ts"))).first()[0]
 
     def run_id(self, *parts: object) -> str:
         """``$RECPIPE_RUN_ID`` when an orchestrator sets one, else derived from the job's inputs."""

@@ -105,7 +105,7 @@ def evaluate_holdout(ctx: JobContext, config: FutureEvaluationConfig, as_of: dat
         HOLDOUT,
         ", ".join(f"{name}@{k} {value:.4f}" for _, _, _, name, value in rows if name != "n_users"),
     )
-    figures = {f"pipeline/holdout/{name}_at_{k}": round(value, 4) for _, _, _, name, value in rows}
+    figures = {runs.holdout_key("pipeline", f"{name}_at_{k}"): round(value, 4) for _, _, _, name, value in rows}
     _record(ctx, run_id, figures)
     return {**stages.summary(), "run_id": run_id, "as_of": str(as_of), "protocol": "holdout", "figures": figures}
 
@@ -200,9 +200,8 @@ def headline_figures(table, config: FutureEvaluationConfig) -> dict[str, float]:
     figures = {}
     for row in table.itertuples(index=False):
         for k in config.ks:
-            figures[f"{row.list}/{row.target}/{row.horizon_days}d/{row.segment}/recall_at_{k}"] = round(
-                float(getattr(row, f"recall_at_{k}")), 4
-            )
+            key = runs.future_key(row.list, row.target, row.horizon_days, row.segment, f"recall_at_{k}")
+            figures[key] = round(float(getattr(row, f"recall_at_{k}")), 4)
     return figures
 
 

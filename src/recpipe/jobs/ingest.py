@@ -23,6 +23,7 @@ event, `like` unless --rating-event maps it, timestamps kept). With --holdout-sh
 
 BRONZE = ("bronze.users", "bronze.items", "bronze.events")
 HOLDOUT = "sim.holdout"
+HOLDOUT_SCHEMA = "user_id long, item_id long, rating double, event_ts timestamp"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,12 +80,12 @@ def ingest(ctx: JobContext, data, replace: bool = False) -> dict[str, Any]:
         stages.count(logical, len(frame))
     if data.holdout is not None:
         t.overwrite(
-            ctx.spark.createDataFrame(data.holdout, "user_id long, item_id long, rating double, event_ts timestamp"),
+            ctx.spark.createDataFrame(data.holdout, HOLDOUT_SCHEMA),
             HOLDOUT,
         )
         stages.count(HOLDOUT, len(data.holdout))
     elif t.exists(HOLDOUT):  # an earlier ingest's held-out ratings belong to other bronze data: empty them
         t.overwrite(
-            ctx.spark.createDataFrame([], "user_id long, item_id long, rating double, event_ts timestamp"), HOLDOUT
+            ctx.spark.createDataFrame([], HOLDOUT_SCHEMA), HOLDOUT
         )
     return {**stages.summary(), "versions_written": dict(t.versions_written)}

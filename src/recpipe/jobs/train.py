@@ -20,6 +20,7 @@ from recpipe.monitoring import runs, tuning
 from recpipe.models.registry import save_model
 from recpipe.models.training import TrainingData, build_als, evaluate_on_time_split, fit_item2vec
 from recpipe.plots import metrics_bar_chart
+from recpipe.transforms import candidates as C
 from recpipe.transforms import training_inputs as TI
 
 NAME = "train"
@@ -58,18 +59,15 @@ def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None) -
     interactions = t.read("silver.interactions").transform(indexed).toPandas()
     availability = t.read("silver.item_availability").transform(TI.indexed_availability(item_index)).toPandas()
     sequences = t.read("silver.daily_interactions").transform(TI.item_sequences(item_index)).select("items").toPandas()
+    own = C.own_listings(t.read("silver.items")).transform(TI.indexed_pairs(user_index, item_index)).toPandas()
     return TrainingData(
         interactions=interactions,
         user_ids=user_index.orderBy("user_idx").select("user_id").toPandas()["user_id"].to_numpy(np.int64),
         item_ids=item_index.orderBy("item_idx").select("item_id").toPandas()["item_id"].to_numpy(np.int64),
         availability=availability,
         sequences=[np.asarray(s, dtype=np.int64) for s in sequences["items"]],
+        own_listings=own,
     )
-
-
-def interactions_as_of(ctx: JobContext):
-    """The as-of day of the silver interactions (their last event's day)."""
-    return ctx.tables.read("silver.interactions").agg(F.max(F.to_date("last_event_ts"))).first()[0]
 
 
 def effective_als_params(ctx: JobContext, config: TrainConfig, as_of) -> tuple[ALSConfig, tuning.Tuning | None]:
@@ -85,7 +83,7 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         data = load_training_data(ctx, rules)
         stages.count("interactions", len(data.interactions))
         user_ids, item_ids = data.user_ids, data.item_ids
-    as_of = interactions_as_of(ctx)
+    as_of = ctx.interactions_as_of()
     als_params, tuned = effective_als_params(ctx, config, as_of)
     tracking.configure(ctx.settings)
     model_name = tracking.registered_name(ctx.settings, config.model_name)

@@ -11,7 +11,7 @@ import mlflow
 from recpipe import tracking
 from recpipe.config import TrainConfig, TuneConfig, load_job_config
 from recpipe.jobs.context import JobContext
-from recpipe.jobs.train import interactions_as_of, load_training_data, serving_rules
+from recpipe.jobs.train import load_training_data, serving_rules
 from recpipe.monitoring import runs, tuning
 from recpipe.models.training import build_als, evaluate_on_time_split, sample_grid
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: bool = False) -> dict[str, Any]:
-    as_of = interactions_as_of(ctx)
+    as_of = ctx.interactions_as_of()
     previous = tuning.latest(ctx.tables, as_of)
     if previous is not None and not force and (as_of - previous.as_of).days < config.every_days:
         message = f"skipped: the last tuning (as of {previous.as_of}) is under {config.every_days} days old"

@@ -23,19 +23,14 @@ class RankingRules:
 
 
 class ListRanker:
-    """Ranks users against the items for sale under the rules; item positions refer to ``item_ids``."""
+    """Ranks users against the items for sale under the rules; results are positions into ``item_vectors``."""
 
     def __init__(
-        self,
-        item_vectors: np.ndarray,
-        item_ids: np.ndarray,
-        sellers: np.ndarray,
-        rules: RankingRules,
-        for_sale: np.ndarray | None = None,
+        self, item_vectors: np.ndarray, sellers: np.ndarray, rules: RankingRules, for_sale: np.ndarray | None = None
     ) -> None:
-        self.for_sale = np.ones(len(item_ids), dtype=bool) if for_sale is None else np.asarray(for_sale, dtype=bool)
+        self.n_items = len(item_vectors)
+        self.for_sale = np.ones(self.n_items, dtype=bool) if for_sale is None else np.asarray(for_sale, dtype=bool)
         self.positions = np.flatnonzero(self.for_sale)  # candidate position -> item position
-        self.item_ids = np.asarray(item_ids, dtype=np.int64)
         self.scorer = CandidateScorer(
             np.ascontiguousarray(item_vectors[self.positions], dtype=np.float32),
             rules.length,
@@ -50,17 +45,12 @@ class ListRanker:
 
         ``exclude``: users x items (all item positions) of items never to list for that user.
         """
-        every_item = len(self.positions) == len(self.item_ids)
+        every_item = len(self.positions) == self.n_items
         candidate_exclude = exclude if exclude is None or every_item else sp.csr_matrix(exclude)[:, self.positions]
         found, scores = self.scorer.top_k(user_vectors, candidate_exclude, query_sellers)
         if every_item:
             return found, scores
         return np.where(found >= 0, self.positions[np.maximum(found, 0)], -1), scores
-
-    def rank_ids(self, user_vectors: np.ndarray, exclude: sp.csr_matrix | None = None) -> list[list[int]]:
-        """Item ids per user (the lists as served)."""
-        positions, _ = self.rank(user_vectors, exclude)
-        return [self.item_ids[row[row >= 0]].tolist() for row in positions]
 
 
 def exclusion_matrix(user_idx: np.ndarray, item_idx: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
@@ -69,10 +59,3 @@ def exclusion_matrix(user_idx: np.ndarray, item_idx: np.ndarray, n_users: int, n
     matrix = sp.csr_matrix((data, (np.asarray(user_idx), np.asarray(item_idx))), shape=(n_users, n_items))
     matrix.data[:] = 1.0
     return matrix
-
-
-def own_listings(user_ids: np.ndarray, sellers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(user position, item position) of every item whose seller is one of ``user_ids`` (sorted ids)."""
-    at = np.clip(np.searchsorted(user_ids, sellers), 0, max(len(user_ids) - 1, 0))
-    sells = (user_ids[at] == sellers) if len(user_ids) else np.zeros(len(sellers), dtype=bool)
-    return at[sells], np.flatnonzero(sells)

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from recpipe.models.evaluation import RankingMetrics, available_items_mask, rank
 from recpipe.models.item2vec import Item2VecRecommender
 from recpipe.models.matrix import to_csr
 from recpipe.models.popularity import PopularityRecommender
-from recpipe.models.ranking import ListRanker, RankingRules, exclusion_matrix, own_listings
+from recpipe.models.ranking import ListRanker, RankingRules, exclusion_matrix
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class TrainingData:
     item_ids: np.ndarray  # index -> item_id
     availability: pd.DataFrame
     sequences: list[np.ndarray] = field(default_factory=list)
+    own_listings: pd.DataFrame | None = None  # user_idx, item_idx of every user's own listings
+
 
     @property
     def n_users(self) -> int:
@@ -48,7 +51,7 @@ class TrainingData:
         rows = self.interactions if rows is None else rows
         return to_csr(rows["user_idx"], rows["item_idx"], rows["confidence"], self.n_users, self.n_items)
 
-    @property
+    @cached_property
     def sellers(self) -> np.ndarray:
         """Seller of each item index (-1 when unknown)."""
         sellers = np.full(self.n_items, -1, dtype=np.int64)
@@ -60,19 +63,16 @@ class TrainingData:
         """users x items never to list: pairs of ``rows`` seen through the excluded event types, own listings."""
         rows = self.interactions if rows is None else rows
         seen = rows[rows["seen"]] if "seen" in rows else rows
-        own_users, own_items = own_listings(self.user_ids, self.sellers)
-        return exclusion_matrix(
-            np.concatenate([seen["user_idx"].to_numpy(np.int64), own_users]),
-            np.concatenate([seen["item_idx"].to_numpy(np.int64), own_items]),
-            self.n_users, self.n_items,
-        )
+        pairs = seen if self.own_listings is None else pd.concat([seen, self.own_listings])
+        return exclusion_matrix(pairs["user_idx"].to_numpy(np.int64), pairs["item_idx"].to_numpy(np.int64),
+                                self.n_users, self.n_items)
 
 
 def served_ranking(model: Recommender, user_idx: np.ndarray, user_items: sp.csr_matrix, exclude: sp.csr_matrix,
                    for_sale: np.ndarray, sellers: np.ndarray, rules: RankingRules) -> tuple[np.ndarray, np.ndarray]:
     """Item indices and scores of ``user_idx``'s lists as the candidates job would serve them from ``model``."""
     users, items = model.embed(user_idx, user_items)
-    ranker = ListRanker(items, np.arange(items.shape[0]), sellers, rules, for_sale=for_sale)
+    ranker = ListRanker(items, sellers, rules, for_sale=for_sale)
     return ranker.rank(users, exclude[user_idx])
 
 

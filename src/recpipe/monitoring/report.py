@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from recpipe.monitoring.runs import future_key  # noqa: E402
+
 MODEL_METRICS = ("ndcg", "map", "precision", "recall")
 # (column, header) of the run table; doubles are shown with format_figure so a reader can match them to Delta.
 TABLE_COLUMNS = (
@@ -103,7 +105,11 @@ def charts(runs: pd.DataFrame) -> dict[str, str]:
     return made
 
 
-FUTURE_HEADLINE = "purchase/7d/all/recall_at_100"  # the series charted per list over runs
+
+def _headline(list_name: str) -> str:
+    """The series charted per list over runs: recall@100 of the next 7 days' purchases."""
+    return future_key(list_name, "purchase", 7, "all", "recall_at_100")
+
 
 
 def _future(runs: pd.DataFrame) -> list[dict[str, float]]:
@@ -114,10 +120,10 @@ def _future(runs: pd.DataFrame) -> list[dict[str, float]]:
 
 
 def future_chart(x: Sequence[str], future: list[dict[str, float]]) -> str | None:
-    lists = sorted({key.split("/", 1)[0] for f in future for key in f if key.endswith(FUTURE_HEADLINE)})
+    lists = sorted({key.split("/", 1)[0] for f in future for key in f if key == _headline(key.split("/", 1)[0])})
     if not lists:
         return None
-    series = {name: [f.get(f"{name}/{FUTURE_HEADLINE}") for f in future] for name in lists}
+    series = {name: [f.get(_headline(name)) for f in future] for name in lists}
     return line_chart(x, series, "Recall@100 of the next 7 days' purchases", "recall")
 
 

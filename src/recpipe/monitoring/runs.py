@@ -30,6 +30,17 @@ PIPELINE_COLUMNS = (
     ("future", "map<string,double>"),  # recpipe evaluate: recall of the next days' targets, per list
 )
 PIPELINE_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in PIPELINE_COLUMNS)
+def future_key(list_name: str, target: str, horizon_days: int, segment: str, metric: str) -> str:
+    """Key of a ``recpipe evaluate`` figure in a run record's ``future`` map, e.g.
+    ``pipeline/purchase/7d/all/recall_at_100``."""
+    return f"{list_name}/{target}/{horizon_days}d/{segment}/{metric}"
+
+
+def holdout_key(list_name: str, metric: str) -> str:
+    """Key of a holdout-protocol figure in ``future``, e.g. ``pipeline/holdout/ndcg_at_10``."""
+    return f"{list_name}/holdout/{metric}"
+
+
 FIGURES = ("users", "lists", "users_missing", "coverage", "fallback_share", "top_items_share", "median_score",
            "overlap_at_n", "coverage_change", "score_shift", "depletion")
 

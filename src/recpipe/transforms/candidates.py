@@ -83,7 +83,7 @@ def score_top_k(
             yield from _score_batches(batches, catalog.value)
 
     def _score_batches(batches: Iterator[pa.RecordBatch], cat: Catalog) -> Iterator[pa.RecordBatch]:
-        ranker = ListRanker(cat.vectors, cat.ids, cat.sellers, RankingRules(k, max_per_seller))  # once per partition
+        ranker = ListRanker(cat.vectors, cat.sellers, RankingRules(k, max_per_seller))  # once per partition
         for batch in batches:
             if batch.num_rows == 0:
                 continue
@@ -133,10 +133,14 @@ def seen_pairs(interactions: DataFrame, event_types: Sequence[str]) -> DataFrame
     return interactions.where(seen_through(event_types)).select("user_id", "item_id")
 
 
+def own_listings(items: DataFrame) -> DataFrame:
+    """``user_id, item_id`` of every listing by the seller who listed it: never recommended to them."""
+    return items.select(F.col("seller_id").alias("user_id"), "item_id")
+
+
 def excluded_items(interactions: DataFrame, items: DataFrame, event_types: Sequence[str]) -> DataFrame:
     """Per user the item ids never to recommend: items seen with one of ``event_types``, and own listings."""
-    own = items.select(F.col("seller_id").alias("user_id"), "item_id")
-    return seen_pairs(interactions, event_types).unionByName(own).groupBy("user_id").agg(F.array_sort(F.collect_set("item_id")).alias("exclude"))
+    return seen_pairs(interactions, event_types).unionByName(own_listings(items)).groupBy("user_id").agg(F.array_sort(F.collect_set("item_id")).alias("exclude"))
 
 
 def topup_exclusions(fallbacks: DataFrame) -> Transform:

@@ -27,6 +27,19 @@ def indexed_interactions(user_index: DataFrame, item_index: DataFrame, seen_even
     return transform
 
 
+def indexed_pairs(user_index: DataFrame, item_index: DataFrame) -> Transform:
+    """``user_id, item_id`` pairs -> ``user_idx, item_idx`` for pairs in both indices."""
+
+    def transform(pairs: DataFrame) -> DataFrame:
+        return (
+            pairs.join(user_index.select("user_id", "user_idx"), "user_id")
+            .join(item_index.select("item_id", "item_idx"), "item_id")
+            .select("user_idx", "item_idx")
+        )
+
+    return transform
+
+
 def indexed_availability(item_index: DataFrame) -> Transform:
     """Availability of indexed items: ``item_idx``, ``status``, ``listed_at``, ``sold_at``, ``seller_id``."""
 
