@@ -23,6 +23,21 @@ def test_console_script_runs_help():
 def test_config_error_is_one_clear_line(tmp_path, capsys):
     conf = tmp_path / "generate.yml"
     conf.write_text("users: 10\ncolour: red\n")
-    assert main(["generate", "--conf", str(conf)]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--conf", str(conf)])
+    assert exit_info.value.code == 2  # raised, not returned: a runner calling the entry point sees the failure
     err = capsys.readouterr().err
     assert err.startswith("recpipe generate: error:") and "field 'colour'" in err and str(conf) in err
+    assert "Traceback" not in err
+
+
+def test_an_unexpected_error_exits_1_with_its_traceback(monkeypatch, capsys):
+    def broken(args):
+        return {}["missing"]  # a bug, not a user error: a KeyError must not pass for one
+
+    monkeypatch.setattr(JOBS["report"], "run", broken)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("recpipe report: failed: KeyError") and "Traceback" in err

@@ -13,25 +13,18 @@ from pathlib import Path
 from types import ModuleType
 
 from recpipe import __version__, dag
-from recpipe.config import PROFILE_ENV, ConfigError
-from recpipe.data.movielens import RatingsFileError
-from recpipe.quality.rules import DataQualityError
-from recpipe.serving.connection import RedisSetupError, redact
-from recpipe.serving.publisher import PublishError
+from recpipe.config import PROFILE_ENV
+from recpipe.errors import RecpipeError
 from recpipe.jobs import candidates, evaluate, gate, generate, ingest, interactions, publish, report, train, tune
 from recpipe.progress import configure_logging
-from recpipe.spark import JavaNotFoundError
-from recpipe.tables import TableNameError
+from recpipe.serving.connection import redact
 
 JOBS: dict[str, ModuleType] = {
     module.NAME: module for module in (generate, ingest, interactions, train, tune, candidates, gate, publish, report, evaluate)
 }
 
-# Errors a user can fix: reported in one line, without a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError, DataQualityError, JavaNotFoundError, TableNameError, FileNotFoundError, LookupError,
-    RedisSetupError, PublishError, FileExistsError, RatingsFileError,
-)
+# Exit codes: a user error (RecpipeError: config, input, data) 2 without a traceback; anything else 1 with one.
+EXIT_OK, EXIT_FAILED, EXIT_USER_ERROR = 0, 1, 2
 
 log = logging.getLogger("recpipe")
 
@@ -64,7 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``recpipe`` entry point. Raises ``SystemExit`` with the exit code: a runner that calls this function
+    (as a Databricks ``python_wheel_task`` does) sees a failed job as a failed task."""
+    raise SystemExit(execute(argv))
+
+
+def execute(argv: Sequence[str] | None = None) -> int:
+    """Run one command line and return its exit code."""
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     if args.profile:
@@ -73,17 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.job == "run":
             return dag.run(args, JOBS)
         summary = JOBS[args.job].run(args)
-    except USER_ERRORS as exc:
+    except RecpipeError as exc:
         print(f"recpipe {args.job}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     except Exception as exc:  # noqa: BLE001 - the reason comes first, in one line, for alerts; then the traceback
         reason = (str(exc).splitlines() or [""])[0][:300]
         print(f"recpipe {args.job}: failed: {type(exc).__name__}: {redact(reason)}", file=sys.stderr)
         traceback.print_exc()
-        return 1
+        return EXIT_FAILED
     print(json.dumps(summary, indent=2, default=str))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

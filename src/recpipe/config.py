@@ -23,6 +23,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from recpipe.errors import RecpipeError
+
 CONF_DIR_ENV = "RECPIPE_CONF_DIR"
 PROFILE_ENV = "RECPIPE_PROFILE"  # conf/profiles/<name>/<job>.yml overlays conf/<job>.yml
 TARGET_ENV = "RECPIPE_TARGET"
@@ -30,7 +32,7 @@ TARGET_ENV = "RECPIPE_TARGET"
 SECRET_FIELDS = frozenset({"redis_url", "mlflow_tracking_uri"})
 
 
-class ConfigError(ValueError):
+class ConfigError(RecpipeError, ValueError):
     """A configuration file or override is invalid; the message names the source and the field."""
 
 

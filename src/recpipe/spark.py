@@ -11,11 +11,12 @@ import sys
 from pyspark.sql import SparkSession
 
 from recpipe.config import Settings
+from recpipe.errors import RecpipeError
 
 log = logging.getLogger(__name__)
 
 
-class JavaNotFoundError(RuntimeError):
+class JavaNotFoundError(RecpipeError, RuntimeError):
     """Local Spark needs a Java runtime."""
 
 

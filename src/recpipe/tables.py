@@ -15,13 +15,14 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from recpipe.config import Settings
+from recpipe.errors import MissingTableError, RecpipeError
 
 log = logging.getLogger(__name__)
 
 LAYERS = ("bronze", "silver", "gold", "quarantine", "monitoring", "sim")  # sim: ground truth of generated data
 
 
-class TableNameError(ValueError):
+class TableNameError(RecpipeError, ValueError):
     """A logical table name is malformed or names an unknown layer."""
 
 
@@ -85,14 +86,14 @@ class Tables:
         if self._by_path:
             commits = self._local_commits(logical)
             if not commits:
-                raise FileNotFoundError(f"table {logical} ({self.name(logical)}) does not exist")
+                raise MissingTableError(f"table {logical} ({self.name(logical)}) does not exist")
             return max(commits)
         return int(self._delta_table(logical).history(1).select("version").first()[0])
 
     def read(self, logical: str, version: int | None = None) -> DataFrame:
         """Read a table (optionally at a Delta version) and record the version read."""
         if not self.exists(logical):
-            raise FileNotFoundError(f"table {logical} ({self.name(logical)}) does not exist: run the job that writes it")
+            raise MissingTableError(f"table {logical} ({self.name(logical)}) does not exist: run the job that writes it")
         resolved = self.version(logical) if version is None else version
         reader = self.spark.read.format("delta").option("versionAsOf", resolved)
         df = reader.load(self.name(logical)) if self._by_path else reader.table(self.name(logical))

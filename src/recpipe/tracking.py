@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from mlflow import MlflowClient
 
 from recpipe.config import Settings
+from recpipe.errors import MissingInputError
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ def champion_version(settings: Settings, model: str) -> str:
     try:
         return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
     except mlflow.exceptions.MlflowException as exc:
-        raise LookupError(f"registered model {name} has no {CHAMPION} alias: run `recpipe train` first") from exc
+        raise MissingInputError(f"registered model {name} has no {CHAMPION} alias: run `recpipe train` first") from exc
 
 
 MODEL_METRICS = ("ndcg", "map", "precision", "recall")

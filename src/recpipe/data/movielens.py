@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recpipe.errors import RecpipeError
 from recpipe.models.evaluation import stratified_split
 
 GENRES_100K = (
@@ -43,7 +44,7 @@ GENRES_100K = (
 RATING_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
 
 
-class RatingsFileError(ValueError):
+class RatingsFileError(RecpipeError, ValueError):
     """A ratings file is malformed; the message names the file, the line and the column."""
 
 
@@ -60,7 +61,7 @@ def _layout(folder: Path) -> tuple[Path, dict, Path]:
         return folder / "u.data", {"sep": "\t", "header": None}, folder / "u.item"
     if (folder / "ratings.csv").exists():
         return folder / "ratings.csv", {"sep": ",", "header": 0}, folder / "movies.csv"
-    raise FileNotFoundError(f"{folder}: neither u.data (MovieLens 100k) nor ratings.csv (ml-latest) found")
+    raise RatingsFileError(f"{folder}: neither u.data (MovieLens 100k) nor ratings.csv (ml-latest) found")
 
 
 def read_ratings(path: Path, read_options: dict) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from recpipe import tracking
 from recpipe.config import FutureEvaluationConfig, load_job_config
+from recpipe.errors import MissingInputError
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.ingest import HOLDOUT
 from recpipe.models.evaluation import RankingMetrics, ranking_metrics
@@ -69,7 +70,7 @@ def lists_as_of(tables: Tables, as_of: date | None, complete_by: date | None) ->
         if run_as_of == as_of or (as_of is None and complete_by is not None and run_as_of <= complete_by):
             return lists
     wanted = f"as-of {as_of}" if as_of else f"a run whose horizons ended by {complete_by} (the last day with events)"
-    raise LookupError(f"{name}: no version holds the lists of {wanted}: run the pipeline at that as-of first")
+    raise MissingInputError(f"{name}: no version holds the lists of {wanted}: run the pipeline at that as-of first")
 
 
 def holdout_protocol(tables: Tables, config: FutureEvaluationConfig) -> bool:

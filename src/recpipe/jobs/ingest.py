@@ -9,6 +9,7 @@ from typing import Any
 from recpipe import schemas
 from recpipe.config import ConfigError
 from recpipe.data.movielens import movielens
+from recpipe.errors import ExistingDataError
 from recpipe.jobs.context import JobContext
 
 NAME = "ingest"
@@ -67,7 +68,7 @@ def ingest(ctx: JobContext, data, replace: bool = False) -> dict[str, Any]:
     t, stages = ctx.tables, ctx.stages
     existing = [name for name in BRONZE if t.exists(name)]
     if existing and not replace:
-        raise FileExistsError(
+        raise ExistingDataError(
             f"{', '.join(existing)} already exist: pass --replace to overwrite them with the ratings data"
         )
     for logical, frame, schema in (

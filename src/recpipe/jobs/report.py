@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from recpipe.errors import MissingTableError
 from recpipe.jobs.context import JobContext
 from recpipe.monitoring import runs
 from recpipe.monitoring.report import render
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def write_report(ctx: JobContext, limit: int, output: Path | None = None) -> dict[str, Any]:
     if not ctx.tables.exists(runs.PIPELINE_RUNS):
-        raise FileNotFoundError(f"table {runs.PIPELINE_RUNS} does not exist: run `recpipe gate` (or `recpipe run`) first")
+        raise MissingTableError(f"table {runs.PIPELINE_RUNS} does not exist: run `recpipe gate` (or `recpipe run`) first")
     frame = runs.latest_runs(ctx.tables, limit).toPandas()
     output = output or ctx.settings.data_dir / "reports" / "pipeline_health.html"
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -15,10 +15,12 @@ import great_expectations as gx
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from recpipe.errors import RecpipeError
+
 FLAG_PREFIX = "_ok__"  # derived boolean columns: True when the row passes the rule
 
 
-class DataQualityError(RuntimeError):
+class DataQualityError(RecpipeError, RuntimeError):
     """Input failed validation; the message names the table, the column and the rule."""
 
 

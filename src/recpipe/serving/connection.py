@@ -12,10 +12,12 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from recpipe.errors import RecpipeError
+
 PASSWORD_ENV, USERNAME_ENV, URL_ENV = "REDIS_PASSWORD", "REDIS_USERNAME", "REDIS_URL"
 
 
-class RedisSetupError(RuntimeError):
+class RedisSetupError(RecpipeError, RuntimeError):
     """Redis is misconfigured or unreachable; the message names the (redacted) URL and the cause."""
 
 

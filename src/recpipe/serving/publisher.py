@@ -21,6 +21,7 @@ import redis
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from recpipe.errors import RecpipeError
 from recpipe.serving import keys, resp
 from recpipe.serving.connection import RedisTarget
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 STATS_SCHEMA = "entries long, checksum decimal(38,0), bytes long"
 
 
-class PublishError(RuntimeError):
+class PublishError(RecpipeError, RuntimeError):
     """Publishing failed; the live version is unchanged."""
 
 
