@@ -44,9 +44,9 @@ fi
 # Reinstall only when the package definition changed.
 stamp=.venv/.recpipe-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  log "installing recpipe and its pinned dependencies into .venv"
+  log "installing recpipe, the local Spark stack (extra local) and the test tools into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[local,dev]"
   touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"

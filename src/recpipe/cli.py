@@ -15,12 +15,15 @@ from types import ModuleType
 from recpipe import __version__, dag
 from recpipe.config import PROFILE_ENV
 from recpipe.errors import RecpipeError
-from recpipe.jobs import candidates, evaluate, gate, generate, ingest, interactions, publish, report, train, tune
+from recpipe.jobs import (
+    candidates, evaluate, gate, generate, ingest, interactions, publish, report, show_config, train, tune,
+)
 from recpipe.progress import configure_logging
 from recpipe.serving.connection import redact
 
 JOBS: dict[str, ModuleType] = {
-    module.NAME: module for module in (generate, ingest, interactions, train, tune, candidates, gate, publish, report, evaluate)
+    module.NAME: module
+    for module in (generate, ingest, interactions, train, tune, candidates, gate, publish, report, evaluate, show_config)
 }
 
 # Exit codes: a user error (RecpipeError: config, input, data) 2 without a traceback; anything else 1 with one.
@@ -30,12 +33,10 @@ log = logging.getLogger("recpipe")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", help="where to run: a target of conf/targets.yml (default $RECPIPE_TARGET or local)")
-    parser.add_argument("--targets-file", help="targets file (default conf/targets.yml)")
-    parser.add_argument("--conf", type=Path,
-                        help="job config file (default conf/<job>.yml, embedded defaults if absent; a named file must exist)")
+    parser.add_argument("--conf", type=Path, help="job config file over the embedded defaults (must exist; default "
+                                                  "$RECPIPE_CONF_DIR/<job>.yml when present)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field (repeatable)")
-    parser.add_argument("--profile", help="config profile: conf/profiles/<name>/<job>.yml overlays conf/<job>.yml "
+    parser.add_argument("--profile", help="config profile shipped with recpipe, overlaying the job's config "
                                           "(default $RECPIPE_PROFILE; e.g. ratings for public ratings data)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 

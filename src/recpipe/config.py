@@ -2,14 +2,15 @@
 
 Two kinds of settings, kept apart on purpose:
 
-* *where* (``Settings``): target, platform, data directory, catalog, Redis URL, MLflow URI. Targets in
-  ``conf/targets.yml`` differ only in these.
-* *what* (one model per job, e.g. ``GenerateConfig``): loaded from ``conf/<job>.yml``. Every model has
-  embedded defaults, so a job runs with no file at all.
+* *where* (``Settings``): platform, data directory, catalog, Redis, MLflow, artifact location. The defaults are
+  the local ones; a deployment sets ``RECPIPE_<FIELD>`` environment variables (the Databricks bundle sets them
+  from its variables on every job cluster), so where a run reads and writes is decided in one place.
+* *what* (one model per job, e.g. ``GenerateConfig``): the embedded defaults below are the only defaults.
+  ``--conf FILE``, a profile shipped in the package (``recpipe/profiles/<name>/<job>.yml``), a folder named by
+  ``$RECPIPE_CONF_DIR`` (``<job>.yml`` files), ``RECPIPE_<JOB>__FIELD__SUB`` variables and ``--set field.sub=value``
+  change them. ``recpipe config <job>`` prints the result.
 
 Every model rejects unknown keys and wrong types; the error names the file (or override) and the field.
-Overrides: ``--set field.sub=value`` on the command line, then ``RECPIPE_<JOB>__FIELD__SUB=value`` in the
-environment (the command line wins).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from datetime import date
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -25,9 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from recpipe.errors import RecpipeError
 
-CONF_DIR_ENV = "RECPIPE_CONF_DIR"
-PROFILE_ENV = "RECPIPE_PROFILE"  # conf/profiles/<name>/<job>.yml overlays conf/<job>.yml
-TARGET_ENV = "RECPIPE_TARGET"
+CONF_DIR_ENV = "RECPIPE_CONF_DIR"  # a folder of <job>.yml files that change the embedded defaults
+PROFILE_ENV = "RECPIPE_PROFILE"  # recpipe/profiles/<name>/<job>.yml overlays the job's config
+SETTINGS_ENV_PREFIX = "RECPIPE_"  # RECPIPE_<FIELD> sets a field of Settings
+# Standard names a deployment may already set; the RECPIPE_ name wins.
+SETTINGS_ENV_ALIASES = {"redis_url": "REDIS_URL", "mlflow_tracking_uri": "MLFLOW_TRACKING_URI"}
 # Values of these fields may carry credentials and are never echoed in errors.
 SECRET_FIELDS = frozenset({"redis_url", "mlflow_tracking_uri"})
 
@@ -42,21 +46,44 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Settings(StrictModel):
-    """Where the pipeline runs. Targets differ only in these values."""
+def _runtime_platform() -> Literal["local", "databricks"]:
+    return "databricks" if "DATABRICKS_RUNTIME_VERSION" in os.environ else "local"
 
-    target: str = "local"
-    platform: Literal["local", "databricks"] = "local"
-    data_dir: Path = Path(".recpipe")
-    catalog: str | None = None
+
+class Settings(StrictModel):
+    """Where the pipeline runs: local defaults, set per deployment through ``RECPIPE_<FIELD>`` variables."""
+
+    platform: Literal["local", "databricks"] = Field(
+        default_factory=_runtime_platform, description="default: databricks inside a Databricks runtime"
+    )
+    data_dir: Path = Field(default=Path(".recpipe"), description="local tables, MLflow store and artifacts")
+    catalog: str | None = Field(default=None, description="Unity Catalog catalog of the tables (databricks)")
     schema_prefix: str = ""
-    redis_url: str | None = None
+    redis_url: str | None = Field(default=None, description="default: a local redis-server (locally), the secret scope (databricks)")
     redis_secret_scope: str | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_experiment: str = "recpipe"
+    artifact_root: Path | None = Field(
+        default=None, description="reports and validation results; default <data_dir> locally, a Unity Catalog volume on databricks"
+    )
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
     shuffle_partitions: int = Field(default=8, gt=0)
+
+    @model_validator(mode="after")
+    def _databricks_needs_a_catalog(self) -> Settings:
+        if self.platform == "databricks" and not self.catalog:
+            raise ValueError("platform databricks needs a catalog (RECPIPE_CATALOG)")
+        return self
+
+    @property
+    def artifacts(self) -> Path:
+        """Where reports and validation results go: kept after a job cluster ends."""
+        if self.artifact_root is not None:
+            return self.artifact_root
+        if self.platform == "databricks":
+            return Path(f"/Volumes/{self.catalog}/{self.schema_prefix}monitoring/artifacts")
+        return self.data_dir
 
 
 class PeopleConfig(StrictModel):
@@ -168,7 +195,6 @@ DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "like": 3.0, "save": 3.0, "add_to_bag": 5.
 class InteractionsConfig(StrictModel):
     """Validated bronze events -> silver interactions."""
 
-    as_of: date | None = Field(default=None, description="process events up to this date; default: latest event day")
     lookback_days: int = Field(default=90, gt=0)
     half_life_days: float = Field(default=30.0, gt=0)
     event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
@@ -330,7 +356,7 @@ class FutureEvaluationConfig(StrictModel):
 
 T = TypeVar("T", bound=StrictModel)
 
-# conf/<job>.yml -> the model that file must satisfy.
+# job name -> the model of its config (files named by --conf or in $RECPIPE_CONF_DIR must satisfy it).
 JOB_CONFIGS: dict[str, type[StrictModel]] = {
     "generate": GenerateConfig,
     "interactions": InteractionsConfig,
@@ -343,9 +369,20 @@ JOB_CONFIGS: dict[str, type[StrictModel]] = {
 }
 
 
-def conf_dir() -> Path:
-    """Directory of the YAML files: ``$RECPIPE_CONF_DIR`` or ``./conf``."""
-    return Path(os.environ.get(CONF_DIR_ENV, "conf"))
+def conf_dir(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The folder named by ``$RECPIPE_CONF_DIR`` (None when unset); naming a missing folder is an error."""
+    environ = os.environ if environ is None else environ
+    if not environ.get(CONF_DIR_ENV):
+        return None
+    folder = Path(environ[CONF_DIR_ENV])
+    if not folder.is_dir():
+        raise ConfigError(f"{CONF_DIR_ENV}={folder}: no such folder")
+    return folder
+
+
+def profiles_dir() -> Path:
+    """The profiles shipped in the package: ``recpipe/profiles/<name>/<job>.yml``."""
+    return Path(str(resources.files("recpipe") / "profiles"))
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -455,50 +492,46 @@ def load_config(
 
 
 def profile_overlay(job: str, environ: Mapping[str, str] | None = None) -> Path | None:
-    """``conf/profiles/<profile>/<job>.yml`` of the profile named by ``$RECPIPE_PROFILE`` (None without one)."""
+    """``recpipe/profiles/<profile>/<job>.yml`` of the profile named by ``$RECPIPE_PROFILE`` (None without one)."""
     environ = os.environ if environ is None else environ
     profile = environ.get(PROFILE_ENV)
     if not profile:
         return None
-    folder = conf_dir() / "profiles" / profile
+    folder = profiles_dir() / profile
     if not folder.is_dir():
-        known = sorted(p.name for p in (conf_dir() / "profiles").glob("*") if p.is_dir())
-        raise ConfigError(f"{PROFILE_ENV}={profile}: no profile folder {folder} (profiles: {', '.join(known) or 'none'})")
+        known = sorted(p.name for p in profiles_dir().iterdir() if p.is_dir())
+        raise ConfigError(f"{PROFILE_ENV}={profile}: no such profile (profiles: {', '.join(known) or 'none'})")
     overlay = folder / f"{job}.yml"
     return overlay if overlay.exists() else None
 
 
 def load_job_config(job: str, model: type[T], path: Path | None = None, overrides: Sequence[str] = ()) -> T:
-    """Config of one job: ``conf/<job>.yml`` unless ``path`` is given, then the profile's overlay (if
-    ``$RECPIPE_PROFILE`` names one), env prefix ``RECPIPE_<JOB>__``."""
+    """Config of one job: embedded defaults, then ``path`` (or ``$RECPIPE_CONF_DIR/<job>.yml`` when present),
+    then the profile's overlay (if ``$RECPIPE_PROFILE`` names one), env prefix ``RECPIPE_<JOB>__``, ``overrides``."""
     if path is not None and not path.exists():  # asked for by name: running on defaults instead would mislead
         raise ConfigError(f"{path}: config file of job {job} not found")
-    path = path or conf_dir() / f"{job}.yml"
+    if path is None and (folder := conf_dir()) is not None and (folder / f"{job}.yml").exists():
+        path = folder / f"{job}.yml"
     return load_config(model, path, overrides, env_prefix=f"RECPIPE_{job.upper()}__", overlay=profile_overlay(job))
 
 
-def load_settings(target: str | None = None, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings of one target from ``conf/targets.yml``.
-
-    ``REDIS_URL``, ``MLFLOW_TRACKING_URI`` and ``RECPIPE_DATA_DIR`` in the environment override the file,
-    so a deployment can point the same code elsewhere without editing YAML.
-    """
+def settings_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``Settings`` fields set by the environment: ``RECPIPE_<FIELD>`` (or a standard alias such as ``REDIS_URL``)
+    -> {field: value}."""
     environ = os.environ if environ is None else environ
-    target = target or environ.get(TARGET_ENV, "local")
-    path = path or conf_dir() / "targets.yml"
-    targets = _read_yaml(path) if path.exists() else {"local": {}}
-    if target not in targets:
-        raise ConfigError(f"{path}: unknown target {target!r} (defined: {', '.join(sorted(targets))})")
-    values = dict(targets[target] or {}, target=target)
-    overridden: dict[str, str] = {}
-    for env_name, field in (
-        ("REDIS_URL", "redis_url"),
-        ("MLFLOW_TRACKING_URI", "mlflow_tracking_uri"),
-        ("RECPIPE_DATA_DIR", "data_dir"),
-        ("RECPIPE_SPARK_MASTER", "spark_master"),
-        ("RECPIPE_SPARK_DRIVER_MEMORY", "spark_driver_memory"),
-    ):
-        if environ.get(env_name):
-            values[field] = environ[env_name]
-            overridden[field] = f"environment {env_name}"
-    return build_model(Settings, values, f"{path} (target {target})", overridden)
+    found: dict[str, str] = {}
+    for field in Settings.model_fields:
+        for name in (SETTINGS_ENV_ALIASES.get(field), f"{SETTINGS_ENV_PREFIX}{field.upper()}"):
+            if name and environ.get(name):
+                found[field] = name
+    return found
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Where the pipeline runs: the embedded local defaults, changed by ``RECPIPE_<FIELD>`` environment variables
+    (``REDIS_URL`` and ``MLFLOW_TRACKING_URI`` too). Errors name the variable."""
+    environ = os.environ if environ is None else environ
+    names = settings_environment(environ)
+    values = {field: environ[name] for field, name in names.items()}
+    overridden = {field: f"environment {name}" for field, name in names.items()}
+    return build_model(Settings, values, "settings", overridden)

@@ -1,30 +1,52 @@
-"""The pipeline's task graph, run locally in order with the same entry points the Databricks job uses."""
+"""`recpipe run`: the Databricks job's task graph, read from the bundle's job file, run locally in order."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import re
 import sys
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import yaml
+
+from recpipe.errors import RecpipeError
 
 log = logging.getLogger(__name__)
 
-HELP = "Run the whole pipeline locally, task by task, stopping at the first failure; then show a few users' lists."
+PIPELINE_FILE = "pipeline.job.yml"
+PIPELINE_JOB = "recpipe_pipeline"
+RUN_DATE = "run_date"
+
+HELP = "Run the pipeline job's task graph locally, task by task; then show a few users' lists."
 DESCRIPTION = """\
-Runs the tasks of the Databricks job (generate -> interactions -> tune -> train -> candidates -> gate -> publish -> report) in order with
-the same entry points and config, stops at the first failing task (later tasks do not run, nothing is published),
-prints a summary table, and reads a few users' recommendations back from Redis. Without a configured Redis
-(--redis-url, the target's redis_url or REDIS_URL) it starts a local redis-server."""
+Runs the tasks of the Databricks pipeline job (read from the job file the bundle deploys) in order with the same
+entry points and parameters: interactions -> tune -> train -> candidates -> gate -> publish -> report. A failing
+task stops the graph (later tasks are skipped, nothing is published; tasks marked run_if ALL_DONE, the report, still
+run). The run's as-of is --as-of, else the day of the last valid event, found by interactions and passed on to every
+later task. Bronze tables are generated first only when there are none, or with --generate (which replaces only
+tables recpipe generated). Without a configured Redis (--redis-url, RECPIPE_REDIS_URL or REDIS_URL) it starts a
+local redis-server. --set JOB.FIELD=VALUE and --conf FOLDER (of <job>.yml files) reach the tasks."""
 
 
 @dataclass(frozen=True)
 class Task:
     name: str
-    job: str
-    args: tuple[str, ...] = ()
+    parameters: tuple[str, ...]  # the python_wheel_task's command line, job parameter references unresolved
+    run_if: str = "ALL_SUCCESS"
+
+    @property
+    def job(self) -> str:
+        return self.parameters[0]
 
 
 @dataclass
@@ -35,64 +57,132 @@ class TaskResult:
     detail: str = ""
 
 
-def pipeline_tasks(args: argparse.Namespace, redis_url: str | None) -> list[Task]:
-    """Tasks in dependency order; generating data is the local stand-in for upstream ingestion."""
-    tasks: list[Task] = []
-    if not args.skip_generate:
-        sizes = tuple(f"--{k}={v}" for k, v in (("users", args.users), ("items", args.items)) if v)
-        tasks.append(Task("generate", "generate", sizes))
-    tasks += [Task("interactions", "interactions"), Task("tune", "tune"), Task("train", "train"), Task("candidates", "candidates"),
-              Task("gate", "gate")]
-    tasks.append(Task("publish", "publish", (f"--redis-url={redis_url}",) if redis_url else ()))
-    tasks.append(Task("report", "report"))
+class TaskGraphError(RecpipeError):
+    """The job file's task graph is not a list of wheel tasks in dependency order."""
+
+
+def pipeline_job(path: Path | None = None) -> dict[str, Any]:
+    """The pipeline job of the bundle, from the job file shipped in the package."""
+    text = path.read_text() if path else (resources.files("recpipe") / "bundle" / PIPELINE_FILE).read_text()
+    return yaml.safe_load(text)["resources"]["jobs"][PIPELINE_JOB]
+
+
+def pipeline_tasks(job: Mapping[str, Any]) -> list[Task]:
+    """The job's wheel tasks; each must depend only on tasks listed before it (the order they run in locally)."""
+    tasks, seen = [], set()
+    for spec in job["tasks"]:
+        needs = {d["task_key"] for d in spec.get("depends_on", [])}
+        if not needs <= seen:
+            raise TaskGraphError(f"{PIPELINE_FILE}: task {spec['task_key']} depends on {sorted(needs - seen)}, listed later")
+        if "python_wheel_task" not in spec:
+            raise TaskGraphError(f"{PIPELINE_FILE}: task {spec['task_key']} is not a python_wheel_task")
+        seen.add(spec["task_key"])
+        tasks.append(Task(spec["task_key"], tuple(spec["python_wheel_task"]["parameters"]), spec.get("run_if", "ALL_SUCCESS")))
     return tasks
 
 
+def resolve_parameters(parameters: Sequence[str], job_parameters: Mapping[str, str | None]) -> list[str]:
+    """Replace ``{{job.parameters.NAME}}``; a flag whose value is an unset job parameter is left out with it."""
+    resolved: list[str] = []
+    for token in parameters:
+        found = re.fullmatch(r"\{\{job\.parameters\.(\w+)\}\}", token)
+        if found is None:
+            resolved.append(token)
+        elif job_parameters.get(found.group(1)) is not None:
+            resolved.append(str(job_parameters[found.group(1)]))
+        elif resolved and resolved[-1].startswith("--"):
+            resolved.pop()
+        else:
+            raise TaskGraphError(f"job parameter {found.group(1)} has no value")
+    return resolved
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--skip-generate", action="store_true", help="use the bronze tables already there")
+    parser.add_argument("--as-of", type=date.fromisoformat, help="the run's as-of (YYYY-MM-DD; default: the last valid event's day)")
+    parser.add_argument("--generate", action="store_true", help="generate bronze tables first even when there are some "
+                                                                "(replaces only tables recpipe generate or ingest wrote)")
     parser.add_argument("--users", type=int, help="users to generate")
     parser.add_argument("--items", type=int, help="items to generate")
-    parser.add_argument("--redis-url", help="publish here (default: the target's, else REDIS_URL, else a local redis-server)")
+    parser.add_argument("--redis-url", help="publish here (default: RECPIPE_REDIS_URL, REDIS_URL, else a local redis-server)")
     parser.add_argument("--show", type=int, default=3, help="users whose recommendations are printed at the end")
 
 
-def _job_argv(args: argparse.Namespace, task: Task) -> list[str]:
-    argv = [task.job, *task.args]
-    if args.target:
-        argv.append(f"--target={args.target}")
-    if args.targets_file:
-        argv.append(f"--targets-file={args.targets_file}")
-    return argv
+def task_overrides(pairs: Sequence[str], jobs: Sequence[str]) -> dict[str, list[str]]:
+    """``--set JOB.FIELD=VALUE`` of `recpipe run` -> {job: ["FIELD=VALUE", ...]}."""
+    by_job: dict[str, list[str]] = {}
+    for pair in pairs:
+        job, sep, rest = pair.partition(".")
+        if not sep or job not in jobs or "=" not in rest:
+            raise RecpipeError(f"recpipe run --set {pair!r}: expected JOB.FIELD=VALUE with JOB one of {', '.join(jobs)}")
+        by_job.setdefault(job, []).append(rest)
+    return by_job
 
 
-def _redis_url(args: argparse.Namespace) -> str:
+def _redis_url(args: argparse.Namespace) -> str | None:
     from recpipe.config import load_settings
     from recpipe.serving.local_redis import ensure_local_redis
 
-    settings = load_settings(args.target)
-    url = args.redis_url or settings.redis_url or os.environ.get("REDIS_URL")
+    settings = load_settings()
+    url = args.redis_url or settings.redis_url
     if url or settings.platform == "databricks":
         return url
     return ensure_local_redis(settings.data_dir)
 
 
+@contextmanager
+def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """The tasks' environment (what a job cluster's variables are on Databricks), restored afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: v for k, v in values.items() if v is not None})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _bronze_missing() -> bool:
+    from recpipe.config import load_settings
+    from recpipe.jobs.bronze import BRONZE
+    from recpipe.spark import get_spark
+    from recpipe.tables import Tables
+
+    settings = load_settings()
+    tables = Tables(get_spark(settings), settings)
+    return not any(tables.exists(name) for name in BRONZE)
+
+
+def _common_flags(args: argparse.Namespace) -> list[str]:
+    return ["--verbose"] if args.verbose else []
+
+
 def run_tasks(args: argparse.Namespace, jobs: dict[str, ModuleType], tasks: list[Task]) -> list[TaskResult]:
-    """Run tasks in order; after a failure the rest are reported as skipped."""
+    """Run tasks in order; after a failure the rest are skipped, except tasks that run_if ALL_DONE."""
     from recpipe.cli import build_parser  # the same parser as the standalone entry points
 
+    overrides = task_overrides(args.set, sorted({t.job for t in tasks}))
+    job_parameters: dict[str, str | None] = {RUN_DATE: str(args.as_of + timedelta(days=1)) if args.as_of else None}
     results: list[TaskResult] = []
     failed = False
     for task in tasks:
-        if failed:
+        if failed and task.run_if != "ALL_DONE":
             results.append(TaskResult(task.name, "skipped"))
             continue
+        argv = [*resolve_parameters(task.parameters, job_parameters), *_common_flags(args),
+                *(f"--set={o}" for o in overrides.get(task.job, []))]
         start = time.perf_counter()
         try:
-            summary = jobs[task.job].run(build_parser().parse_args(_job_argv(args, task)))
+            log.info("task %s: recpipe %s", task.name, " ".join(argv))
+            summary = jobs[task.job].run(build_parser().parse_args(argv))
             rows = ", ".join(f"{k}={v:,}" for k, v in summary.get("rows", {}).items()) or summary.get("report", "")
             results.append(TaskResult(task.name, "ok", time.perf_counter() - start, rows))
+            if job_parameters[RUN_DATE] is None and "as_of" in summary:  # found from validated events: one as-of per run
+                job_parameters[RUN_DATE] = str(date.fromisoformat(summary["as_of"]) + timedelta(days=1))
         except Exception as exc:  # noqa: BLE001 - any failure stops the graph and is reported
-            log.exception("task %s failed", task.name)
+            log.error("task %s failed", task.name, exc_info=not isinstance(exc, RecpipeError))
             reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
             results.append(TaskResult(task.name, "FAILED", time.perf_counter() - start, reason))
             failed = True
@@ -113,7 +203,7 @@ def show_recommendations(redis_url: str, n_users: int) -> None:
     from recpipe.spark import get_spark
     from recpipe.tables import Tables
 
-    settings = load_settings(None)
+    settings = load_settings()
     tables = Tables(get_spark(settings), settings)
     users = tables.read("gold.user_candidates").orderBy("source", "user_id").select("user_id", "source").limit(n_users).collect()
     items = tables.read("silver.items").select("item_id", "category", "brand", "size", "price").toPandas().set_index("item_id")
@@ -127,10 +217,26 @@ def show_recommendations(redis_url: str, n_users: int) -> None:
             print(f"  item {item:<8} score {score:7.3f}  {described}")
 
 
+def _task_environment(args: argparse.Namespace, redis_url: str | None) -> dict[str, str | None]:
+    from recpipe.config import CONF_DIR_ENV
+
+    if args.conf is not None and not args.conf.is_dir():
+        raise RecpipeError(f"recpipe run --conf {args.conf}: expected a folder of <job>.yml files")
+    return {"RECPIPE_REDIS_URL": redis_url, CONF_DIR_ENV: str(args.conf) if args.conf else None}
+
+
 def run(args: argparse.Namespace, jobs: dict[str, ModuleType]) -> int:
     """Run every task in order; return 0, or 1 at the first failure."""
     redis_url = _redis_url(args)
-    results = run_tasks(args, jobs, pipeline_tasks(args, redis_url))
+    tasks = pipeline_tasks(pipeline_job())
+    with _environment(_task_environment(args, redis_url)):
+        sizes_asked = bool(args.users or args.items)
+        if args.generate or _bronze_missing():
+            sizes = [f"--{k}={v}" for k, v in (("users", args.users), ("items", args.items)) if v]
+            tasks = [Task("generate", ("generate", *sizes, *(["--replace"] if args.generate else []))), *tasks]
+        elif sizes_asked:
+            raise RecpipeError("recpipe run: bronze tables exist and are kept; --users/--items apply with --generate")
+        results = run_tasks(args, jobs, tasks)
     print(format_summary(results))
     failed = [r for r in results if r.status == "FAILED"]
     if failed:

@@ -6,6 +6,7 @@ is the Unity Catalog table ``<catalog>.<schema_prefix><layer>.<table>``. Jobs on
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,8 +101,21 @@ class Tables:
         self.versions_read[logical] = resolved
         return df
 
-    def _write(self, df: DataFrame, logical: str, mode: str, partition_by: Sequence[str] = ()) -> int:
+    def last_writer(self, logical: str) -> str | None:
+        """The note (Delta userMetadata) of a table's latest commit: which command wrote it, when recpipe did."""
+        if self._by_path:
+            commit = Path(self.name(logical)) / "_delta_log" / f"{self.version(logical):020d}.json"
+            for line in commit.read_text().splitlines():
+                info = json.loads(line).get("commitInfo")
+                if info is not None:
+                    return info.get("userMetadata")
+            return None
+        return self._delta_table(logical).history(1).select("userMetadata").first()[0]
+
+    def _write(self, df: DataFrame, logical: str, mode: str, partition_by: Sequence[str] = (), note: str | None = None) -> int:
         writer = df.write.format("delta").mode(mode)
+        if note:
+            writer = writer.option("userMetadata", note)
         if mode == "overwrite":
             writer = writer.option("overwriteSchema", "true")
         if partition_by:
@@ -119,9 +133,9 @@ class Tables:
         log.info("wrote %s (version %d)", logical, version)
         return version
 
-    def overwrite(self, df: DataFrame, logical: str, partition_by: Sequence[str] = ()) -> int:
-        """Replace a table's content (schema too); returns the new Delta version."""
-        return self._write(df, logical, "overwrite", partition_by)
+    def overwrite(self, df: DataFrame, logical: str, partition_by: Sequence[str] = (), note: str | None = None) -> int:
+        """Replace a table's content (schema too); returns the new Delta version. ``note`` is kept in the commit."""
+        return self._write(df, logical, "overwrite", partition_by, note)
 
     def append(self, df: DataFrame, logical: str) -> int:
         """Append rows (creating the table if needed); returns the new Delta version."""

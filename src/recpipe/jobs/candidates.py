@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from recpipe import tracking
 from recpipe.config import CandidatesConfig, load_job_config
-from recpipe.jobs.context import JobContext
+from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.monitoring import runs
 from recpipe.transforms import candidates as C
 from recpipe.transforms.interactions import as_of_end
@@ -29,6 +29,7 @@ gold.topup_exclusions: per user the fallback items a reader must not top the use
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_as_of_arguments(parser)
     parser.add_argument("--model-version", help="model version to use (default: the champion)")
 
 

@@ -7,13 +7,13 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import date
-from pathlib import Path
+from datetime import date, timedelta
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from recpipe.config import Settings, load_settings
+from recpipe.errors import MissingInputError
 from recpipe.progress import StageLog
 from recpipe.spark import get_spark
 from recpipe.tables import Tables
@@ -27,22 +27,52 @@ def deterministic_run_id(job: str, *parts: object) -> str:
     return f"{job}-{digest}"
 
 
+def add_as_of_arguments(parser: argparse.ArgumentParser) -> None:
+    """The run's as-of, one per run: the scheduler passes its run date to every task; `recpipe run` passes one."""
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--as-of", type=date.fromisoformat, help="the run's as-of day: data up to the end of this day (YYYY-MM-DD)")
+    when.add_argument("--run-date", type=date.fromisoformat,
+                      help="the day the run starts (YYYY-MM-DD); its as-of is the day before, the last complete day")
+
+
+def requested_as_of(args: argparse.Namespace) -> date | None:
+    """The as-of named on the command line (``--as-of``, or the day before ``--run-date``), None without one."""
+    if getattr(args, "as_of", None):
+        return args.as_of
+    run_date = getattr(args, "run_date", None)
+    return run_date - timedelta(days=1) if run_date else None
+
+
 @dataclass
 class JobContext:
     settings: Settings
     spark: SparkSession
     tables: Tables
     stages: StageLog
+    as_of: date | None = None  # the run's as-of when one was passed; else each job takes it from its validated input
 
     @classmethod
     def create(cls, job: str, args: argparse.Namespace) -> JobContext:
-        settings = load_settings(args.target, Path(args.targets_file) if args.targets_file else None)
-        spark = get_spark(settings, app_name=f"recpipe-{job}")
-        return cls(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog(job))
+        settings = load_settings()
+        return cls.for_settings(job, settings, get_spark(settings, app_name=f"recpipe-{job}"), requested_as_of(args))
+
+    @classmethod
+    def for_settings(cls, job: str, settings: Settings, spark: SparkSession, as_of: date | None = None) -> JobContext:
+        return cls(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog(job), as_of=as_of)
 
     def interactions_as_of(self) -> date:
-        """The as-of day of silver.interactions (the day of their last event): the day training and lists are for."""
-        return self.tables.read("silver.interactions").agg(F.max(F.to_date("last_event_ts"))).first()[0]
+        """The as-of day of silver.interactions (the day of their last event): the day training and lists are for.
+        When the run names an as-of, silver must be built for it: a task never works on another day's data."""
+        built_for = self.tables.read("silver.interactions").agg(F.max(F.to_date("last_event_ts"))).first()[0]
+        self.check_as_of("silver.interactions", built_for, "recpipe interactions")
+        return built_for
+
+    def check_as_of(self, what: str, found: date, producer: str) -> None:
+        """Raise when the run names an as-of and ``what`` holds another day's data."""
+        if self.as_of is not None and found != self.as_of:
+            raise MissingInputError(
+                f"{what} is as of {found}, this run is as of {self.as_of}: run `{producer} --as-of {self.as_of}` first"
+            )
 
     def run_id(self, *parts: object) -> str:
         """``$RECPIPE_RUN_ID`` when an orchestrator sets one, else derived from the job's inputs."""

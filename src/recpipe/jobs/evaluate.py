@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from recpipe import tracking
 from recpipe.config import FutureEvaluationConfig, load_job_config
 from recpipe.errors import MissingInputError
-from recpipe.jobs.context import JobContext
+from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.jobs.ingest import HOLDOUT
 from recpipe.models.evaluation import RankingMetrics, ranking_metrics
 from recpipe.models.matrix import to_csr
@@ -44,16 +44,13 @@ MAX_VERSIONS_SEARCHED = 400
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--as-of",
-        type=date.fromisoformat,
-        help="as-of date of the run to score (YYYY-MM-DD; default: the newest run whose horizons have passed)",
-    )
+    add_as_of_arguments(parser)  # the as-of of the run to score; default: the newest run whose horizons have passed
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     config = load_job_config(NAME, FutureEvaluationConfig, args.conf, args.set)
-    return evaluate(JobContext.create(NAME, args), config, args.as_of)
+    ctx = JobContext.create(NAME, args)
+    return evaluate(ctx, config, ctx.as_of)
 
 
 def lists_as_of(tables: Tables, as_of: date | None, complete_by: date | None) -> DataFrame:

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from recpipe import tracking
 from recpipe.config import CandidatesConfig, QualityGateConfig, load_job_config
-from recpipe.jobs.context import JobContext
+from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.monitoring import runs
 from recpipe.quality import gold
 from recpipe.quality.rules import DataQualityError
@@ -45,7 +45,7 @@ class QualityGateError(DataQualityError):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    add_as_of_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,6 +73,7 @@ def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConf
     if stamp is None:
         raise QualityGateError("table gold.user_candidates is empty (rule gold.user_candidates.*.not_empty)")
     run_id, model_version, as_of = stamp.run_id, stamp.model_version, as_of_from_end(stamp.generated_at)
+    ctx.check_as_of("gold.user_candidates", as_of, "recpipe candidates")
     items, availability = t.read("silver.items"), t.read("silver.item_availability")
     available = availability.where(F.col("status") == "active").select("item_id")
     seen = seen_pairs(t.read("silver.interactions"), candidates.exclude_seen_event_types)
@@ -104,7 +105,7 @@ def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConf
     for df in cached:  # a long-lived session (notebooks, tests) must not keep every run's frames
         df.unpersist()
     t.replace_where(ctx.spark.createDataFrame(results, RESULT_SCHEMA), GATE_RESULTS, f"run_id = '{run_id}'")
-    report_path = ctx.settings.data_dir / "validation" / run_id / "gold_gate.json"
+    report_path = ctx.settings.artifacts / "validation" / run_id / "gold_gate.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(gx_results, indent=1, default=str))
     stages.count("failed rules", len(failed))

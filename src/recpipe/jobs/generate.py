@@ -10,6 +10,7 @@ from typing import Any
 from recpipe.config import GenerateConfig, load_job_config
 from recpipe.data.calibration import calibration_figures, out_of_range
 from recpipe.data.generator import MarketplaceGenerator
+from recpipe.jobs.bronze import check_bronze_writable, writer_note
 from recpipe.jobs.context import JobContext
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ DESCRIPTION = """\
 Writes bronze.users, bronze.items and bronze.events as Delta tables, and the ground truth (true utility vectors)
 to sim.users and sim.items. Listings are created all day and sell once, mostly within days; users browse live
 listings in sessions, favour recent ones, and like, bag and buy what fits their taste, size and budget; every
-purchase follows a view. The same seed always gives the same tables. Flags override conf/generate.yml."""
+purchase follows a view. The same seed always gives the same tables. Flags override the generate config (`recpipe config generate`)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,10 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, help="length of the event window in days")
     parser.add_argument("--events", type=int, help="approximate number of events (default users * events_per_user)")
     parser.add_argument("--seed", type=int, help="random seed")
+    parser.add_argument("--replace", action="store_true", help="overwrite bronze tables written by recpipe generate or ingest")
 
 
-def write_marketplace(ctx: JobContext, config: GenerateConfig) -> None:
-    """Generate and write the bronze tables, logging a count and a timing per table."""
+def write_marketplace(ctx: JobContext, config: GenerateConfig, replace: bool = False) -> None:
+    """Generate and write the bronze tables, logging a count and a timing per table. Existing bronze tables are
+    overwritten only with ``replace`` and only when recpipe wrote them."""
+    check_bronze_writable(ctx.tables, NAME, replace)
     with ctx.stages.stage("sales"):
         generated = MarketplaceGenerator(config).generate(ctx.spark)
     for logical, df in (
@@ -43,7 +47,7 @@ def write_marketplace(ctx: JobContext, config: GenerateConfig) -> None:
         ("sim.items", generated.sim_items),
     ):
         with ctx.stages.stage(f"write {logical}"):
-            ctx.tables.overwrite(df, logical)
+            ctx.tables.overwrite(df, logical, note=writer_note(NAME))
         ctx.stages.count(logical, ctx.tables.read(logical).count())
 
 
@@ -55,7 +59,7 @@ def check_calibration(ctx: JobContext, config: GenerateConfig) -> dict[str, floa
                                       datetime.combine(config.end_date, time(), tzinfo=timezone.utc))
     log.info("generate: calibration %s", ", ".join(f"{k}={v:g}" for k, v in figures.items()))
     for problem in out_of_range(figures, config.calibration):
-        log.warning("generate: calibration figure %s (conf generate.yml: calibration)", problem)
+        log.warning("generate: calibration figure %s (generate config: calibration)", problem)
     return figures
 
 
@@ -63,6 +67,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     flags = [f"{key}={getattr(args, key)}" for key in ("users", "items", "days", "events", "seed") if getattr(args, key) is not None]
     config = load_job_config(NAME, GenerateConfig, args.conf, [*args.set, *flags])
     ctx = JobContext.create(NAME, args)
-    write_marketplace(ctx, config)
+    write_marketplace(ctx, config, args.replace)
     figures = check_calibration(ctx, config)
     return {**ctx.stages.summary(), "calibration": figures, "config": config.model_dump(mode="json"), "versions_written": ctx.tables.versions_written}

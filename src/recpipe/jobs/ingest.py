@@ -9,7 +9,7 @@ from typing import Any
 from recpipe import schemas
 from recpipe.config import ConfigError
 from recpipe.data.movielens import movielens
-from recpipe.errors import ExistingDataError
+from recpipe.jobs.bronze import check_bronze_writable, writer_note
 from recpipe.jobs.context import JobContext
 
 NAME = "ingest"
@@ -22,7 +22,6 @@ event, `like` unless --rating-event maps it, timestamps kept). With --holdout-sh
 `recpipe evaluate` scores the served lists against it. Run the pipeline on it with the ratings profile:
 `recpipe run --profile ratings` (no bot filter, no time decay). Existing bronze tables are kept unless --replace."""
 
-BRONZE = ("bronze.users", "bronze.items", "bronze.events")
 HOLDOUT = "sim.holdout"
 HOLDOUT_SCHEMA = "user_id long, item_id long, rating double, event_ts timestamp"
 
@@ -66,18 +65,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def ingest(ctx: JobContext, data, replace: bool = False) -> dict[str, Any]:
     t, stages = ctx.tables, ctx.stages
-    existing = [name for name in BRONZE if t.exists(name)]
-    if existing and not replace:
-        raise ExistingDataError(
-            f"{', '.join(existing)} already exist: pass --replace to overwrite them with the ratings data"
-        )
+    check_bronze_writable(t, NAME, replace)
     for logical, frame, schema in (
         ("bronze.users", data.users, schemas.USERS),
         ("bronze.items", data.items, schemas.ITEMS),
         ("bronze.events", data.events, schemas.EVENTS),
     ):
         with stages.stage(f"write {logical}"):
-            t.overwrite(ctx.spark.createDataFrame(frame, schema), logical)
+            t.overwrite(ctx.spark.createDataFrame(frame, schema), logical, note=writer_note(NAME))
         stages.count(logical, len(frame))
     if data.holdout is not None:
         t.overwrite(

@@ -9,9 +9,10 @@ from typing import Any
 from pyspark.sql import functions as F
 
 from recpipe.config import InteractionsConfig, load_job_config
-from recpipe.jobs.context import JobContext
+from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.monitoring import runs
 from recpipe.quality.bronze import validate_bronze
+from recpipe.quality.rules import DataQualityError
 from recpipe.transforms import interactions as T
 
 NAME = "interactions"
@@ -26,30 +27,42 @@ day is merged into the existing tables; the result equals a full rebuild."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as-of", type=date.fromisoformat, help="process events up to this date (YYYY-MM-DD)")
+    add_as_of_arguments(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--incremental", action="store_const", const=True, dest="incremental", help="merge the as-of day")
     mode.add_argument("--full", action="store_const", const=False, dest="incremental", help="rebuild the lookback window")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    flags = [f"as_of={args.as_of}"] if args.as_of else []
-    flags += [f"incremental={str(args.incremental).lower()}"] if args.incremental is not None else []
+    flags = [f"incremental={str(args.incremental).lower()}"] if args.incremental is not None else []
     config = load_job_config(NAME, InteractionsConfig, args.conf, [*args.set, *flags])
     ctx = JobContext.create(NAME, args)
     return build(ctx, config)
+
+
+def checked_as_of(requested: date | None, last_event_day: date | None) -> date:
+    """The run's as-of: the requested day, or the day of the last valid event; an as-of past the data is an error."""
+    if last_event_day is None:
+        raise DataQualityError("bronze.events: no valid events: nothing to build interactions from")
+    if requested is not None and requested > last_event_day:
+        raise DataQualityError(f"bronze.events: the as-of {requested} is after the last valid event ({last_event_day}): "
+                               f"that day's events have not arrived; nothing was written")
+    return requested or last_event_day
 
 
 def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
     """The job body: read bronze, validate, transform, write silver (separate from argument parsing for tests)."""
     tables, stages = ctx.tables, ctx.stages
     users, items, events = (tables.read(f"bronze.{t}") for t in ("users", "items", "events"))
-    as_of = config.as_of or events.agg(F.max(F.to_date("event_ts"))).first()[0]
-    run_id = ctx.run_id(as_of, config.model_dump_json(), sorted(tables.versions_read.items()))
+    # The run id depends on what was asked (an as-of or the latest day), not on the rows: validation needs it.
+    run_id = ctx.run_id(ctx.as_of or "latest", config.model_dump_json(), sorted(tables.versions_read.items()))
     now = datetime.now(timezone.utc)
 
     with stages.stage("validate"):
         checked = validate_bronze(users, items, events, config.validation, run_id, now)
+        # From validated events only: one event dated years ahead is quarantined and must not move the as-of.
+        last_event_day = checked.events.valid.agg(F.max(F.to_date("event_ts"))).first()[0]
+        as_of = checked_as_of(ctx.as_of, last_event_day)
         for result in checked.tables:
             stages.count(f"bronze.{result.table}", result.total)
             stages.count(f"quarantine.{result.table}", result.quarantined)
@@ -57,13 +70,17 @@ def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
         for result in checked.tables:
             tables.replace_where(result.quarantine, f"quarantine.{result.table}", f"run_id = '{run_id}'")
         tables.replace_where(checked.report(ctx.spark, run_id), "monitoring.validation_results", f"run_id = '{run_id}'")
-        checked.write_json(ctx.settings.data_dir / "validation" / run_id)
+        checked.write_json(ctx.settings.artifacts / "validation" / run_id)
         checked.enforce(config.validation)
 
     last_day = as_of
     first_window_day = as_of - timedelta(days=config.lookback_days - 1)
     incremental = config.incremental and tables.exists("silver.daily_interactions")
     first_day = last_day if incremental else first_window_day
+    window_events = checked.events.valid.transform(T.within_days(first_window_day, last_day))
+    if window_events.isEmpty():
+        raise DataQualityError(f"bronze.events: no valid events in the window {first_window_day} .. {last_day} "
+                               f"(lookback_days {config.lookback_days} up to the as-of): nothing was written")
     with stages.stage("daily interactions"):
         daily = (
             checked.events.valid.transform(T.deduplicate_events)
@@ -86,6 +103,10 @@ def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
             .transform(T.keep_min_interactions(config.min_user_interactions, config.min_item_interactions, config.min_count_passes))
             .select("user_id", "item_id", "confidence", "n_events", "last_event_ts", "event_types")
         )
+        if interactions.isEmpty():
+            raise DataQualityError(f"silver.interactions: no interactions left in the window {first_window_day} .. {last_day} "
+                                   f"after the bot filter and the minimum counts (interactions config: min_user_interactions, "
+                                   f"min_item_interactions): silver.interactions was kept as it was")
         if incremental:
             tables.merge(interactions, "silver.interactions", keys=["user_id", "item_id"], delete_missing=True)
         else:

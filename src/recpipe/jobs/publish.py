@@ -10,14 +10,15 @@ from typing import Any
 from pyspark.sql import functions as F
 
 from recpipe import tracking
-from recpipe.config import PublishConfig, load_job_config
-from recpipe.jobs.context import JobContext
+from recpipe.config import PublishConfig, Settings, load_job_config, load_settings
+from recpipe.jobs.context import JobContext, add_as_of_arguments, requested_as_of
 from recpipe.jobs.gate import GATE_RESULTS, MANIFESTS
-from recpipe.monitoring import runs
+from recpipe.monitoring import rollbacks, runs
 from recpipe.quality.gold import require_encoded_lists
 from recpipe.serving import keys
 from recpipe.serving import publisher as P
 from recpipe.serving.connection import RedisTarget, resolve_target
+from recpipe.spark import get_spark
 from recpipe.transforms import serving_inputs as S
 from recpipe.transforms.interactions import as_of_from_end
 
@@ -29,15 +30,17 @@ DESCRIPTION = """\
 Writes gold.user_candidates, gold.similar_items and gold.fallback_candidates into Redis under a new version from
 the executors (pipelined, retried), reads everything back to verify counts and checksums, records manifests in
 Redis and in monitoring.publish_manifests, then switches every surface's pointer in one transaction. Versions past
-keep_versions expire. --rollback points every surface back at its previous complete version. --dry-run prints
-what would be written and the estimated memory, without connecting. Redis: redis_url of the target or REDIS_URL;
-password: REDIS_PASSWORD or the target's secret scope (never logged)."""
+keep_versions expire. --rollback points every surface back at its previous complete version in seconds (Redis only,
+no Spark), lets the abandoned version expire and records the rollback for the report. --dry-run prints what would
+be written and the estimated memory, without connecting. Redis: --redis-url, RECPIPE_REDIS_URL or REDIS_URL, else
+the secret scope RECPIPE_REDIS_SECRET_SCOPE; password: REDIS_PASSWORD or the secret scope (never logged)."""
 
 # Redis memory per hash field beyond the value itself (field name, dict entry, allocator slack): measured ~60 B.
 FIELD_OVERHEAD_BYTES = 64
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_as_of_arguments(parser)
     parser.add_argument("--rollback", action="store_true", help="point every surface back at its previous version")
     parser.add_argument("--dry-run", action="store_true", help="print what would be written and the memory estimate")
     parser.add_argument("--redis-url", help="override the target's Redis URL (credentials go in REDIS_PASSWORD)")
@@ -45,13 +48,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     config = load_job_config(NAME, PublishConfig, args.conf, args.set)
-    ctx = JobContext.create(NAME, args)
-    if args.dry_run:
-        return dry_run(ctx, config)
-    target = resolve_target(args.redis_url or ctx.settings.redis_url, ctx.settings.redis_secret_scope, retries=config.retries)
+    settings = load_settings()
     if args.rollback:
-        return {"job": NAME, "rolled_back_to": P.rollback(target.check(), list(keys.SURFACES), keys.OPTIONAL_SURFACES)}
+        return roll_back(settings, config, args.redis_url)
+    # Redis is checked before Spark starts: a wrong URL fails in seconds, not after a minute of start-up
+    target = None if args.dry_run else resolve_target(args.redis_url or settings.redis_url, settings.redis_secret_scope,
+                                                      retries=config.retries)
+    if target is not None:
+        target.check()
+    ctx = JobContext.for_settings(NAME, settings, get_spark(settings, app_name=f"recpipe-{NAME}"), requested_as_of(args))
+    if target is None:
+        return dry_run(ctx, config)
     return publish(ctx, config, target)
+
+
+def roll_back(settings: Settings, config: PublishConfig, redis_url: str | None) -> dict[str, Any]:
+    """Point every surface at its previous version: Redis only, no Spark; recorded for the report."""
+    target = resolve_target(redis_url or settings.redis_url, settings.redis_secret_scope, retries=config.retries)
+    abandoned, restored = P.rollback(target.check(), list(keys.SURFACES), config.expire_after_s, keys.OPTIONAL_SURFACES)
+    event = rollbacks.record(settings.artifacts, abandoned, restored)
+    return {"job": NAME, "rolled_back_to": restored, "abandoned": abandoned, "at": event.at}
 
 
 def surfaces(ctx: JobContext, config: PublishConfig):
@@ -71,6 +87,7 @@ def surfaces(ctx: JobContext, config: PublishConfig):
 def version_of(ctx: JobContext) -> tuple[str, dict[str, str]]:
     """The version id: the lists' as-of day plus their run id, so a rerun rewrites the same version."""
     row = ctx.tables.read("gold.user_candidates").select("run_id", "model_version", "generated_at").first()
+    ctx.check_as_of("gold.user_candidates", as_of_from_end(row.generated_at), "recpipe candidates")
     version = f"{row.generated_at:%Y%m%d}-{row.run_id.rsplit('-', 1)[-1][:10]}"
     return version, {"run_id": row.run_id, "model_version": row.model_version, "generated_at": str(row.generated_at)}
 

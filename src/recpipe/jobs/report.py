@@ -8,7 +8,7 @@ from typing import Any
 
 from recpipe.errors import MissingTableError
 from recpipe.jobs.context import JobContext
-from recpipe.monitoring import runs
+from recpipe.monitoring import rollbacks, runs
 from recpipe.monitoring.report import render
 
 NAME = "report"
@@ -16,7 +16,8 @@ HELP = "Write an HTML health page (charts + table) of the latest runs in monitor
 DESCRIPTION = """\
 Reads the latest runs from monitoring.pipeline_runs and writes one HTML file with embedded PNG charts (model
 metrics, catalog coverage and fallback share, depletion, popularity concentration, task durations) and a table
-of each run's figures. Default output: <data_dir>/reports/pipeline_health.html."""
+of each run's figures; runs whose lists were rolled back (`recpipe publish --rollback`) are marked so. Default
+output: <artifacts>/reports/pipeline_health.html (the data folder locally, a Unity Catalog volume on Databricks)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +33,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def write_report(ctx: JobContext, limit: int, output: Path | None = None) -> dict[str, Any]:
     if not ctx.tables.exists(runs.PIPELINE_RUNS):
         raise MissingTableError(f"table {runs.PIPELINE_RUNS} does not exist: run `recpipe gate` (or `recpipe run`) first")
+    marked = runs.mark_rolled_back(ctx.tables, rollbacks.abandoned_versions(rollbacks.read(ctx.settings.artifacts)))
     frame = runs.latest_runs(ctx.tables, limit).toPandas()
-    output = output or ctx.settings.data_dir / "reports" / "pipeline_health.html"
+    output = output or ctx.settings.artifacts / "reports" / "pipeline_health.html"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render(frame))
-    return {"job": NAME, "report": str(output), "runs": len(frame)}
+    return {"job": NAME, "report": str(output), "runs": len(frame), "marked_rolled_back": marked}

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from recpipe import tracking
 from recpipe.config import ALSConfig, CandidatesConfig, TrainConfig, load_job_config
-from recpipe.jobs.context import JobContext
+from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.monitoring import runs, tuning
 from recpipe.models.registry import save_model
 from recpipe.models.training import TrainingData, build_als, evaluate_on_time_split, fit_item2vec
@@ -35,6 +35,7 @@ are written to gold.user_factors, gold.item_factors and gold.item_embeddings wit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_as_of_arguments(parser)
     parser.add_argument("--seed", type=int, help="random seed")
 
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def serving_rules() -> CandidatesConfig:
     """The candidates job's configuration: its ranking rules are the ones offline evaluation and the registered
-    model apply (one home: conf/candidates.yml)."""
+    model apply (one home: the candidates config)."""
     return load_job_config("candidates", CandidatesConfig)
 
 

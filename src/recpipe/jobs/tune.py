@@ -10,7 +10,7 @@ import mlflow
 
 from recpipe import tracking
 from recpipe.config import TrainConfig, TuneConfig, load_job_config
-from recpipe.jobs.context import JobContext
+from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.jobs.train import load_training_data, serving_rules
 from recpipe.monitoring import runs, tuning
 from recpipe.models.training import build_als, evaluate_on_time_split, sample_grid
@@ -20,13 +20,14 @@ log = logging.getLogger(__name__)
 NAME = "tune"
 HELP = "Search ALS hyperparameters on the time split (nested MLflow runs); training then starts from the best."
 DESCRIPTION = """\
-Draws `trials` combinations (seeded) from the grid in conf/tune.yml, trains and scores each on the time split of
-conf/train.yml (the served ranking), logs each as a nested MLflow run, and records the best parameters in
+Draws `trials` combinations (seeded) from the grid of the tune config, trains and scores each on the time split of the
+train config (the served ranking), logs each as a nested MLflow run, and records the best parameters in
 monitoring.tuned_params, which `recpipe train` uses when use_tuned_params is true. In the task graph it searches
 again only when the last tuning is every_days old (--force: now)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_as_of_arguments(parser)
     parser.add_argument("--trials", type=int, help="number of combinations to try")
     parser.add_argument("--force", action="store_true", help="search even when the last tuning is recent")
 

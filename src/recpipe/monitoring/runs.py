@@ -69,6 +69,9 @@ def quarantined(task_rows: dict[str, int]) -> int:
     return sum(v for k, v in task_rows.items() if k.startswith("interactions/quarantine."))
 
 
+ROLLED_BACK = "rolled_back"
+
+
 def write_run(tables: Tables, record: dict[str, Any]) -> None:
     """Upsert one pipeline_runs row (keyed by run_id)."""
     tables.merge(_frame(tables.spark, [record]), PIPELINE_RUNS, keys=["run_id"])
@@ -79,6 +82,17 @@ def read_run(tables: Tables, run_id: str) -> dict[str, Any] | None:
         return None
     row = tables.read(PIPELINE_RUNS).where(F.col("run_id") == run_id).first()
     return None if row is None else row.asDict(recursive=True)
+
+
+def mark_rolled_back(tables: Tables, versions: set[str]) -> int:
+    """Set status rolled_back on the runs whose published version was taken off the air; returns how many changed."""
+    if not versions or not tables.exists(PIPELINE_RUNS):
+        return 0
+    changed = (tables.read(PIPELINE_RUNS).where(F.col("published_version").isin(sorted(versions)))
+               .where(F.col("status") != ROLLED_BACK).collect())
+    for row in changed:
+        write_run(tables, {**row.asDict(recursive=True), "status": ROLLED_BACK})
+    return len(changed)
 
 
 def latest_runs(tables: Tables, limit: int) -> DataFrame:

@@ -98,6 +98,6 @@ def resolve_target(url: str | None, secret_scope: str | None = None, retries: in
     if not url and secret_scope:
         url = secret_from_scope(secret_scope, "redis-url")
     if not url:
-        raise RedisSetupError(f"no Redis configured: set {URL_ENV} or redis_url in conf/targets.yml")
+        raise RedisSetupError(f"no Redis configured: set {URL_ENV} (or RECPIPE_REDIS_URL), or a secret scope in RECPIPE_REDIS_SECRET_SCOPE")
     password = environ.get(PASSWORD_ENV) or (secret_from_scope(secret_scope, "redis-password") if secret_scope else None)
     return RedisTarget(url=url, password=password, username=environ.get(USERNAME_ENV), retries=retries)

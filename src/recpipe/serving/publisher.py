@@ -200,10 +200,12 @@ def expire_old_versions(client: redis.Redis, surface: str, keep_versions: int, e
     return old
 
 
-def rollback(client: redis.Redis, surfaces: list[str], optional: frozenset[str] = frozenset()) -> dict[str, str]:
+def rollback(client: redis.Redis, surfaces: list[str], expire_s: int,
+             optional: frozenset[str] = frozenset()) -> tuple[dict[str, str], dict[str, str]]:
     """Point each surface back at the previous complete version (its manifest and every bucket still exist);
-    an ``optional`` surface without a previous version is left as it is."""
-    switched = {}
+    an ``optional`` surface without a previous version is left as it is. The abandoned version expires after
+    ``expire_s`` like any superseded one. Returns (abandoned, restored): surface -> version."""
+    switched, abandoned = {}, {}
     for surface in surfaces:
         versions = [v.decode() for v in client.lrange(keys.versions_key(surface), 0, -1)]
         if len(versions) < 2 and surface in optional:
@@ -221,7 +223,9 @@ def rollback(client: redis.Redis, surfaces: list[str], optional: frozenset[str] 
         with client.pipeline(transaction=True) as tx:
             tx.set(keys.pointer_key(surface), previous)
             tx.lrem(keys.versions_key(surface), 0, current)
+            for name in _version_keys(client, surface, current):
+                tx.expire(name, expire_s)
             tx.execute()
-        switched[surface] = previous
+        switched[surface], abandoned[surface] = previous, current
         log.info("%s: rolled back from %s to %s", surface, current, previous)
-    return switched
+    return abandoned, switched
