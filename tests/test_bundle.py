@@ -2,11 +2,16 @@
 
 import importlib
 import json
+import re
 import tomllib
 
 import jsonschema
 import pytest
 import yaml
+
+from recpipe.cli import build_parser
+from recpipe.config import load_settings
+from recpipe.dag import pipeline_job, pipeline_tasks, resolve_parameters
 
 from .conftest import REPO_ROOT
 
@@ -21,6 +26,7 @@ SCHEMA = json.loads(
 
 
 def load_bundle() -> dict:
+    """databricks.yml with its included job files (YAML anchors resolved, as the bundle CLI does)."""
     bundle = yaml.safe_load((REPO_ROOT / "databricks.yml").read_text())
     for pattern in bundle.get("include", []):
         for path in sorted(REPO_ROOT.glob(pattern)):
@@ -64,11 +70,45 @@ def test_every_wheel_task_calls_a_declared_entry_point_that_answers_help(capsys)
         with pytest.raises(SystemExit) as exit_info:
             entry([job, "--help"])
         assert exit_info.value.code == 0, f"{job} --help"
-        assert "--target" in capsys.readouterr().out
-        # the parameters themselves parse: the task would start
-        from recpipe.cli import build_parser
+        assert "--conf" in capsys.readouterr().out
+        # the parameters themselves parse, job parameters resolved: the task would start
+        build_parser().parse_args(resolve_parameters(wheel["parameters"], {"run_date": "2026-11-02"}))
 
-        build_parser().parse_args(wheel["parameters"])
+
+def test_the_local_graph_is_the_bundles_graph():
+    job = load_bundle()["resources"]["jobs"]["recpipe_pipeline"]
+    bundle_graph = [(t["task_key"], t["python_wheel_task"]["parameters"], t.get("run_if", "ALL_SUCCESS")) for t in job["tasks"]]
+    local_graph = [(t.name, list(t.parameters), t.run_if) for t in pipeline_tasks(pipeline_job())]
+    assert local_graph == bundle_graph
+
+
+def test_every_pipeline_task_gets_the_runs_date_and_every_cluster_the_where_variables():
+    bundle = load_bundle()
+    job = bundle["resources"]["jobs"]["recpipe_pipeline"]
+    assert job["parameters"] == [{"name": "run_date", "default": "{{job.start_time.iso_date}}"}]
+    for task in job["tasks"]:
+        if task["task_key"] != "report":
+            assert "{{job.parameters.run_date}}" in task["python_wheel_task"]["parameters"], task["task_key"]
+    variables = set(bundle["variables"])
+    for name, spec in bundle["resources"]["jobs"].items():
+        for cluster in spec["job_clusters"]:
+            env = cluster["new_cluster"]["spark_env_vars"]
+            assert {"RECPIPE_CATALOG", "RECPIPE_ARTIFACT_ROOT", "RECPIPE_MLFLOW_EXPERIMENT"} <= set(env), name
+            for value in env.values():  # only bundle variables: where is decided in databricks.yml
+                assert re.fullmatch(r"\$\{var\.(\w+)\}", value) and value[6:-1] in variables
+            runtime = {k: f"/Volumes/x/{k}" if "ARTIFACT" in k else "x" for k in env} | {"DATABRICKS_RUNTIME_VERSION": "17.3"}
+            settings = load_settings(environ=runtime)  # every variable names a field of Settings
+            assert settings.platform == "databricks" and settings.catalog == "x"
+            assert "-ml-" in cluster["new_cluster"]["spark_version"]  # the ML runtime provides Spark, Delta, MLflow
+    for target in bundle["targets"].values():
+        assert set(target["variables"]) == variables - {"notification_email"}
+
+
+def test_the_wheel_leaves_spark_delta_and_mlflow_to_the_runtime():
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=\[ ]", d)[0] for d in project["dependencies"]}
+    assert not names & {"pyspark", "delta-spark", "mlflow"}
+    assert {re.split(r"[<>=]", d)[0] for d in project["optional-dependencies"]["local"]} == {"pyspark", "delta-spark", "mlflow"}
 
 
 def test_pipeline_runs_the_jobs_in_order_with_retries_and_timeouts():

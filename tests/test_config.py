@@ -4,10 +4,8 @@ import pytest
 
 from recpipe.config import (
     JOB_CONFIGS, ConfigError, GenerateConfig, InteractionsConfig, Settings, load_config, load_job_config, load_settings,
-    parse_overrides,
+    parse_overrides, profiles_dir,
 )
-
-from .conftest import REPO_ROOT
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -51,59 +49,63 @@ def test_bad_override_is_named_as_the_source(tmp_path):
         parse_overrides(["days"])
 
 
-def test_targets_differ_only_in_where():
-    path = REPO_ROOT / "conf" / "targets.yml"
-    local = load_settings("local", path, environ={})
-    prod = load_settings("prod", path, environ={})
-    assert local.platform == "local" and prod.platform == "databricks"
-    assert prod.catalog == "recpipe_prod"
-    assert set(Settings.model_fields) >= {"catalog", "redis_url", "data_dir"}
+def test_settings_are_local_by_default_and_set_by_recpipe_variables(tmp_path):
+    assert load_settings(environ={}) == Settings(platform="local")
+    settings = load_settings(environ={"REDIS_URL": "redis://h:1/0", "RECPIPE_DATA_DIR": str(tmp_path),
+                                      "RECPIPE_SHUFFLE_PARTITIONS": "2", "RECPIPE_MLFLOW_EXPERIMENT": "exp"})
+    assert (settings.redis_url, settings.data_dir, settings.shuffle_partitions) == ("redis://h:1/0", tmp_path, 2)
+    assert settings.mlflow_experiment == "exp" and settings.artifacts == tmp_path  # artifacts: the data folder locally
+    assert load_settings(environ={"REDIS_URL": "redis://a:1", "RECPIPE_REDIS_URL": "redis://b:2"}).redis_url == "redis://b:2"
 
 
-def test_unknown_target_and_env_overrides(tmp_path):
-    path = REPO_ROOT / "conf" / "targets.yml"
-    with pytest.raises(ConfigError, match="unknown target 'qa'"):
-        load_settings("qa", path, environ={})
-    settings = load_settings("local", path, environ={"REDIS_URL": "redis://h:1/0", "RECPIPE_DATA_DIR": str(tmp_path)})
-    assert settings.redis_url == "redis://h:1/0" and settings.data_dir == tmp_path
+def test_a_databricks_runtime_means_platform_databricks_with_a_catalog(monkeypatch):
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
+    with pytest.raises(ConfigError, match="platform databricks needs a catalog"):
+        load_settings()
+    settings = load_settings(environ={"DATABRICKS_RUNTIME_VERSION": "17.3", "RECPIPE_CATALOG": "cat"})
+    assert settings.platform == "databricks" and str(settings.artifacts) == "/Volumes/cat/monitoring/artifacts"
 
 
-def test_secret_values_are_not_echoed(tmp_path):
-    path = write(tmp_path, "targets.yml", "local:\n  redis_url: [\"redis://:hunter2@h:1\"]\n")
+def test_bad_settings_name_the_variable_and_hide_secrets():
+    with pytest.raises(ConfigError, match="environment RECPIPE_SHUFFLE_PARTITIONS: field 'shuffle_partitions'"):
+        load_settings(environ={"RECPIPE_SHUFFLE_PARTITIONS": "many"})
     with pytest.raises(ConfigError) as err:
-        load_settings("local", path, environ={})
-    assert "hunter2" not in str(err.value) and "field 'redis_url'" in str(err.value)
+        load_settings(environ={"RECPIPE_PLATFORM": "cloud", "REDIS_URL": "redis://:hunter2@h:1"})
+    assert "hunter2" not in str(err.value) and "RECPIPE_PLATFORM" in str(err.value)
 
 
-@pytest.mark.parametrize("conf_file", sorted((REPO_ROOT / "conf").glob("*.yml")), ids=lambda p: p.name)
-def test_shipped_config_files_load(conf_file):
-    if conf_file.stem == "targets":
-        for target in ("local", "dev", "staging", "prod"):
-            load_settings(target, conf_file, environ={})
-    else:
-        load_config(JOB_CONFIGS[conf_file.stem], conf_file)
+def test_the_profiles_ship_inside_the_package_and_load():
+    overlays = sorted(profiles_dir().glob("*/*.yml"))
+    assert {p.parent.name for p in overlays} == {"ratings"}
+    for overlay in overlays:
+        load_config(JOB_CONFIGS[overlay.stem], None, overlay=overlay)
 
 
-@pytest.mark.parametrize("overlay", sorted((REPO_ROOT / "conf" / "profiles").glob("*/*.yml")), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_shipped_profiles_load_over_their_base(overlay):
-    load_config(JOB_CONFIGS[overlay.stem], REPO_ROOT / "conf" / f"{overlay.stem}.yml", overlay=overlay)
-
-
-def test_a_profile_overlays_the_base_file_and_names_itself_in_errors(tmp_path, monkeypatch):
-    write(tmp_path, "interactions.yml", "half_life_days: 30\nmin_user_interactions: 2\nvalidation:\n  max_quarantine_share: 0.05\n")
-    (tmp_path / "profiles" / "ratings").mkdir(parents=True)
-    write(tmp_path / "profiles" / "ratings", "interactions.yml", "half_life_days: 1000\nvalidation:\n  platform_start: 1990-01-01\n")
+def test_conf_dir_files_and_a_profile_overlay_the_defaults_and_name_themselves(tmp_path, monkeypatch):
+    write(tmp_path, "interactions.yml", "min_user_interactions: 3\nvalidation:\n  max_quarantine_share: 0.05\n")
     monkeypatch.setenv("RECPIPE_CONF_DIR", str(tmp_path))
     monkeypatch.setenv("RECPIPE_PROFILE", "ratings")
     config = load_job_config("interactions", InteractionsConfig)
-    assert config.half_life_days == 1000 and config.min_user_interactions == 2
+    assert config.half_life_days == 1_000_000_000 and config.min_user_interactions == 1  # the profile wins
     assert config.validation.max_quarantine_share == 0.05 and str(config.validation.platform_start) == "1990-01-01"
-    write(tmp_path / "profiles" / "ratings", "interactions.yml", "half_life_days: soon\n")
-    with pytest.raises(ConfigError, match=r"profiles/ratings/interactions\.yml: field 'half_life_days'"):
+    write(tmp_path, "interactions.yml", "half_life_days: soon\n")
+    monkeypatch.delenv("RECPIPE_PROFILE")
+    with pytest.raises(ConfigError, match=r"interactions\.yml: field 'half_life_days'"):
         load_job_config("interactions", InteractionsConfig)
     monkeypatch.setenv("RECPIPE_PROFILE", "weekly")
-    with pytest.raises(ConfigError, match="RECPIPE_PROFILE=weekly: no profile folder .* \\(profiles: ratings\\)"):
-        load_job_config("interactions", InteractionsConfig)
+    with pytest.raises(ConfigError, match="RECPIPE_PROFILE=weekly: no such profile \\(profiles: ratings\\)"):
+        load_job_config("generate", GenerateConfig)
+    monkeypatch.setenv("RECPIPE_CONF_DIR", str(tmp_path / "absent"))
+    monkeypatch.delenv("RECPIPE_PROFILE")
+    with pytest.raises(ConfigError, match="RECPIPE_CONF_DIR=.*absent: no such folder"):
+        load_job_config("generate", GenerateConfig)
+
+
+def test_without_files_a_job_runs_on_the_one_set_of_embedded_defaults(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no conf folder is looked up relative to the working directory
+    (tmp_path / "conf").mkdir()
+    write(tmp_path / "conf", "generate.yml", "users: 5\n")
+    assert load_job_config("generate", GenerateConfig) == GenerateConfig()
 
 
 def test_a_config_file_named_but_missing_is_an_error(tmp_path):

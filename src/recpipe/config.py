@@ -46,8 +46,8 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _runtime_platform() -> Literal["local", "databricks"]:
-    return "databricks" if "DATABRICKS_RUNTIME_VERSION" in os.environ else "local"
+def _runtime_platform(environ: Mapping[str, str] | None = None) -> Literal["local", "databricks"]:
+    return "databricks" if "DATABRICKS_RUNTIME_VERSION" in (os.environ if environ is None else environ) else "local"
 
 
 class Settings(StrictModel):
@@ -532,6 +532,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     (``REDIS_URL`` and ``MLFLOW_TRACKING_URI`` too). Errors name the variable."""
     environ = os.environ if environ is None else environ
     names = settings_environment(environ)
-    values = {field: environ[name] for field, name in names.items()}
+    values = {"platform": _runtime_platform(environ)} | {field: environ[name] for field, name in names.items()}
     overridden = {field: f"environment {name}" for field, name in names.items()}
     return build_model(Settings, values, "settings", overridden)

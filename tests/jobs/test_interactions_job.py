@@ -8,7 +8,6 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from recpipe.config import InteractionsConfig, Settings
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.interactions import build
-from recpipe.progress import StageLog
 from recpipe.quality.rules import DataQualityError
 from recpipe.tables import Tables
 
@@ -42,9 +41,8 @@ def two_days_of_events():
     return rows
 
 
-def context(spark, data_dir) -> JobContext:
-    settings = Settings(data_dir=data_dir, shuffle_partitions=2)
-    return JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("interactions"))
+def context(spark, data_dir, as_of: date | None = None) -> JobContext:
+    return JobContext.for_settings("interactions", Settings(data_dir=data_dir, shuffle_partitions=2), spark, as_of)
 
 
 def silver(tables: Tables, name: str):
@@ -54,9 +52,9 @@ def silver(tables: Tables, name: str):
 @pytest.fixture(scope="module")
 def full_run(spark, tmp_path_factory):
     """A full build as of day 2, shared: its tables are also the reference for rerun and incremental runs."""
-    ctx = context(spark, tmp_path_factory.mktemp("full"))
+    ctx = context(spark, tmp_path_factory.mktemp("full"), DAY2)
     write_bronze(ctx.tables, two_days_of_events())
-    return ctx, build(ctx, CONFIG.model_copy(update={"as_of": DAY2}))
+    return ctx, build(ctx, CONFIG)
 
 
 def test_full_run_builds_silver_tables(full_run):
@@ -76,7 +74,7 @@ def test_rerun_on_the_same_input_gives_identical_tables(spark, full_run):
     ctx, summary = full_run
     names = ("interactions", "user_index", "item_index", "item_availability")
     first = {name: silver(ctx.tables, name).collect() for name in names}
-    again = build(context(spark, ctx.settings.data_dir), CONFIG.model_copy(update={"as_of": DAY2}))
+    again = build(context(spark, ctx.settings.data_dir, DAY2), CONFIG)
     assert again["run_id"] == summary["run_id"]
     for name, rows in first.items():
         assert_df_equality(silver(ctx.tables, name), spark.createDataFrame(rows, silver(ctx.tables, name).schema), ignore_row_order=True)
@@ -85,10 +83,10 @@ def test_rerun_on_the_same_input_gives_identical_tables(spark, full_run):
 
 def test_incremental_over_two_days_equals_a_full_rebuild(spark, tmp_path, full_run):
     full, _ = full_run
-    incremental = context(spark, tmp_path / "incremental")
+    incremental = context(spark, tmp_path / "incremental", DAY1)
     write_bronze(incremental.tables, two_days_of_events())
-    build(incremental, CONFIG.model_copy(update={"as_of": DAY1}))
-    summary = build(incremental, CONFIG.model_copy(update={"as_of": DAY2, "incremental": True}))
+    build(incremental, CONFIG)
+    summary = build(context(spark, tmp_path / "incremental", DAY2), CONFIG.model_copy(update={"incremental": True}))
     assert summary["incremental"] is True
     key = ["user_id", "item_id"]
     assert_approx_df_equality(
@@ -98,13 +96,33 @@ def test_incremental_over_two_days_equals_a_full_rebuild(spark, tmp_path, full_r
 
 
 def test_job_fails_above_the_threshold_but_keeps_the_quarantine(spark, tmp_path):
-    ctx = context(spark, tmp_path)
+    ctx = context(spark, tmp_path, DAY2)
     rows = two_days_of_events() + [(90_000 + k, 1, 777, "view", datetime(2026, 10, 1, 5), 1, "home") for k in range(5)]
     write_bronze(ctx.tables, rows)
     with pytest.raises(DataQualityError, match=r"bronze\.events: 5 of .* rows quarantined .*events\.item_id\.references"):
-        build(ctx, CONFIG.model_copy(update={"as_of": DAY2}))
+        build(ctx, CONFIG)
     quarantine = ctx.tables.read("quarantine.events")
     assert quarantine.count() == 5 and {r.reason for r in quarantine.collect()} == {"events.item_id.references"}
     assert not ctx.tables.exists("silver.interactions")
     report = ctx.tables.read("monitoring.validation_results").where("rule = 'events.item_id.references'").first()
     assert report.success is False and report.unexpected_count == 5
+
+
+def test_a_future_dated_event_is_quarantined_and_does_not_move_the_as_of(spark, tmp_path):
+    ctx = context(spark, tmp_path)  # no as-of named: the day of the last valid event
+    write_bronze(ctx.tables, two_days_of_events() + [(99_999, 1, 10, "view", datetime(2071, 1, 1), 1, "home")])
+    tolerant = CONFIG.model_copy(update={"validation": CONFIG.validation.model_copy(update={"max_quarantine_share": 0.05})})
+    summary = build(ctx, tolerant)
+    assert summary["as_of"] == str(DAY2) and summary["rows"]["quarantine.events"] == 1
+    assert summary["rows"]["silver.interactions"] > 0
+
+
+def test_an_as_of_past_the_data_or_an_empty_window_stops_before_writing(spark, tmp_path):
+    write_bronze(context(spark, tmp_path).tables, two_days_of_events())
+    with pytest.raises(DataQualityError, match="the as-of 2026-10-09 is after the last valid event \\(2026-10-02\\)"):
+        build(context(spark, tmp_path, date(2026, 10, 9)), CONFIG)
+    ctx = context(spark, tmp_path, date(2026, 9, 20))
+    with pytest.raises(DataQualityError, match="no valid events in the window 2026-09-11 .. 2026-09-20"):
+        build(ctx, CONFIG.model_copy(update={"lookback_days": 10}))
+    assert not ctx.tables.exists("silver.daily_interactions") and not ctx.tables.exists("silver.interactions")
+    assert not ctx.tables.exists("quarantine.events") or ctx.tables.read("quarantine.events").count() == 0
