@@ -1,78 +1,56 @@
-"""`recpipe run` end to end on tiny generated data into a real Redis; a failing task stops the graph; the
-notebooks run on the result."""
+"""`recpipe run` runs the bundle's task graph locally; on existing bronze it never regenerates, and a failing task
+stops the graph (the report, run_if ALL_DONE, still runs). Its full run is the wheel's run in test_deploy."""
 
-import contextlib
-import io
-import os
-import runpy
+from datetime import date, timedelta
 
-import mlflow
 import pytest
 import redis
 
-from recpipe.cli import main
-from recpipe.serving import RecommendationReader, keys
+from recpipe.cli import execute
+from recpipe.config import load_settings
+from recpipe.dag import Task, TaskGraphError, pipeline_tasks, resolve_parameters, task_overrides
+from recpipe.errors import RecpipeError
+from recpipe.jobs.bronze import BRONZE
+from recpipe.serving import keys
+from recpipe.tables import Tables
 
-from .conftest import REPO_ROOT, RedisServer
-
-NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.py"))
-
-
-@pytest.fixture(scope="module")
-def pipeline_run(spark, tmp_path_factory):
-    """One full local run shared by the end-to-end and notebook tests."""
-    data_dir = tmp_path_factory.mktemp("pipeline")
-    server = RedisServer(data_dir)
-    server.start()
-    env = {"RECPIPE_DATA_DIR": str(data_dir), "REDIS_URL": server.url}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            code = main(["run", "--users", "150", "--items", "400", "--show", "2"])  # fresh listings sell fast: enough stay live for full lists
-        yield code, data_dir, server, out.getvalue()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        server.stop()
-        mlflow.set_tracking_uri(None)
+from .test_deploy import deployed_run, installed_wheel  # noqa: F401 - the shared end-to-end run
 
 
-@pytest.mark.slow
-def test_run_publishes_every_users_list(pipeline_run):
-    code, _, server, out = pipeline_run
-    assert code == 0, out
-    for task in ("generate", "interactions", "tune", "train", "candidates", "gate", "publish", "report"):
-        assert f"\n{task:<14} ok" in out
-    assert "read from Redis" in out
-    reader = RecommendationReader(server.url)
-    client = redis.Redis.from_url(server.url)
-    version = reader.live_version("foryou")
-    entries = int(client.hget(keys.manifest_key("foryou", version), "entries"))
-    assert entries == 150  # every user has a list
-    assert len(reader.for_user(0, n=10).item_ids) == 10
+def test_job_parameters_resolve_and_an_unset_one_drops_its_flag():
+    params = ("train", "--run-date", "{{job.parameters.run_date}}", "--incremental")
+    assert resolve_parameters(params, {"run_date": "2026-11-02"}) == ["train", "--run-date", "2026-11-02", "--incremental"]
+    assert resolve_parameters(params, {"run_date": None}) == ["train", "--incremental"]
+
+
+def test_a_task_listed_before_its_dependency_is_rejected():
+    job = {"tasks": [{"task_key": "b", "depends_on": [{"task_key": "a"}], "python_wheel_task": {"parameters": ["x"]}},
+                     {"task_key": "a", "python_wheel_task": {"parameters": ["y"]}}]}
+    with pytest.raises(TaskGraphError, match="task b depends on \\['a'\\], listed later"):
+        pipeline_tasks(job)
+    assert Task("a", ("gate", "--x")).job == "gate"
+
+
+def test_run_overrides_name_their_job():
+    assert task_overrides(["train.als.factors=8", "gate.min_list_length=1"], ["gate", "train"]) == {
+        "train": ["als.factors=8"], "gate": ["min_list_length=1"]}
+    with pytest.raises(RecpipeError, match="expected JOB.FIELD=VALUE"):
+        task_overrides(["factors=8"], ["train"])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebooks_run_on_the_pipeline_output(pipeline_run, notebook, monkeypatch):
-    _, data_dir, _, _ = pipeline_run
+def test_run_on_existing_bronze_keeps_it_and_a_failing_task_stops_the_graph(deployed_run, spark, monkeypatch, capsys):
+    _, data_dir, server, _, _ = deployed_run
     monkeypatch.setenv("RECPIPE_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("RECPIPE_NB_HOLDOUT_DAYS", "7")
-    runpy.run_path(str(notebook), run_name="__main__")
-    mlflow.set_tracking_uri(None)
-
-
-@pytest.mark.slow
-def test_a_failing_task_stops_the_graph_before_publish(tmp_path, redis_server, monkeypatch, capsys):
-    monkeypatch.setenv("RECPIPE_DATA_DIR", str(tmp_path))  # no bronze tables: interactions must fail
-    assert main(["run", "--skip-generate", "--redis-url", redis_server.url]) == 1
+    settings_tables = Tables(spark, load_settings())
+    before = {name: settings_tables.version(name) for name in BRONZE}
+    live = redis.Redis.from_url(server.url).get(keys.pointer_key("foryou"))
+    past_the_data = date.today() + timedelta(days=400)
+    assert execute(["run", "--as-of", str(past_the_data), "--redis-url", server.url, "--set", "gate.min_list_length=1"]) == 1
     out, err = capsys.readouterr()
-    assert "interactions   FAILED" in out and "publish        skipped" in out and "candidates     skipped" in out
-    assert "gate           skipped" in out
-    assert "task interactions failed" in err and "bronze.users" in err
-    assert redis.Redis.from_url(redis_server.url).get(keys.pointer_key("foryou")) is None
+    assert "generate" not in out.split("-----")[-1]  # bronze existed: nothing was generated
+    assert {name: settings_tables.version(name) for name in BRONZE} == before
+    assert "interactions   FAILED" in out and "candidates     skipped" in out and "publish        skipped" in out
+    assert "report         ok" in out  # run_if ALL_DONE, as on Databricks
+    assert "after the last valid event" in err
+    assert redis.Redis.from_url(server.url).get(keys.pointer_key("foryou")) == live

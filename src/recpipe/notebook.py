@@ -32,7 +32,7 @@ class NotebookContext:
 
 
 def notebook_context() -> NotebookContext:
-    """Settings of the target named by the ``target`` parameter (default local), Spark and tables."""
-    settings = load_settings(param("target", os.environ.get("RECPIPE_TARGET", "local")))
+    """Settings (from ``RECPIPE_<FIELD>`` variables, as for the jobs), Spark and tables."""
+    settings = load_settings()
     spark = get_spark(settings, "recpipe-notebook")
     return NotebookContext(settings, spark, Tables(spark, settings))

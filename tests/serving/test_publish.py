@@ -2,7 +2,7 @@
 
 import time
 import zlib
-from datetime import datetime
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -11,11 +11,12 @@ import redis
 
 from recpipe.config import PublishConfig, Settings
 from recpipe.jobs.context import JobContext
-from recpipe.jobs.publish import dry_run, publish
+from recpipe.jobs.publish import dry_run, publish, roll_back
+from recpipe.monitoring import rollbacks, runs
 from recpipe.progress import StageLog
 from recpipe.serving import RecommendationReader, keys
 from recpipe.serving.connection import RedisSetupError, RedisTarget, resolve_target
-from recpipe.serving.publisher import PublishError
+from recpipe.serving.publisher import PublishError, rollback
 from recpipe.tables import Tables
 from recpipe.transforms.candidates import with_encoded_lists
 
@@ -121,17 +122,24 @@ def test_second_publish_switches_and_the_first_version_expires(run_a, run_b, red
     assert not client.exists(keys.bucket_key("foryou", first, 0), keys.manifest_key("foryou", first))
 
 
-def test_rollback_points_back_at_the_previous_version(run_a, run_b, redis_server):
+def test_rollback_points_back_expires_the_abandoned_version_and_is_recorded(run_a, run_b, redis_server, tmp_path):
     ctx, first_lists = run_a
     first = publish(ctx, CONFIG, RedisTarget(redis_server.url))["version"]
-    publish(run_b[0], CONFIG, RedisTarget(redis_server.url))
-    from recpipe.serving.publisher import rollback
-
-    switched = rollback(RedisTarget(redis_server.url).check(), list(keys.SURFACES), keys.OPTIONAL_SURFACES)
-    assert switched == {s: first for s in keys.SURFACES}
+    second = publish(run_b[0], CONFIG, RedisTarget(redis_server.url))["version"]
+    settings = Settings(data_dir=tmp_path)  # the rollback needs settings and Redis only: no Spark, no tables
+    summary = roll_back(settings, CONFIG, redis_server.url)
+    assert summary["rolled_back_to"] == {s: first for s in keys.SURFACES}
+    assert summary["abandoned"] == {s: second for s in keys.SURFACES}
     assert personal(RecommendationReader(redis_server.url), first_lists, 3)
+    client = redis.Redis.from_url(redis_server.url)
+    abandoned = [keys.manifest_key("foryou", second), keys.bucket_key("foryou", second, 0)]
+    assert all(0 < client.ttl(name) <= CONFIG.expire_after_s for name in abandoned)  # expires like a superseded one
+    assert rollbacks.abandoned_versions(rollbacks.read(settings.artifacts)) == {second}
+    tables = run_b[0].tables  # the report's step: the abandoned version's run is marked in monitoring
+    runs.write_run(tables, {"run_id": "run-b", "as_of": date(2026, 11, 1), "status": "published", "published_version": second})
+    assert runs.mark_rolled_back(tables, {second}) == 1 and runs.read_run(tables, "run-b")["status"] == runs.ROLLED_BACK
     with pytest.raises(PublishError, match="no previous version"):
-        rollback(RedisTarget(redis_server.url).check(), ["foryou"])
+        rollback(RedisTarget(redis_server.url).check(), ["foryou"], CONFIG.expire_after_s)
 
 
 def test_dropped_connection_mid_load_keeps_the_live_version_and_a_rerun_switches(run_a, run_b, redis_server):

@@ -1,0 +1,127 @@
+"""The suite's one end-to-end run: the wheel, built as the bundle builds it, installed into a fresh virtual
+environment with the Spark stack provided separately (as the Databricks runtime provides it), runs every task of
+the bundle's pipeline and evaluate jobs with their exact parameters from an empty working directory. The notebooks
+then run on its output, and a gate that fails makes its task exit non-zero."""
+
+import json
+import os
+import runpy
+import shlex
+import subprocess
+import sys
+import sysconfig
+from datetime import timedelta
+from pathlib import Path
+
+import mlflow
+import pytest
+import redis
+import yaml
+
+from recpipe.config import GenerateConfig
+from recpipe.dag import resolve_parameters
+from recpipe.serving import RecommendationReader, keys
+
+from .conftest import REPO_ROOT, RedisServer
+from .test_bundle import load_bundle
+
+NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.py"))
+RUNNER = REPO_ROOT / "tests" / "resources" / "wheel_task_runner.py"
+USERS, ITEMS = 150, 400
+# A week before the generated data ends: the evaluate job then finds a run whose horizons have passed.
+RUN_DATE = GenerateConfig().end_date - timedelta(days=7)
+
+
+def build_command() -> list[str]:
+    """The bundle's artifact build command, run with this interpreter."""
+    command = shlex.split(yaml.safe_load((REPO_ROOT / "databricks.yml").read_text())["artifacts"]["recpipe_wheel"]["build"])
+    assert command[0] == "python"
+    return [sys.executable, *command[1:]]
+
+
+@pytest.fixture(scope="module")
+def installed_wheel(tmp_path_factory):
+    """A fresh venv with only the wheel installed; the project's environment stands in for the runtime's libraries."""
+    root = tmp_path_factory.mktemp("deploy")
+    build = subprocess.run(build_command(), cwd=REPO_ROOT, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-2000:]
+    wheel = max((REPO_ROOT / "dist").glob("recpipe-*.whl"), key=os.path.getmtime)
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # the runtime: Spark, Delta, MLflow and the rest on the path, but not the project's source checkout
+    (Path(site) / "runtime.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
+                   check=True)
+    return python
+
+
+def wheel_tasks(job: str) -> list[dict]:
+    tasks = load_bundle()["resources"]["jobs"][job]["tasks"]
+    return [{"task_key": t["task_key"], **t["python_wheel_task"],
+             "parameters": resolve_parameters(t["python_wheel_task"]["parameters"], {"run_date": str(RUN_DATE)})}
+            for t in tasks]
+
+
+def run_tasks(python, tasks: list[dict], workdir, env: dict[str, str]) -> list[dict]:
+    spec = workdir.parent / f"{workdir.name}-tasks.json"
+    spec.write_text(json.dumps(tasks))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("RECPIPE_", "REDIS_", "MLFLOW_", "PYTHONPATH"))}
+    result = subprocess.run([python, RUNNER, spec], cwd=workdir, env={**clean, **env}, capture_output=True, text=True)
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"task_key"')]
+    assert result.returncode == 0 and len(lines) == len(tasks), result.stdout[-3000:] + result.stderr[-5000:]
+    return lines
+
+
+@pytest.fixture(scope="module")
+def deployed_run(installed_wheel, tmp_path_factory):
+    """generate (the upstream stand-in, small), every pipeline task, then evaluate: from an empty directory."""
+    workdir, data_dir = tmp_path_factory.mktemp("empty-cwd"), tmp_path_factory.mktemp("deployed-data")
+    server = RedisServer(data_dir)
+    server.start()
+    env = {"RECPIPE_DATA_DIR": str(data_dir), "REDIS_URL": server.url, "RECPIPE_SHUFFLE_PARTITIONS": "2"}
+    generate = {"task_key": "generate", "package_name": "recpipe", "entry_point": "recpipe",
+                "parameters": ["generate", "--users", str(USERS), "--items", str(ITEMS)]}
+    try:
+        results = run_tasks(installed_wheel, [generate, *wheel_tasks("recpipe_pipeline"), *wheel_tasks("recpipe_evaluate")],
+                            workdir, env)
+        yield results, data_dir, server, workdir, env
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_every_bundle_task_runs_from_the_installed_wheel(deployed_run, installed_wheel):
+    results, data_dir, server, workdir, _ = deployed_run
+    assert [(r["task_key"], r["exit_code"]) for r in results] == [
+        ("generate", 0), ("interactions", 0), ("tune", 0), ("train", 0), ("candidates", 0), ("gate", 0),
+        ("publish", 0), ("report", 0), ("evaluate", 0)]
+    assert all(str(installed_wheel.parent.parent) in r["module_file"] for r in results)  # the wheel, not the checkout
+    assert list(workdir.iterdir()) == []  # nothing lands in the working directory
+    reader = RecommendationReader(server.url)
+    version = reader.live_version("foryou")
+    assert version.startswith(RUN_DATE.strftime("%Y%m%d"))  # lists as of the day before the run date, stamped at its end
+    entries = int(redis.Redis.from_url(server.url).hget(keys.manifest_key("foryou", version), "entries"))
+    assert entries == USERS and len(reader.for_user(0, n=10).item_ids) == 10
+    assert (data_dir / "reports" / "pipeline_health.html").exists()  # artifacts under the configured location
+    assert any((data_dir / "validation").rglob("*.json"))
+
+
+@pytest.mark.slow
+def test_a_failed_gate_makes_its_task_exit_non_zero(deployed_run, installed_wheel):
+    _, _, _, workdir, env = deployed_run
+    gate = [t for t in wheel_tasks("recpipe_pipeline") if t["task_key"] == "gate"]
+    [result] = run_tasks(installed_wheel, gate, workdir, {**env, "RECPIPE_GATE__MIN_LIST_LENGTH": "100000"})
+    assert result["exit_code"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_run_on_the_pipeline_output(deployed_run, notebook, monkeypatch):
+    _, data_dir, _, _, _ = deployed_run
+    monkeypatch.setenv("RECPIPE_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("RECPIPE_NB_HOLDOUT_DAYS", "7")
+    runpy.run_path(str(notebook), run_name="__main__")
+    mlflow.set_tracking_uri(None)
