@@ -38,7 +38,7 @@ def main() -> None:
     config = GenerateConfig(users=args.users, items=args.items, events=args.events, days=args.days)
 
     start = time.perf_counter()
-    write_marketplace(ctx, config)
+    write_marketplace(ctx, config, replace=True)
     elapsed = time.perf_counter() - start
     total_rows = sum(ctx.stages.rows.values())
     for table, rows in ctx.stages.rows.items():

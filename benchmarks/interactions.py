@@ -39,7 +39,7 @@ def main() -> None:
     tables = Tables(spark, settings)
     if not tables.exists("bronze.events"):
         gen_ctx = JobContext(settings=settings, spark=spark, tables=tables, stages=StageLog("generate"))
-        write_marketplace(gen_ctx, GenerateConfig(users=args.users, items=args.items, events=args.events))
+        write_marketplace(gen_ctx, GenerateConfig(users=args.users, items=args.items, events=args.events), replace=True)
 
     ctx = JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("interactions"))
     start = time.perf_counter()

@@ -35,15 +35,15 @@ from recpipe.jobs.evaluate import RESULTS, evaluate
 from recpipe.jobs.generate import check_calibration, write_marketplace
 from recpipe.jobs.interactions import build
 from recpipe.jobs.train import train
-from recpipe.progress import StageLog, configure_logging
+from recpipe.progress import configure_logging
 from recpipe.spark import get_spark
 from recpipe.tables import Tables
 
 LISTS = ("pipeline", "recent_popularity", "newest_in_taste", "oracle")
 
 
-def context(settings: Settings, spark, job: str) -> JobContext:
-    return JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog(job))
+def context(settings: Settings, spark, job: str, as_of=None) -> JobContext:
+    return JobContext.for_settings(job, settings, spark, as_of)
 
 
 def print_scoring_table(table, ks) -> None:
@@ -98,7 +98,7 @@ def main() -> None:
 
     gen = context(settings, spark, "generate")
     start = time.perf_counter()
-    write_marketplace(gen, config)
+    write_marketplace(gen, config, replace=True)
     generate_seconds = time.perf_counter() - start
     figures = check_calibration(gen, config)
     print(
@@ -115,13 +115,13 @@ def main() -> None:
     for job, step in (
         (
             "interactions",
-            lambda c: build(c, load_job_config("interactions", InteractionsConfig).model_copy(update={"as_of": as_of})),
+            lambda c: build(c, load_job_config("interactions", InteractionsConfig)),
         ),
         ("train", lambda c: train(c, load_job_config("train", TrainConfig))),
         ("candidates", lambda c: generate_candidates(c, load_job_config("candidates", CandidatesConfig))),
     ):
         start = time.perf_counter()
-        step(context(settings, spark, job))
+        step(context(settings, spark, job, as_of))
         seconds[job] = time.perf_counter() - start
     evaluation = load_job_config("evaluate", FutureEvaluationConfig)
     evaluate(context(settings, spark, "evaluate"), evaluation, as_of)
@@ -138,7 +138,7 @@ def main() -> None:
         users = max(args.rate_events // 50, 1000)
         rate_config = defaults.model_copy(update={"users": users, "items": users // 2, "events": args.rate_events})
         start = time.perf_counter()
-        write_marketplace(rate, rate_config)
+        write_marketplace(rate, rate_config, replace=True)
         elapsed = time.perf_counter() - start
         rows = sum(rate.stages.rows.values())
         events = rate.stages.rows["bronze.events"]

@@ -10,7 +10,6 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from pyspark.sql import functions as F
 import scipy.sparse as sp
 
 from recpipe import tracking
