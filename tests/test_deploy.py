@@ -1,7 +1,8 @@
 """The suite's one end-to-end run: the wheel, built as the bundle builds it, installed into a fresh virtual
 environment with the Spark stack provided separately (as the Databricks runtime provides it), runs every task of
 the bundle's pipeline and evaluate jobs with their exact parameters from an empty working directory. The notebooks
-then run on its output, and a gate that fails makes its task exit non-zero."""
+then run on its output, a gate that fails makes its task exit non-zero, and `recpipe run` on its bronze tables keeps
+them."""
 
 import json
 import os
@@ -10,7 +11,7 @@ import shlex
 import subprocess
 import sys
 import sysconfig
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import mlflow
@@ -18,9 +19,12 @@ import pytest
 import redis
 import yaml
 
-from recpipe.config import GenerateConfig
+from recpipe.cli import execute
+from recpipe.config import GenerateConfig, load_settings
 from recpipe.dag import resolve_parameters
+from recpipe.jobs.bronze import BRONZE
 from recpipe.serving import RecommendationReader, keys
+from recpipe.tables import Tables
 
 from .conftest import REPO_ROOT, RedisServer
 from .test_bundle import load_bundle
@@ -125,3 +129,21 @@ def test_notebooks_run_on_the_pipeline_output(deployed_run, notebook, monkeypatc
     monkeypatch.setenv("RECPIPE_NB_HOLDOUT_DAYS", "7")
     runpy.run_path(str(notebook), run_name="__main__")
     mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.slow
+def test_run_on_existing_bronze_keeps_it_and_a_failing_task_stops_the_graph(deployed_run, spark, monkeypatch, capsys):
+    _, data_dir, server, _, _ = deployed_run
+    monkeypatch.setenv("RECPIPE_DATA_DIR", str(data_dir))
+    settings_tables = Tables(spark, load_settings())
+    before = {name: settings_tables.version(name) for name in BRONZE}
+    live = redis.Redis.from_url(server.url).get(keys.pointer_key("foryou"))
+    past_the_data = date.today() + timedelta(days=400)
+    assert execute(["run", "--as-of", str(past_the_data), "--redis-url", server.url, "--set", "gate.min_list_length=1"]) == 1
+    out, err = capsys.readouterr()
+    assert "generate" not in out.split("-----")[-1]  # bronze existed: nothing was generated
+    assert {name: settings_tables.version(name) for name in BRONZE} == before
+    assert "interactions   FAILED" in out and "candidates     skipped" in out and "publish        skipped" in out
+    assert "report         ok" in out  # run_if ALL_DONE, as on Databricks
+    assert "after the last valid event" in err
+    assert redis.Redis.from_url(server.url).get(keys.pointer_key("foryou")) == live

@@ -214,11 +214,10 @@ def rollback(client: redis.Redis, surfaces: list[str], expire_s: int,
         if len(versions) < 2:
             raise PublishError(f"{surface}: no previous version to roll back to (versions: {versions})")
         current, previous = versions[0], versions[1]
-        names = _version_keys(client, surface, previous)
-        # an optional surface is sparse (few users have entries, empty buckets are never written): its manifest
-        # expires with its buckets, so the manifest's presence says the version is there
-        complete = bool(client.exists(names[-1])) if surface in optional else client.exists(*names) == len(names)
-        if len(names) == 1 or not complete:
+        # Empty buckets are never written (few users per bucket on small data, sparse optional surfaces), and a
+        # version's keys get their TTL together: a manifest that exists and is not expiring says the version is there.
+        manifest = keys.manifest_key(surface, previous)
+        if not client.exists(manifest) or client.ttl(manifest) != -1:
             raise PublishError(f"{surface}: previous version {previous} is incomplete or expired; not rolling back")
         with client.pipeline(transaction=True) as tx:
             tx.set(keys.pointer_key(surface), previous)
