@@ -1,4 +1,5 @@
 import pytest
+from pydantic import ValidationError
 from chispa import assert_df_equality
 
 from recpipe.config import Settings
@@ -11,9 +12,9 @@ def test_local_names_map_to_delta_paths(tmp_path):
 
 
 def test_databricks_names_map_to_unity_catalog():
-    settings = Settings(target="prod", platform="databricks", catalog="recpipe_prod")
+    settings = Settings(platform="databricks", catalog="recpipe_prod")
     assert physical_name("gold.user_candidates", settings) == "recpipe_prod.gold.user_candidates"
-    prefixed = Settings(target="dev", platform="databricks", catalog="main", schema_prefix="recpipe_")
+    prefixed = Settings(platform="databricks", catalog="main", schema_prefix="recpipe_")
     assert physical_name("silver.interactions", prefixed) == "main.recpipe_silver.interactions"
 
 
@@ -24,8 +25,8 @@ def test_malformed_names_are_rejected(bad):
 
 
 def test_databricks_without_catalog_is_an_error():
-    with pytest.raises(TableNameError, match="needs a catalog"):
-        physical_name("bronze.events", Settings(target="dev", platform="databricks"))
+    with pytest.raises(ValidationError, match="needs a catalog"):
+        Settings(platform="databricks")
 
 
 def test_overwrite_append_merge_and_versions(spark, tables):

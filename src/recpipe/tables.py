@@ -45,9 +45,7 @@ class TableRef:
 def physical_name(logical: str, settings: Settings) -> str:
     """Where a logical table lives: a Unity Catalog name on Databricks, a Delta path locally."""
     ref = TableRef.parse(logical)
-    if settings.platform == "databricks":
-        if not settings.catalog:
-            raise TableNameError(f"target {settings.target!r}: platform databricks needs a catalog")
+    if settings.platform == "databricks":  # Settings guarantees a catalog there
         return f"{settings.catalog}.{settings.schema_prefix}{ref.layer}.{ref.table}"
     return str((settings.data_dir / "lakehouse" / ref.layer / ref.table).resolve())
 

@@ -77,5 +77,5 @@ def test_a_malformed_ratings_file_names_file_line_and_column(tmp_path, line, col
 
 
 def test_a_folder_without_ratings_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="neither u.data .* nor ratings.csv"):
+    with pytest.raises(RatingsFileError, match="neither u.data .* nor ratings.csv"):
         movielens(tmp_path)

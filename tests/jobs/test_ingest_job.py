@@ -5,6 +5,8 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
+from recpipe.errors import ExistingDataError
+
 from recpipe.config import FutureEvaluationConfig, Settings
 from recpipe.data.movielens import movielens
 from recpipe.jobs.context import JobContext
@@ -45,14 +47,18 @@ def test_ingest_writes_bronze_and_keeps_the_holdout_out_of_it(ingested):
     assert not held & {(r.user_id, r.item_id) for r in t.read("bronze.events").collect()}
 
 
-def test_ingest_never_overwrites_existing_bronze_without_replace(ingested):
+def test_ingest_never_overwrites_existing_bronze_without_replace_nor_others_data(ingested):
     ctx, data, _ = ingested
-    version = ctx.tables.version("bronze.events")
-    with pytest.raises(
-        FileExistsError, match="bronze.users, bronze.items, bronze.events already exist: pass --replace"
-    ):
+    t = ctx.tables
+    with pytest.raises(ExistingDataError, match="bronze.users, bronze.items, bronze.events already exist: `recpipe ingest` "
+                                                "keeps them \\(pass --replace"):
         ingest(ctx, data)
-    assert ctx.tables.version("bronze.events") == version
+    assert t.last_writer("bronze.events") == "recpipe ingest"
+    t.overwrite(t.read("bronze.events"), "bronze.events")  # the same rows, written by someone else
+    version = t.version("bronze.events")
+    with pytest.raises(ExistingDataError, match="bronze.events were not written by recpipe generate or ingest"):
+        ingest(ctx, data, replace=True)
+    assert t.version("bronze.events") == version
 
 
 def test_evaluate_scores_the_served_lists_against_the_holdout(ingested, spark):
