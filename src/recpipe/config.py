@@ -59,12 +59,15 @@ class Settings(StrictModel):
     data_dir: Path = Field(default=Path(".recpipe"), description="local tables, MLflow store and artifacts")
     catalog: str | None = Field(default=None, description="Unity Catalog catalog of the tables (databricks)")
     schema_prefix: str = ""
-    redis_url: str | None = Field(default=None, description="default: a local redis-server (locally), the secret scope (databricks)")
+    redis_url: str | None = Field(
+        default=None, description="default: a local redis-server (locally), the secret scope (databricks)"
+    )
     redis_secret_scope: str | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_experiment: str = "recpipe"
     artifact_root: Path | None = Field(
-        default=None, description="reports and validation results; default <data_dir> locally, a Unity Catalog volume on databricks"
+        default=None,
+        description="reports and validation results; default <data_dir> locally, a Unity Catalog volume on databricks",
     )
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
