@@ -46,7 +46,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _runtime_platform(environ: Mapping[str, str] | None = None) -> Literal["local", "databricks"]:
+def runtime_platform(environ: Mapping[str, str] | None = None) -> Literal["local", "databricks"]:
     return "databricks" if "DATABRICKS_RUNTIME_VERSION" in (os.environ if environ is None else environ) else "local"
 
 
@@ -54,7 +54,7 @@ class Settings(StrictModel):
     """Where the pipeline runs: local defaults, set per deployment through ``RECPIPE_<FIELD>`` variables."""
 
     platform: Literal["local", "databricks"] = Field(
-        default_factory=_runtime_platform, description="default: databricks inside a Databricks runtime"
+        default_factory=runtime_platform, description="default: databricks inside a Databricks runtime"
     )
     data_dir: Path = Field(default=Path(".recpipe"), description="local tables, MLflow store and artifacts")
     catalog: str | None = Field(default=None, description="Unity Catalog catalog of the tables (databricks)")
@@ -535,6 +535,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     (``REDIS_URL`` and ``MLFLOW_TRACKING_URI`` too). Errors name the variable."""
     environ = os.environ if environ is None else environ
     names = settings_environment(environ)
-    values = {"platform": _runtime_platform(environ)} | {field: environ[name] for field, name in names.items()}
+    values = {"platform": runtime_platform(environ)} | {field: environ[name] for field, name in names.items()}
     overridden = {field: f"environment {name}" for field, name in names.items()}
     return build_model(Settings, values, "settings", overridden)

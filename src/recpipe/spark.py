@@ -10,7 +10,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from recpipe.config import Settings
+from recpipe.config import Settings, runtime_platform
 from recpipe.errors import RecpipeError
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class JavaNotFoundError(RecpipeError, RuntimeError):
 
 def on_databricks() -> bool:
     """True inside a Databricks runtime (jobs, notebooks)."""
-    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+    return runtime_platform() == "databricks"
 
 
 def ensure_java() -> str:
