@@ -107,6 +107,23 @@ def _films(path: Path) -> pd.DataFrame:
     return pd.DataFrame({"item_id": films[0].astype(np.int64), "category": category, "brand": decade})
 
 
+def film_features(folder: Path) -> pd.DataFrame:
+    """``item_id``, ``genres`` (a list: every genre flag of the film) and ``era`` (release year in five-year bands)
+    of the films in a MovieLens folder: the item features of the cold-start benchmark."""
+    _, _, path = _layout(folder)
+    if path.name == "u.item":
+        films = pd.read_csv(path, sep="|", header=None, encoding="latin-1", dtype=str, keep_default_na=False)
+        flags = films.iloc[:, 5 : 5 + len(GENRES_100K)].astype(int).to_numpy().astype(bool)
+        genres = [list(np.asarray(GENRES_100K)[row]) for row in flags]
+        item_id, released = films[0], films[2].str.extract(r"(\d{4})$", expand=False)
+    else:
+        films = pd.read_csv(path, dtype=str, keep_default_na=False)
+        genres = films["genres"].str.split("|").tolist()
+        item_id, released = films["movieId"], films["title"].str.extract(r"\((\d{4})\)\s*$", expand=False)
+    era = released.map(lambda y: f"{int(y) // 5 * 5}" if isinstance(y, str) else pd.NA)
+    return pd.DataFrame({"item_id": item_id.astype(np.int64), "genres": genres, "era": era})
+
+
 def movielens(
     folder: Path,
     rating_events: Mapping[float, str] | None = None,
