@@ -243,14 +243,48 @@ class Item2VecConfig(StrictModel):
     min_count: int = Field(default=1, ge=1)
 
 
+class AttributeALSConfig(StrictModel):
+    """ALS plus a closed-form map from listing attributes to factors (``models.hybrid``); ALS parameters: ``als``."""
+
+    shrinkage: float = Field(default=5.0, ge=0, description="users of history at which own factors and attributes weigh the same")
+    map_regularization: float = Field(default=1.0, gt=0, description="ridge penalty of the attribute -> factor map")
+
+
+class TwoTowerConfig(StrictModel):
+    """Two towers of feature embeddings trained with in-batch sampled softmax (``models.two_tower``)."""
+
+    factors: int = Field(default=64, gt=0)
+    epochs: int = Field(default=3, gt=0)
+    batch_size: int = Field(default=1024, gt=1)
+    learning_rate: float = Field(default=0.05, gt=0)
+    regularization: float = Field(default=1e-4, ge=0)
+    min_item_users: int = Field(default=2, ge=1, description="listings with fewer training users get no id embedding")
+    num_threads: int = Field(default=2, ge=1)
+
+
+MODEL_FAMILIES = ("als", "als_attributes", "two_tower")
+
+
 class EvaluationConfig(StrictModel):
     k: int = Field(default=10, gt=0)
     holdout_days: int = Field(default=7, gt=0, description="time split: the last N days are the test set")
     recent_days: int = Field(default=7, gt=0, description="window of the recent-popularity baseline")
+    target_event_types: tuple[str, ...] = Field(
+        default=("purchase",), min_length=1, description="the marketplace target: target_recall is the recall of these events"
+    )
+    target_k: int = Field(default=100, gt=0, description="list depth of target_recall")
+
+    @field_validator("target_event_types")
+    @classmethod
+    def _known_targets(cls, types: tuple[str, ...]) -> tuple[str, ...]:
+        _check_event_types(types)
+        return types
 
 
 class GateConfig(StrictModel):
-    metric: Literal["ndcg", "map", "precision", "recall"] = "ndcg"
+    metric: Literal["target_recall", "ndcg", "map", "precision", "recall"] = Field(
+        default="target_recall", description="one metric ranks model families and decides the champion"
+    )
     tolerance: float = Field(default=0.005, ge=0)
 
 
@@ -261,7 +295,14 @@ class TrainConfig(StrictModel):
     model_name: str = "recpipe_als"
     top_n: int = Field(default=100, gt=0, description="list length the logged pyfunc model returns")
     use_tuned_params: bool = Field(default=True, description="start from `recpipe tune`'s best ALS parameters when present")
+    families: tuple[Literal["als", "als_attributes", "two_tower"], ...] = Field(
+        default=MODEL_FAMILIES, min_length=1, description="model families trained and compared; the best is registered"
+    )
+    feature_min_count: int = Field(default=2, ge=1, description="listings a feature value needs to get a column")
+    measure_seen_rules: bool = Field(default=True, description="score the best family under each seen-item rule")
     als: ALSConfig = ALSConfig()
+    als_attributes: AttributeALSConfig = AttributeALSConfig()
+    two_tower: TwoTowerConfig = TwoTowerConfig()
     item2vec: Item2VecConfig = Item2VecConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     gate: GateConfig = GateConfig()
@@ -309,7 +350,7 @@ class PublishConfig(StrictModel):
     retries: int = Field(default=3, ge=0, description="connection retries with exponential backoff")
     keep_versions: int = Field(default=2, ge=1, description="live + previous ones kept for rollback")
     expire_after_s: int = Field(default=86_400, gt=0, description="TTL of versions past keep_versions")
-    similar_sources: tuple[Literal["als", "item2vec", "attributes"], ...] = ("als", "item2vec", "attributes")
+    similar_sources: tuple[Literal["vectors", "item2vec", "attributes"], ...] = ("vectors", "item2vec", "attributes")
     verify: bool = True
     write_partitions: int = Field(default=8, gt=0)
     require_gate: bool = Field(default=True, description="publish only lists whose run passed `recpipe gate`")

@@ -142,15 +142,15 @@ def _champion(client: MlflowClient, model_name: str):
 
 
 def champion_params(settings: Settings, model: str) -> tuple[str, dict[str, str]] | None:
-    """The champion's version and the ``als.*`` parameters it was trained with (None without a champion), so a
-    challenger can be compared with the champion's configuration retrained on the same split."""
+    """The champion's version and the parameters of its training run (``family``, ``als.*``, ...; None without a
+    champion), so a challenger can be compared with the champion's configuration retrained on the same split."""
     configure(settings)
     client = MlflowClient()
     champion = _champion(client, registered_name(settings, model))
     if champion is None:
         return None
     params = client.get_run(champion.run_id).data.params
-    return str(champion.version), {k.removeprefix("als."): v for k, v in params.items() if k.startswith("als.")}
+    return str(champion.version), dict(params)
 
 
 def gate(
@@ -192,7 +192,7 @@ def champion_version(settings: Settings, model: str) -> str:
         raise MissingInputError(f"registered model {name} has no {CHAMPION} alias: run `recpipe train` first") from exc
 
 
-MODEL_METRICS = ("ndcg", "map", "precision", "recall")
+MODEL_METRICS = ("target_recall", "ndcg", "map", "precision", "recall")
 PIPELINE_RUN_TAG = "recpipe.pipeline_run_id"
 
 

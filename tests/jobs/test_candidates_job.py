@@ -87,7 +87,7 @@ def test_distributed_top_n_equals_numpy_brute_force(generated):
         expected = [int(available[j]) for j in ids[0] if j >= 0]
         assert lists.loc[user, "item_ids"].tolist() == expected
         np.testing.assert_allclose(lists.loc[user, "scores"], scores[0], atol=1e-5)
-        assert lists.loc[user, "source"] == "als"
+        assert lists.loc[user, "source"] == "personal"
 
 
 def test_every_list_respects_every_rule(generated):
@@ -114,7 +114,7 @@ def test_cold_users_get_their_segment_or_the_global_list(generated):
 
 def test_similar_items_are_available_and_never_the_item_or_its_seller(generated):
     _, _, similar, _, _, _ = generated
-    assert set(similar["source"]) == {"als", "item2vec", "attributes"}
+    assert set(similar["source"]) == {"vectors", "item2vec", "attributes"}
     for _, row in similar.iterrows():
         ids = list(row["similar_item_ids"])
         assert row["item_id"] not in ids and not set(ids) & (SOLD | DELETED)
@@ -131,7 +131,7 @@ def test_every_gold_list_carries_its_served_bytes(generated):
     served = [(row["item_ids"], row["scores"], row["encoded_list"]) for _, row in lists.iterrows()]
     served += [(row["similar_item_ids"], row["scores"], row["encoded_list"]) for _, row in similar.iterrows()]
     served += [(row["item_ids"], row["scores"], row["encoded_list"]) for _, row in fallbacks.iterrows()]
-    assert {"als", "fallback:global"} <= set(lists["source"])  # lists encoded while scoring and in Spark
+    assert {"personal", "fallback:global"} <= set(lists["source"])  # lists encoded while scoring and in Spark
     for items, scores, value in served:
         ids, decoded_scores = encoding.decode(bytes(value))
         assert ids.tolist() == list(items)

@@ -23,17 +23,19 @@ from recpipe.tables import Tables
 
 N_USERS, N_ITEMS, DAYS = 40, 24, 10
 END = datetime(2026, 10, 10)
+COLD_LISTINGS = (600, 601, 602, 603)  # for sale, never touched: brand A (even) or B (odd) like the group's items
 
 
 def write_silver(tables: Tables) -> None:
-    """Two taste groups (item % 2 == user % 2); each user touches 8 items of their group over ten days."""
+    """Two taste groups (item % 2 == user % 2, brand A or B); each user touches 8 items of their group over ten
+    days, some bought; four listings of either brand are for sale without any history."""
     rng = np.random.default_rng(0)
     rows = []
     for user in range(N_USERS):
         group_items = [i for i in range(N_ITEMS) if i % 2 == user % 2]
         for item in rng.choice(group_items, size=8, replace=False):
             ts = END - timedelta(hours=int(rng.integers(1, DAYS * 24)))
-            rows.append((user + 100, int(item) + 500, float(rng.integers(1, 5)), 1, ts, ["view", "like"][int(rng.integers(0, 2))]))
+            rows.append((user + 100, int(item) + 500, float(rng.integers(1, 5)), 1, ts, ["view", "like", "purchase"][int(rng.integers(0, 3))]))
     interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "confidence", "n_events", "last_event_ts", "event_type"])
     interactions["event_types"] = interactions.pop("event_type").map(lambda t: [t])
     spark = tables.spark
@@ -44,14 +46,16 @@ def write_silver(tables: Tables) -> None:
     items = sorted(interactions["item_id"].unique())
     tables.overwrite(spark.createDataFrame(pd.DataFrame({"user_id": users, "user_idx": range(len(users)), "run_id": "r"})), "silver.user_index")
     tables.overwrite(spark.createDataFrame(pd.DataFrame({"item_id": items, "item_idx": range(len(items)), "run_id": "r"})), "silver.item_index")
-    availability = pd.DataFrame({"item_id": items, "seller_id": [900 + i % 3 for i in items], "status": "active",
+    listings = [*items, *COLD_LISTINGS]
+    availability = pd.DataFrame({"item_id": listings, "seller_id": [900 + i % 3 for i in listings], "status": "active",
                                  "listed_at": datetime(2026, 9, 1), "sold_at": pd.NaT})
     tables.overwrite(spark.createDataFrame(availability, "item_id long, seller_id long, status string, listed_at timestamp, sold_at timestamp"),
                      "silver.item_availability")
     tables.overwrite(spark.createDataFrame([(int(u), "FR", datetime(2025, 1, 1)) for u in users], "user_id long, country string, signup_ts timestamp"),
                      "silver.users")
     tables.overwrite(spark.createDataFrame(
-        [(int(i), 900 + int(i) % 3, "tops", "COS", "M", 20.0, "good", datetime(2026, 9, 1), None, None, "active") for i in items],
+        [(int(i), 900 + int(i) % 3, "tops", "AB"[int(i) % 2], "M", 20.0, "good", datetime(2026, 9, 1), None, None, "active")
+         for i in listings],
         "item_id long, seller_id long, category string, brand string, size string, price double, condition string, "
         "listed_at timestamp, sold_at timestamp, deleted_at timestamp, status string"), "silver.items")
 
@@ -65,8 +69,10 @@ def ctx(spark, tmp_path):
     mlflow.set_tracking_uri(None)
 
 
+# ALS alone, gated on nDCG: the gate's mechanics (the families' contest has its own test)
 CONFIG = TrainConfig.model_validate({"als": {"factors": 4, "regularization": 0.1, "alpha": 2, "iterations": 10, "use_gpu": False},
-                                     "item2vec": {"vector_size": 8, "epochs": 5}, "evaluation": {"holdout_days": 3}})
+                                     "item2vec": {"vector_size": 8, "epochs": 5}, "families": ["als"], "measure_seen_rules": False,
+                                     "gate": {"metric": "ndcg"}, "evaluation": {"holdout_days": 3, "target_k": 5}})
 
 
 def test_train_tracks_registers_and_writes_factors(ctx):
@@ -145,7 +151,7 @@ def test_served_lists_offline_ranking_and_registered_model_agree(ctx):
     version = train(ctx, config)["model_version"]
     rules = serving_rules()
     generate_candidates(ctx, rules.model_copy(update={"model_name": "agree", "model_version": version}))
-    served = {r.user_id: r.item_ids for r in ctx.tables.read("gold.user_candidates").where("source = 'als'").collect()}
+    served = {r.user_id: r.item_ids for r in ctx.tables.read("gold.user_candidates").where("source = 'personal'").collect()}
     users = sorted(served)
     assert len(users) == N_USERS
 
@@ -163,3 +169,28 @@ def test_served_lists_offline_ranking_and_registered_model_agree(ctx):
         assert len(listed) == 9  # three sellers, at most three each
         assert registered["item_ids"][row] == listed[: config.top_n]
         assert data.item_ids[offline[row][offline[row] >= 0]].tolist() == listed
+
+
+def test_families_compete_on_target_recall_and_cold_listings_are_served(ctx):
+    """Every family is scored on the split; the best by target recall is registered; its listing vectors reach
+    listings without history, which the candidates job then ranks by the user's brand."""
+    config = CONFIG.model_copy(update={"model_name": "families", "families": ("als", "als_attributes", "two_tower"),
+                                       "measure_seen_rules": True, "gate": CONFIG.gate.model_copy(update={"metric": "target_recall"}),
+                                       "two_tower": CONFIG.two_tower.model_copy(update={"factors": 8, "epochs": 20, "batch_size": 64})})
+    summary = train(ctx, config)
+    metrics = summary["metrics"]
+    assert {"als", "als_attributes", "two_tower", "popularity"} <= set(metrics)
+    assert summary["family"] == max(config.families, key=lambda f: (metrics[f]["target_recall"], -config.families.index(f)))
+    assert all(0 <= metrics[f]["target_recall"] <= 1 and metrics[f]["targets_all"] > 0 for f in config.families)
+    assert set(summary["seen_rules"]) == {"any event", "saved, bagged or bought", "bagged or bought", "bought"}
+    assert MlflowClient().get_run(summary["mlflow_run_id"]).data.params["family"] == summary["family"]
+
+    only_attributes = config.model_copy(update={"model_name": "attributes", "families": ("als_attributes",), "measure_seen_rules": False})
+    version = train(ctx, only_attributes)["model_version"]
+    vectors = ctx.tables.read("gold.item_factors").where(f"model_version = '{version}'").toPandas().set_index("item_id")
+    assert set(COLD_LISTINGS) <= set(vectors.index)  # listings without history get vectors from their attributes
+    generate_candidates(ctx, serving_rules().model_copy(update={"model_name": "attributes", "model_version": version}))
+    lists = ctx.tables.read("gold.user_candidates").toPandas().set_index("user_id")
+    for user in (100, 101):  # group 0 buys brand A (even ids), group 1 brand B
+        listed = [i for i in lists.loc[user, "item_ids"] if i in COLD_LISTINGS]
+        assert listed and all(i % 2 == user % 2 for i in listed[:2]), (user, listed)

@@ -22,10 +22,10 @@ def lists(spark, rows, key="user_id long"):
 
 def test_list_checks_count_what_each_rule_looks_at(spark):
     user_lists = lists(spark, [
-        (1, [10, 11, 12], [3.0, 2.0, 1.0], "als"),  # clean
-        (2, [10, 10, 13], [3.0, 2.0, 1.0], "als"),  # duplicate; 13 sold
-        (3, [14, 11], [1.0, 2.0], "als"),           # unsorted; 14 is user 3's own listing
-        (4, [12, 15], [2.0, 1.0, 0.5], "als"),      # misaligned; user 4 has seen 15
+        (1, [10, 11, 12], [3.0, 2.0, 1.0], "personal"),  # clean
+        (2, [10, 10, 13], [3.0, 2.0, 1.0], "personal"),  # duplicate; 13 sold
+        (3, [14, 11], [1.0, 2.0], "personal"),           # unsorted; 14 is user 3's own listing
+        (4, [12, 15], [2.0, 1.0, 0.5], "personal"),      # misaligned; user 4 has seen 15
     ])
     available = spark.createDataFrame([(i,) for i in (10, 11, 12, 14, 15)], "item_id long")
     seen = spark.createDataFrame([(4, 15)], "user_id long, item_id long")
@@ -61,14 +61,14 @@ def test_failing_lists_name_every_rule_they_break(spark):
 def test_encoded_lists_must_say_what_the_arrays_say(spark):
     good = encoding.encode([10, 2**40], [2.0, 1.0])
     rows = [
-        (1, [10, 2**40], [2.0, 1.0], "als", good),                                       # 64-bit ids, matches
-        (2, [], [], "als", encoding.encode([], [])),                                     # empty, matches
-        (3, [11, 2**40], [2.0, 1.0], "als", good),                                       # another list's bytes
-        (4, [10, 2**40, 12], [2.0, 1.0, 0.5], "als", good),                              # count differs
-        (5, [10, 2**40], [2.0, 1.0], "als", good[:-1]),                                  # truncated
-        (6, [10, 2**40], [2.0, 1.0], "als", b"R2" + good[2:]),                            # not R1
-        (7, [10, 2**40], [2.0, 1.0], "als", good[:2] + b"\x00" + good[3:]),              # bad id width
-        (8, [10, 2**40], [2.0, 1.0], "als", None),                                       # missing
+        (1, [10, 2**40], [2.0, 1.0], "personal", good),                                       # 64-bit ids, matches
+        (2, [], [], "personal", encoding.encode([], [])),                                     # empty, matches
+        (3, [11, 2**40], [2.0, 1.0], "personal", good),                                       # another list's bytes
+        (4, [10, 2**40, 12], [2.0, 1.0, 0.5], "personal", good),                              # count differs
+        (5, [10, 2**40], [2.0, 1.0], "personal", good[:-1]),                                  # truncated
+        (6, [10, 2**40], [2.0, 1.0], "personal", b"R2" + good[2:]),                            # not R1
+        (7, [10, 2**40], [2.0, 1.0], "personal", good[:2] + b"\x00" + good[3:]),              # bad id width
+        (8, [10, 2**40], [2.0, 1.0], "personal", None),                                       # missing
     ]
     user_lists = spark.createDataFrame(rows, "user_id long, item_ids array<long>, scores array<float>, source string, encoded_list binary")
     available = spark.createDataFrame([(10,), (11,), (12,), (2**40,)], "item_id long")
@@ -78,15 +78,15 @@ def test_encoded_lists_must_say_what_the_arrays_say(spark):
 
 
 def test_lists_written_before_the_encoded_bytes_get_a_clear_error(spark):
-    old = spark.createDataFrame([(1, [10], [1.0], "als")], "user_id long, item_ids array<long>, scores array<float>, source string")
+    old = spark.createDataFrame([(1, [10], [1.0], "personal")], "user_id long, item_ids array<long>, scores array<float>, source string")
     with pytest.raises(DataQualityError, match=r"gold.user_candidates has no column encoded_list .*rerun `recpipe candidates`"):
         gold.require_encoded_lists(old, "gold.user_candidates")
-    current = lists(spark, [(1, [10], [1.0], "als")])
+    current = lists(spark, [(1, [10], [1.0], "personal")])
     assert gold.require_encoded_lists(current, "gold.user_candidates") is current
 
 
 def test_similar_lists_must_not_hold_their_own_item(spark):
-    similar = spark.createDataFrame([(item, "als", [2, 3], [0.9, 0.8], encoding.encode([2, 3], [0.9, 0.8])) for item in (1, 2)],
+    similar = spark.createDataFrame([(item, "personal", [2, 3], [0.9, 0.8], encoding.encode([2, 3], [0.9, 0.8])) for item in (1, 2)],
                                     "item_id long, source string, similar_item_ids array<long>, scores array<float>, encoded_list binary")
     available = spark.createDataFrame([(2,), (3,)], "item_id long")
     got = gold.list_checks(similar, SIMILAR, available).select("item_id", "self_items").orderBy("item_id")
@@ -94,8 +94,8 @@ def test_similar_lists_must_not_hold_their_own_item(spark):
 
 
 def test_run_figures_on_known_lists(spark):
-    today = lists(spark, [(1, [10, 11, 12], [3.0, 2.0, 1.0], "als"), (2, [10, 13, 14], [1.0, 0.5, 0.2], "fallback:global")])
-    before = lists(spark, [(1, [10, 11, 15], [2.0, 1.5, 1.0], "als"), (2, [16, 17, 13], [1.0, 0.5, 0.2], "fallback:global")])
+    today = lists(spark, [(1, [10, 11, 12], [3.0, 2.0, 1.0], "personal"), (2, [10, 13, 14], [1.0, 0.5, 0.2], "fallback:global")])
+    before = lists(spark, [(1, [10, 11, 15], [2.0, 1.5, 1.0], "personal"), (2, [16, 17, 13], [1.0, 0.5, 0.2], "fallback:global")])
     users = spark.createDataFrame([(1,), (2,), (3,)], "user_id long")
     available = spark.createDataFrame([(i,) for i in range(10, 20)], "item_id long")
     status = spark.createDataFrame([(15, "sold"), (16, "sold"), (13, "active")], "item_id long, status string")
@@ -115,7 +115,7 @@ def test_run_figures_on_known_lists(spark):
 
 
 def test_a_first_run_has_no_comparison(spark):
-    today = lists(spark, [(1, [10], [1.0], "als")])
+    today = lists(spark, [(1, [10], [1.0], "personal")])
     users = spark.createDataFrame([(1,)], "user_id long")
     available = spark.createDataFrame([(10,)], "item_id long")
     figures = gold.run_figures(today, users, available, None, available.selectExpr("item_id", "'active' AS status"),

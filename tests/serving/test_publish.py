@@ -38,10 +38,10 @@ def write_gold(tables: Tables, run: str) -> dict[int, list[int]]:
     stamp = {"model_version": "1", "run_id": f"candidates-{run}", "generated_at": datetime(2026, 11, 1)}
     users = pd.DataFrame({"user_id": list(lists), "item_ids": list(lists.values()),
                           "scores": [sorted(rng.random(12).astype(np.float32).tolist(), reverse=True) for _ in lists],
-                          "source": "als", **stamp})
+                          "source": "personal", **stamp})
     tables.overwrite(spark.createDataFrame(users, "user_id long, item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), "gold.user_candidates")
     similar = pd.DataFrame({"item_id": range(N_ITEMS), "similar_item_ids": [[(i + 1) % N_ITEMS, (i + 2) % N_ITEMS] for i in range(N_ITEMS)],
-                            "scores": [[0.9, 0.8]] * N_ITEMS, "source": "als", **stamp})
+                            "scores": [[0.9, 0.8]] * N_ITEMS, "source": "vectors", **stamp})
     tables.overwrite(spark.createDataFrame(similar, "item_id long, similar_item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists("similar_item_ids")), "gold.similar_items")
     fallback = pd.DataFrame({"segment": ["global", "country=FR"], "item_ids": [[1, 2, 3, 4, 5, 6], [7, 8, 9]], "scores": [[6.0, 5, 4, 3, 2, 1], [3.0, 2, 1]], **stamp})
     tables.overwrite(spark.createDataFrame(fallback, "segment string, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), "gold.fallback_candidates")

@@ -71,7 +71,7 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
             .transform(C.with_exclusions(exclusions))
             .select("user_id", "factors", "exclude")
             .transform(C.score_top_k(C.broadcast_catalog(spark, catalog), "user_id", length, config.max_per_seller))
-            .withColumn("source", F.lit("als"))
+            .withColumn("source", F.lit(C.PERSONAL_SOURCE))
         )
 
     with stages.stage("fallbacks"):
@@ -91,7 +91,7 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         topups = exclusions.transform(C.topup_exclusions(fallbacks)).transform(C.with_encoded_lists())
         t.overwrite(_stamp(topups, version, run_id, generated_at), "gold.topup_exclusions")
         counts = t.read("gold.user_candidates").agg(
-            F.count(F.lit(1)).alias("lists"), F.count(F.when(F.col("source") == "als", 1)).alias("personal")
+            F.count(F.lit(1)).alias("lists"), F.count(F.when(F.col("source") == C.PERSONAL_SOURCE, 1)).alias("personal")
         ).first()  # one pass over the table for both counts
         stages.count("gold.user_candidates", counts.lists)
         stages.count("personal users", counts.personal)
@@ -99,7 +99,7 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
     with stages.stage("similar items"):
         sellers = items.select("item_id", "seller_id")
         similar = []
-        for source, vectors in (("als", item_factors), ("item2vec", embeddings)):
+        for source, vectors in (("vectors", item_factors), ("item2vec", embeddings)):
             cat = C.Catalog.from_pandas(available.join(vectors, "item_id").select("item_id", "seller_id", "factors").toPandas(), normalize=True)
             queries = vectors.join(sellers, "item_id").select("item_id", "factors", F.array("item_id").alias("exclude"), "seller_id")
             similar.append(

@@ -1,9 +1,12 @@
-"""`recpipe train`: ALS and item2vec from silver interactions, evaluated, tracked and gated in MLflow."""
+"""`recpipe train`: model families (ALS, ALS with attributes, two towers) and item2vec from silver, evaluated on
+next-week purchases, tracked and gated in MLflow."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +19,44 @@ from recpipe import tracking
 from recpipe.config import ALSConfig, CandidatesConfig, TrainConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.monitoring import runs, tuning
+from recpipe.models.base import Recommender
 from recpipe.models.registry import save_model
-from recpipe.models.training import TrainingData, build_als, evaluate_on_time_split, fit_item2vec
+from recpipe.models.training import (
+    ModelFactory,
+    TrainingData,
+    evaluate_on_time_split,
+    fit_item2vec,
+    model_factory,
+    seen_rule_study,
+)
 from recpipe.plots import metrics_bar_chart
+from recpipe.schemas import EVENT_TYPES
 from recpipe.transforms import candidates as C
 from recpipe.transforms import training_inputs as TI
+from recpipe.transforms.interactions import as_of_end
+
+log = logging.getLogger(__name__)
 
 NAME = "train"
-HELP = "Train ALS and item2vec on silver interactions, evaluate against baselines, register and gate in MLflow."
+HELP = "Train ALS, ALS with attributes and a two-tower model, compare them on next-week purchases, register and gate the best."
 DESCRIPTION = """\
-Reads silver.interactions and the run's indices, evaluates ALS against global and recent popularity on a time
-split (only items still for sale at the split time are ranked), fits the final ALS and item2vec models, logs
-parameters, metrics, library and Delta versions and artifacts to MLflow, registers a pyfunc model and moves the
-`champion` alias to it only when its metric is within the tolerance of the champion's. Factors and embeddings
-are written to gold.user_factors, gold.item_factors and gold.item_embeddings with the model version."""
+Reads silver.interactions, the run's indices and the listings' attributes, evaluates every model family of
+`families` (ALS; ALS with an attribute-to-factor map; a two-tower model) against global and recent popularity on a
+time split, on the lists the candidates job would serve at the split time (only listings for sale then, listings
+without history included), by recall of the holdout's purchases (`evaluation.target_event_types`) at
+`evaluation.target_k`, in total and for warm and cold listings. The best family is fitted on everything, logged to
+MLflow with parameters, metrics, library and Delta versions, registered as a pyfunc model, and becomes `champion`
+only when its metric is within the tolerance of the champion's (retrained on the same split when its
+configuration differs). The seen-item rules (which event types exclude an item from a user's list) are measured
+too. User vectors and the vectors of every listing for sale (listings without history from their attributes) go
+to gold.user_factors and gold.item_factors, item2vec embeddings to gold.item_embeddings, with the model version."""
 
+SEEN_RULES = {  # which interactions exclude the item from the user's lists: the rules train measures
+    "any event": EVENT_TYPES,
+    "saved, bagged or bought": ("save", "add_to_bag", "purchase"),
+    "bagged or bought": ("add_to_bag", "purchase"),
+    "bought": ("purchase",),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,24 +75,32 @@ def serving_rules() -> CandidatesConfig:
     return load_job_config("candidates", CandidatesConfig)
 
 
-def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None) -> TrainingData:
-    """Silver tables -> pandas through Arrow (the model code needs no Spark); ``seen`` marks the pairs the
-    candidates job excludes (``exclude_seen_event_types``)."""
+def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None, listings_since: datetime | None = None) -> TrainingData:
+    """Silver tables -> pandas through Arrow (the model code needs no Spark). With ``listings_since``, the item
+    index goes on past the interaction index with every listing still for sale at that time (``listing_index``)."""
     t = ctx.tables
     seen_types = (rules or serving_rules()).exclude_seen_event_types
     user_index, item_index = t.read("silver.user_index"), t.read("silver.item_index")
-    indexed = TI.indexed_interactions(user_index, item_index, seen_types)
-    interactions = t.read("silver.interactions").transform(indexed).toPandas()
-    availability = t.read("silver.item_availability").transform(TI.indexed_availability(item_index)).toPandas()
+    availability = t.read("silver.item_availability")
+    if listings_since is not None:
+        item_index = availability.transform(TI.listing_index(item_index, listings_since)).cache()
+    interactions = t.read("silver.interactions").transform(TI.indexed_interactions(user_index, item_index, EVENT_TYPES)).toPandas()
+    indexed_availability = availability.transform(TI.indexed_availability(item_index)).toPandas()
     sequences = t.read("silver.daily_interactions").transform(TI.item_sequences(item_index)).select("items").toPandas()
     own = C.own_listings(t.read("silver.items")).transform(TI.indexed_pairs(user_index, item_index)).toPandas()
+    item_ids = item_index.orderBy("item_idx").select("item_id").toPandas()["item_id"].to_numpy(np.int64)
+    attributes = t.read("silver.items").transform(TI.listing_attributes(item_index, t.read("silver.users"))).toPandas()
+    item_index.unpersist()
     return TrainingData(
         interactions=interactions,
         user_ids=user_index.orderBy("user_idx").select("user_id").toPandas()["user_id"].to_numpy(np.int64),
-        item_ids=item_index.orderBy("item_idx").select("item_id").toPandas()["item_id"].to_numpy(np.int64),
-        availability=availability,
+        item_ids=item_ids,
+        availability=indexed_availability,
+        event_types=EVENT_TYPES,
+        seen_event_types=tuple(seen_types),
         sequences=[np.asarray(s, dtype=np.int64) for s in sequences["items"]],
         own_listings=own,
+        items=attributes.set_index("item_idx").reindex(range(len(item_ids))),
     )
 
 
@@ -76,45 +110,65 @@ def effective_als_params(ctx: JobContext, config: TrainConfig, as_of) -> tuple[A
     return (config.als.model_copy(update=tuned.params) if tuned else config.als), tuned
 
 
+def _params(config: TrainConfig, als: ALSConfig) -> dict[str, Any]:
+    """Every parameter that defines the families' models, as logged to MLflow (and read back for the champion)."""
+    return {**{f"als.{k}": v for k, v in als.model_dump().items()},
+            **{f"als_attributes.{k}": v for k, v in config.als_attributes.model_dump().items()},
+            **{f"two_tower.{k}": v for k, v in config.two_tower.model_dump().items()},
+            "feature_min_count": config.feature_min_count}
+
+
 def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
     stages = ctx.stages
     rules = serving_rules()
-    with stages.stage("load"):
-        data = load_training_data(ctx, rules)
-        stages.count("interactions", len(data.interactions))
-        user_ids, item_ids = data.user_ids, data.item_ids
     as_of = ctx.interactions_as_of()
+    with stages.stage("load"):
+        data = load_training_data(ctx, rules, as_of_end(as_of) - timedelta(days=config.evaluation.holdout_days))
+        stages.count("interactions", len(data.interactions))
+        stages.count("listings", data.n_items)
+        user_ids, item_ids = data.user_ids, data.item_ids
     als_params, tuned = effective_als_params(ctx, config, as_of)
     tracking.configure(ctx.settings)
     model_name = tracking.registered_name(ctx.settings, config.model_name)
+    factories = {family: model_factory(family, config, als_params, data) for family in config.families}
     # the champion's configuration is retrained and scored on this run's split: a fair comparison
     champion = tracking.champion_params(ctx.settings, config.model_name)
+    champion_family, champion_factory = _champion_model(champion, config, als_params, data)
 
     with mlflow.start_run(run_name="train") as run, tempfile.TemporaryDirectory() as tmp:
-        mlflow.log_params({"seed": config.seed, **{f"als.{k}": v for k, v in als_params.model_dump().items()},
+        mlflow.log_params({"seed": config.seed, "families": ",".join(config.families), **_params(config, als_params),
                            **{f"item2vec.{k}": v for k, v in config.item2vec.model_dump().items()},
                            **{f"evaluation.{k}": v for k, v in config.evaluation.model_dump().items()}})
         mlflow.set_tags({**tracking.library_versions(), **{f"delta_version.{k}": v for k, v in ctx.tables.versions_read.items()}})
         if tuned is not None:  # which tuning these parameters came from
             mlflow.log_params({"tuned.as_of": str(tuned.as_of), "tuned.mlflow_run_id": tuned.mlflow_run_id})
+        metric = config.gate.metric
         with stages.stage("evaluate"):
-            candidates = {"als": build_als(als_params, config.seed)}
-            champion_als = _champion_als(champion, als_params)
-            if champion_als is not None:
-                candidates["champion"] = build_als(champion_als, config.seed)
+            candidates = dict(factories)
+            if champion_factory is not None:
+                candidates["champion"] = champion_factory
             evaluation = evaluate_on_time_split(data, candidates, config.evaluation, max_per_seller=rules.max_per_seller)
-            for model, metrics in evaluation.metrics.items():
-                mlflow.log_metrics(metrics.as_dict(prefix=f"{model}."))
-            als_metrics = evaluation.metrics["als"]
-            mlflow.log_metrics({k: v for k, v in als_metrics.as_dict().items() if k in ("precision", "recall", "ndcg", "map")})
-            mlflow.log_params({"evaluation.split_time": str(evaluation.split_time)})
+            for model in evaluation.metrics:
+                mlflow.log_metrics({**evaluation.metrics[model].as_dict(prefix=f"{model}."), **evaluation.targets[model].as_dict(prefix=f"{model}.")})
+            # the family of this version: the best of this run on the one metric (first listed wins a tie)
+            family = max(config.families, key=lambda f: (evaluation.figure(f, metric), -config.families.index(f)))
+            chosen = {**evaluation.metrics[family].as_dict(), **evaluation.targets[family].as_dict()}
+            mlflow.log_metrics({k: v for k, v in chosen.items() if k in tracking.MODEL_METRICS})
+            mlflow.log_params({"family": family, "evaluation.split_time": str(evaluation.split_time)})
+            log.info("family %s: %s %.4f (%s)", family, metric, evaluation.figure(family, metric),
+                     ", ".join(f"{f} {evaluation.figure(f, metric):.4f}" for f in evaluation.metrics))
+        seen_rules = {}
+        if config.measure_seen_rules:
+            with stages.stage("seen rules"):
+                seen_rules = seen_rule_study(data, factories[family], config.evaluation, SEEN_RULES, rules.max_per_seller)
+                for name, figures in seen_rules.items():
+                    mlflow.log_metrics(figures.as_dict(prefix=f"seen_rule.{name.replace(' ', '_').replace(',', '')}."))
         with stages.stage("fit"):
-            seen = data.matrix()
-            als = build_als(als_params, config.seed).fit(seen)
+            model = factories[family](pd.Timestamp(as_of_end(as_of))).fit(data.matrix())
             item2vec = fit_item2vec(data, config.item2vec, config.seed)
         with stages.stage("log model"):
             tmp_dir = Path(tmp)
-            artifacts = _write_artifacts(tmp_dir, als, item2vec, data, user_ids, item_ids)
+            artifacts = _write_artifacts(tmp_dir, model, item2vec, data, user_ids, item_ids)
             chart = metrics_bar_chart({name: m.as_dict() for name, m in evaluation.metrics.items()}, config.evaluation.k, tmp_dir / "metrics.png")
             mlflow.log_artifact(str(chart))
             mlflow.log_artifacts(str(artifacts["item2vec"]), artifact_path="item2vec")
@@ -127,13 +181,14 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
                 input_example=pd.DataFrame({"user_id": user_ids[:2]}),
             )
             version = str(info.registered_model_version)
-            champion_metrics = evaluation.metrics.get("champion", als_metrics)  # same configuration: same score
-            decision = tracking.gate(mlflow.MlflowClient(), model_name, version, config.gate.metric,
-                                     getattr(als_metrics, config.gate.metric), config.gate.tolerance,
-                                     champion_value=getattr(champion_metrics, config.gate.metric) if champion else None)
+            champion_value = None
+            if champion is not None:  # scored on this split: retrained when its configuration differs
+                champion_value = evaluation.figure("champion" if champion_factory else champion_family, metric)
+            decision = tracking.gate(mlflow.MlflowClient(), model_name, version, metric, evaluation.figure(family, metric),
+                                     config.gate.tolerance, champion_value=champion_value)
             mlflow.set_tags({"gate.promoted": decision.promoted, "gate.message": decision.message})
-        with stages.stage("write factors"):
-            _write_factors(ctx, version, user_ids, item_ids, als, item2vec)
+        with stages.stage("write vectors"):
+            _write_vectors(ctx, version, user_ids, item_ids, model, item2vec, data)
 
     runs.record_task(ctx.tables, stages.summary(), as_of, run.info.run_id)
     return {
@@ -141,21 +196,37 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         "mlflow_run_id": run.info.run_id,
         "model_name": model_name,
         "model_version": version,
+        "family": family,
         "promoted": decision.promoted,
         "gate": decision.message,
-        "metrics": {name: m.as_dict() for name, m in evaluation.metrics.items()},
+        "metrics": {name: {**m.as_dict(), **evaluation.targets[name].as_dict()} for name, m in evaluation.metrics.items()},
+        "seen_rules": {name: figures.as_dict() for name, figures in seen_rules.items()},
         "versions_read": dict(ctx.tables.versions_read),
         "versions_written": dict(ctx.tables.versions_written),
     }
 
 
-def _champion_als(champion: tuple[str, dict[str, str]] | None, challenger: ALSConfig) -> ALSConfig | None:
-    """The champion's ALS configuration when it differs from the challenger's (None: no champion, or the same)."""
+def _champion_model(champion: tuple[str, dict[str, str]] | None, challenger: TrainConfig, als: ALSConfig,
+                    data: TrainingData) -> tuple[str | None, ModelFactory | None]:
+    """The champion's family, and a factory of its configuration when it differs from this run's configuration of
+    that family (None: no champion, or this run trains the same model)."""
     if champion is None:
-        return None
-    known = {k: v for k, v in champion[1].items() if k in ALSConfig.model_fields}
-    params = ALSConfig.model_validate({**challenger.model_dump(), **known, "use_gpu": challenger.use_gpu, "num_threads": challenger.num_threads})
-    return None if params == challenger else params
+        return None, None
+    params = champion[1]
+    family = params.get("family", "als")  # versions registered before families were compared are ALS
+    sections = {name: {k.removeprefix(f"{name}."): v for k, v in params.items() if k.startswith(f"{name}.")}
+                for name in ("als", "als_attributes", "two_tower")}
+    machine = {"use_gpu": als.use_gpu, "num_threads": als.num_threads}  # where it runs is not what it is
+    champion_als = ALSConfig.model_validate({**als.model_dump(), **{k: v for k, v in sections["als"].items() if k in ALSConfig.model_fields}, **machine})
+    config = challenger.model_copy(update={
+        "als_attributes": challenger.als_attributes.model_validate({**challenger.als_attributes.model_dump(), **sections["als_attributes"]}),
+        "two_tower": challenger.two_tower.model_validate({**challenger.two_tower.model_dump(), **sections["two_tower"],
+                                                          "num_threads": challenger.two_tower.num_threads}),
+        "feature_min_count": int(params.get("feature_min_count", challenger.feature_min_count)),
+    })
+    if family in challenger.families and _params(config, champion_als) == _params(challenger, als):
+        return family, None
+    return family, model_factory(family, config, champion_als, data)
 
 
 def _version() -> str:
@@ -164,9 +235,9 @@ def _version() -> str:
     return __version__
 
 
-def _write_artifacts(tmp: Path, als, item2vec, data: TrainingData, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, Path]:
+def _write_artifacts(tmp: Path, model: Recommender, item2vec, data: TrainingData, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, Path]:
     """The model, id maps and the served rules' inputs as of the data's as-of (exclusions, sellers, for sale)."""
-    paths = {"model": save_model(als, tmp / "als"), "item2vec": save_model(item2vec, tmp / "item2vec")}
+    paths = {"model": save_model(model, tmp / model.name), "item2vec": save_model(item2vec, tmp / "item2vec")}
     for_sale = np.zeros(data.n_items, dtype=bool)
     for_sale[data.availability.loc[data.availability["status"] == "active", "item_idx"].to_numpy()] = True
     for name, array in (("user_ids", user_ids), ("item_ids", item_ids), ("sellers", data.sellers), ("for_sale", for_sale)):
@@ -182,12 +253,16 @@ def _factors_frame(ctx: JobContext, ids: np.ndarray, vectors: np.ndarray, id_col
     return TI.with_factors_schema(ctx.spark.createDataFrame(pdf), id_column)
 
 
-def _write_factors(ctx: JobContext, version: str, user_ids, item_ids, als, item2vec) -> None:
+def _write_vectors(ctx: JobContext, version: str, user_ids, item_ids, model: Recommender, item2vec, data: TrainingData) -> None:
+    """User vectors, and vectors of the listings that have one: under ALS and item2vec a listing without history
+    has none (all zeros) and is left to the attribute rules; the attribute families give every listing one."""
     condition = f"model_version = '{version}'"
+    user_vectors, item_vectors = model.embed(np.arange(data.n_users), data.matrix())
     for table, ids, vectors, id_column in (
-        ("gold.user_factors", user_ids, als.user_factors, "user_id"),
-        ("gold.item_factors", item_ids, als.item_factors, "item_id"),
+        ("gold.user_factors", user_ids, user_vectors, "user_id"),
+        ("gold.item_factors", item_ids, item_vectors, "item_id"),
         ("gold.item_embeddings", item_ids, item2vec.vectors, "item_id"),
     ):
-        ctx.tables.replace_where(_factors_frame(ctx, ids, vectors, id_column, version), table, condition)
-        ctx.stages.count(table, len(ids))
+        has_vector = np.abs(vectors).sum(axis=1) > 0
+        ctx.tables.replace_where(_factors_frame(ctx, ids[has_vector], vectors[has_vector], id_column, version), table, condition)
+        ctx.stages.count(table, int(has_vector.sum()))

@@ -61,13 +61,15 @@ def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: 
             with mlflow.start_run(run_name=f"trial-{i}", nested=True):
                 mlflow.log_params({f"als.{k}": v for k, v in als.model_dump().items()})
                 evaluation = evaluate_on_time_split(
-                    data, {"als": build_als(als, config.seed)}, train_config.evaluation, baselines=False,
+                    data, {"als": lambda at, als=als: build_als(als, config.seed)}, train_config.evaluation, baselines=False,
                     max_per_seller=rules.max_per_seller,
                 )
                 metrics = evaluation.metrics["als"]
                 mlflow.log_metrics(metrics.as_dict())
-            results.append((getattr(metrics, metric), i, params))
-            log.info("trial %d/%d %s: %s %.4f", i + 1, len(candidates), params, metric, getattr(metrics, metric))
+                value = evaluation.figure("als", metric)
+                mlflow.log_metrics(evaluation.targets["als"].as_dict())
+            results.append((value, i, params))
+            log.info("trial %d/%d %s: %s %.4f", i + 1, len(candidates), params, metric, value)
         best_value, best_index, best = max(results, key=lambda r: (r[0], -r[1]))
         mlflow.log_params({f"best.{k}": v for k, v in best.items()})
         mlflow.log_metric(f"best_{metric}", best_value)

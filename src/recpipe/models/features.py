@@ -32,6 +32,14 @@ def _bands(values: pd.Series, edges: Sequence[float]) -> pd.Series:
     return out.astype("string").where(values.notna())
 
 
+def _naive_utc(times):
+    """Times as naive UTC (Spark hands pandas naive timestamps; run times are aware)."""
+    tz = times.tzinfo if isinstance(times, pd.Timestamp) else times.dt.tz
+    if tz is None:
+        return times
+    return times.tz_convert(None) if isinstance(times, pd.Timestamp) else times.dt.tz_convert(None)
+
+
 def listing_attributes(items: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
     """The fields of ``LISTING_FIELDS`` as strings, one row per listing, with the listing age taken at ``at``.
 
@@ -41,7 +49,7 @@ def listing_attributes(items: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
     for name in ("category", "brand", "size", "condition", "country"):
         out[name] = items[name].astype("string") if name in items else pd.Series(pd.NA, index=items.index, dtype="string")
     out["price_band"] = _bands(items["price"], PRICE_BAND_EDGES)
-    age_days = (pd.Timestamp(at) - pd.to_datetime(items["listed_at"])).dt.total_seconds() / 86_400
+    age_days = (_naive_utc(pd.Timestamp(at)) - _naive_utc(pd.to_datetime(items["listed_at"]))).dt.total_seconds() / 86_400
     out["age_band"] = _bands(age_days.clip(lower=0), AGE_BAND_EDGES_DAYS)
     out["category_size"] = out["category"] + "|" + out["size"]
     out["category_price_band"] = out["category"] + "|" + out["price_band"]

@@ -1,7 +1,7 @@
 """The served ranking, in one place: what `recpipe candidates`, the offline evaluation and the registered model
 all call, so an offline figure is a figure of the lists that ship.
 
-Rules: only items for sale are candidates; per user, items seen through the configured event types and the
+Rules: only items for sale that have a vector are candidates; per user, items seen through the configured event types and the
 user's own listings are excluded; at most ``max_per_seller`` items of one seller; ``length`` items per list.
 Scores are dot products of user and item vectors (ALS factors; a popularity model is a one-dimensional case).
 """
@@ -30,7 +30,10 @@ class ListRanker:
     ) -> None:
         self.n_items = len(item_vectors)
         self.for_sale = np.ones(self.n_items, dtype=bool) if for_sale is None else np.asarray(for_sale, dtype=bool)
-        self.positions = np.flatnonzero(self.for_sale)  # candidate position -> item position
+        # an all-zero vector is no vector (ALS has none for a listing without history): never a candidate, as the
+        # candidates job, which only reads stored vectors, never sees it
+        has_vector = np.abs(item_vectors).sum(axis=1) > 0
+        self.positions = np.flatnonzero(self.for_sale & has_vector)  # candidate position -> item position
         self.scorer = CandidateScorer(
             np.ascontiguousarray(item_vectors[self.positions], dtype=np.float32),
             rules.length,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -13,31 +13,38 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recpipe.config import ALSConfig, EvaluationConfig, Item2VecConfig
+from recpipe.config import ALSConfig, EvaluationConfig, Item2VecConfig, TrainConfig
 from recpipe.models.als import ALSRecommender
 from recpipe.models.base import Recommender
+from recpipe.models.features import listing_features
+from recpipe.models.hybrid import AttributeALSRecommender
 from recpipe.models.evaluation import RankingMetrics, available_items_mask, ranking_metrics, time_split
 from recpipe.models.item2vec import Item2VecRecommender
 from recpipe.models.matrix import to_csr
 from recpipe.models.popularity import PopularityRecommender
 from recpipe.models.ranking import ListRanker, RankingRules, exclusion_matrix
+from recpipe.models.two_tower import TwoTowerRecommender
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrainingData:
-    """Interactions over contiguous indices (``user_idx``, ``item_idx``, ``confidence``, ``last_event_ts``, ``seen``:
-    excluded from the user's lists), item availability (``item_idx``, ``status``, ``listed_at``, ``sold_at``,
-    ``seller_id``) and item sequences for item2vec."""
+    """Interactions over contiguous indices (``user_idx``, ``item_idx``, ``confidence``, ``last_event_ts``,
+    ``event_mask``: bit i set when the pair had an event of ``event_types[i]``), item availability (``item_idx``,
+    ``status``, ``listed_at``, ``sold_at``, ``seller_id``), listing attributes by ``item_idx`` (``items``, for the
+    models with a listing side) and item sequences for item2vec. Items past the interaction index are listings
+    without history that were for sale during the evaluation window."""
 
     interactions: pd.DataFrame
     user_ids: np.ndarray  # index -> user_id
     item_ids: np.ndarray  # index -> item_id
     availability: pd.DataFrame
+    event_types: tuple[str, ...] = ()
+    seen_event_types: tuple[str, ...] = ()  # pairs seen through these are never listed (the candidates rule)
     sequences: list[np.ndarray] = field(default_factory=list)
     own_listings: pd.DataFrame | None = None  # user_idx, item_idx of every user's own listings
-
+    items: pd.DataFrame | None = None  # listing attributes, row i = item index i
 
     @property
     def n_users(self) -> int:
@@ -51,6 +58,11 @@ class TrainingData:
         rows = self.interactions if rows is None else rows
         return to_csr(rows["user_idx"], rows["item_idx"], rows["confidence"], self.n_users, self.n_items)
 
+    def with_events(self, rows: pd.DataFrame, event_types: Sequence[str]) -> np.ndarray:
+        """True on the rows that had an event of one of ``event_types``."""
+        bits = sum(1 << self.event_types.index(name) for name in event_types if name in self.event_types)
+        return (rows["event_mask"].to_numpy(np.int64) & bits) != 0
+
     @cached_property
     def sellers(self) -> np.ndarray:
         """Seller of each item index (-1 when unknown)."""
@@ -59,13 +71,21 @@ class TrainingData:
             sellers[self.availability["item_idx"].to_numpy()] = self.availability["seller_id"].fillna(-1).to_numpy(np.int64)
         return sellers
 
-    def exclusions(self, rows: pd.DataFrame | None = None) -> sp.csr_matrix:
-        """users x items never to list: pairs of ``rows`` seen through the excluded event types, own listings."""
+    def exclusions(self, rows: pd.DataFrame | None = None, seen_event_types: Sequence[str] | None = None) -> sp.csr_matrix:
+        """users x items never to list: pairs of ``rows`` seen through the excluded event types (default: the
+        candidates rule), own listings."""
         rows = self.interactions if rows is None else rows
-        seen = rows[rows["seen"]] if "seen" in rows else rows
+        seen = rows[self.with_events(rows, self.seen_event_types if seen_event_types is None else seen_event_types)]
         pairs = seen if self.own_listings is None else pd.concat([seen, self.own_listings])
         return exclusion_matrix(pairs["user_idx"].to_numpy(np.int64), pairs["item_idx"].to_numpy(np.int64),
                                 self.n_users, self.n_items)
+
+    def listing_features(self, at: pd.Timestamp, min_count: int) -> sp.csr_matrix:
+        """Listing attribute features of every item index, the listing age taken at ``at``."""
+        if self.items is None:
+            raise ValueError("these training data carry no listing attributes")
+        features, _ = listing_features(self.items, at, min_count=min_count)
+        return features
 
 
 def served_ranking(model: Recommender, user_idx: np.ndarray, user_items: sp.csr_matrix, exclude: sp.csr_matrix,
@@ -84,42 +104,130 @@ def build_als(params: ALSConfig, seed: int) -> ALSRecommender:
     )
 
 
+ModelFactory = Callable[[pd.Timestamp], Recommender]  # a model whose listing side sees the listings as of a time
+
+
+def model_factory(family: str, config: TrainConfig, als: ALSConfig, data: TrainingData) -> ModelFactory:
+    """How to build a model of ``family`` with ``config``'s parameters (``als``: the effective ALS parameters)."""
+    seed = config.seed
+    if family == "als":
+        return lambda at: build_als(als, seed)
+    if family == "als_attributes":
+        return lambda at: AttributeALSRecommender(data.listing_features(at, config.feature_min_count),
+                                                  **config.als_attributes.model_dump(), **build_als(als, seed).params)
+    if family == "two_tower":
+        return lambda at: TwoTowerRecommender(data.listing_features(at, config.feature_min_count), seed=seed,
+                                              **config.two_tower.model_dump())
+    raise ValueError(f"unknown model family {family!r}")
+
+
+@dataclass(frozen=True)
+class TargetRecall:
+    """Recall@k of the holdout's target events (purchases), over users with history and a target, in total and
+    by the target listing's state at the split: warm (had history), cold (for sale, no history), new (listed
+    later: no batch list can hold it)."""
+
+    k: int
+    recall: float
+    warm: float
+    cold: float
+    users: int
+    targets: dict[str, int]
+
+    def as_dict(self, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}target_recall": self.recall, f"{prefix}target_recall_warm": self.warm,
+                f"{prefix}target_recall_cold": self.cold, **{f"{prefix}targets_{s}": float(n) for s, n in self.targets.items()}}
+
+
+@dataclass
+class TimeSplit:
+    """The last ``holdout_days`` against what came before, with the served rules as of the split time."""
+
+    data: TrainingData
+    evaluation: EvaluationConfig
+    max_per_seller: int | None
+
+    def __post_init__(self) -> None:
+        data = self.data
+        self.train_rows, self.test_rows, self.split_time = time_split(data.interactions, self.evaluation.holdout_days)
+        self.train, self.test = data.matrix(self.train_rows), data.matrix(self.test_rows)
+        self.users = np.intersect1d(np.unique(self.test_rows["user_idx"]), np.unique(self.train_rows["user_idx"]))
+        self.allowed = available_items_mask(data.availability, data.n_items, self.split_time)
+        self.length = max(self.evaluation.k, self.evaluation.target_k)
+        targets = self.test_rows[data.with_events(self.test_rows, self.evaluation.target_event_types)]
+        history = np.diff(sp.csc_matrix(self.train).indptr) > 0
+        state = np.where(history, "warm", np.where(self.allowed, "cold", "new"))[targets["item_idx"].to_numpy()]
+        self.targets = {name: data.matrix(targets[state == name]) for name in ("warm", "cold", "new")}
+        self.targets["all"] = data.matrix(targets)
+
+    def exclusions(self, seen_event_types: Sequence[str] | None = None) -> sp.csr_matrix:
+        return self.data.exclusions(self.train_rows, seen_event_types)
+
+    def served(self, model: Recommender, exclude: sp.csr_matrix | None = None) -> np.ndarray:
+        """Item indices of the served lists of the split's users from a model fitted on ``train``."""
+        exclude = self.exclusions() if exclude is None else exclude
+        ids, _ = served_ranking(model, self.users, self.train, exclude, self.allowed, self.data.sellers,
+                                RankingRules(self.length, self.max_per_seller))
+        return ids
+
+    def target_recall(self, ids: np.ndarray) -> TargetRecall:
+        k = self.evaluation.target_k
+        every = ranking_metrics(self.users, ids, self.targets["all"], k)
+        by_state = {s: ranking_metrics(self.users, ids, self.targets[s], k).recall for s in ("warm", "cold")}
+        return TargetRecall(k, every.recall, by_state["warm"], by_state["cold"], every.n_users,
+                            {s: int(m.nnz) for s, m in self.targets.items()})
+
+
 @dataclass
 class SplitEvaluation:
     metrics: dict[str, RankingMetrics]
+    targets: dict[str, TargetRecall]
     split_time: pd.Timestamp
     train_rows: int
     test_rows: int
     seconds: dict[str, float]
 
+    def figure(self, model: str, metric: str) -> float:
+        """One figure of one model: a ranking metric at k, or ``target_recall``."""
+        return self.targets[model].recall if metric == "target_recall" else getattr(self.metrics[model], metric)
+
 
 def evaluate_on_time_split(
-    data: TrainingData, candidates: dict[str, Recommender], evaluation: EvaluationConfig, baselines: bool = True,
+    data: TrainingData, candidates: dict[str, ModelFactory], evaluation: EvaluationConfig, baselines: bool = True,
     max_per_seller: int | None = None,
 ) -> SplitEvaluation:
     """Fit each candidate on the rows before the split and score the held-out days on the lists the candidates
     job would serve at the split time (``served_ranking``): only items still for sale, without the user's seen
-    items and own listings, at most ``max_per_seller`` per seller. Baselines: global and recent popularity."""
-    train_rows, test_rows, split_time = time_split(data.interactions, evaluation.holdout_days)
-    train, test = data.matrix(train_rows), data.matrix(test_rows)
-    exclude = data.exclusions(train_rows)
-    rules = RankingRules(evaluation.k, max_per_seller)
-    warm_test_users = np.intersect1d(np.unique(test_rows["user_idx"]), np.unique(train_rows["user_idx"]))
-    allowed = available_items_mask(data.availability, data.n_items, split_time)
-    recent_start = split_time - pd.Timedelta(days=evaluation.recent_days)
-    recent = data.matrix(train_rows[train_rows["last_event_ts"] >= recent_start])
+    items and own listings, at most ``max_per_seller`` per seller. Ranking metrics at ``k`` count every held-out
+    interaction; ``target_recall`` the target events at ``target_k``. Baselines: global and recent popularity."""
+    split = TimeSplit(data, evaluation, max_per_seller)
+    exclude = split.exclusions()
+    recent_start = split.split_time - pd.Timedelta(days=evaluation.recent_days)
+    recent = data.matrix(split.train_rows[split.train_rows["last_event_ts"] >= recent_start])
     models = dict(candidates)
     if baselines:
-        models.update(popularity=PopularityRecommender(), recent_popularity=PopularityRecommender())
-    metrics, seconds = {}, {}
-    for name, model in models.items():
+        models.update(popularity=lambda at: PopularityRecommender(), recent_popularity=lambda at: PopularityRecommender())
+    metrics, targets, seconds = {}, {}, {}
+    for name, factory in models.items():
         start = time.perf_counter()
-        model.fit(recent if name == "recent_popularity" else train)
+        model = factory(split.split_time).fit(recent if name == "recent_popularity" else split.train)
         seconds[name] = time.perf_counter() - start
-        ids, _ = served_ranking(model, warm_test_users, train, exclude, allowed, data.sellers, rules)
-        metrics[name] = ranking_metrics(warm_test_users, ids, test, evaluation.k, train)
-        log.info("time split %s: ndcg@%d %.4f map %.4f (fit %.1fs)", name, evaluation.k, metrics[name].ndcg, metrics[name].map, seconds[name])
-    return SplitEvaluation(metrics, split_time, len(train_rows), len(test_rows), seconds)
+        ids = split.served(model, exclude)
+        metrics[name] = ranking_metrics(split.users, ids, split.test, evaluation.k, split.train)
+        targets[name] = split.target_recall(ids)
+        log.info("time split %s: ndcg@%d %.4f, target recall@%d %.4f (warm %.4f, cold %.4f), fit %.1f s", name,
+                 evaluation.k, metrics[name].ndcg, evaluation.target_k, targets[name].recall, targets[name].warm,
+                 targets[name].cold, seconds[name])
+    return SplitEvaluation(metrics, targets, split.split_time, len(split.train_rows), len(split.test_rows), seconds)
+
+
+def seen_rule_study(data: TrainingData, factory: ModelFactory, evaluation: EvaluationConfig, rules: dict[str, Sequence[str]],
+                    max_per_seller: int | None = None) -> dict[str, TargetRecall]:
+    """Target recall of one model's served lists under each seen-item rule (name -> excluded event types): which
+    seen items a list should exclude, measured rather than assumed."""
+    split = TimeSplit(data, evaluation, max_per_seller)
+    model = factory(split.split_time).fit(split.train)
+    return {name: split.target_recall(split.served(model, split.exclusions(types))) for name, types in rules.items()}
 
 
 def sample_grid(grid: dict[str, Sequence], trials: int, seed: int) -> list[dict]:

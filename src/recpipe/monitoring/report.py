@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 
 from recpipe.monitoring.runs import future_key  # noqa: E402
 
-MODEL_METRICS = ("ndcg", "map", "precision", "recall")
+MODEL_METRICS = ("target_recall", "ndcg", "map", "precision", "recall")
 # (column, header) of the run table; doubles are shown with format_figure so a reader can match them to Delta.
 TABLE_COLUMNS = (
     ("as_of", "as of"), ("status", "status"), ("model_version", "model"), ("ndcg", "nDCG@k"), ("coverage", "coverage"),

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 
 from recpipe.config import QualityGateConfig
 from recpipe.quality.rules import DataQualityError
+from recpipe.transforms.candidates import PERSONAL_SOURCE
 
 E = gx.expectations
 
@@ -199,7 +200,7 @@ def run_figures(
     ).first()["v"]
     today = user_lists.agg(
         F.count(F.lit(1)).alias("lists"),
-        F.avg(F.when(F.col("source") == "als", 0.0).otherwise(1.0)).alias("fallback_share"),
+        F.avg(F.when(F.col("source") == PERSONAL_SOURCE, 0.0).otherwise(1.0)).alias("fallback_share"),
     ).first()
     has_list = user_lists.select("user_id").distinct().withColumn("_listed", F.lit(1))
     coverage_of_users = users.select("user_id").distinct().join(has_list, "user_id", "left").agg(
@@ -236,7 +237,7 @@ def _ratio_change(now: float | None, before: float | None) -> float | None:
 
 def _median_personal_score(user_lists: DataFrame, n: int) -> float | None:
     """Median of the first ``n`` scores of personal (model) lists: the level the score-shift rule compares."""
-    row = list_entries(user_lists.where(F.col("source") == "als"), n).agg(F.percentile_approx("score", 0.5).alias("m")).first()
+    row = list_entries(user_lists.where(F.col("source") == PERSONAL_SOURCE), n).agg(F.percentile_approx("score", 0.5).alias("m")).first()
     return None if row["m"] is None else float(row["m"])
 
 

@@ -20,6 +20,7 @@ from recpipe.models.ranking import ListRanker, RankingRules
 from recpipe.serving import encoding
 from recpipe.transforms.interactions import Transform
 
+PERSONAL_SOURCE = "personal"  # source of a list scored from the model's vectors (the others: fallback:<segment>)
 SCORED_SCHEMA = "{key} long, item_ids array<long>, scores array<float>, encoded_list binary"
 
 

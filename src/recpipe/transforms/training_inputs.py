@@ -3,25 +3,61 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import reduce
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from recpipe.transforms.candidates import seen_through
 from recpipe.transforms.interactions import Transform
 
 
-def indexed_interactions(user_index: DataFrame, item_index: DataFrame, seen_event_types: Sequence[str] = ()) -> Transform:
-    """``user_idx``, ``item_idx``, ``confidence``, ``last_event_ts`` for pairs in both indices, and ``seen``: the
-    pair's item is excluded from the user's lists (seen through one of ``seen_event_types``, the candidates rule)."""
+def event_mask(event_types: Sequence[str]) -> Column:
+    """An int whose bit ``i`` is set when the row's ``event_types`` hold ``event_types[i]``: which kinds of event a
+    pair had, compact enough to move to pandas for millions of rows."""
+    bits = [F.when(F.array_contains("event_types", name), F.lit(1 << i)).otherwise(F.lit(0)) for i, name in enumerate(event_types)]
+    return reduce(lambda a, b: a + b, bits, F.lit(0)).cast("int")
+
+
+def indexed_interactions(user_index: DataFrame, item_index: DataFrame, event_types: Sequence[str]) -> Transform:
+    """``user_idx``, ``item_idx``, ``confidence``, ``last_event_ts`` for pairs in both indices, and ``event_mask``
+    (``event_mask(event_types)``): which seen-item rule excludes the pair, which pairs are purchases."""
 
     def transform(interactions: DataFrame) -> DataFrame:
-        seen = seen_through(seen_event_types) if seen_event_types else F.lit(False)
         return (
             interactions.join(user_index.select("user_id", "user_idx"), "user_id")
             .join(item_index.select("item_id", "item_idx"), "item_id")
             .select("user_idx", "item_idx", F.col("confidence").cast("float").alias("confidence"), "last_event_ts",
-                    seen.alias("seen"))
+                    event_mask(event_types).alias("event_mask"))
+        )
+
+    return transform
+
+
+def listing_index(item_index: DataFrame, since) -> Transform:
+    """``item_id, item_idx``: the interaction index, then every listing of the availability table not in it that
+    was still for sale at ``since`` (numbered on in item id order), so models with a listing side rank listings
+    without history next to the others, and evaluation at ``since`` ranks everything that was for sale."""
+
+    def transform(availability: DataFrame) -> DataFrame:
+        known = item_index.select("item_id", "item_idx")
+        offset = known.agg(F.coalesce(F.max("item_idx") + 1, F.lit(0)).alias("n")).first()["n"]
+        live = (F.col("status") == "active") | (F.col("sold_at") >= F.lit(since).cast("timestamp"))
+        extra = availability.where(live).select("item_id").join(known, "item_id", "left_anti").distinct()
+        # an unpartitioned window sorts on one task: a list of listing ids is small enough for that
+        numbered = extra.select("item_id", (F.row_number().over(Window.orderBy("item_id")) - 1 + offset).cast("int").alias("item_idx"))
+        return known.unionByName(numbered)
+
+    return transform
+
+
+def listing_attributes(item_index: DataFrame, users: DataFrame) -> Transform:
+    """Attributes of the indexed listings (``models.features.listing_attributes``' input): ``item_idx``,
+    ``category``, ``brand``, ``size``, ``condition``, ``price``, ``listed_at`` and the seller's ``country``."""
+
+    def transform(items: DataFrame) -> DataFrame:
+        sellers = users.select(F.col("user_id").alias("seller_id"), "country")
+        return items.join(item_index.select("item_id", "item_idx"), "item_id").join(sellers, "seller_id", "left").select(
+            "item_idx", "category", "brand", "size", "condition", "price", "listed_at", "country"
         )
 
     return transform
