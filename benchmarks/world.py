@@ -5,9 +5,11 @@
 1. Generates the default world (``conf/generate.yml`` with --users; items scale with users) and prints its
    calibration figures: time to sale and live-inventory age quantiles, the share of purchases on listings under
    1 and 7 days old, the share of events after a sale, purchases in the buyer's size.
-2. Runs the default pipeline (interactions -> train -> candidates, shipped configuration) at an as-of
-   --holdout-days before the window's end and scores its gold.user_candidates against the following 1 and 7 days
-   (`recpipe evaluate`), next to recent popularity, the newest listings in the user's taste and the oracle.
+2. Runs the default pipeline (interactions -> train -> candidates, shipped configuration: train compares the
+   model families and registers the best) at an as-of --holdout-days before the window's end and scores its
+   gold.user_candidates against the following 1 and 7 days (`recpipe evaluate`), next to the same pipeline with
+   ALS as the only family, recent popularity, the newest listings in the user's taste and the oracle. Prints the
+   time-split figures train chose the family by, and the seen-item rules it measured.
 3. Generates --rate-events events (another world, not timed above) and prints the generator's rows per second.
 """
 
@@ -19,6 +21,8 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+
+import pandas as pd
 
 from recpipe.config import (
     CandidatesConfig,
@@ -39,7 +43,8 @@ from recpipe.progress import configure_logging
 from recpipe.spark import get_spark
 from recpipe.tables import Tables
 
-LISTS = ("pipeline", "recent_popularity", "newest_in_taste", "oracle")
+LISTS = ("pipeline", "pipeline (ALS only)", "recent_popularity", "newest_in_taste", "oracle")
+ALS_ONLY = "pipeline (ALS only)"
 
 
 def context(settings: Settings, spark, job: str, as_of=None) -> JobContext:
@@ -111,26 +116,44 @@ def main() -> None:
         print(f"  {name:<36} {value:>9.4f}" + (f"   range [{bounds[0]}, {bounds[1]}]" if bounds else ""))
 
     as_of = config.end_date - timedelta(days=args.holdout_days)
-    seconds = {}
-    for job, step in (
-        (
-            "interactions",
-            lambda c: build(c, load_job_config("interactions", InteractionsConfig)),
-        ),
-        ("train", lambda c: train(c, load_job_config("train", TrainConfig))),
-        ("candidates", lambda c: generate_candidates(c, load_job_config("candidates", CandidatesConfig))),
+    evaluation = load_job_config("evaluate", FutureEvaluationConfig)
+    build(context(settings, spark, "interactions", as_of), load_job_config("interactions", InteractionsConfig))
+    tables, default_train = Tables(spark, settings), load_job_config("train", TrainConfig)
+    scored, seconds, summaries = [], {}, {}
+    for variant, train_config in (
+        (ALS_ONLY, default_train.model_copy(update={"families": ("als",), "model_name": "recpipe_als_only", "measure_seen_rules": False})),
+        ("pipeline", default_train),
     ):
         start = time.perf_counter()
-        step(context(settings, spark, job, as_of))
-        seconds[job] = time.perf_counter() - start
-    evaluation = load_job_config("evaluate", FutureEvaluationConfig)
-    evaluate(context(settings, spark, "evaluate"), evaluation, as_of)
-    table = Tables(spark, settings).read(RESULTS).toPandas()
+        summaries[variant] = trained = train(context(settings, spark, "train", as_of), train_config)
+        seconds[f"{variant}: train"] = time.perf_counter() - start
+        candidates = load_job_config("candidates", CandidatesConfig).model_copy(
+            update={"model_name": train_config.model_name, "model_version": trained["model_version"]})
+        start = time.perf_counter()
+        run_id = generate_candidates(context(settings, spark, "candidates", as_of), candidates)["run_id"]
+        seconds[f"{variant}: candidates"] = time.perf_counter() - start
+        evaluate(context(settings, spark, "evaluate"), evaluation, as_of)
+        table = tables.read(RESULTS).where(f"run_id = '{run_id}'").toPandas()
+        if variant == ALS_ONLY:  # the baselines are the same in both runs: keep one copy
+            table = table[table.list == "pipeline"].assign(list=ALS_ONLY)
+        scored.append(table)
+    table = pd.concat(scored, ignore_index=True)
     print(
-        f"\ndefault pipeline at as-of {as_of} ({', '.join(f'{j} {s:.0f} s' for j, s in seconds.items())}), "
+        f"\npipeline at as-of {as_of} ({', '.join(f'{j} {s:.0f} s' for j, s in seconds.items())}), "
         "its gold.user_candidates scored against the following days:"
     )
     print_scoring_table(table, evaluation.ks)
+    chosen = summaries["pipeline"]
+    split = default_train.evaluation
+    print(f"\ntrain's time split (last {split.holdout_days} days, lists as served at the split): recall@{split.target_k} "
+          f"of {', '.join(split.target_event_types)}; the family registered: {chosen['family']}")
+    print(f"{'model':<20}{'recall':>9}{'warm':>9}{'cold':>9}{f'nDCG@{split.k}':>10}{'fit s':>8}")
+    for name, figures in chosen["metrics"].items():
+        print(f"{name:<20}{figures['target_recall']:>9.4f}{figures['target_recall_warm']:>9.4f}"
+              f"{figures['target_recall_cold']:>9.4f}{figures['ndcg']:>10.4f}{chosen['fit_seconds'].get(name, float('nan')):>8.1f}")
+    print(f"seen-item rules on the {chosen['family']} lists (items seen through these event types are excluded):")
+    for name, figures in chosen["seen_rules"].items():
+        print(f"  {name:<26} recall@{split.target_k} {figures['target_recall']:.4f} (warm {figures['target_recall_warm']:.4f})")
 
     if args.rate_events:
         rate_settings = Settings(data_dir=root / "rate", spark_driver_memory=args.driver_memory)

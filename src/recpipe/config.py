@@ -259,6 +259,7 @@ class TwoTowerConfig(StrictModel):
     learning_rate: float = Field(default=0.05, gt=0)
     regularization: float = Field(default=1e-4, ge=0)
     min_item_users: int = Field(default=2, ge=1, description="listings with fewer training users get no id embedding")
+    freshness_prior: bool = Field(default=True, description="add the measured log prior of the listing's age (models.freshness)")
     num_threads: int = Field(default=2, ge=1)
 
 

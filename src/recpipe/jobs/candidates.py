@@ -19,11 +19,13 @@ from recpipe.transforms.interactions import as_of_end
 NAME = "candidates"
 HELP = "Precompute top-N lists per user, similar items and cold-start fallbacks (gold tables) from the champion model."
 DESCRIPTION = """\
-Scores every user with enough interactions against available items on the executors (Arrow batches, BLAS,
-a compiled top-k pass), removing seen items (per event type), own listings and sold or deleted items, with at most
-max_per_seller items per seller and top_n * overfetch items per list. Other users get their country's (else the
-global) recent popularity list. Similar items come from ALS factors and item2vec embeddings; items without
-interactions get attribute neighbours (category, size, price band). Writes gold.user_candidates,
+Scores every user with enough interactions against the vectors of every listing for sale (gold.item_factors of
+the model version: with a listing side, listings without history too) on the executors (Arrow batches, BLAS, a
+compiled top-k pass), removing seen items (per event type), own listings and sold or deleted items, with at most
+max_per_seller items per seller and top_n * overfetch items per list (source `personal`). Other users get their
+country's (else the global) recent popularity list. Similar items come from the model's listing vectors
+(`vectors`: listings without history included when the model has a listing side) and item2vec embeddings;
+listings without a vector get attribute neighbours (category, size, price band). Writes gold.user_candidates,
 gold.similar_items and gold.fallback_candidates; each list also as encoded_list, the R1 bytes Redis serves; and
 gold.topup_exclusions: per user the fallback items a reader must not top the user's list up with."""
 

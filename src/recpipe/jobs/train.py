@@ -201,6 +201,7 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         "gate": decision.message,
         "metrics": {name: {**m.as_dict(), **evaluation.targets[name].as_dict()} for name, m in evaluation.metrics.items()},
         "seen_rules": {name: figures.as_dict() for name, figures in seen_rules.items()},
+        "fit_seconds": {name: round(seconds, 2) for name, seconds in evaluation.seconds.items()},
         "versions_read": dict(ctx.tables.versions_read),
         "versions_written": dict(ctx.tables.versions_written),
     }

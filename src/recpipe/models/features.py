@@ -1,7 +1,7 @@
 """Listing attributes as a sparse feature matrix: what lets a model score a listing that has no history.
 
-A listing is described by categorical fields (category, brand, size, condition, seller country), binned numbers
-(price band, listing age) and crosses where one field's meaning depends on another (a size means something else
+A listing is described by categorical fields (category, brand, size, condition, seller country), a price band
+and crosses where one field's meaning depends on another (a size means something else
 for shoes than for coats; a price band is cheap or dear only within a category). Each field contributes one
 non-zero of weight ``1 / sqrt(fields)``, so every listing's feature row has unit norm whatever its fields.
 
@@ -21,8 +21,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 PRICE_BAND_EDGES = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 70.0, 100.0, 150.0)  # in the listing's currency
-AGE_BAND_EDGES_DAYS = (1.0, 2.0, 4.0, 7.0, 14.0, 30.0)
-LISTING_FIELDS = ("category", "brand", "size", "condition", "country", "price_band", "age_band",
+# The listing's age is not a feature: its age at training is not its age when it was bought (models.freshness)
+LISTING_FIELDS = ("category", "brand", "size", "condition", "country", "price_band",
                   "category_size", "category_price_band", "brand_price_band")
 
 
@@ -32,25 +32,15 @@ def _bands(values: pd.Series, edges: Sequence[float]) -> pd.Series:
     return out.astype("string").where(values.notna())
 
 
-def _naive_utc(times):
-    """Times as naive UTC (Spark hands pandas naive timestamps; run times are aware)."""
-    tz = times.tzinfo if isinstance(times, pd.Timestamp) else times.dt.tz
-    if tz is None:
-        return times
-    return times.tz_convert(None) if isinstance(times, pd.Timestamp) else times.dt.tz_convert(None)
+def listing_attributes(items: pd.DataFrame) -> pd.DataFrame:
+    """The fields of ``LISTING_FIELDS`` as strings, one row per listing.
 
-
-def listing_attributes(items: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
-    """The fields of ``LISTING_FIELDS`` as strings, one row per listing, with the listing age taken at ``at``.
-
-    ``items`` has ``category``, ``brand``, ``size``, ``condition``, ``price``, ``listed_at`` and, when known,
-    ``country`` (the seller's)."""
+    ``items`` has ``category``, ``brand``, ``size``, ``condition``, ``price`` and, when known, ``country`` (the
+    seller's)."""
     out = pd.DataFrame(index=items.index)
     for name in ("category", "brand", "size", "condition", "country"):
         out[name] = items[name].astype("string") if name in items else pd.Series(pd.NA, index=items.index, dtype="string")
     out["price_band"] = _bands(items["price"], PRICE_BAND_EDGES)
-    age_days = (_naive_utc(pd.Timestamp(at)) - _naive_utc(pd.to_datetime(items["listed_at"]))).dt.total_seconds() / 86_400
-    out["age_band"] = _bands(age_days.clip(lower=0), AGE_BAND_EDGES_DAYS)
     out["category_size"] = out["category"] + "|" + out["size"]
     out["category_price_band"] = out["category"] + "|" + out["price_band"]
     out["brand_price_band"] = out["brand"] + "|" + out["price_band"]
@@ -110,9 +100,9 @@ class FeatureEncoder:
         return cls(tuple(raw["fields"]), raw["min_count"], raw["vocabulary"])
 
 
-def listing_features(items: pd.DataFrame, at: pd.Timestamp, encoder: FeatureEncoder | None = None,
+def listing_features(items: pd.DataFrame, encoder: FeatureEncoder | None = None,
                      min_count: int = 2) -> tuple[sp.csr_matrix, FeatureEncoder]:
-    """Feature matrix of ``items`` at ``at`` and its encoder (fitted here when not given)."""
-    attributes = listing_attributes(items, at)
+    """Feature matrix of ``items`` and its encoder (fitted here when not given)."""
+    attributes = listing_attributes(items)
     encoder = encoder or FeatureEncoder(LISTING_FIELDS, min_count).fit(attributes)
     return encoder.transform(attributes), encoder

@@ -17,6 +17,7 @@ from recpipe.config import ALSConfig, EvaluationConfig, Item2VecConfig, TrainCon
 from recpipe.models.als import ALSRecommender
 from recpipe.models.base import Recommender
 from recpipe.models.features import listing_features
+from recpipe.models.freshness import age_bands, age_prior, inventory_ages, naive_utc
 from recpipe.models.hybrid import AttributeALSRecommender
 from recpipe.models.evaluation import RankingMetrics, available_items_mask, ranking_metrics, time_split
 from recpipe.models.item2vec import Item2VecRecommender
@@ -80,12 +81,31 @@ class TrainingData:
         return exclusion_matrix(pairs["user_idx"].to_numpy(np.int64), pairs["item_idx"].to_numpy(np.int64),
                                 self.n_users, self.n_items)
 
-    def listing_features(self, at: pd.Timestamp, min_count: int) -> sp.csr_matrix:
-        """Listing attribute features of every item index, the listing age taken at ``at``."""
+    def listing_features(self, min_count: int) -> sp.csr_matrix:
+        """Listing attribute features of every item index."""
         if self.items is None:
             raise ValueError("these training data carry no listing attributes")
-        features, _ = listing_features(self.items, at, min_count=min_count)
+        features, _ = listing_features(self.items, min_count=min_count)
         return features
+
+    def freshness_prior(self, at: pd.Timestamp, event_types: Sequence[str], days: int = 14) -> np.ndarray:
+        """Per item, the log prior of its age band at ``at`` (``models.freshness``), measured on the target events
+        before ``at`` and the inventory of the ``days`` days before it; 0 for items without a listing time."""
+        at = naive_utc(at)
+        listed = np.full(self.n_items, np.datetime64("NaT"), dtype="datetime64[ns]")
+        gone = listed.copy()
+        idx = self.availability["item_idx"].to_numpy(np.int64)
+        listed[idx] = pd.to_datetime(self.availability["listed_at"]).to_numpy("datetime64[ns]")
+        deleted = (self.availability["status"] == "deleted").to_numpy()  # when is unknown: never counted as for sale
+        gone[idx] = np.where(deleted, listed[idx], pd.to_datetime(self.availability["sold_at"]).to_numpy("datetime64[ns]"))
+        rows = self.interactions
+        rows = rows[(rows["last_event_ts"] < at).to_numpy() & self.with_events(rows, event_types)]
+        event_ages = (rows["last_event_ts"].to_numpy("datetime64[ns]") - listed[rows["item_idx"].to_numpy()]) / np.timedelta64(1, "D")
+        known = ~np.isnat(listed)
+        table = age_prior(event_ages[~np.isnan(event_ages)], inventory_ages(pd.Series(listed[known]), pd.Series(gone[known]), at, days))
+        prior = np.zeros(self.n_items, dtype=np.float32)
+        prior[known] = table[age_bands((np.datetime64(at) - listed[known]) / np.timedelta64(1, "D"))]
+        return prior
 
 
 def served_ranking(model: Recommender, user_idx: np.ndarray, user_items: sp.csr_matrix, exclude: sp.csr_matrix,
@@ -113,11 +133,14 @@ def model_factory(family: str, config: TrainConfig, als: ALSConfig, data: Traini
     if family == "als":
         return lambda at: build_als(als, seed)
     if family == "als_attributes":
-        return lambda at: AttributeALSRecommender(data.listing_features(at, config.feature_min_count),
+        return lambda at: AttributeALSRecommender(data.listing_features(config.feature_min_count),
                                                   **config.als_attributes.model_dump(), **build_als(als, seed).params)
     if family == "two_tower":
-        return lambda at: TwoTowerRecommender(data.listing_features(at, config.feature_min_count), seed=seed,
-                                              **config.two_tower.model_dump())
+        tower = config.two_tower.model_dump(exclude={"freshness_prior"})
+        targets = config.evaluation.target_event_types
+        return lambda at: TwoTowerRecommender(
+            data.listing_features(config.feature_min_count), seed=seed, **tower,
+            item_prior=data.freshness_prior(at, targets) if config.two_tower.freshness_prior else None)
     raise ValueError(f"unknown model family {family!r}")
 
 

@@ -61,6 +61,7 @@ class TwoTowerRecommender(Recommender):
         factors: vector width (the exported vectors have one more: the listing bias).
         epochs, batch_size, learning_rate, regularization: training.
         min_item_users: listings with fewer training users get no id embedding (their vector is attributes only).
+        item_prior: (n_items,) log prior added to each listing's score after training (``models.freshness``).
         seed: seeds the initialisation and the batch order.
         num_threads: BLAS threads.
     """
@@ -69,9 +70,10 @@ class TwoTowerRecommender(Recommender):
 
     def __init__(self, item_features: sp.csr_matrix, user_features: sp.csr_matrix | None = None, factors: int = 64,
                  epochs: int = 3, batch_size: int = 1024, learning_rate: float = 0.05, regularization: float = 1e-4,
-                 min_item_users: int = 2, seed: int = 42, num_threads: int = 2):
+                 min_item_users: int = 2, item_prior: np.ndarray | None = None, seed: int = 42, num_threads: int = 2):
         self.item_features = sp.csr_matrix(item_features, dtype=np.float32)
         self.user_features = None if user_features is None else sp.csr_matrix(user_features, dtype=np.float32)
+        self.item_prior = None if item_prior is None else np.asarray(item_prior, dtype=np.float32)
         self.params = dict(factors=factors, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                            regularization=regularization, min_item_users=min_item_users, seed=seed, num_threads=num_threads)
         self.user_vectors: np.ndarray | None = None
@@ -126,6 +128,8 @@ class TwoTowerRecommender(Recommender):
                          time.perf_counter() - start)
             self.attribute_embeddings = item_table.weights[items_in.shape[1] - self.item_features.shape[1]:]
             self.item_vectors = np.asarray(items_in @ item_table.weights, dtype=np.float32)
+            if self.item_prior is not None:  # the bias column: the score is a logit, the prior a log ratio
+                self.item_vectors[:, -1] += self.item_prior
             user_part = np.asarray(users_in @ user_table.weights, dtype=np.float32)
         self.user_vectors = np.hstack([user_part, np.ones((len(user_part), 1), np.float32)])
         return self
@@ -156,9 +160,13 @@ class TwoTowerRecommender(Recommender):
         return loss
 
     # ---- serving ---------------------------------------------------------------------------------------
-    def listing_vectors(self, features: sp.csr_matrix) -> np.ndarray:
-        """Vectors (with the bias dimension) of listings without history from their features alone."""
-        return np.asarray(_row_normalized(sp.csr_matrix(features, dtype=np.float32)) @ self.attribute_embeddings, dtype=np.float32)
+    def listing_vectors(self, features: sp.csr_matrix, prior: np.ndarray | None = None) -> np.ndarray:
+        """Vectors (with the bias dimension) of listings without history from their features alone, plus their
+        age prior when given."""
+        vectors = np.asarray(_row_normalized(sp.csr_matrix(features, dtype=np.float32)) @ self.attribute_embeddings, dtype=np.float32)
+        if prior is not None:
+            vectors[:, -1] += prior
+        return vectors
 
     def score(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         return self.user_vectors[user_idx] @ self.item_vectors.T
