@@ -9,8 +9,10 @@
    model families and registers the best) at an as-of --holdout-days before the window's end and scores its
    gold.user_candidates against the following 1 and 7 days (`recpipe evaluate`), next to the same pipeline with
    ALS as the only family, recent popularity, the newest listings in the user's taste and the oracle. Prints the
-   time-split figures train chose the family by, and the seen-item rules it measured.
-3. Generates --rate-events events (another world, not timed above) and prints the generator's rows per second.
+   time-split figures train chose the family by.
+3. Seen-item rules, measured on what ships: the registered model's lists are generated again under each rule of
+   SEEN_RULES (which event types exclude an item from the user's list) and scored against the same 7 days.
+4. Generates --rate-events events (another world, not timed above) and prints the generator's rows per second.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ from recpipe.tables import Tables
 
 LISTS = ("pipeline", "pipeline (ALS only)", "recent_popularity", "newest_in_taste", "oracle")
 ALS_ONLY = "pipeline (ALS only)"
+SEEN_RULES = {  # which of a user's interactions exclude the item from their list
+    "any event": ("view", "like", "save", "add_to_bag", "purchase"),
+    "saved, bagged or bought": ("save", "add_to_bag", "purchase"),
+    "bagged or bought": ("add_to_bag", "purchase"),
+    "bought": ("purchase",),
+}
 
 
 def context(settings: Settings, spark, job: str, as_of=None) -> JobContext:
@@ -121,7 +129,7 @@ def main() -> None:
     tables, default_train = Tables(spark, settings), load_job_config("train", TrainConfig)
     scored, seconds, summaries = [], {}, {}
     for variant, train_config in (
-        (ALS_ONLY, default_train.model_copy(update={"families": ("als",), "model_name": "recpipe_als_only", "measure_seen_rules": False})),
+        (ALS_ONLY, default_train.model_copy(update={"families": ("als",), "model_name": "recpipe_als_only"})),
         ("pipeline", default_train),
     ):
         start = time.perf_counter()
@@ -151,9 +159,19 @@ def main() -> None:
     for name, figures in chosen["metrics"].items():
         print(f"{name:<20}{figures['target_recall']:>9.4f}{figures['target_recall_warm']:>9.4f}"
               f"{figures['target_recall_cold']:>9.4f}{figures['ndcg']:>10.4f}{chosen['fit_seconds'].get(name, float('nan')):>8.1f}")
-    print(f"seen-item rules on the {chosen['family']} lists (items seen through these event types are excluded):")
-    for name, figures in chosen["seen_rules"].items():
-        print(f"  {name:<26} recall@{split.target_k} {figures['target_recall']:.4f} (warm {figures['target_recall_warm']:.4f})")
+
+    default_rule = load_job_config("candidates", CandidatesConfig)
+    horizon, k = max(evaluation.horizons_days), max(evaluation.ks)
+    print(f"\nseen-item rules on the served {chosen['family']} lists: purchases within {horizon} days, recall@{k} "
+          f"(hit@{k}); the candidates config excludes {', '.join(default_rule.exclude_seen_event_types)}")
+    for name, event_types in SEEN_RULES.items():
+        rule = default_rule.model_copy(update={"model_name": default_train.model_name, "model_version": chosen["model_version"],
+                                               "exclude_seen_event_types": event_types})
+        run_id = generate_candidates(context(settings, spark, "candidates", as_of), rule)["run_id"]
+        evaluate(context(settings, spark, "evaluate"), evaluation, as_of)
+        row = tables.read(RESULTS).where(f"run_id = '{run_id}'").toPandas().query(
+            f"list == 'pipeline' and segment == 'all' and target == 'purchase' and horizon_days == {horizon}")
+        print(f"  {name:<26} {row[f'recall_at_{k}'].iloc[0]:.4f} ({row[f'hit_rate_at_{k}'].iloc[0]:.4f})", flush=True)
 
     if args.rate_events:
         rate_settings = Settings(data_dir=root / "rate", spark_driver_memory=args.driver_memory)

@@ -259,7 +259,9 @@ class TwoTowerConfig(StrictModel):
     learning_rate: float = Field(default=0.05, gt=0)
     regularization: float = Field(default=1e-4, ge=0)
     min_item_users: int = Field(default=2, ge=1, description="listings with fewer training users get no id embedding")
-    freshness_prior: bool = Field(default=True, description="add the measured log prior of the listing's age (models.freshness)")
+    shared_taste: bool = Field(default=False, description="a user's history attributes use the listing side's embeddings")
+    freshness_weight: float = Field(
+        default=1.5, ge=0, description="weight of the measured log prior of the listing's age (models.freshness); 0: none")
     num_threads: int = Field(default=2, ge=1)
 
 
@@ -300,7 +302,6 @@ class TrainConfig(StrictModel):
         default=MODEL_FAMILIES, min_length=1, description="model families trained and compared; the best is registered"
     )
     feature_min_count: int = Field(default=2, ge=1, description="listings a feature value needs to get a column")
-    measure_seen_rules: bool = Field(default=True, description="score the best family under each seen-item rule")
     als: ALSConfig = ALSConfig()
     als_attributes: AttributeALSConfig = AttributeALSConfig()
     two_tower: TwoTowerConfig = TwoTowerConfig()

@@ -71,7 +71,7 @@ def ctx(spark, tmp_path):
 
 # ALS alone, gated on nDCG: the gate's mechanics (the families' contest has its own test)
 CONFIG = TrainConfig.model_validate({"als": {"factors": 4, "regularization": 0.1, "alpha": 2, "iterations": 10, "use_gpu": False},
-                                     "item2vec": {"vector_size": 8, "epochs": 5}, "families": ["als"], "measure_seen_rules": False,
+                                     "item2vec": {"vector_size": 8, "epochs": 5}, "families": ["als"],
                                      "gate": {"metric": "ndcg"}, "evaluation": {"holdout_days": 3, "target_k": 5}})
 
 
@@ -175,17 +175,16 @@ def test_families_compete_on_target_recall_and_cold_listings_are_served(ctx):
     """Every family is scored on the split; the best by target recall is registered; its listing vectors reach
     listings without history, which the candidates job then ranks by the user's brand."""
     config = CONFIG.model_copy(update={"model_name": "families", "families": ("als", "als_attributes", "two_tower"),
-                                       "measure_seen_rules": True, "gate": CONFIG.gate.model_copy(update={"metric": "target_recall"}),
+                                       "gate": CONFIG.gate.model_copy(update={"metric": "target_recall"}),
                                        "two_tower": CONFIG.two_tower.model_copy(update={"factors": 8, "epochs": 20, "batch_size": 64})})
     summary = train(ctx, config)
     metrics = summary["metrics"]
     assert {"als", "als_attributes", "two_tower", "popularity"} <= set(metrics)
     assert summary["family"] == max(config.families, key=lambda f: (metrics[f]["target_recall"], -config.families.index(f)))
     assert all(0 <= metrics[f]["target_recall"] <= 1 and metrics[f]["targets_all"] > 0 for f in config.families)
-    assert set(summary["seen_rules"]) == {"any event", "saved, bagged or bought", "bagged or bought", "bought"}
     assert MlflowClient().get_run(summary["mlflow_run_id"]).data.params["family"] == summary["family"]
 
-    only_attributes = config.model_copy(update={"model_name": "attributes", "families": ("als_attributes",), "measure_seen_rules": False})
+    only_attributes = config.model_copy(update={"model_name": "attributes", "families": ("als_attributes",)})
     version = train(ctx, only_attributes)["model_version"]
     vectors = ctx.tables.read("gold.item_factors").where(f"model_version = '{version}'").toPandas().set_index("item_id")
     assert set(COLD_LISTINGS) <= set(vectors.index)  # listings without history get vectors from their attributes

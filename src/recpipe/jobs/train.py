@@ -27,7 +27,6 @@ from recpipe.models.training import (
     evaluate_on_time_split,
     fit_item2vec,
     model_factory,
-    seen_rule_study,
 )
 from recpipe.plots import metrics_bar_chart
 from recpipe.schemas import EVENT_TYPES
@@ -47,17 +46,8 @@ without history included), by recall of the holdout's purchases (`evaluation.tar
 `evaluation.target_k`, in total and for warm and cold listings. The best family is fitted on everything, logged to
 MLflow with parameters, metrics, library and Delta versions, registered as a pyfunc model, and becomes `champion`
 only when its metric is within the tolerance of the champion's (retrained on the same split when its
-configuration differs). The seen-item rules (which event types exclude an item from a user's list) are measured
-too. User vectors and the vectors of every listing for sale (listings without history from their attributes) go
+configuration differs). User vectors and the vectors of every listing for sale (listings without history from their attributes) go
 to gold.user_factors and gold.item_factors, item2vec embeddings to gold.item_embeddings, with the model version."""
-
-SEEN_RULES = {  # which interactions exclude the item from the user's lists: the rules train measures
-    "any event": EVENT_TYPES,
-    "saved, bagged or bought": ("save", "add_to_bag", "purchase"),
-    "bagged or bought": ("add_to_bag", "purchase"),
-    "bought": ("purchase",),
-}
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_as_of_arguments(parser)
@@ -157,12 +147,6 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
             mlflow.log_params({"family": family, "evaluation.split_time": str(evaluation.split_time)})
             log.info("family %s: %s %.4f (%s)", family, metric, evaluation.figure(family, metric),
                      ", ".join(f"{f} {evaluation.figure(f, metric):.4f}" for f in evaluation.metrics))
-        seen_rules = {}
-        if config.measure_seen_rules:
-            with stages.stage("seen rules"):
-                seen_rules = seen_rule_study(data, factories[family], config.evaluation, SEEN_RULES, rules.max_per_seller)
-                for name, figures in seen_rules.items():
-                    mlflow.log_metrics(figures.as_dict(prefix=f"seen_rule.{name.replace(' ', '_').replace(',', '')}."))
         with stages.stage("fit"):
             model = factories[family](pd.Timestamp(as_of_end(as_of))).fit(data.matrix())
             item2vec = fit_item2vec(data, config.item2vec, config.seed)
@@ -200,7 +184,6 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         "promoted": decision.promoted,
         "gate": decision.message,
         "metrics": {name: {**m.as_dict(), **evaluation.targets[name].as_dict()} for name, m in evaluation.metrics.items()},
-        "seen_rules": {name: figures.as_dict() for name, figures in seen_rules.items()},
         "fit_seconds": {name: round(seconds, 2) for name, seconds in evaluation.seconds.items()},
         "versions_read": dict(ctx.tables.versions_read),
         "versions_written": dict(ctx.tables.versions_written),

@@ -136,11 +136,11 @@ def model_factory(family: str, config: TrainConfig, als: ALSConfig, data: Traini
         return lambda at: AttributeALSRecommender(data.listing_features(config.feature_min_count),
                                                   **config.als_attributes.model_dump(), **build_als(als, seed).params)
     if family == "two_tower":
-        tower = config.two_tower.model_dump(exclude={"freshness_prior"})
-        targets = config.evaluation.target_event_types
+        tower = config.two_tower.model_dump(exclude={"freshness_weight"})
+        weight, targets = config.two_tower.freshness_weight, config.evaluation.target_event_types
         return lambda at: TwoTowerRecommender(
             data.listing_features(config.feature_min_count), seed=seed, **tower,
-            item_prior=data.freshness_prior(at, targets) if config.two_tower.freshness_prior else None)
+            item_prior=weight * data.freshness_prior(at, targets) if weight else None)
     raise ValueError(f"unknown model family {family!r}")
 
 
@@ -242,15 +242,6 @@ def evaluate_on_time_split(
                  evaluation.k, metrics[name].ndcg, evaluation.target_k, targets[name].recall, targets[name].warm,
                  targets[name].cold, seconds[name])
     return SplitEvaluation(metrics, targets, split.split_time, len(split.train_rows), len(split.test_rows), seconds)
-
-
-def seen_rule_study(data: TrainingData, factory: ModelFactory, evaluation: EvaluationConfig, rules: dict[str, Sequence[str]],
-                    max_per_seller: int | None = None) -> dict[str, TargetRecall]:
-    """Target recall of one model's served lists under each seen-item rule (name -> excluded event types): which
-    seen items a list should exclude, measured rather than assumed."""
-    split = TimeSplit(data, evaluation, max_per_seller)
-    model = factory(split.split_time).fit(split.train)
-    return {name: split.target_recall(split.served(model, split.exclusions(types))) for name, types in rules.items()}
 
 
 def sample_grid(grid: dict[str, Sequence], trials: int, seed: int) -> list[dict]:

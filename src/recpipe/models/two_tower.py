@@ -61,6 +61,8 @@ class TwoTowerRecommender(Recommender):
         factors: vector width (the exported vectors have one more: the listing bias).
         epochs, batch_size, learning_rate, regularization: training.
         min_item_users: listings with fewer training users get no id embedding (their vector is attributes only).
+        shared_taste: the attributes of a user's history use the listing side's embeddings of those attributes
+            ("more of what you liked" is a dot product from the first step) instead of their own.
         item_prior: (n_items,) log prior added to each listing's score after training (``models.freshness``).
         seed: seeds the initialisation and the batch order.
         num_threads: BLAS threads.
@@ -70,34 +72,57 @@ class TwoTowerRecommender(Recommender):
 
     def __init__(self, item_features: sp.csr_matrix, user_features: sp.csr_matrix | None = None, factors: int = 64,
                  epochs: int = 3, batch_size: int = 1024, learning_rate: float = 0.05, regularization: float = 1e-4,
-                 min_item_users: int = 2, item_prior: np.ndarray | None = None, seed: int = 42, num_threads: int = 2):
+                 min_item_users: int = 2, shared_taste: bool = False, item_prior: np.ndarray | None = None, seed: int = 42,
+                 num_threads: int = 2):
         self.item_features = sp.csr_matrix(item_features, dtype=np.float32)
         self.user_features = None if user_features is None else sp.csr_matrix(user_features, dtype=np.float32)
         self.item_prior = None if item_prior is None else np.asarray(item_prior, dtype=np.float32)
         self.params = dict(factors=factors, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                           regularization=regularization, min_item_users=min_item_users, seed=seed, num_threads=num_threads)
+                           regularization=regularization, min_item_users=min_item_users, shared_taste=shared_taste, seed=seed,
+                           num_threads=num_threads)
         self.user_vectors: np.ndarray | None = None
         self.item_vectors: np.ndarray | None = None
         self.attribute_embeddings: np.ndarray | None = None  # (F, factors + 1): the listing side of new listings
 
-    # ---- tower inputs ----------------------------------------------------------------------------------
-    def _item_inputs(self, history: np.ndarray) -> sp.csr_matrix:
-        """[own id where the listing has history | attributes], rows normalised."""
+    # ---- tower inputs: columns of one embedding table -------------------------------------------------
+    def _layout(self, n_users: int) -> dict[str, tuple[int, int]]:
+        """Row ranges of the embedding table: item ids, listing attributes, user ids, user features, and the
+        attributes of the user's history (the listing attributes' own rows when ``shared_taste``)."""
+        sizes = {"item_ids": self.item_features.shape[0], "attributes": self.item_features.shape[1], "user_ids": n_users,
+                 "user_features": 0 if self.user_features is None else self.user_features.shape[1],
+                 "taste": 0 if self.params["shared_taste"] else self.item_features.shape[1]}
+        layout, at = {}, 0
+        for name, size in sizes.items():
+            layout[name] = (at, at + size)
+            at += size
+        if self.params["shared_taste"]:
+            layout["taste"] = layout["attributes"]
+        return layout
+
+    @staticmethod
+    def _place(parts: dict[str, sp.csr_matrix], layout: dict[str, tuple[int, int]], rows: int) -> sp.csr_matrix:
+        """Blocks put at their rows of the table (as columns of one input matrix), rows normalised."""
+        width = max(end for _, end in layout.values())
+        placed = [sp.csr_matrix((m.data, m.indices + layout[name][0], m.indptr), shape=(rows, width)) for name, m in parts.items()]
+        return _row_normalized(sum(placed[1:], placed[0]))
+
+    def _item_inputs(self, history: np.ndarray, layout) -> sp.csr_matrix:
+        """[own id where the listing has history | attributes]."""
         n_items = self.item_features.shape[0]
         with_id = np.flatnonzero(history >= self.params["min_item_users"])
         ids = sp.csr_matrix((np.ones(len(with_id), np.float32), (with_id, with_id)), shape=(n_items, n_items))
-        return _row_normalized(sp.hstack([ids, self.item_features], format="csr"))
+        return self._place({"item_ids": ids, "attributes": self.item_features}, layout, n_items)
 
-    def _user_inputs(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
-        """[own id | profile features | mean attributes of the listings in the history], rows normalised."""
+    def _user_inputs(self, user_items: sp.csr_matrix, layout) -> sp.csr_matrix:
+        """[own id | profile features | attributes of the listings in the history, weighted by log confidence]."""
         n_users = user_items.shape[0]
         seen = sp.csr_matrix(user_items, dtype=np.float32, copy=True)
         seen.data = np.log1p(seen.data)
-        taste = _row_normalized(seen @ self.item_features)
-        parts = [sp.identity(n_users, dtype=np.float32, format="csr"), taste]
+        parts = {"user_ids": sp.identity(n_users, dtype=np.float32, format="csr"),
+                 "taste": _row_normalized(seen @ self.item_features)}
         if self.user_features is not None:
-            parts.insert(1, self.user_features)
-        return _row_normalized(sp.hstack(parts, format="csr"))
+            parts["user_features"] = self.user_features
+        return self._place(parts, layout, n_users)
 
     # ---- training ----------------------------------------------------------------------------------------
     def fit(self, user_items: sp.csr_matrix) -> TwoTowerRecommender:
@@ -105,12 +130,11 @@ class TwoTowerRecommender(Recommender):
         user_items = sp.csr_matrix(user_items, dtype=np.float32)
         rng = np.random.default_rng(p["seed"])
         history = np.diff(sp.csc_matrix(user_items).indptr)
-        items_in, users_in = self._item_inputs(history), self._user_inputs(user_items)
+        layout = self._layout(user_items.shape[0])
+        items_in, users_in = self._item_inputs(history, layout), self._user_inputs(user_items, layout)
         width = p["factors"]
-        scale = 1.0 / np.sqrt(width)
-        item_table = _Table(items_in.shape[1], width + 1, rng, scale)  # the last column is the listing bias
-        item_table.weights[:, -1] = 0.0
-        user_table = _Table(users_in.shape[1], width, rng, scale)
+        table = _Table(items_in.shape[1], width + 1, rng, 1.0 / np.sqrt(width))  # the last column: the listing bias
+        table.weights[:, -1] = 0.0
         pairs = user_items.tocoo()
         users, items = pairs.row.astype(np.int64), pairs.col.astype(np.int64)
         weights = np.log1p(pairs.data).astype(np.float32)
@@ -123,23 +147,24 @@ class TwoTowerRecommender(Recommender):
                 for at in range(0, len(order), batch):
                     chosen = order[at:at + batch]
                     loss += self._step(users_in[users[chosen]], items_in[items[chosen]], log_q[items[chosen]],
-                                       weights[chosen], user_table, item_table) * len(chosen)
+                                       weights[chosen], table) * len(chosen)
                 log.info("two-tower epoch %d/%d: loss %.4f (%.1f s)", epoch + 1, p["epochs"], loss / max(len(order), 1),
                          time.perf_counter() - start)
-            self.attribute_embeddings = item_table.weights[items_in.shape[1] - self.item_features.shape[1]:]
-            self.item_vectors = np.asarray(items_in @ item_table.weights, dtype=np.float32)
+            first, last = layout["attributes"]
+            self.attribute_embeddings = table.weights[first:last].copy()
+            self.item_vectors = np.asarray(items_in @ table.weights, dtype=np.float32)
             if self.item_prior is not None:  # the bias column: the score is a logit, the prior a log ratio
                 self.item_vectors[:, -1] += self.item_prior
-            user_part = np.asarray(users_in @ user_table.weights, dtype=np.float32)
+            user_part = np.asarray(users_in @ table.weights[:, :-1], dtype=np.float32)
         self.user_vectors = np.hstack([user_part, np.ones((len(user_part), 1), np.float32)])
         return self
 
-    def _step(self, user_rows, item_rows, log_q, weights, user_table: _Table, item_table: _Table) -> float:
+    def _step(self, user_rows, item_rows, log_q, weights, table: _Table) -> float:
         p = self.params
         user_x, user_cols = _compact(user_rows)
         item_x, item_cols = _compact(item_rows)
-        user_vecs = np.asarray(user_x @ user_table.weights[user_cols])
-        item_full = np.asarray(item_x @ item_table.weights[item_cols])
+        user_vecs = np.asarray(user_x @ table.weights[user_cols, :-1])
+        item_full = np.asarray(item_x @ table.weights[item_cols])
         item_vecs, bias = item_full[:, :-1], item_full[:, -1]
         logits = user_vecs @ item_vecs.T + (bias - log_q)[None, :]
         logits -= logits.max(axis=1, keepdims=True)
@@ -150,13 +175,16 @@ class TwoTowerRecommender(Recommender):
         grad = probs
         grad[diagonal, diagonal] -= 1.0
         grad *= (weights / weights.sum())[:, None]
-        grad_users = grad @ item_vecs
         grad_items = np.empty_like(item_full)
         grad_items[:, :-1] = grad.T @ user_vecs
         grad_items[:, -1] = grad.sum(axis=0)
-        lr, reg = p["learning_rate"], p["regularization"]
-        user_table.step(user_cols, np.asarray(user_x.T @ grad_users), lr, reg)
-        item_table.step(item_cols, np.asarray(item_x.T @ grad_items), lr, reg)
+        grad_users = np.zeros((len(user_cols), item_full.shape[1]), np.float32)
+        grad_users[:, :-1] = user_x.T @ (grad @ item_vecs)
+        # a row may be touched from both sides (shared attributes): sum its gradients before the step
+        rows, where = np.unique(np.concatenate([user_cols, item_cols]), return_inverse=True)
+        summed = np.zeros((len(rows), item_full.shape[1]), np.float32)
+        np.add.at(summed, where, np.vstack([grad_users, np.asarray(item_x.T @ grad_items)]))
+        table.step(rows, summed, p["learning_rate"], p["regularization"])
         return loss
 
     # ---- serving ---------------------------------------------------------------------------------------
