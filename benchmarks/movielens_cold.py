@@ -48,6 +48,8 @@ def hybrid_models(features: sp.csr_matrix, seed: int) -> dict[str, Recommender]:
     return {
         "als_attributes": AttributeALSRecommender(features, **{**ALS, "seed": seed}),
         "two_tower": TwoTowerRecommender(features, factors=64, epochs=20, batch_size=512, learning_rate=0.05, seed=seed),
+        "two_tower (shared taste)": TwoTowerRecommender(features, factors=64, epochs=20, batch_size=512, learning_rate=0.05,
+                                                        shared_taste=True, seed=seed),
     }
 
 
@@ -134,7 +136,7 @@ def main() -> None:
         scores, seconds = lightfm_scores(train, lightfm_features, users, cold, args.seed)
         ids, _ = top_k_rows(scores, k)
         results["lightfm"] = metrics_row("lightfm (WARP, features)", users, ids, truth, k, seconds)
-        for name in ("als_attributes", "two_tower"):
+        for name in ("als_attributes", "two_tower", "two_tower (shared taste)"):
             print(f"  {name} recall@{k} / LightFM's: {results[name].recall / results['lightfm'].recall:.2f}")
     else:
         print("  lightfm not installed: its baseline row is skipped (see the module docstring)")
