@@ -331,7 +331,10 @@ class CandidatesConfig(StrictModel):
     top_n: int = Field(default=100, gt=0, description="what the app shows")
     overfetch: float = Field(default=2.0, ge=1.0, description="lists hold top_n * overfetch to survive sales")
     max_per_seller: int = Field(default=3, gt=0)
-    exclude_seen_event_types: tuple[str, ...] = ("view", "like", "save", "add_to_bag", "purchase")
+    exclude_seen_event_types: tuple[str, ...] = Field(
+        default=("purchase",),
+        description="a user's items seen through these are never listed; measured in benchmarks/world.py: excluding "
+        "viewed, saved or bagged listings loses the ones people come back to buy")
     min_user_interactions: int = Field(default=3, ge=1, description="fewer: the user gets a fallback list")
     similar_n: int = Field(default=50, gt=0)
     similar_exclude_same_seller: bool = True
