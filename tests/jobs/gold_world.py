@@ -54,10 +54,10 @@ def write_gold(tables: Tables, lists: dict[int, list[int]], run_id: str, as_of: 
     spark = tables.spark
     stamp = ("1", run_id, datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
     rows = [(u, items, (scores or {}).get(u, [float(len(items) - k) for k in range(len(items))]),
-             "fallback:country=FR" if u == 6 else "als", *stamp) for u, items in lists.items()]
+             "fallback:country=FR" if u == 6 else "personal", *stamp) for u, items in lists.items()]
     tables.overwrite(spark.createDataFrame(rows, LISTS_SCHEMA).transform(with_encoded_lists()), "gold.user_candidates")
     pool = catalog or good_lists()[1]
-    similar = [(i, [j for j in pool if j != i][:3], [0.9, 0.8, 0.7], "als", *stamp) for i in pool]
+    similar = [(i, [j for j in pool if j != i][:3], [0.9, 0.8, 0.7], "vectors", *stamp) for i in pool]
     tables.overwrite(spark.createDataFrame(similar, LISTS_SCHEMA.replace("user_id", "item_id").replace("item_ids", "similar_item_ids"))
                      .transform(with_encoded_lists("similar_item_ids")), "gold.similar_items")
     fallback = [("country=FR", pool, [float(len(pool) - k) for k in range(len(pool))], *stamp)]

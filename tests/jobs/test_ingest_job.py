@@ -65,7 +65,7 @@ def test_evaluate_scores_the_served_lists_against_the_holdout(ingested, spark):
     ctx, data, _ = ingested
     t = ctx.tables
     lists = [
-        (int(u), [int(data.holdout.set_index("user_id").loc[u, "item_id"]), 99], "als", "run-m", datetime(2026, 10, 11))
+        (int(u), [int(data.holdout.set_index("user_id").loc[u, "item_id"]), 99], "personal", "run-m", datetime(2026, 10, 11))
         for u in (1, 2)
     ]
     lists[1] = (2, [99], "als", "run-m", datetime(2026, 10, 11))  # user 2's held-out item is not served

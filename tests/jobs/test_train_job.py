@@ -41,7 +41,7 @@ def write_silver(tables: Tables) -> None:
     spark = tables.spark
     tables.overwrite(spark.createDataFrame(interactions), "silver.interactions")
     daily = interactions.assign(day=interactions["last_event_ts"].dt.date, weighted=interactions["confidence"])
-    tables.overwrite(spark.createDataFrame(daily[["user_id", "item_id", "day", "weighted", "n_events", "last_event_ts"]]), "silver.daily_interactions")
+    tables.overwrite(spark.createDataFrame(daily[["user_id", "item_id", "day", "weighted", "n_events", "last_event_ts", "event_types"]]), "silver.daily_interactions")
     users = sorted(interactions["user_id"].unique())
     items = sorted(interactions["item_id"].unique())
     tables.overwrite(spark.createDataFrame(pd.DataFrame({"user_id": users, "user_idx": range(len(users)), "run_id": "r"})), "silver.user_index")

@@ -14,23 +14,27 @@ import mlflow
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from recpipe import tracking
-from recpipe.config import ALSConfig, CandidatesConfig, TrainConfig, load_job_config
+from recpipe.config import ALSConfig, CandidatesConfig, InteractionsConfig, TrainConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
-from recpipe.monitoring import runs, tuning
 from recpipe.models.base import Recommender
 from recpipe.models.registry import save_model
 from recpipe.models.training import (
+    EventSplit,
     ModelFactory,
     TrainingData,
     evaluate_on_time_split,
     fit_item2vec,
     model_factory,
 )
+from recpipe.monitoring import runs, tuning
 from recpipe.plots import metrics_bar_chart
 from recpipe.schemas import EVENT_TYPES
 from recpipe.transforms import candidates as C
+from recpipe.transforms import interactions as T
 from recpipe.transforms import training_inputs as TI
 from recpipe.transforms.interactions import as_of_end
 
@@ -65,9 +69,28 @@ def serving_rules() -> CandidatesConfig:
     return load_job_config("candidates", CandidatesConfig)
 
 
-def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None, listings_since: datetime | None = None) -> TrainingData:
+def event_split(ctx: JobContext, holdout_days: int, user_index: DataFrame, item_index: DataFrame) -> EventSplit:
+    """The time split from silver.daily_interactions, aggregated by the interactions job's own transforms: the
+    days before the last ``holdout_days`` decayed to the split, and those days."""
+    config = load_job_config("interactions", InteractionsConfig)
+    as_of = ctx.interactions_as_of()
+    first_test_day = as_of - timedelta(days=holdout_days - 1)
+    window = ctx.tables.read("silver.daily_interactions").transform(
+        T.within_days(as_of - timedelta(days=config.lookback_days - 1), as_of, column="day"))
+    indexed = TI.indexed_interactions(user_index, item_index, EVENT_TYPES)
+    parts = [
+        window.where(F.col("day") < F.lit(first_test_day)).transform(T.decay_to(first_test_day - timedelta(days=1), config.half_life_days, config.max_confidence)),
+        window.where(F.col("day") >= F.lit(first_test_day)).transform(T.decay_to(as_of, config.half_life_days, config.max_confidence)),
+    ]
+    train, test = (part.transform(indexed).toPandas() for part in parts)
+    return EventSplit(train, test, pd.Timestamp(first_test_day), holdout_days)
+
+
+def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None, listings_since: datetime | None = None,
+                       holdout_days: int | None = None) -> TrainingData:
     """Silver tables -> pandas through Arrow (the model code needs no Spark). With ``listings_since``, the item
-    index goes on past the interaction index with every listing still for sale at that time (``listing_index``)."""
+    index goes on past the interaction index with every listing still for sale at that time (``listing_index``);
+    with ``holdout_days``, the time split is built from daily rows (``event_split``)."""
     t = ctx.tables
     seen_types = (rules or serving_rules()).exclude_seen_event_types
     user_index, item_index = t.read("silver.user_index"), t.read("silver.item_index")
@@ -80,6 +103,8 @@ def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None, l
     own = C.own_listings(t.read("silver.items")).transform(TI.indexed_pairs(user_index, item_index)).toPandas()
     item_ids = item_index.orderBy("item_idx").select("item_id").toPandas()["item_id"].to_numpy(np.int64)
     attributes = t.read("silver.items").transform(TI.listing_attributes(item_index, t.read("silver.users"))).toPandas()
+    profiles = user_index.join(t.read("silver.users"), "user_id", "left").select("user_idx", "country").toPandas()
+    split = event_split(ctx, holdout_days, user_index, item_index) if holdout_days else None
     item_index.unpersist()
     return TrainingData(
         interactions=interactions,
@@ -91,6 +116,8 @@ def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None, l
         sequences=[np.asarray(s, dtype=np.int64) for s in sequences["items"]],
         own_listings=own,
         items=attributes.set_index("item_idx").reindex(range(len(item_ids))),
+        users=profiles.set_index("user_idx").reindex(range(len(profiles))),
+        split=split,
     )
 
 
@@ -113,7 +140,8 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
     rules = serving_rules()
     as_of = ctx.interactions_as_of()
     with stages.stage("load"):
-        data = load_training_data(ctx, rules, as_of_end(as_of) - timedelta(days=config.evaluation.holdout_days))
+        holdout = config.evaluation.holdout_days
+        data = load_training_data(ctx, rules, as_of_end(as_of) - timedelta(days=holdout), holdout)
         stages.count("interactions", len(data.interactions))
         stages.count("listings", data.n_items)
         user_ids, item_ids = data.user_ids, data.item_ids

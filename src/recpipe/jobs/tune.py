@@ -48,7 +48,7 @@ def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: 
         return {**ctx.stages.summary(), "skipped": message, "best": previous.params, "as_of": str(previous.as_of)}
     with ctx.stages.stage("load"):
         rules = serving_rules()
-        data = load_training_data(ctx, rules)
+        data = load_training_data(ctx, rules, holdout_days=train_config.evaluation.holdout_days)
     tracking.configure(ctx.settings)
     grid = {k: getattr(config, k) for k in ("factors", "regularization", "alpha", "iterations", "weighting")}
     candidates = sample_grid(grid, config.trials, config.seed)

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from recpipe.config import ALSConfig, EvaluationConfig, Item2VecConfig, TrainConfig
 from recpipe.models.als import ALSRecommender
 from recpipe.models.base import Recommender
-from recpipe.models.features import listing_features
+from recpipe.models.features import FeatureEncoder, listing_features
 from recpipe.models.freshness import age_bands, age_prior, inventory_ages, naive_utc
 from recpipe.models.hybrid import AttributeALSRecommender
 from recpipe.models.evaluation import RankingMetrics, available_items_mask, ranking_metrics, time_split
@@ -27,6 +27,19 @@ from recpipe.models.ranking import ListRanker, RankingRules, exclusion_matrix
 from recpipe.models.two_tower import TwoTowerRecommender
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EventSplit:
+    """The time split built from daily rows (``recpipe interactions``' own aggregation run twice): pairs from the
+    days before ``split_time`` with confidence decayed to it, and pairs of the last ``holdout_days`` days. Unlike
+    splitting aggregated pairs by their last event, a listing viewed before the split and bought after it is seen
+    in training, as it is when the lists are served."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    split_time: pd.Timestamp
+    holdout_days: int
 
 
 @dataclass
@@ -46,6 +59,8 @@ class TrainingData:
     sequences: list[np.ndarray] = field(default_factory=list)
     own_listings: pd.DataFrame | None = None  # user_idx, item_idx of every user's own listings
     items: pd.DataFrame | None = None  # listing attributes, row i = item index i
+    users: pd.DataFrame | None = None  # user profile (``country``), row i = user index i
+    split: EventSplit | None = None  # the time split from daily rows; without it, pairs split by their last event
 
     @property
     def n_users(self) -> int:
@@ -87,6 +102,13 @@ class TrainingData:
             raise ValueError("these training data carry no listing attributes")
         features, _ = listing_features(self.items, min_count=min_count)
         return features
+
+    def user_features(self) -> sp.csr_matrix | None:
+        """User profile features of every user index (country), None without profiles. Size and price level
+        come from the attributes of the user's history in the models that read it."""
+        if self.users is None:
+            return None
+        return FeatureEncoder(("country",)).fit(self.users).transform(self.users)
 
     def freshness_prior(self, at: pd.Timestamp, event_types: Sequence[str], days: int = 14) -> np.ndarray:
         """Per item, the log prior of its age band at ``at`` (``models.freshness``), measured on the target events
@@ -139,7 +161,7 @@ def model_factory(family: str, config: TrainConfig, als: ALSConfig, data: Traini
         tower = config.two_tower.model_dump(exclude={"freshness_weight"})
         weight, targets = config.two_tower.freshness_weight, config.evaluation.target_event_types
         return lambda at: TwoTowerRecommender(
-            data.listing_features(config.feature_min_count), seed=seed, **tower,
+            data.listing_features(config.feature_min_count), data.user_features(), seed=seed, **tower,
             item_prior=weight * data.freshness_prior(at, targets) if weight else None)
     raise ValueError(f"unknown model family {family!r}")
 
@@ -172,7 +194,10 @@ class TimeSplit:
 
     def __post_init__(self) -> None:
         data = self.data
-        self.train_rows, self.test_rows, self.split_time = time_split(data.interactions, self.evaluation.holdout_days)
+        if data.split is not None and data.split.holdout_days == self.evaluation.holdout_days:
+            self.train_rows, self.test_rows, self.split_time = data.split.train, data.split.test, data.split.split_time
+        else:
+            self.train_rows, self.test_rows, self.split_time = time_split(data.interactions, self.evaluation.holdout_days)
         self.train, self.test = data.matrix(self.train_rows), data.matrix(self.test_rows)
         self.users = np.intersect1d(np.unique(self.test_rows["user_idx"]), np.unique(self.train_rows["user_idx"]))
         self.allowed = available_items_mask(data.availability, data.n_items, self.split_time)
