@@ -262,10 +262,11 @@ class TwoTowerConfig(StrictModel):
     shared_taste: bool = Field(default=False, description="a user's history attributes use the listing side's embeddings")
     freshness_weight: float = Field(
         default=1.5, ge=0, description="weight of the measured log prior of the listing's age (models.freshness); 0: none")
+    als_weight: float = Field(default=4.0, ge=0, description="family two_tower_als: weight of the ALS score added to the two towers'")
     num_threads: int = Field(default=2, ge=1)
 
 
-MODEL_FAMILIES = ("als", "als_attributes", "two_tower")
+MODEL_FAMILIES = ("als", "als_attributes", "two_tower", "two_tower_als")
 
 
 class EvaluationConfig(StrictModel):
@@ -298,7 +299,7 @@ class TrainConfig(StrictModel):
     model_name: str = "recpipe_als"
     top_n: int = Field(default=100, gt=0, description="list length the logged pyfunc model returns")
     use_tuned_params: bool = Field(default=True, description="start from `recpipe tune`'s best ALS parameters when present")
-    families: tuple[Literal["als", "als_attributes", "two_tower"], ...] = Field(
+    families: tuple[Literal["als", "als_attributes", "two_tower", "two_tower_als"], ...] = Field(
         default=MODEL_FAMILIES, min_length=1, description="model families trained and compared; the best is registered"
     )
     feature_min_count: int = Field(default=2, ge=1, description="listings a feature value needs to get a column")

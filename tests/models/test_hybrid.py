@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from recpipe.models.blend import BlendRecommender
 from recpipe.models.features import FeatureEncoder, listing_features
 from recpipe.models.hybrid import AttributeALSRecommender
 from recpipe.models.registry import load_model, save_model
@@ -103,3 +104,16 @@ def test_listing_features_one_entry_per_field_and_unknown_values_map_to_nothing(
     assert again[0].nnz == fields - 2  # brand and brand|price band unknown
     genres = FeatureEncoder(("genres",)).fit(pd.DataFrame({"genres": [["Drama", "War"], ["Drama"]]}))
     np.testing.assert_allclose(genres.transform(pd.DataFrame({"genres": [["Drama", "War"]]})).toarray(), [[np.sqrt(0.5)] * 2])
+
+
+def test_a_blend_scores_the_weighted_sum_of_its_parts_as_one_dot_product(tmp_path):
+    matrix, features = brand_world()
+    parts = [MODELS["two_tower"](features, 5), AttributeALSRecommender(features, factors=4, iterations=5, seed=5, num_threads=1)]
+    blend = BlendRecommender(parts, [1.0, 3.0]).fit(matrix)
+    users = np.arange(N_USERS)
+    expected = parts[0].score(users, matrix) + 3.0 * parts[1].score(users, matrix)
+    np.testing.assert_allclose(blend.score(users, matrix), expected, rtol=1e-4, atol=1e-4)
+    loaded = load_model(save_model(blend, tmp_path / "blend"))
+    np.testing.assert_array_equal(loaded.score(users, matrix), blend.score(users, matrix))
+    with pytest.raises(ValueError, match="one weight per part"):
+        BlendRecommender(parts, [1.0])

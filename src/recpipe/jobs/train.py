@@ -41,11 +41,11 @@ from recpipe.transforms.interactions import as_of_end
 log = logging.getLogger(__name__)
 
 NAME = "train"
-HELP = "Train ALS, ALS with attributes and a two-tower model, compare them on next-week purchases, register and gate the best."
+HELP = "Train ALS, ALS with attributes, a two-tower model and its blend with ALS; register and gate the best on next-week purchases."
 DESCRIPTION = """\
 Reads silver.interactions, the run's indices and the listings' attributes, evaluates every model family of
-`families` (ALS; ALS with an attribute-to-factor map; a two-tower model) against global and recent popularity on a
-time split, on the lists the candidates job would serve at the split time (only listings for sale then, listings
+`families` (ALS; ALS with an attribute-to-factor map; a two-tower model; the two towers plus ALS) against global
+and recent popularity on a time split built from daily rows, on the lists the candidates job would serve at the split time (only listings for sale then, listings
 without history included), by recall of the holdout's purchases (`evaluation.target_event_types`) at
 `evaluation.target_k`, in total and for warm and cold listings. The best family is fitted on everything, logged to
 MLflow with parameters, metrics, library and Delta versions, registered as a pyfunc model, and becomes `champion`

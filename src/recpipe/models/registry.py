@@ -6,6 +6,7 @@ from pathlib import Path
 
 from recpipe.models.als import ALSRecommender
 from recpipe.models.base import Recommender
+from recpipe.models.blend import BlendRecommender
 from recpipe.models.ease import EASERecommender
 from recpipe.models.hybrid import AttributeALSRecommender
 from recpipe.models.item2vec import Item2VecRecommender
@@ -13,7 +14,7 @@ from recpipe.models.popularity import PopularityRecommender
 from recpipe.models.two_tower import TwoTowerRecommender
 
 MODEL_KINDS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (ALSRecommender, AttributeALSRecommender, EASERecommender, Item2VecRecommender,
+    cls.name: cls for cls in (ALSRecommender, AttributeALSRecommender, BlendRecommender, EASERecommender, Item2VecRecommender,
                               PopularityRecommender, TwoTowerRecommender)
 }
 

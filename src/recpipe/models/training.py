@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from recpipe.config import ALSConfig, EvaluationConfig, Item2VecConfig, TrainConfig
 from recpipe.models.als import ALSRecommender
 from recpipe.models.base import Recommender
+from recpipe.models.blend import BlendRecommender
 from recpipe.models.features import FeatureEncoder, listing_features
 from recpipe.models.freshness import age_bands, age_prior, inventory_ages, naive_utc
 from recpipe.models.hybrid import AttributeALSRecommender
@@ -157,12 +158,17 @@ def model_factory(family: str, config: TrainConfig, als: ALSConfig, data: Traini
     if family == "als_attributes":
         return lambda at: AttributeALSRecommender(data.listing_features(config.feature_min_count),
                                                   **config.als_attributes.model_dump(), **build_als(als, seed).params)
-    if family == "two_tower":
-        tower = config.two_tower.model_dump(exclude={"freshness_weight"})
+    if family in ("two_tower", "two_tower_als"):
+        tower = config.two_tower.model_dump(exclude={"freshness_weight", "als_weight"})
         weight, targets = config.two_tower.freshness_weight, config.evaluation.target_event_types
-        return lambda at: TwoTowerRecommender(
-            data.listing_features(config.feature_min_count), data.user_features(), seed=seed, **tower,
-            item_prior=weight * data.freshness_prior(at, targets) if weight else None)
+
+        def two_tower(at: pd.Timestamp) -> TwoTowerRecommender:
+            return TwoTowerRecommender(data.listing_features(config.feature_min_count), data.user_features(), seed=seed,
+                                       **tower, item_prior=weight * data.freshness_prior(at, targets) if weight else None)
+
+        if family == "two_tower":
+            return two_tower
+        return lambda at: BlendRecommender([two_tower(at), build_als(als, seed)], [1.0, config.two_tower.als_weight])
     raise ValueError(f"unknown model family {family!r}")
 
 
