@@ -24,7 +24,8 @@ config = load_job_config("train", TrainConfig)
 holdout_days = int(param("holdout_days", str(config.evaluation.holdout_days)))
 evaluation_config = config.evaluation.model_copy(update={"holdout_days": holdout_days})
 # listings for sale during the holdout without history join the index: the attribute families can rank them
-data = load_training_data(ctx, listings_since=as_of_end(ctx.interactions_as_of()) - timedelta(days=holdout_days))
+data = load_training_data(ctx, listings_since=as_of_end(ctx.interactions_as_of()) - timedelta(days=holdout_days),
+                          holdout_days=holdout_days)
 print(f"{len(data.interactions):,} interactions, {data.n_users:,} users, {data.n_items:,} listings")
 
 # COMMAND ----------

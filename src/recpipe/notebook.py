@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from recpipe.config import Settings, load_settings
+from recpipe.config import load_settings
+from recpipe.jobs.context import JobContext
 from recpipe.spark import get_spark
-from recpipe.tables import Tables
 
 
 def param(name: str, default: str) -> str:
@@ -24,15 +23,8 @@ def param(name: str, default: str) -> str:
         return os.environ.get(f"RECPIPE_NB_{name.upper()}", default)
 
 
-@dataclass
-class NotebookContext:
-    settings: Settings
-    spark: SparkSession
-    tables: Tables
-
-
-def notebook_context() -> NotebookContext:
-    """Settings (from ``RECPIPE_<FIELD>`` variables, as for the jobs), Spark and tables."""
+def notebook_context() -> JobContext:
+    """The jobs' context (settings from ``RECPIPE_<FIELD>`` variables, Spark, tables), so notebooks call the jobs'
+    own loaders; no as-of: notebooks read the latest silver."""
     settings = load_settings()
-    spark = get_spark(settings, "recpipe-notebook")
-    return NotebookContext(settings, spark, Tables(spark, settings))
+    return JobContext.for_settings("notebook", settings, get_spark(settings, "recpipe-notebook"))

@@ -21,6 +21,7 @@ from recpipe import tracking
 from recpipe.config import ALSConfig, CandidatesConfig, InteractionsConfig, TrainConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.models.base import Recommender
+from recpipe.models.ranking import has_vector
 from recpipe.models.registry import save_model
 from recpipe.models.training import (
     EventSplit,
@@ -275,6 +276,6 @@ def _write_vectors(ctx: JobContext, version: str, user_ids, item_ids, model: Rec
         ("gold.item_factors", item_ids, item_vectors, "item_id"),
         ("gold.item_embeddings", item_ids, item2vec.vectors, "item_id"),
     ):
-        has_vector = np.abs(vectors).sum(axis=1) > 0
-        ctx.tables.replace_where(_factors_frame(ctx, ids[has_vector], vectors[has_vector], id_column, version), table, condition)
-        ctx.stages.count(table, int(has_vector.sum()))
+        stored = has_vector(vectors)
+        ctx.tables.replace_where(_factors_frame(ctx, ids[stored], vectors[stored], id_column, version), table, condition)
+        ctx.stages.count(table, int(stored.sum()))

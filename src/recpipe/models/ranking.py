@@ -22,6 +22,11 @@ class RankingRules:
     max_per_seller: int | None
 
 
+def has_vector(vectors: np.ndarray) -> np.ndarray:
+    """Rows that are vectors: an all-zero row is none (ALS has no factors for a listing without history)."""
+    return np.abs(vectors).sum(axis=1) > 0
+
+
 class ListRanker:
     """Ranks users against the items for sale under the rules; results are positions into ``item_vectors``."""
 
@@ -30,10 +35,8 @@ class ListRanker:
     ) -> None:
         self.n_items = len(item_vectors)
         self.for_sale = np.ones(self.n_items, dtype=bool) if for_sale is None else np.asarray(for_sale, dtype=bool)
-        # an all-zero vector is no vector (ALS has none for a listing without history): never a candidate, as the
-        # candidates job, which only reads stored vectors, never sees it
-        has_vector = np.abs(item_vectors).sum(axis=1) > 0
-        self.positions = np.flatnonzero(self.for_sale & has_vector)  # candidate position -> item position
+        # a listing without a vector is never a candidate: the candidates job reads only stored vectors
+        self.positions = np.flatnonzero(self.for_sale & has_vector(item_vectors))  # candidate position -> item position
         self.scorer = CandidateScorer(
             np.ascontiguousarray(item_vectors[self.positions], dtype=np.float32),
             rules.length,
