@@ -2,7 +2,7 @@
 
     python benchmarks/world.py --users 20000
 
-1. Generates the default world (``conf/generate.yml`` with --users; items scale with users) and prints its
+1. Generates the default world (the generate config's defaults with --users; items scale with users) and prints its
    calibration figures: time to sale and live-inventory age quantiles, the share of purchases on listings under
    1 and 7 days old, the share of events after a sale, purchases in the buyer's size.
 2. Runs the default pipeline (interactions -> train -> candidates, shipped configuration: train compares the
