@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 
 from recpipe.config import Settings
 from recpipe.errors import MissingInputError
+from recpipe.models.evaluation import MODEL_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,6 @@ def champion_version(settings: Settings, model: str) -> str:
         raise MissingInputError(f"registered model {name} has no {CHAMPION} alias: run `recpipe train` first") from exc
 
 
-MODEL_METRICS = ("target_recall", "ndcg", "map", "precision", "recall")
 PIPELINE_RUN_TAG = "recpipe.pipeline_run_id"
 
 

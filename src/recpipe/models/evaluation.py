@@ -21,6 +21,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 
+MODEL_METRICS = ("target_recall", "ndcg", "map", "precision", "recall")  # what a model version is judged and charted by
+
+
 @dataclass(frozen=True)
 class RankingMetrics:
     k: int

@@ -13,9 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from recpipe.models.evaluation import MODEL_METRICS  # noqa: E402
 from recpipe.monitoring.runs import future_key  # noqa: E402
 
-MODEL_METRICS = ("target_recall", "ndcg", "map", "precision", "recall")
 # (column, header) of the run table; doubles are shown with format_figure so a reader can match them to Delta.
 TABLE_COLUMNS = (
     ("as_of", "as of"), ("status", "status"), ("model_version", "model"), ("ndcg", "nDCG@k"), ("coverage", "coverage"),
@@ -91,7 +91,7 @@ def charts(runs: pd.DataFrame) -> dict[str, str]:
     metrics = [m or {} for m in runs["model_metrics"]]
     figures = lambda column: [None if pd.isna(v) else float(v) for v in runs[column]]  # noqa: E731
     made = {
-        "Model quality (time split, at k)": line_chart(x, {m: [r.get(m) for r in metrics] for m in MODEL_METRICS}, "Model quality", "metric"),
+        "Model quality (time split: target recall at target_k, the rest at k)": line_chart(x, {m: [r.get(m) for r in metrics] for m in MODEL_METRICS}, "Model quality", "metric"),
         "Catalog coverage and fallback share": line_chart(
             x, {"catalog coverage": figures("coverage"), "users on fallback": figures("fallback_share")}, "Coverage", "share"),
         "Depletion: previously published entries sold since": line_chart(x, {"depletion": figures("depletion")}, "Depletion", "share"),
