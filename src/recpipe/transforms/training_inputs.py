@@ -40,11 +40,12 @@ def listing_index(item_index: DataFrame, since) -> Transform:
 
     def transform(availability: DataFrame) -> DataFrame:
         known = item_index.select("item_id", "item_idx")
-        offset = known.agg(F.coalesce(F.max("item_idx") + 1, F.lit(0)).alias("n")).first()["n"]
+        offset = known.agg(F.coalesce(F.max("item_idx") + 1, F.lit(0)).alias("_offset"))  # one row
         live = (F.col("status") == "active") | (F.col("sold_at") >= F.lit(since).cast("timestamp"))
         extra = availability.where(live).select("item_id").join(known, "item_id", "left_anti").distinct()
         # an unpartitioned window sorts on one task: a list of listing ids is small enough for that
-        numbered = extra.select("item_id", (F.row_number().over(Window.orderBy("item_id")) - 1 + offset).cast("int").alias("item_idx"))
+        position = F.row_number().over(Window.orderBy("item_id")) - 1 + F.col("_offset")
+        numbered = extra.crossJoin(offset).select("item_id", position.cast("int").alias("item_idx"))
         return known.unionByName(numbered)
 
     return transform
