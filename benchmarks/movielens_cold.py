@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recpipe.config import ALSConfig
-from recpipe.data.movielens import _layout, film_features, read_ratings
+from recpipe.data.movielens import film_features, movielens
 from recpipe.models.base import Recommender, recommend_all
 from recpipe.models.evaluation import RankingMetrics, ranking_metrics, stratified_split
 from recpipe.models.features import FeatureEncoder
@@ -93,8 +93,7 @@ def main() -> None:
     parser.add_argument("--cold-share", type=float, default=0.2)
     args = parser.parse_args()
 
-    ratings_path, options, _ = _layout(args.path)
-    ratings = read_ratings(ratings_path, options)
+    ratings = movielens(args.path).events[["user_id", "item_id"]].copy()  # every rating, checked as ingest reads it
     films = film_features(args.path)
     item_ids = np.sort(films["item_id"].to_numpy())
     user_ids = np.sort(ratings["user_id"].unique())

@@ -42,13 +42,14 @@ from recpipe.jobs.generate import check_calibration, write_marketplace
 from recpipe.jobs.interactions import build
 from recpipe.jobs.train import train
 from recpipe.progress import configure_logging
+from recpipe.schemas import EVENT_TYPES
 from recpipe.spark import get_spark
 from recpipe.tables import Tables
 
 LISTS = ("pipeline", "pipeline (ALS only)", "recent_popularity", "newest_in_taste", "oracle")
 ALS_ONLY = "pipeline (ALS only)"
 SEEN_RULES = {  # which of a user's interactions exclude the item from their list
-    "any event": ("view", "like", "save", "add_to_bag", "purchase"),
+    "any event": EVENT_TYPES,
     "saved, bagged or bought": ("save", "add_to_bag", "purchase"),
     "bagged or bought": ("add_to_bag", "purchase"),
     "bought": ("purchase",),

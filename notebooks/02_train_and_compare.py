@@ -1,37 +1,33 @@
 # Databricks notebook source
 # MAGIC %md
 # MAGIC # Train and compare models
-# MAGIC The model families of `recpipe train` (ALS, ALS with attributes, two towers), item2vec and popularity baselines on the
+# MAGIC The model families of `recpipe train` (ALS, ALS with attributes, two towers, two towers + ALS), item2vec and popularity baselines on the
 # MAGIC same time split, tracked in MLflow (runs named `notebook-compare`).
 
 # COMMAND ----------
 
-from datetime import timedelta
-
 import mlflow
 
 from recpipe import tracking
-from recpipe.config import TrainConfig, load_job_config
+from recpipe.config import MODEL_FAMILIES, TrainConfig, load_job_config
 from recpipe.jobs.train import load_training_data
 from recpipe.models.ease import MAX_ITEMS, EASERecommender
 from recpipe.models.item2vec import Item2VecRecommender
 from recpipe.models.training import evaluate_on_time_split, model_factory
 from recpipe.notebook import notebook_context, param
-from recpipe.transforms.interactions import as_of_end
 
 ctx = notebook_context()
 config = load_job_config("train", TrainConfig)
 holdout_days = int(param("holdout_days", str(config.evaluation.holdout_days)))
 evaluation_config = config.evaluation.model_copy(update={"holdout_days": holdout_days})
-# listings for sale during the holdout without history join the index: the attribute families can rank them
-data = load_training_data(ctx, listings_since=as_of_end(ctx.interactions_as_of()) - timedelta(days=holdout_days),
-                          holdout_days=holdout_days)
+# the time split from daily rows; listings for sale during the holdout without history join the index
+data = load_training_data(ctx, holdout_days=holdout_days)
 print(f"{len(data.interactions):,} interactions, {data.n_users:,} users, {data.n_items:,} listings")
 
 # COMMAND ----------
 
 candidates = {family: model_factory(family, config, config.als.model_copy(update={"use_gpu": False}), data)
-              for family in ("als", "als_attributes", "two_tower")}
+              for family in MODEL_FAMILIES}
 candidates["item2vec"] = lambda at: Item2VecRecommender(n_items=data.n_items, vector_size=32, epochs=5)
 if data.n_items <= MAX_ITEMS:
     candidates["ease"] = lambda at: EASERecommender(l2=200.0)

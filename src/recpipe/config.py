@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -199,6 +199,10 @@ class InteractionsConfig(StrictModel):
     """Validated bronze events -> silver interactions."""
 
     lookback_days: int = Field(default=90, gt=0)
+
+    def first_window_day(self, as_of: date) -> date:
+        """The first day of the interactions window that ends with ``as_of``."""
+        return as_of - timedelta(days=self.lookback_days - 1)
     half_life_days: float = Field(default=30.0, gt=0)
     event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
     max_confidence: float = Field(default=100.0, gt=0, description="cap of the confidence of one (user, item)")
@@ -266,7 +270,9 @@ class TwoTowerConfig(StrictModel):
     num_threads: int = Field(default=2, ge=1)
 
 
-MODEL_FAMILIES = ("als", "als_attributes", "two_tower", "two_tower_als")
+ModelFamily = Literal["als", "als_attributes", "two_tower", "two_tower_als"]
+MODEL_FAMILIES: tuple[str, ...] = get_args(ModelFamily)
+ModelMetric = Literal["target_recall", "ndcg", "map", "precision", "recall"]  # what a model version is judged by
 
 
 class EvaluationConfig(StrictModel):
@@ -286,20 +292,20 @@ class EvaluationConfig(StrictModel):
 
 
 class GateConfig(StrictModel):
-    metric: Literal["target_recall", "ndcg", "map", "precision", "recall"] = Field(
+    metric: ModelMetric = Field(
         default="target_recall", description="one metric ranks model families and decides the champion"
     )
     tolerance: float = Field(default=0.005, ge=0)
 
 
 class TrainConfig(StrictModel):
-    """Silver interactions -> ALS and item2vec, evaluated, tracked and gated in MLflow."""
+    """Silver -> the model families and item2vec, compared on the time split, tracked and gated in MLflow."""
 
     seed: int = 42
     model_name: str = "recpipe_als"
     top_n: int = Field(default=100, gt=0, description="list length the logged pyfunc model returns")
     use_tuned_params: bool = Field(default=True, description="start from `recpipe tune`'s best ALS parameters when present")
-    families: tuple[Literal["als", "als_attributes", "two_tower", "two_tower_als"], ...] = Field(
+    families: tuple[ModelFamily, ...] = Field(
         default=MODEL_FAMILIES, min_length=1, description="model families trained and compared; the best is registered"
     )
     feature_min_count: int = Field(default=2, ge=1, description="listings a feature value needs to get a column")

@@ -1,6 +1,7 @@
 """Training end to end on small silver tables with planted structure: MLflow run, registry, gate, gold factors."""
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 
 import mlflow
@@ -185,7 +186,10 @@ def test_families_compete_on_target_recall_and_cold_listings_are_served(ctx):
     assert MlflowClient().get_run(summary["mlflow_run_id"]).data.params["family"] == summary["family"]
 
     only_attributes = config.model_copy(update={"model_name": "attributes", "families": ("als_attributes",)})
-    version = train(ctx, only_attributes)["model_version"]
+    trained = train(ctx, only_attributes)
+    version = trained["model_version"]
+    logged = {Path(a.path).name for a in MlflowClient().list_artifacts(trained["mlflow_run_id"], "model/artifacts")}
+    assert "listing_features.json" in logged  # the encoder a listing created after training needs
     vectors = ctx.tables.read("gold.item_factors").where(f"model_version = '{version}'").toPandas().set_index("item_id")
     assert set(COLD_LISTINGS) <= set(vectors.index)  # listings without history get vectors from their attributes
     generate_candidates(ctx, serving_rules().model_copy(update={"model_name": "attributes", "model_version": version}))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from pyspark.sql import functions as F
@@ -74,7 +74,7 @@ def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
         checked.enforce(config.validation)
 
     last_day = as_of
-    first_window_day = as_of - timedelta(days=config.lookback_days - 1)
+    first_window_day = config.first_window_day(as_of)
     incremental = config.incremental and tables.exists("silver.daily_interactions")
     first_day = last_day if incremental else first_window_day
     window_events = checked.events.valid.transform(T.within_days(first_window_day, last_day))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
-from datetime import datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +70,13 @@ def serving_rules() -> CandidatesConfig:
     return load_job_config("candidates", CandidatesConfig)
 
 
-def event_split(ctx: JobContext, holdout_days: int, user_index: DataFrame, item_index: DataFrame) -> EventSplit:
+def event_split(ctx: JobContext, as_of: date, holdout_days: int, user_index: DataFrame, item_index: DataFrame) -> EventSplit:
     """The time split from silver.daily_interactions, aggregated by the interactions job's own transforms: the
     days before the last ``holdout_days`` decayed to the split, and those days."""
     config = load_job_config("interactions", InteractionsConfig)
-    as_of = ctx.interactions_as_of()
     first_test_day = as_of - timedelta(days=holdout_days - 1)
     window = ctx.tables.read("silver.daily_interactions").transform(
-        T.within_days(as_of - timedelta(days=config.lookback_days - 1), as_of, column="day"))
+        T.within_days(config.first_window_day(as_of), as_of, column="day"))
     indexed = TI.indexed_interactions(user_index, item_index, EVENT_TYPES)
     parts = [
         window.where(F.col("day") < F.lit(first_test_day)).transform(T.decay_to(first_test_day - timedelta(days=1), config.half_life_days, config.max_confidence)),
@@ -87,29 +86,31 @@ def event_split(ctx: JobContext, holdout_days: int, user_index: DataFrame, item_
     return EventSplit(train, test, pd.Timestamp(first_test_day), holdout_days)
 
 
-def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None, listings_since: datetime | None = None,
-                       holdout_days: int | None = None) -> TrainingData:
-    """Silver tables -> pandas through Arrow (the model code needs no Spark). With ``listings_since``, the item
-    index goes on past the interaction index with every listing still for sale at that time (``listing_index``);
-    with ``holdout_days``, the time split is built from daily rows (``event_split``)."""
+def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None, holdout_days: int | None = None,
+                       as_of: date | None = None) -> TrainingData:
+    """Silver tables -> pandas through Arrow (the model code needs no Spark). With ``holdout_days``, the time
+    split is built from daily rows (``event_split``) and the item index goes on past the interaction index with
+    every listing still for sale when the holdout began (``listing_index``). ``as_of``: silver's, when known."""
     t = ctx.tables
     seen_types = (rules or serving_rules()).exclude_seen_event_types
     user_index, item_index = t.read("silver.user_index"), t.read("silver.item_index")
     availability = t.read("silver.item_availability")
-    if listings_since is not None:
-        item_index = availability.transform(TI.listing_index(item_index, listings_since)).cache()
+    if holdout_days:
+        as_of = as_of or ctx.interactions_as_of()
+        since = as_of_end(as_of) - timedelta(days=holdout_days)
+        item_index = availability.transform(TI.listing_index(item_index, since)).cache()
     interactions = t.read("silver.interactions").transform(TI.indexed_interactions(user_index, item_index, EVENT_TYPES)).toPandas()
     indexed_availability = availability.transform(TI.indexed_availability(item_index)).toPandas()
     sequences = t.read("silver.daily_interactions").transform(TI.item_sequences(item_index)).select("items").toPandas()
     own = C.own_listings(t.read("silver.items")).transform(TI.indexed_pairs(user_index, item_index)).toPandas()
     item_ids = item_index.orderBy("item_idx").select("item_id").toPandas()["item_id"].to_numpy(np.int64)
     attributes = t.read("silver.items").transform(TI.listing_attributes(item_index, t.read("silver.users"))).toPandas()
-    profiles = user_index.join(t.read("silver.users"), "user_id", "left").select("user_idx", "country").toPandas()
-    split = event_split(ctx, holdout_days, user_index, item_index) if holdout_days else None
+    users = user_index.join(t.read("silver.users"), "user_id", "left").select("user_idx", "user_id", "country").orderBy("user_idx").toPandas()
+    split = event_split(ctx, as_of, holdout_days, user_index, item_index) if holdout_days else None
     item_index.unpersist()
     return TrainingData(
         interactions=interactions,
-        user_ids=user_index.orderBy("user_idx").select("user_id").toPandas()["user_id"].to_numpy(np.int64),
+        user_ids=users["user_id"].to_numpy(np.int64),
         item_ids=item_ids,
         availability=indexed_availability,
         event_types=EVENT_TYPES,
@@ -117,7 +118,7 @@ def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None, l
         sequences=[np.asarray(s, dtype=np.int64) for s in sequences["items"]],
         own_listings=own,
         items=attributes.set_index("item_idx").reindex(range(len(item_ids))),
-        users=profiles.set_index("user_idx").reindex(range(len(profiles))),
+        users=users[["country"]],
         split=split,
     )
 
@@ -141,8 +142,7 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
     rules = serving_rules()
     as_of = ctx.interactions_as_of()
     with stages.stage("load"):
-        holdout = config.evaluation.holdout_days
-        data = load_training_data(ctx, rules, as_of_end(as_of) - timedelta(days=holdout), holdout)
+        data = load_training_data(ctx, rules, config.evaluation.holdout_days, as_of)
         stages.count("interactions", len(data.interactions))
         stages.count("listings", data.n_items)
         user_ids, item_ids = data.user_ids, data.item_ids
@@ -181,7 +181,7 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
             item2vec = fit_item2vec(data, config.item2vec, config.seed)
         with stages.stage("log model"):
             tmp_dir = Path(tmp)
-            artifacts = _write_artifacts(tmp_dir, model, item2vec, data, user_ids, item_ids)
+            artifacts = _write_artifacts(tmp_dir, model, item2vec, data, config.feature_min_count)
             chart = metrics_bar_chart({name: m.as_dict() for name, m in evaluation.metrics.items()}, config.evaluation.k, tmp_dir / "metrics.png")
             mlflow.log_artifact(str(chart))
             mlflow.log_artifacts(str(artifacts["item2vec"]), artifact_path="item2vec")
@@ -248,12 +248,16 @@ def _version() -> str:
     return __version__
 
 
-def _write_artifacts(tmp: Path, model: Recommender, item2vec, data: TrainingData, user_ids: np.ndarray, item_ids: np.ndarray) -> dict[str, Path]:
-    """The model, id maps and the served rules' inputs as of the data's as-of (exclusions, sellers, for sale)."""
+def _write_artifacts(tmp: Path, model: Recommender, item2vec, data: TrainingData, feature_min_count: int) -> dict[str, Path]:
+    """The model, id maps, the served rules' inputs as of the data's as-of (exclusions, sellers, for sale) and the
+    listing feature encoder (what encodes a listing created after training)."""
     paths = {"model": save_model(model, tmp / model.name), "item2vec": save_model(item2vec, tmp / "item2vec")}
+    if data.items is not None:
+        paths["listing_features"] = tmp / "listing_features.json"
+        data.listing_encoder(feature_min_count).save(paths["listing_features"])
     for_sale = np.zeros(data.n_items, dtype=bool)
     for_sale[data.availability.loc[data.availability["status"] == "active", "item_idx"].to_numpy()] = True
-    for name, array in (("user_ids", user_ids), ("item_ids", item_ids), ("sellers", data.sellers), ("for_sale", for_sale)):
+    for name, array in (("user_ids", data.user_ids), ("item_ids", data.item_ids), ("sellers", data.sellers), ("for_sale", for_sale)):
         paths[name] = tmp / f"{name}.npy"
         np.save(paths[name], array)
     paths["excluded"] = tmp / "excluded.npz"

@@ -15,13 +15,16 @@ items are removed from the lists, averages are over users present in both the te
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recpipe.config import ModelMetric
 
-MODEL_METRICS = ("target_recall", "ndcg", "map", "precision", "recall")  # what a model version is judged and charted by
+
+MODEL_METRICS: tuple[str, ...] = get_args(ModelMetric)  # what a model version is judged and charted by
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,12 @@
 A listing is described by categorical fields (category, brand, size, condition, seller country), a price band
 and crosses where one field's meaning depends on another (a size means something else
 for shoes than for coats; a price band is cheap or dear only within a category). Each field contributes one
-non-zero of weight ``1 / sqrt(fields)``, so every listing's feature row has unit norm whatever its fields.
+non-zero of weight ``1 / sqrt(fields)``, so a listing with every field known has a unit-norm row (a missing or
+unseen value adds nothing).
 
-The vocabulary is fitted once (``FeatureEncoder.fit``) and travels with the model, so the vectors of listings
-created after training are computed by the same code from the same columns (values never seen map to nothing).
+The vocabulary is fitted once per training run (``FeatureEncoder.fit``) and logged with the registered model
+(``listing_features.json``), so the vectors of listings created after training can be computed from the same
+columns by the same code (values never seen map to nothing).
 """
 
 from __future__ import annotations

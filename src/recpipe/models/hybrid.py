@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 from recpipe.models.als import ALSRecommender
 from recpipe.models.base import Recommender
+from recpipe.models.matrix import users_per_item
 
 
 def ridge_map(features: sp.csr_matrix, targets: np.ndarray, weights: np.ndarray, regularization: float) -> np.ndarray:
@@ -59,7 +60,7 @@ class AttributeALSRecommender(Recommender):
 
     def fit(self, user_items: sp.csr_matrix) -> AttributeALSRecommender:
         self.als.fit(user_items)
-        history = np.diff(sp.csc_matrix(user_items).indptr).astype(np.float32)  # users per item
+        history = users_per_item(user_items).astype(np.float32)
         self.attribute_map = ridge_map(self.item_features, self.als.item_factors, np.log1p(history),
                                        self.params["map_regularization"])
         self.item_vectors = self.blend(self.als.item_factors, self.item_features, history)
@@ -67,7 +68,7 @@ class AttributeALSRecommender(Recommender):
 
     def blend(self, own: np.ndarray, features: sp.csr_matrix, history: np.ndarray) -> np.ndarray:
         """Listing vectors: attribute prediction shrunk towards the listing's own factors by its history."""
-        predicted = np.asarray(features @ self.attribute_map, dtype=np.float32)
+        predicted = self.listing_vectors(features)
         share = (history / (history + self.params["shrinkage"]))[:, None].astype(np.float32)
         return predicted + share * (own - predicted)
 

@@ -18,6 +18,11 @@ def to_csr(user_idx: np.ndarray, item_idx: np.ndarray, values: np.ndarray, n_use
     return matrix
 
 
+def users_per_item(user_items: sp.spmatrix) -> np.ndarray:
+    """How many users have a stored value for each item (its history)."""
+    return np.diff(sp.csc_matrix(user_items).indptr)
+
+
 def binarize(matrix: sp.csr_matrix) -> sp.csr_matrix:
     out = matrix.copy()
     out.data = np.ones_like(out.data)

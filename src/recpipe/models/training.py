@@ -22,7 +22,7 @@ from recpipe.models.freshness import age_bands, age_prior, inventory_ages, naive
 from recpipe.models.hybrid import AttributeALSRecommender
 from recpipe.models.evaluation import RankingMetrics, available_items_mask, ranking_metrics, time_split
 from recpipe.models.item2vec import Item2VecRecommender
-from recpipe.models.matrix import to_csr
+from recpipe.models.matrix import to_csr, users_per_item
 from recpipe.models.popularity import PopularityRecommender
 from recpipe.models.ranking import ListRanker, RankingRules, exclusion_matrix
 from recpipe.models.two_tower import TwoTowerRecommender
@@ -62,6 +62,13 @@ class TrainingData:
     items: pd.DataFrame | None = None  # listing attributes, row i = item index i
     users: pd.DataFrame | None = None  # user profile (``country``), row i = user index i
     split: EventSplit | None = None  # the time split from daily rows; without it, pairs split by their last event
+    _derived: dict = field(default_factory=dict, repr=False, compare=False)  # features and priors, computed once
+
+    def _once(self, key: tuple, compute: Callable[[], object]):
+        """``compute()`` the first time ``key`` is asked for: several families and the final fit share it."""
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     @property
     def n_users(self) -> int:
@@ -99,22 +106,31 @@ class TrainingData:
 
     def listing_features(self, min_count: int) -> sp.csr_matrix:
         """Listing attribute features of every item index."""
+        return self._listing_features(min_count)[0]
+
+    def listing_encoder(self, min_count: int) -> FeatureEncoder:
+        """The encoder of ``listing_features``: what a listing created later is encoded with."""
+        return self._listing_features(min_count)[1]
+
+    def _listing_features(self, min_count: int) -> tuple[sp.csr_matrix, FeatureEncoder]:
         if self.items is None:
             raise ValueError("these training data carry no listing attributes")
-        features, _ = listing_features(self.items, min_count=min_count)
-        return features
+        return self._once(("listing_features", min_count), lambda: listing_features(self.items, min_count=min_count))
 
     def user_features(self) -> sp.csr_matrix | None:
         """User profile features of every user index (country), None without profiles. Size and price level
         come from the attributes of the user's history in the models that read it."""
         if self.users is None:
             return None
-        return FeatureEncoder(("country",)).fit(self.users).transform(self.users)
+        return self._once(("user_features",), lambda: FeatureEncoder(("country",)).fit(self.users).transform(self.users))
 
     def freshness_prior(self, at: pd.Timestamp, event_types: Sequence[str], days: int = 14) -> np.ndarray:
         """Per item, the log prior of its age band at ``at`` (``models.freshness``), measured on the target events
         before ``at`` and the inventory of the ``days`` days before it; 0 for items without a listing time."""
         at = naive_utc(at)
+        return self._once(("freshness_prior", at, tuple(event_types), days), lambda: self._freshness_prior(at, event_types, days))
+
+    def _freshness_prior(self, at: pd.Timestamp, event_types: Sequence[str], days: int) -> np.ndarray:
         listed = np.full(self.n_items, np.datetime64("NaT"), dtype="datetime64[ns]")
         gone = listed.copy()
         idx = self.availability["item_idx"].to_numpy(np.int64)
@@ -209,7 +225,7 @@ class TimeSplit:
         self.allowed = available_items_mask(data.availability, data.n_items, self.split_time)
         self.length = max(self.evaluation.k, self.evaluation.target_k)
         targets = self.test_rows[data.with_events(self.test_rows, self.evaluation.target_event_types)]
-        history = np.diff(sp.csc_matrix(self.train).indptr) > 0
+        history = users_per_item(self.train) > 0
         state = np.where(history, "warm", np.where(self.allowed, "cold", "new"))[targets["item_idx"].to_numpy()]
         self.targets = {name: data.matrix(targets[state == name]) for name in ("warm", "cold", "new")}
         self.targets["all"] = data.matrix(targets)

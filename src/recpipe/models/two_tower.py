@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from recpipe.models.base import Recommender
+from recpipe.models.matrix import users_per_item
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class TwoTowerRecommender(Recommender):
         p = self.params
         user_items = sp.csr_matrix(user_items, dtype=np.float32)
         rng = np.random.default_rng(p["seed"])
-        history = np.diff(sp.csc_matrix(user_items).indptr)
+        history = users_per_item(user_items)
         layout = self._layout(user_items.shape[0])
         items_in, users_in = self._item_inputs(history, layout), self._user_inputs(user_items, layout)
         width = p["factors"]
