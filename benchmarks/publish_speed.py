@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -28,18 +27,11 @@ from pyspark.sql import functions as F
 from recpipe.config import Settings
 from recpipe.serving import encoding
 from recpipe.serving.connection import RedisTarget
+from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving.publisher import read_back, write_surface
 from recpipe.spark import get_spark
 from recpipe.transforms.candidates import with_encoded_lists
 from recpipe.transforms.serving_inputs import by_bucket
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def encoding_seconds(k: int, lists: int = 100_000) -> float:
@@ -65,18 +57,10 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="recpipe-bench-redis-"))
-    port = free_port()
-    server = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL)
+    server = RedisProcess(workdir / "redis").start()
+    port, url = server.port, server.url
     try:
-        url = f"redis://127.0.0.1:{port}/0"
         client = redis.Redis.from_url(url)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.05)
         settings = Settings(data_dir=workdir / "data", spark_driver_memory=args.driver_memory)
         spark = get_spark(settings, "recpipe-bench-publish")
         k = args.candidates
@@ -129,8 +113,7 @@ def main() -> None:
         print(f"redis-benchmark -P 16 -t set -d {value_size} -n {n:,}: {rps:,.0f} SET/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})")
         print(f"ratio ours / redis-benchmark: {ours / rps:.2f} (goal >= 0.50); first load of the session: {first / rps:.2f}")
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -23,10 +23,11 @@ from recpipe.cli import execute
 from recpipe.config import GenerateConfig, load_settings
 from recpipe.dag import resolve_parameters
 from recpipe.jobs.bronze import BRONZE
+from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving import RecommendationReader, keys
 from recpipe.tables import Tables
 
-from .conftest import REPO_ROOT, RedisServer
+from .conftest import REPO_ROOT
 from .test_bundle import load_bundle
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.py"))
@@ -83,7 +84,7 @@ def run_tasks(python, tasks: list[dict], workdir, env: dict[str, str]) -> list[d
 def deployed_run(installed_wheel, tmp_path_factory):
     """generate (the upstream stand-in, small), every pipeline task, then evaluate: from an empty directory."""
     workdir, data_dir = tmp_path_factory.mktemp("empty-cwd"), tmp_path_factory.mktemp("deployed-data")
-    server = RedisServer(data_dir)
+    server = RedisProcess(data_dir)
     server.start()
     env = {"RECPIPE_DATA_DIR": str(data_dir), "REDIS_URL": server.url, "RECPIPE_SHUFFLE_PARTITIONS": "2"}
     generate = {"task_key": "generate", "package_name": "recpipe", "entry_point": "recpipe",

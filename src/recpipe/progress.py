@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,21 @@ def configure_logging(verbose: bool = False) -> None:
     )
     for noisy in ("py4j", "pyspark", "great_expectations", "mlflow", "urllib3", "alembic", "gensim", "smart_open"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def format_figure(value: Any) -> str:
+    """How logs and the report print a figure: four decimals for fractions, thousands separators for counts."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
 
 
 @dataclass

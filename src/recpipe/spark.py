@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
 
@@ -38,6 +42,41 @@ def ensure_java() -> str:
     if result.returncode != 0:
         raise JavaNotFoundError(f"`{java} -version` failed: {result.stderr.strip()[:200]}")
     return java
+
+
+# Lines a local Spark start prints on stderr that tell a user nothing: Ivy's report of Delta's Maven dependencies
+# (about 80 lines on every start, even when every JAR is cached) and the JVM's start-up notices.
+_LAUNCH_NOISE = re.compile(
+    r"^(:: |\t(found |confs: |\d+ artifacts copied|:: )|\t[\w.-]+#[\w.-]+;|\s*\|.*\|\s*$|\s*-{20,}\s*$"
+    r"|Ivy Default Cache|The jars for the packages|[\w.-]+#[\w.-]+ added as a dependency"
+    r"|WARNING: Using incubator modules|Using Spark's default log4j profile|Setting default log level"
+    r"|To adjust logging level|.*WARN NativeCodeLoader)"
+)
+
+
+def _forward(source: int, target: int) -> None:
+    """Copy the JVM's stderr to ours, line by line, without the launch noise (runs for the JVM's lifetime)."""
+    with os.fdopen(source, "rb") as lines, os.fdopen(target, "wb", buffering=0) as out:
+        for line in lines:
+            if not _LAUNCH_NOISE.match(line.decode(errors="replace")):
+                out.write(line)
+
+
+@contextmanager
+def _filtered_child_stderr() -> Iterator[None]:
+    """Child processes started inside (the Spark JVM) write stderr through a filter; ours is unchanged after."""
+    read_end, write_end = os.pipe()
+    saved = os.dup(2)
+    sys.stderr.flush()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    threading.Thread(target=_forward, args=(read_end, os.dup(saved)), daemon=True, name="spark-stderr").start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def local_session_builder(settings: Settings, app_name: str) -> SparkSession.Builder:
@@ -82,7 +121,9 @@ def get_spark(settings: Settings, app_name: str = "recpipe") -> SparkSession:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Python workers (mapInPandas, UDFs) must run the interpreter that has recpipe installed.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # a local session serves only this machine
     log.info("starting local Spark (%s) with Delta Lake; data under %s", settings.spark_master, settings.data_dir)
-    spark = configure_spark_with_delta_pip(local_session_builder(settings, app_name)).getOrCreate()
+    with _filtered_child_stderr():
+        spark = configure_spark_with_delta_pip(local_session_builder(settings, app_name)).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark

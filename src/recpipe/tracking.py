@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from mlflow import MlflowClient
+from mlflow.models import ModelSignature
+from mlflow.types.schema import Array, ColSpec, Schema
 
 from recpipe.config import Settings
 from recpipe.errors import MissingInputError
@@ -20,6 +23,16 @@ from recpipe.models.evaluation import MODEL_METRICS
 log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+class _KnownNotice(logging.Filter):
+    """Drops MLflow's notice that a Python-object model is pickled: the pyfunc is our own, reviewed class."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passing a Python object as `python_model`")
+
+
+logging.getLogger("mlflow.pyfunc").addFilter(_KnownNotice())
 TRACKED_LIBRARIES = ("implicit", "gensim", "numpy", "scipy", "pyspark", "delta-spark", "mlflow", "great-expectations")
 
 
@@ -29,6 +42,7 @@ def configure(settings: Settings) -> str:
     Locally: a SQLite file and an artifact folder in the data directory. On Databricks: the workspace tracking
     server and the Unity Catalog registry.
     """
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # job logs are not terminals
     if settings.platform == "databricks":
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri or "databricks")
         mlflow.set_registry_uri("databricks-uc")
@@ -106,6 +120,14 @@ class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
                 item_lists[row] = self.item_ids[i[ok]].tolist()
                 score_lists[row] = s[ok].astype(float).tolist()
         return pd.DataFrame({"user_id": users, "item_ids": item_lists, "scores": score_lists})
+
+
+def pyfunc_signature() -> ModelSignature:
+    """What ``RecommenderPyfunc`` takes and returns, declared (an inferred one warns about integer columns)."""
+    return ModelSignature(
+        inputs=Schema([ColSpec("long", "user_id")]),
+        outputs=Schema([ColSpec("long", "user_id"), ColSpec(Array("long"), "item_ids"), ColSpec(Array("double"), "scores")]),
+    )
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,13 @@ from recpipe.jobs.gate import QualityGateError, check
 from recpipe.jobs.publish import publish
 from recpipe.jobs.report import write_report
 from recpipe.monitoring import runs
-from recpipe.monitoring.report import TABLE_COLUMNS, format_figure
+from recpipe.monitoring.report import TABLE_COLUMNS
+from recpipe.progress import format_figure
+from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving import RecommendationReader, keys
 from recpipe.serving.connection import RedisTarget
 from recpipe.serving.publisher import PublishError
 
-from ..conftest import RedisServer
 from . import gold_world as W
 
 GATE = QualityGateConfig(min_list_length=5, max_short_list_share=0.0, max_missing_users=0, min_coverage=0.1, max_fallback_share=0.5,
@@ -59,7 +60,7 @@ BAD_RUNS = {
 @pytest.fixture(scope="module")
 def live(spark, tmp_path_factory, spark_settings):
     """A good run gated and published to a private redis-server: the version every bad run must leave live."""
-    server = RedisServer(tmp_path_factory.mktemp("redis_gate"))
+    server = RedisProcess(tmp_path_factory.mktemp("redis_gate"))
     server.start()
     settings = spark_settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("gate_world")})
     ctx = W.context(spark, settings, "gate")

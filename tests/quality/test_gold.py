@@ -48,7 +48,7 @@ def test_failing_lists_name_every_rule_they_break(spark):
         "user_id long, length int, duplicate_items int, scores_sorted boolean, aligned boolean, encoded_matches boolean, "
         "unavailable_items long, seen_items long, own_items long",
     )
-    got = gold.failing_lists(checks, USER_LISTS, min_length=2).select("record", "reason")
+    got = gold.failing_lists(checks, USER_LISTS, gold.list_rules(USER_LISTS, checks.columns, min_length=2)).select("record", "reason")
     expected = spark.createDataFrame(
         [('{"user_id":2}', "gold.user_candidates.item_ids.no_unavailable_items; gold.user_candidates.item_ids.no_duplicates; "
                            "gold.user_candidates.scores.sorted_descending; gold.user_candidates.encoded_list.matches_items; "
@@ -101,7 +101,7 @@ def test_run_figures_on_known_lists(spark):
     status = spark.createDataFrame([(15, "sold"), (16, "sold"), (13, "active")], "item_id long, status string")
     config = QualityGateConfig(overlap_at=2)
 
-    figures = gold.run_figures(today, users, available, before, status, config).first().asDict()
+    figures = gold.run_figures(today, users, available, before, status, config)
 
     assert figures["users"] == 3 and figures["users_missing"] == 1 and figures["lists"] == 2
     assert figures["coverage"] == pytest.approx(5 / 10)
@@ -119,7 +119,7 @@ def test_a_first_run_has_no_comparison(spark):
     users = spark.createDataFrame([(1,)], "user_id long")
     available = spark.createDataFrame([(10,)], "item_id long")
     figures = gold.run_figures(today, users, available, None, available.selectExpr("item_id", "'active' AS status"),
-                               QualityGateConfig()).first().asDict()
+                               QualityGateConfig())
     assert figures["overlap_at_n"] is None and figures["depletion"] is None and figures["coverage"] == 1.0
 
 

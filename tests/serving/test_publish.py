@@ -14,13 +14,13 @@ from recpipe.jobs.context import JobContext
 from recpipe.jobs.publish import dry_run, publish, roll_back
 from recpipe.monitoring import rollbacks, runs
 from recpipe.progress import StageLog
+from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving import RecommendationReader, keys
 from recpipe.serving.connection import RedisSetupError, RedisTarget, resolve_target
 from recpipe.serving.publisher import PublishError, rollback
 from recpipe.tables import Tables
 from recpipe.transforms.candidates import with_encoded_lists
 
-from ..conftest import RedisServer
 from .proxy import DroppingProxy
 
 N_USERS, N_ITEMS = 300, 80
@@ -195,7 +195,7 @@ def test_bad_url_wrong_password_and_unreachable_server_are_clear_and_secret_free
     with pytest.raises(RedisSetupError, match="invalid Redis URL") as err:
         RedisTarget("http://:hunter2@localhost:1")
     assert "hunter2" not in str(err.value)
-    guarded = RedisServer(tmp_path, password="s3cret-pass")
+    guarded = RedisProcess(tmp_path, password="s3cret-pass")
     guarded.start()
     try:
         with pytest.raises(RedisSetupError, match="refused the credentials|needs valid credentials") as err:

@@ -7,6 +7,7 @@ import json
 import logging
 from typing import Any
 
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -14,9 +15,10 @@ from recpipe import tracking
 from recpipe.config import CandidatesConfig, QualityGateConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.monitoring import runs
+from recpipe.progress import format_figure
 from recpipe.quality import gold
 from recpipe.quality.rules import DataQualityError
-from recpipe.quality.validation import run_expectations, summarize
+from recpipe.quality.validation import CountCheck, judge_counts, run_expectations, summarize
 from recpipe.transforms.candidates import seen_pairs
 from recpipe.transforms.interactions import as_of_from_end
 
@@ -84,19 +86,22 @@ def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConf
             lists = gold.require_encoded_lists(user_lists if surface.table == "gold.user_candidates" else t.read(surface.table), surface.table)
             checks = gold.list_checks(lists, surface, available, seen, items.select("item_id", "seller_id")).cache()
             cached.append(checks)
-            expectations = gold.list_expectations(surface, checks, config.min_list_length, config.max_short_list_share)
-            gx_results[surface.table] = run_expectations(checks, surface.table.replace(".", "_"), expectations, "BASIC")
-            stages.count(surface.table, gx_results[surface.table]["results"][0]["result"]["element_count"])
-            report += summarize(gx_results[surface.table])
-            quarantine.append(gold.failing_lists(checks, surface, config.min_list_length))
+            rules = gold.list_rules(surface, checks.columns, config.min_list_length, config.max_short_list_share)
+            # one Spark job per surface: the lists and how many break each rule; GX judges the counts
+            counts = checks.agg(F.count(F.lit(1)).alias("lists"),
+                                *[F.count_if(rule.broken).alias(f"rule_{i}") for i, rule in enumerate(rules)]).first()
+            surface_report, gx_results[surface.table] = judge_counts(
+                [CountCheck(rule.name, rule.expectation, rule.column, int(counts[f"rule_{i}"]), rule.max_share)
+                 for i, rule in enumerate(rules)],
+                int(counts["lists"]), surface.table.replace(".", "_"))
+            stages.count(surface.table, int(counts["lists"]))
+            report += surface_report
+            quarantine.append(gold.failing_lists(checks, surface, rules))
     with stages.stage("run rules"):
-        figures_df = gold.run_figures(user_lists, t.read("silver.users"), available, previous, availability, config).cache()
-        cached.append(figures_df)
-        figures = figures_df.first().asDict()
-        gx_results["run"] = run_expectations(figures_df, "gold_run", gold.run_expectations(config), "BASIC")
+        figures = gold.run_figures(user_lists, t.read("silver.users"), available, previous, availability, config)
+        gx_results["run"] = run_expectations(pd.DataFrame([figures]).astype(float), "gold_run", gold.run_expectations(config), "BASIC")
         report += summarize(gx_results["run"])
-        for figure, value in figures.items():
-            log.info("gate: %s = %s", figure, value)
+        log.info("gate: %s", ", ".join(f"{name} {format_figure(value)}" for name, value in figures.items()))
 
     results = _result_rows(report, figures, config, run_id)
     failed = [r for r in results if not r["passed"]]

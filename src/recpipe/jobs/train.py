@@ -192,6 +192,7 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
                 pip_requirements=[f"recpipe=={_version()}"],
                 registered_model_name=model_name,
                 input_example=pd.DataFrame({"user_id": user_ids[:2]}),
+                signature=tracking.pyfunc_signature(),
             )
             version = str(info.registered_model_version)
             champion_value = None

@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 
 from recpipe.models.evaluation import MODEL_METRICS  # noqa: E402
 from recpipe.monitoring.runs import future_key  # noqa: E402
+from recpipe.progress import format_figure  # noqa: E402
 
 # (column, header) of the run table; doubles are shown with format_figure so a reader can match them to Delta.
 TABLE_COLUMNS = (
@@ -23,21 +24,6 @@ TABLE_COLUMNS = (
     ("overlap_at_n", "overlap at N"), ("quarantined", "quarantined rows"), ("seconds", "seconds"),
     ("gate_failures", "gate failures"), ("published_version", "published version"),
 )
-
-
-def format_figure(value) -> str:
-    """How the report prints a figure: four decimals for fractions, thousands separators for counts."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value)) or "none"
-    return str(value)
 
 
 def _png(fig) -> str:

@@ -10,6 +10,7 @@ popularity concentration are measured here too, for the run record.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import great_expectations as gx
 from pyspark.sql import Column, DataFrame, Window
@@ -120,36 +121,37 @@ def list_rule(surface: ListSurface, column: str) -> str:
     return f"{surface.table}.{surface.items_column}.{ZERO_COUNTS.get(column, column)}"
 
 
-def list_expectations(
-    surface: ListSurface, checks: DataFrame, min_length: int, max_short_share: float = 0.0
-) -> list[gx.expectations.Expectation]:
-    """The expectations of one surface's check frame; ``meta.rule`` is the name reports and errors show."""
-    expectations = [
-        E.ExpectColumnValuesToBeBetween(column=column, min_value=0, max_value=0, meta={"rule": list_rule(surface, column)})
-        for column in ZERO_COUNTS
-        if column in checks.columns
-    ]
-    expectations += [
-        E.ExpectColumnValuesToBeInSet(column="scores_sorted", value_set=[True], meta={"rule": f"{surface.table}.scores.sorted_descending"}),
-        E.ExpectColumnValuesToBeInSet(column="aligned", value_set=[True], meta={"rule": f"{surface.table}.scores.aligned_with_items"}),
-        E.ExpectColumnValuesToBeInSet(column="encoded_matches", value_set=[True], meta={"rule": encoded_rule(surface)}),
+@dataclass(frozen=True)
+class ListRule:
+    """A per-list rule of a surface: its name, the check-frame column it reads, and when a list breaks it."""
+
+    name: str
+    expectation: str  # the row-level expectation the rule stands for (the report's wording)
+    column: str
+    broken: Column
+    max_share: float = 0.0  # the share of lists that may break it
+
+
+def list_rules(surface: ListSurface, columns: list[str], min_length: int, max_short_share: float = 0.0) -> list[ListRule]:
+    """Every per-list rule of a surface's check frame (``columns``: the frame's columns); the one home of their
+    names, read by the gate's counts and by the quarantine of failing lists."""
+    between, in_set = "expect_column_values_to_be_between", "expect_column_values_to_be_in_set"
+    rules = [ListRule(list_rule(surface, column), between, column, F.col(column) > 0)
+             for column in ZERO_COUNTS if column in columns]
+    rules += [
+        ListRule(f"{surface.table}.scores.sorted_descending", in_set, "scores_sorted", ~F.col("scores_sorted")),
+        ListRule(f"{surface.table}.scores.aligned_with_items", in_set, "aligned", ~F.col("aligned")),
+        ListRule(encoded_rule(surface), in_set, "encoded_matches", ~F.col("encoded_matches")),
     ]
     if surface.per_user:
-        expectations.append(E.ExpectColumnValuesToBeBetween(
-            column="length", min_value=min_length, mostly=1.0 - max_short_share,
-            meta={"rule": f"{surface.table}.{surface.items_column}.min_length"}))
-    return expectations
+        rules.append(ListRule(f"{surface.table}.{surface.items_column}.min_length", between, "length",
+                              F.col("length") < min_length, max_short_share))
+    return rules
 
 
-def failing_lists(checks: DataFrame, surface: ListSurface, min_length: int) -> DataFrame:
+def failing_lists(checks: DataFrame, surface: ListSurface, rules: list[ListRule]) -> DataFrame:
     """The lists that break a rule, with every rule they break: the gate's quarantine."""
-    broken = [F.when(F.col(c) > 0, F.lit(list_rule(surface, c))) for c in ZERO_COUNTS if c in checks.columns]
-    broken += [F.when(~F.col("scores_sorted"), F.lit(f"{surface.table}.scores.sorted_descending")),
-               F.when(~F.col("aligned"), F.lit(f"{surface.table}.scores.aligned_with_items")),
-               F.when(~F.col("encoded_matches"), F.lit(encoded_rule(surface)))]
-    if surface.per_user:
-        broken.append(F.when(F.col("length") < min_length, F.lit(f"{surface.table}.{surface.items_column}.min_length")))
-    failed = F.filter(F.array(*broken), lambda r: r.isNotNull())
+    failed = F.filter(F.array(*[F.when(rule.broken, F.lit(rule.name)) for rule in rules]), lambda r: r.isNotNull())
     return (
         checks.withColumn("failed_rules", failed)
         .where(F.size("failed_rules") > 0)
@@ -179,8 +181,9 @@ def run_figures(
     previous: DataFrame | None,
     item_status: DataFrame,
     config: QualityGateConfig,
-) -> DataFrame:
-    """One row of run-level figures of today's user lists, and their change against the previous published lists.
+) -> dict[str, Any]:
+    """Run-level figures of today's user lists, and their change against the previous published lists, computed in
+    one Spark job (one-row aggregates joined into one row).
 
     Args:
         user_lists: today's gold.user_candidates.
@@ -190,43 +193,48 @@ def run_figures(
         item_status: ``item_id, status`` now: depletion counts previous entries whose item has sold since.
     """
     n = config.overlap_at
-    entries = list_entries(user_lists)
-    catalog = available.select("item_id").distinct().count()
-    listed = entries.groupBy("item_id").count()
-    top_items = max(1, -(-catalog // 100))  # the most listed 1% of the catalog
+    catalog = available.select("item_id").distinct().agg(F.count(F.lit(1)).alias("catalog"))
+    listed = list_entries(user_lists).groupBy("item_id").count()
     by_count = Window.orderBy(F.col("count").desc(), F.col("item_id"))
-    top_share = listed.withColumn("_rank", F.row_number().over(by_count)).agg(
-        (F.sum(F.when(F.col("_rank") <= top_items, F.col("count"))) / F.sum("count")).alias("v")
-    ).first()["v"]
+    top_items = F.greatest(F.lit(1), F.ceil(F.col("catalog") / 100))  # the most listed 1% of the catalog
+    concentration = listed.withColumn("_rank", F.row_number().over(by_count)).crossJoin(catalog).agg(
+        F.count(F.lit(1)).alias("listed_items"),
+        (F.sum(F.when(F.col("_rank") <= top_items, F.col("count"))) / F.sum("count")).alias("top_items_share"),
+    )
     today = user_lists.agg(
         F.count(F.lit(1)).alias("lists"),
         F.avg(F.when(F.col("source") == PERSONAL_SOURCE, 0.0).otherwise(1.0)).alias("fallback_share"),
-    ).first()
+    )
     has_list = user_lists.select("user_id").distinct().withColumn("_listed", F.lit(1))
     coverage_of_users = users.select("user_id").distinct().join(has_list, "user_id", "left").agg(
-        F.count(F.lit(1)).alias("users"), F.count(F.when(F.col("_listed").isNull(), 1)).alias("missing")
-    ).first()  # one pass for both counts
+        F.count(F.lit(1)).alias("users"), F.count(F.when(F.col("_listed").isNull(), 1)).alias("users_missing")
+    )
+    one_row = catalog.crossJoin(concentration).crossJoin(today).crossJoin(coverage_of_users)
+    one_row = one_row.crossJoin(_median_personal_score(user_lists, n, "median_score"))
+    if previous is not None:
+        one_row = one_row.crossJoin(_previous_figures(previous, user_lists, item_status, n))
+    row = one_row.first().asDict()  # the one Spark job
+    catalog_size = row["catalog"]
+    coverage = row["listed_items"] / catalog_size if catalog_size else 0.0
+    median = None if row["median_score"] is None else float(row["median_score"])
     figures = {
-        "users": coverage_of_users["users"],
-        "users_missing": coverage_of_users["missing"],
-        "lists": today["lists"],
-        "coverage": listed.count() / catalog if catalog else 0.0,
-        "fallback_share": float(today["fallback_share"] or 0.0),
-        "top_items_share": float(top_share or 0.0),
-        "median_score": _median_personal_score(user_lists, n),
-        "overlap_at_n": None, "coverage_change": None, "score_shift": None, "depletion": None,
+        "users": row["users"], "users_missing": row["users_missing"], "lists": row["lists"], "coverage": coverage,
+        "fallback_share": float(row["fallback_share"] or 0.0), "top_items_share": float(row["top_items_share"] or 0.0),
+        "median_score": median, "overlap_at_n": None, "coverage_change": None, "score_shift": None, "depletion": None,
     }
     if previous is not None:
-        before = run_figures_previous(previous, user_lists, catalog, item_status, n)
+        before_coverage = row["previous_listed_items"] / catalog_size if catalog_size else 0.0
         figures.update(
-            overlap_at_n=before["overlap"],
-            coverage_change=_ratio_change(figures["coverage"], before["coverage"]),
-            score_shift=_ratio_change(figures["median_score"], before["median_score"]),
-            depletion=before["depletion"],
+            overlap_at_n=_float_or_none(row["overlap"]),
+            coverage_change=_ratio_change(coverage, before_coverage),
+            score_shift=_ratio_change(median, _float_or_none(row["previous_median_score"])),
+            depletion=_float_or_none(row["depletion"]),
         )
-    spark = user_lists.sparkSession
-    schema = ", ".join(f"{k} {'long' if k in ('users', 'users_missing', 'lists') else 'double'}" for k in figures)
-    return spark.createDataFrame([tuple(figures.values())], schema)
+    return figures
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _ratio_change(now: float | None, before: float | None) -> float | None:
@@ -235,29 +243,25 @@ def _ratio_change(now: float | None, before: float | None) -> float | None:
     return (now - before) / abs(before)
 
 
-def _median_personal_score(user_lists: DataFrame, n: int) -> float | None:
+def _median_personal_score(user_lists: DataFrame, n: int, name: str) -> DataFrame:
     """Median of the first ``n`` scores of personal (model) lists: the level the score-shift rule compares."""
-    row = list_entries(user_lists.where(F.col("source") == PERSONAL_SOURCE), n).agg(F.percentile_approx("score", 0.5).alias("m")).first()
-    return None if row["m"] is None else float(row["m"])
+    personal = user_lists.where(F.col("source") == PERSONAL_SOURCE)
+    return list_entries(personal, n).agg(F.percentile_approx("score", 0.5).alias(name))
 
 
-def run_figures_previous(previous: DataFrame, today: DataFrame, catalog: int, item_status: DataFrame, n: int) -> dict:
-    """Figures of the previously published lists: overlap at ``n`` with today's, coverage, score level, depletion."""
+def _previous_figures(previous: DataFrame, today: DataFrame, item_status: DataFrame, n: int) -> DataFrame:
+    """One row about the previously published lists: overlap at ``n`` with today's, items listed, score level,
+    depletion (the share of their entries whose item has sold since)."""
     top = lambda df: df.select("user_id", F.slice("item_ids", 1, n).alias("top"))  # noqa: E731
     overlap = (
         top(previous).alias("p").join(top(today).alias("t"), "user_id")
-        .agg(F.avg(F.size(F.array_intersect("p.top", "t.top")) / F.least(F.lit(n), F.size("p.top"))).alias("v"))
-        .first()["v"]
+        .agg(F.avg(F.size(F.array_intersect("p.top", "t.top")) / F.least(F.lit(n), F.size("p.top"))).alias("overlap"))
     )
     entries = list_entries(previous)
     sold = item_status.where(F.col("status") == "sold").select("item_id").withColumn("_sold", F.lit(1.0))
-    depletion = entries.join(sold, "item_id", "left").agg(F.avg(F.coalesce("_sold", F.lit(0.0))).alias("v")).first()["v"]
-    return {
-        "overlap": None if overlap is None else float(overlap),
-        "coverage": entries.select("item_id").distinct().count() / catalog if catalog else 0.0,
-        "median_score": _median_personal_score(previous, n),
-        "depletion": None if depletion is None else float(depletion),
-    }
+    depletion = entries.join(sold, "item_id", "left").agg(F.avg(F.coalesce("_sold", F.lit(0.0))).alias("depletion"))
+    listed = entries.select("item_id").distinct().agg(F.count(F.lit(1)).alias("previous_listed_items"))
+    return overlap.crossJoin(depletion).crossJoin(listed).crossJoin(_median_personal_score(previous, n, "previous_median_score"))
 
 
 RUN_RULES = {  # figure -> rule name

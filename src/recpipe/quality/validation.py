@@ -1,7 +1,9 @@
-"""Validate a table: table-level expectations (columns, non-empty), types, then row rules.
+"""Validate a table in one pass: every rule's flag per row, then one aggregation of every rule's count.
 
 Rows that fail any rule go to quarantine with every rule they failed; rows that pass continue. Nothing is
-dropped silently: ``total == passed + quarantined`` for every table.
+dropped silently: ``total == passed + quarantined`` for every table. Great Expectations validates the one-row
+aggregate (each rule's failing count must be zero, the table must not be empty), so the report names every rule
+while Spark reads the table once.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import great_expectations as gx
+import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -23,6 +26,8 @@ from recpipe.quality.rules import DataQualityError, Rule, expectation, with_rule
 log = logging.getLogger(__name__)
 
 RECORD = "_record"
+ROWS = "rows"
+QUARANTINED = "quarantined"
 _names = itertools.count()
 
 
@@ -34,14 +39,16 @@ def _context():
 
 
 def run_expectations(
-    df: DataFrame, suite_name: str, expectations: list[gx.expectations.Expectation], result_format: str = "SUMMARY"
+    df: DataFrame | pd.DataFrame, suite_name: str, expectations: list[gx.expectations.Expectation],
+    result_format: str = "SUMMARY",
 ) -> dict[str, Any]:
-    """Run expectations on a Spark DataFrame with an ephemeral GX context; return the result as JSON.
+    """Run expectations on a Spark or pandas DataFrame with an ephemeral GX context; return the result as JSON.
 
     ``BASIC`` gives counts and percentages only (fewer Spark jobs); ``SUMMARY`` adds sample failing values."""
     context = _context()
     unique = f"{suite_name}_{next(_names)}"
-    batch = context.data_sources.add_spark(name=unique).add_dataframe_asset(name=unique).add_batch_definition_whole_dataframe(unique)
+    source = context.data_sources.add_pandas(name=unique) if isinstance(df, pd.DataFrame) else context.data_sources.add_spark(name=unique)
+    batch = source.add_dataframe_asset(name=unique).add_batch_definition_whole_dataframe(unique)
     suite = context.suites.add(gx.ExpectationSuite(name=unique, expectations=expectations))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=unique, data=batch, suite=suite))
     try:
@@ -71,24 +78,52 @@ def summarize(gx_result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def check_table_level(df: DataFrame, table: str, schema: StructType) -> list[dict[str, Any]]:
-    """Every required schema column exists and the table is not empty; otherwise raise naming table, column and
-    rule. (A column added to the schema later may be missing: ``with_optional_columns`` adds it as nulls.)"""
-    E = gx.expectations
-    expectations = [
-        E.ExpectColumnToExist(column=f.name, meta={"rule": f"{table}.{f.name}.exists"})
-        for f in schema.fields if not f.metadata.get("may_be_absent") or f.name in df.columns
-    ]
-    expectations.append(E.ExpectTableRowCountToBeBetween(min_value=1, meta={"rule": f"{table}.*.not_empty"}))
-    report = summarize(run_expectations(df, f"{table}_table", expectations))
-    failed = [r for r in report if not r["success"]]
-    if failed:
-        reasons = "; ".join(
-            f"column '{r['column']}' is missing (rule {r['rule']})" if r["column"] else f"table is empty (rule {r['rule']})"
-            for r in failed
-        )
+def check_columns(df: DataFrame, table: str, schema: StructType) -> list[dict[str, Any]]:
+    """Every required schema column exists (read off the schema: no Spark job); otherwise raise naming table,
+    column and rule. A column added to the schema later may be missing: ``with_optional_columns`` adds it."""
+    required = [f.name for f in schema.fields if not f.metadata.get("may_be_absent") or f.name in df.columns]
+    missing = [name for name in required if name not in df.columns]
+    if missing:
+        reasons = "; ".join(f"column '{name}' is missing (rule {table}.{name}.exists)" for name in missing)
         raise DataQualityError(f"table bronze.{table}: table-level expectation failed: {reasons}")
-    return report
+    return [{"rule": f"{table}.{name}.exists", "expectation": "expect_column_to_exist", "column": name, "success": True,
+             "unexpected_count": None, "unexpected_percent": None, "observed_value": None} for name in required]
+
+
+@dataclass(frozen=True)
+class CountCheck:
+    """A rule judged on a one-row aggregate: ``failing`` rows of ``rows`` broke it; at most ``max_share`` may."""
+
+    rule: str
+    expectation: str  # the row-level expectation the count stands for (the report's wording)
+    column: str | None  # the table column the rule is about
+    failing: int
+    max_share: float = 0.0
+
+    @property
+    def share_column(self) -> str:
+        return self.rule.replace(".", "__").replace("*", "all")
+
+
+def judge_counts(checks: list[CountCheck], rows: int, suite_name: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Great Expectations validates every rule's failing share on the one-row aggregate (pandas: no Spark job).
+
+    Returns the report rows (rule, expectation, column, success, unexpected count and percent) and GX's result."""
+    shares = pd.DataFrame([{c.share_column: c.failing / rows if rows else 0.0 for c in checks}])
+    expectations = [
+        gx.expectations.ExpectColumnValuesToBeBetween(column=c.share_column, min_value=0.0, max_value=c.max_share,
+                                                      meta={"rule": c.rule})
+        for c in checks
+    ]
+    gx_result = run_expectations(shares, suite_name, expectations, "BASIC")
+    success = {item["expectation_config"]["meta"]["rule"]: bool(item["success"]) for item in gx_result["results"]}
+    report = [
+        {"rule": c.rule, "expectation": c.expectation, "column": c.column, "success": success[c.rule],
+         "unexpected_count": c.failing, "unexpected_percent": 100.0 * c.failing / rows if rows else 0.0,
+         "observed_value": None}
+        for c in checks
+    ]
+    return report, gx_result
 
 
 def with_optional_columns(df: DataFrame, schema: StructType) -> DataFrame:
@@ -141,7 +176,7 @@ def validate_table(
     Returns the passing rows (schema columns, typed), the quarantined rows (the raw record as JSON and the
     rules it failed), counts, and the Great Expectations report.
     """
-    table_report = check_table_level(df, table, schema)
+    column_report = check_columns(df, table, schema)
     complete = with_optional_columns(df, schema).select(*[f.name for f in schema.fields])
     typed, type_rules = conform_types(complete, table, schema)
     all_rules = [*type_rules, *rules]
@@ -150,12 +185,23 @@ def validate_table(
         for rule in rules:
             if rule.kind == "not_null" and rule.column == type_rule.column:
                 flagged = flagged.withColumn(rule.flag, F.col(rule.flag) | ~F.col(type_rule.flag))
-    flagged = flagged.cache()
-    gx_result = run_expectations(flagged, table, [expectation(rule) for rule in all_rules])
     failed_rules = F.filter(
         F.array(*[F.when(~F.col(rule.flag), F.lit(rule.name)) for rule in all_rules]), lambda r: r.isNotNull()
     )
-    flagged = flagged.withColumn("_failed_rules", failed_rules)
+    flagged = flagged.withColumn("_failed_rules", failed_rules).cache()
+    # One Spark job for every count: rows, quarantined rows and each rule's failing rows.
+    counts = flagged.agg(
+        F.count(F.lit(1)).alias(ROWS),
+        F.count_if(F.size("_failed_rules") > 0).alias(QUARANTINED),
+        *[F.count_if(~F.col(rule.flag)).alias(rule.flag) for rule in all_rules],
+    ).first()
+    total, quarantined = int(counts[ROWS]), int(counts[QUARANTINED])
+    if total == 0:
+        raise DataQualityError(f"table bronze.{table}: table-level expectation failed: table is empty (rule {table}.*.not_empty)")
+    checks = [CountCheck(f"{table}.*.not_empty", "expect_table_row_count_to_be_between", None, 0)]
+    checks += [CountCheck(rule.name, expectation(rule).expectation_type, rule.column, int(counts[rule.flag]))
+               for rule in all_rules]
+    report, gx_result = judge_counts(checks, total, table)
     passed = flagged.where(F.size("_failed_rules") == 0).select(*[f.name for f in schema.fields])
     quarantine = flagged.where(F.size("_failed_rules") > 0).select(
         F.lit(f"bronze.{table}").alias("table"),
@@ -164,11 +210,8 @@ def validate_table(
         F.concat_ws("; ", "_failed_rules").alias("reason"),
         F.lit(run_id).alias("run_id"),
     )
-    total = flagged.count()
-    quarantined = quarantine.count()
     log.info("validated bronze.%s: %s rows, %s quarantined", table, f"{total:,}", f"{quarantined:,}")
-    report = table_report + summarize(gx_result)
-    return TableValidation(table, passed, quarantine, total, quarantined, report, gx_result)
+    return TableValidation(table, passed, quarantine, total, quarantined, column_report + report, gx_result)
 
 
 def enforce_threshold(results: list[TableValidation], max_share: float) -> None:
