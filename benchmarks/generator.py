@@ -16,9 +16,8 @@ from pathlib import Path
 from recpipe.config import GenerateConfig, Settings
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.generate import write_marketplace
-from recpipe.progress import StageLog, configure_logging
+from recpipe.progress import configure_logging
 from recpipe.spark import get_spark
-from recpipe.tables import Tables
 
 
 def main() -> None:
@@ -34,7 +33,7 @@ def main() -> None:
 
     settings = Settings(data_dir=args.data_dir or Path(tempfile.mkdtemp(prefix="recpipe-bench-")), spark_driver_memory=args.driver_memory)
     spark = get_spark(settings, "recpipe-bench-generator")
-    ctx = JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("generate"))
+    ctx = JobContext.for_settings("generate", settings, spark)
     config = GenerateConfig(users=args.users, items=args.items, events=args.events, days=args.days)
 
     start = time.perf_counter()

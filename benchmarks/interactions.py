@@ -14,11 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from recpipe import catalog
 from recpipe.config import GenerateConfig, InteractionsConfig, Settings
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.generate import write_marketplace
 from recpipe.jobs.interactions import build
-from recpipe.progress import StageLog, configure_logging
+from recpipe.progress import configure_logging
 from recpipe.spark import get_spark
 from recpipe.tables import Tables
 
@@ -37,15 +38,15 @@ def main() -> None:
     settings = Settings(data_dir=data_dir, spark_driver_memory=args.driver_memory)
     spark = get_spark(settings, "recpipe-bench-interactions")
     tables = Tables(spark, settings)
-    if not tables.exists("bronze.events"):
-        gen_ctx = JobContext(settings=settings, spark=spark, tables=tables, stages=StageLog("generate"))
+    if not tables.exists(catalog.BRONZE_EVENTS):
+        gen_ctx = JobContext.for_settings("generate", settings, spark)
         write_marketplace(gen_ctx, GenerateConfig(users=args.users, items=args.items, events=args.events), replace=True)
 
-    ctx = JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("interactions"))
+    ctx = JobContext.for_settings("interactions", settings, spark)
     start = time.perf_counter()
     summary = build(ctx, InteractionsConfig())
     elapsed = time.perf_counter() - start
-    events = summary["rows"]["bronze.events"]
+    events = summary["rows"][catalog.BRONZE_EVENTS]
     for stage, seconds in summary["seconds"].items():
         print(f"{stage:<26} {seconds:8.1f} s")
     print(f"interactions job: {events:,} events -> {summary['rows']['silver.interactions']:,} interactions "

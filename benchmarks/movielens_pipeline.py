@@ -40,9 +40,8 @@ from recpipe.models.base import recommend_all
 from recpipe.models.matrix import to_csr
 from recpipe.models.training import build_als
 from recpipe.monitoring.runs import holdout_key
-from recpipe.progress import StageLog, configure_logging
+from recpipe.progress import configure_logging
 from recpipe.spark import get_spark
-from recpipe.tables import Tables
 
 METRICS = ("map", "ndcg", "precision", "recall")
 
@@ -76,7 +75,7 @@ def main() -> None:
     spark = get_spark(settings, "recpipe-bench-movielens")
 
     def context(job: str) -> JobContext:
-        return JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog(job))
+        return JobContext.for_settings(job, settings, spark)
 
     data = movielens(args.path, holdout_share=0.25, split_by=args.split_by, seed=args.seed)
     seconds = {}

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recpipe import catalog
 from recpipe.config import (
     CandidatesConfig,
     FutureEvaluationConfig,
@@ -183,7 +184,7 @@ def main() -> None:
         write_marketplace(rate, rate_config, replace=True)
         elapsed = time.perf_counter() - start
         rows = sum(rate.stages.rows.values())
-        events = rate.stages.rows["bronze.events"]
+        events = rate.stages.rows[catalog.BRONZE_EVENTS]
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in rate.stages.seconds.items())
         print(
             f"\ngenerator: {rows:,} rows ({events:,} events, {users:,} users, {users // 2:,} listings) "

@@ -7,12 +7,13 @@
 
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe.notebook import notebook_context
 from recpipe.plots import lorenz_curve
 
 ctx = notebook_context()
-interactions = ctx.tables.read("silver.interactions")
-items = ctx.tables.read("silver.items")
+interactions = ctx.tables.read(catalog.SILVER_INTERACTIONS)
+items = ctx.tables.read(catalog.SILVER_ITEMS)
 
 # COMMAND ----------
 

@@ -7,12 +7,13 @@
 
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe.notebook import notebook_context, param
 
 ctx = notebook_context()
-interactions = ctx.tables.read("silver.interactions")
-items = ctx.tables.read("silver.items").select("item_id", "category", "brand", "size", "price", "seller_id")
-candidates = ctx.tables.read("gold.user_candidates")
+interactions = ctx.tables.read(catalog.SILVER_INTERACTIONS)
+items = ctx.tables.read(catalog.SILVER_ITEMS).select("item_id", "category", "brand", "size", "price", "seller_id")
+candidates = ctx.tables.read(catalog.GOLD_USER_CANDIDATES)
 default_user = interactions.groupBy("user_id").count().orderBy(F.desc("count"), "user_id").first().user_id
 user_id = int(param("user_id", str(default_user)))
 

@@ -9,6 +9,7 @@
 import numpy as np
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe import tracking
 from recpipe.config import EvaluationConfig
 from recpipe.jobs.train import load_training_data
@@ -35,8 +36,8 @@ def factors(table: str, key: str, ids: np.ndarray) -> np.ndarray:
 
 
 model = ALSRecommender()  # scored with the stored factors as trained, never refitted here
-model.user_factors = factors("gold.user_factors", "user_id", data.user_ids)
-model.item_factors = factors("gold.item_factors", "item_id", data.item_ids)
+model.user_factors = factors(catalog.GOLD_USER_FACTORS, "user_id", data.user_ids)
+model.item_factors = factors(catalog.GOLD_ITEM_FACTORS, "item_id", data.item_ids)
 train_rows, test_rows, split = time_split(data.interactions, EvaluationConfig().holdout_days)
 train, test = data.matrix(train_rows), data.matrix(test_rows)
 users = np.intersect1d(test_rows["user_idx"].unique(), train_rows["user_idx"].unique())

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from recpipe.cli import build_parser
+from recpipe.cli import parse_args
 from recpipe.config import load_settings
 from recpipe.dag import pipeline_job, pipeline_tasks, resolve_parameters
 
@@ -72,7 +72,7 @@ def test_every_wheel_task_calls_a_declared_entry_point_that_answers_help(capsys)
         assert exit_info.value.code == 0, f"{job} --help"
         assert "--conf" in capsys.readouterr().out
         # the parameters themselves parse, job parameters resolved: the task would start
-        build_parser().parse_args(resolve_parameters(wheel["parameters"], {"run_date": "2026-11-02"}))
+        parse_args(resolve_parameters(wheel["parameters"], {"run_date": "2026-11-02"}))
 
 
 def test_the_local_graph_is_the_bundles_graph():

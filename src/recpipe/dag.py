@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import yaml
 
+from recpipe import catalog
 from recpipe.errors import RecpipeError
 
 log = logging.getLogger(__name__)
@@ -159,9 +159,9 @@ def _common_flags(args: argparse.Namespace) -> list[str]:
     return ["--verbose"] if args.verbose else []
 
 
-def run_tasks(args: argparse.Namespace, jobs: dict[str, ModuleType], tasks: list[Task]) -> list[TaskResult]:
+def run_tasks(args: argparse.Namespace, tasks: list[Task]) -> list[TaskResult]:
     """Run tasks in order; after a failure the rest are skipped, except tasks that run_if ALL_DONE."""
-    from recpipe.cli import build_parser  # the same parser as the standalone entry points
+    from recpipe.cli import load_job, parse_args  # the same parser as the standalone entry points
 
     overrides = task_overrides(args.set, sorted({t.job for t in tasks}))
     job_parameters: dict[str, str | None] = {RUN_DATE: str(args.as_of + timedelta(days=1)) if args.as_of else None}
@@ -176,7 +176,7 @@ def run_tasks(args: argparse.Namespace, jobs: dict[str, ModuleType], tasks: list
         start = time.perf_counter()
         try:
             log.info("task %s: recpipe %s", task.name, " ".join(argv))
-            summary = jobs[task.job].run(build_parser().parse_args(argv))
+            summary = load_job(task.job).run(parse_args(argv))
             rows = ", ".join(f"{k}={v:,}" for k, v in summary.get("rows", {}).items()) or summary.get("report", "")
             results.append(TaskResult(task.name, "ok", time.perf_counter() - start, rows))
             if job_parameters[RUN_DATE] is None and "as_of" in summary:  # found from validated events: one as-of per run
@@ -205,8 +205,8 @@ def show_recommendations(redis_url: str, n_users: int) -> None:
 
     settings = load_settings()
     tables = Tables(get_spark(settings), settings)
-    users = tables.read("gold.user_candidates").orderBy("source", "user_id").select("user_id", "source").limit(n_users).collect()
-    items = tables.read("silver.items").select("item_id", "category", "brand", "size", "price").toPandas().set_index("item_id")
+    users = tables.read(catalog.GOLD_USER_CANDIDATES).orderBy("source", "user_id").select("user_id", "source").limit(n_users).collect()
+    items = tables.read(catalog.SILVER_ITEMS).select("item_id", "category", "brand", "size", "price").toPandas().set_index("item_id")
     reader = RecommendationReader(redis_url)
     for row in users:
         rec = reader.for_user(row.user_id, n=5)
@@ -225,7 +225,7 @@ def _task_environment(args: argparse.Namespace, redis_url: str | None) -> dict[s
     return {"RECPIPE_REDIS_URL": redis_url, CONF_DIR_ENV: str(args.conf) if args.conf else None}
 
 
-def run(args: argparse.Namespace, jobs: dict[str, ModuleType]) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run every task in order; return 0, or 1 at the first failure."""
     redis_url = _redis_url(args)
     tasks = pipeline_tasks(pipeline_job())
@@ -236,7 +236,7 @@ def run(args: argparse.Namespace, jobs: dict[str, ModuleType]) -> int:
             tasks = [Task("generate", ("generate", *sizes, *(["--replace"] if args.generate else []))), *tasks]
         elif sizes_asked:
             raise RecpipeError("recpipe run: bronze tables exist and are kept; --users/--items apply with --generate")
-        results = run_tasks(args, jobs, tasks)
+        results = run_tasks(args, tasks)
     print(format_summary(results))
     failed = [r for r in results if r.status == "FAILED"]
     if failed:

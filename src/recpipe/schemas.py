@@ -1,4 +1,6 @@
-"""StructType of every table the project owns, by logical name."""
+"""The bronze contract: the columns producers land and validation checks, and their allowed values.
+
+Every table's name and columns are registered in ``recpipe.catalog``; bronze's come from here."""
 
 from __future__ import annotations
 
@@ -60,9 +62,3 @@ EVENTS = _schema(
     ("session_id", LongType(), False),
     ("surface", StringType(), False),
 )
-
-TABLE_SCHEMAS: dict[str, StructType] = {
-    "bronze.users": USERS,
-    "bronze.items": ITEMS,
-    "bronze.events": EVENTS,
-}

@@ -15,6 +15,7 @@ from pathlib import Path
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
+from recpipe import catalog
 from recpipe.config import Settings
 from recpipe.errors import MissingTableError, RecpipeError
 
@@ -48,6 +49,10 @@ def physical_name(logical: str, settings: Settings) -> str:
     if settings.platform == "databricks":  # Settings guarantees a catalog there
         return f"{settings.catalog}.{settings.schema_prefix}{ref.layer}.{ref.table}"
     return str((settings.data_dir / "lakehouse" / ref.layer / ref.table).resolve())
+
+
+def _check_registered(df: DataFrame, logical: str) -> None:
+    catalog.check_schema(logical, [(f.name, f.dataType.simpleString()) for f in df.schema.fields])
 
 
 @dataclass
@@ -99,18 +104,30 @@ class Tables:
         self.versions_read[logical] = resolved
         return df
 
-    def last_writer(self, logical: str) -> str | None:
-        """The note (Delta userMetadata) of a table's latest commit: which command wrote it, when recpipe did."""
+    def _commit_info(self, logical: str) -> dict:
+        """The ``commitInfo`` of a table's latest commit (locally read off the commit file: no Spark job)."""
         if self._by_path:
             commit = Path(self.name(logical)) / "_delta_log" / f"{self.version(logical):020d}.json"
             for line in commit.read_text().splitlines():
                 info = json.loads(line).get("commitInfo")
                 if info is not None:
-                    return info.get("userMetadata")
-            return None
-        return self._delta_table(logical).history(1).select("userMetadata").first()[0]
+                    return info
+            return {}
+        row = self._delta_table(logical).history(1).select("userMetadata", "operationMetrics").first()
+        return {"userMetadata": row["userMetadata"], "operationMetrics": row["operationMetrics"] or {}} if row else {}
+
+    def last_writer(self, logical: str) -> str | None:
+        """The note (Delta userMetadata) of a table's latest commit: which command wrote it, when recpipe did."""
+        return self._commit_info(logical).get("userMetadata")
+
+    def rows_written(self, logical: str) -> int:
+        """Rows the latest commit wrote (Delta's ``numOutputRows``): after ``overwrite`` the table's row count,
+        without a Spark job; counted when the commit has no such metric."""
+        rows = (self._commit_info(logical).get("operationMetrics") or {}).get("numOutputRows")
+        return int(rows) if rows is not None else self.read(logical).count()
 
     def _write(self, df: DataFrame, logical: str, mode: str, partition_by: Sequence[str] = (), note: str | None = None) -> int:
+        _check_registered(df, logical)
         writer = df.write.format("delta").mode(mode)
         if note:
             writer = writer.option("userMetadata", note)
@@ -147,6 +164,7 @@ class Tables:
         """
         if not self.exists(logical):
             return self.overwrite(df, logical)
+        _check_registered(df, logical)
         writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition).option("mergeSchema", "true")
         if self._by_path:
             writer.save(self.name(logical))
@@ -165,6 +183,7 @@ class Tables:
         """
         if not self.exists(logical):
             return self.overwrite(df, logical)
+        _check_registered(df, logical)
         condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         merge = (
             self._delta_table(logical)

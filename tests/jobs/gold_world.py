@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from recpipe import catalog
 from recpipe.config import Settings
 from recpipe.jobs.context import JobContext
-from recpipe.progress import StageLog
 from recpipe.tables import Tables
 from recpipe.transforms.candidates import with_encoded_lists
 
@@ -26,7 +26,7 @@ LISTS_SCHEMA = ("user_id long, item_ids array<long>, scores array<float>, source
 
 
 def context(spark, settings: Settings, job: str) -> JobContext:
-    return JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog(job))
+    return JobContext.for_settings(job, settings, spark)
 
 
 def good_lists() -> dict[int, list[int]]:
@@ -39,13 +39,13 @@ def write_silver(tables: Tables, sold: tuple[int, ...] = (SOLD,)) -> None:
     spark = tables.spark
     seller = {i: (1 if i == OWN_OF_USER_1 else 1001 + i % 5) for i in ITEMS}
     status = {i: "sold" if i in sold else "deleted" if i == DELETED else "active" for i in ITEMS}
-    tables.overwrite(spark.createDataFrame([(u, "FR") for u in USERS], "user_id long, country string"), "silver.users")
-    tables.overwrite(spark.createDataFrame([(i, seller[i]) for i in ITEMS], "item_id long, seller_id long"), "silver.items")
+    tables.overwrite(spark.createDataFrame([(u, "FR") for u in USERS], "user_id long, country string"), catalog.SILVER_USERS)
+    tables.overwrite(spark.createDataFrame([(i, seller[i]) for i in ITEMS], "item_id long, seller_id long"), catalog.SILVER_ITEMS)
     tables.overwrite(spark.createDataFrame([(i, seller[i], status[i]) for i in ITEMS], "item_id long, seller_id long, status string"),
-                     "silver.item_availability")
+                     catalog.SILVER_ITEM_AVAILABILITY)
     tables.overwrite(spark.createDataFrame([(2, SEEN_BY_USER_2, 1.0, 1, datetime(2026, 11, 1, 9), ["view"])],
                                            "user_id long, item_id long, confidence double, n_events long, "
-                                           "last_event_ts timestamp, event_types array<string>"), "silver.interactions")
+                                           "last_event_ts timestamp, event_types array<string>"), catalog.SILVER_INTERACTIONS)
 
 
 def write_gold(tables: Tables, lists: dict[int, list[int]], run_id: str, as_of: date = AS_OF,
@@ -55,13 +55,13 @@ def write_gold(tables: Tables, lists: dict[int, list[int]], run_id: str, as_of: 
     stamp = ("1", run_id, datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
     rows = [(u, items, (scores or {}).get(u, [float(len(items) - k) for k in range(len(items))]),
              "fallback:country=FR" if u == 6 else "personal", *stamp) for u, items in lists.items()]
-    tables.overwrite(spark.createDataFrame(rows, LISTS_SCHEMA).transform(with_encoded_lists()), "gold.user_candidates")
+    tables.overwrite(spark.createDataFrame(rows, LISTS_SCHEMA).transform(with_encoded_lists()), catalog.GOLD_USER_CANDIDATES)
     pool = catalog or good_lists()[1]
     similar = [(i, [j for j in pool if j != i][:3], [0.9, 0.8, 0.7], "vectors", *stamp) for i in pool]
     tables.overwrite(spark.createDataFrame(similar, LISTS_SCHEMA.replace("user_id", "item_id").replace("item_ids", "similar_item_ids"))
-                     .transform(with_encoded_lists("similar_item_ids")), "gold.similar_items")
+                     .transform(with_encoded_lists("similar_item_ids")), catalog.GOLD_SIMILAR_ITEMS)
     fallback = [("country=FR", pool, [float(len(pool) - k) for k in range(len(pool))], *stamp)]
     tables.overwrite(spark.createDataFrame(fallback, LISTS_SCHEMA.replace("user_id long", "segment string").replace("source string, ", ""))
-                     .transform(with_encoded_lists()), "gold.fallback_candidates")
+                     .transform(with_encoded_lists()), catalog.GOLD_FALLBACK_CANDIDATES)
     tables.overwrite(spark.createDataFrame([(i, "sold" if i == SOLD else "active") for i in ITEMS], "item_id long, status string"),
-                     "bronze.items")
+                     catalog.BRONZE_ITEMS)

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recpipe import catalog
 from recpipe.config import CandidatesConfig, Settings
 from recpipe.jobs.candidates import generate_candidates
 from recpipe.jobs.context import JobContext
-from recpipe.progress import StageLog
 from recpipe.serving import encoding
 from recpipe.tables import Tables
 
@@ -29,28 +29,28 @@ def write_tables(t: Tables, rng: np.random.Generator) -> dict:
     spark = t.spark
     users = [(u, "FR" if u % 2 else "DE", datetime(2025, 1, 1)) for u in PERSONAL_USERS + [THIN_USER, NEW_USER]]
     users.append((NO_COUNTRY_LIST_USER, "SE", datetime(2025, 1, 1)))
-    t.overwrite(spark.createDataFrame(users, "user_id long, country string, signup_ts timestamp"), "silver.users")
+    t.overwrite(spark.createDataFrame(users, "user_id long, country string, signup_ts timestamp"), catalog.SILVER_USERS)
     items = [(i, SELLER_OF[i], ["tops", "shoes"][i % 2], "COS", "M", 20.0 + i % 3, "good", datetime(2026, 9, 1 + i % 20),
               datetime(2026, 10, 1) if i in SOLD else None, "sold" if i in SOLD else "deleted" if i in DELETED else "active")
              for i in range(N_ITEMS)]
     items_schema = ("item_id long, seller_id long, category string, brand string, size string, price double, condition string, "
                     "listed_at timestamp, sold_at timestamp, status string")
-    t.overwrite(spark.createDataFrame(items, items_schema), "silver.items")
+    t.overwrite(spark.createDataFrame(items, items_schema), catalog.SILVER_ITEMS)
     t.overwrite(spark.createDataFrame([(i, s, st, l, so) for i, s, _, _, _, _, _, l, so, st in items],
-                                      "item_id long, seller_id long, status string, listed_at timestamp, sold_at timestamp"), "silver.item_availability")
+                                      "item_id long, seller_id long, status string, listed_at timestamp, sold_at timestamp"), catalog.SILVER_ITEM_AVAILABILITY)
     rows = []
     for user in PERSONAL_USERS:
         for item in rng.choice([i for i in range(N_ITEMS) if i not in COLD], size=4, replace=False):
             rows.append((user, int(item), 1.0, 1, datetime(2026, 10, 20), [str(rng.choice(["view", "save", "purchase"]))]))
     rows.append((THIN_USER, 1, 1.0, 1, datetime(2026, 10, 20), ["like"]))
     interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "confidence", "n_events", "last_event_ts", "event_types"])
-    t.overwrite(spark.createDataFrame(interactions, "user_id long, item_id long, confidence double, n_events long, last_event_ts timestamp, event_types array<string>"), "silver.interactions")
+    t.overwrite(spark.createDataFrame(interactions, "user_id long, item_id long, confidence double, n_events long, last_event_ts timestamp, event_types array<string>"), catalog.SILVER_INTERACTIONS)
     daily = interactions.assign(day=date(2026, 10, 20), weighted=1.0)[["user_id", "item_id", "day", "weighted", "n_events", "last_event_ts", "event_types"]]
-    t.overwrite(spark.createDataFrame(daily, "user_id long, item_id long, day date, weighted double, n_events long, last_event_ts timestamp, event_types array<string>"), "silver.daily_interactions")
+    t.overwrite(spark.createDataFrame(daily, "user_id long, item_id long, day date, weighted double, n_events long, last_event_ts timestamp, event_types array<string>"), catalog.SILVER_DAILY_INTERACTIONS)
     user_vectors = {u: rng.normal(size=DIM).astype(np.float32) for u in PERSONAL_USERS + [THIN_USER]}
     item_vectors = {i: rng.normal(size=DIM).astype(np.float32) for i in range(N_ITEMS) if i not in COLD}
-    for table, vectors, key in (("gold.user_factors", user_vectors, "user_id"), ("gold.item_factors", item_vectors, "item_id"),
-                                ("gold.item_embeddings", item_vectors, "item_id")):
+    for table, vectors, key in ((catalog.GOLD_USER_FACTORS, user_vectors, "user_id"), (catalog.GOLD_ITEM_FACTORS, item_vectors, "item_id"),
+                                (catalog.GOLD_ITEM_EMBEDDINGS, item_vectors, "item_id")):
         pdf = pd.DataFrame({key: list(vectors), "factors": [v.tolist() for v in vectors.values()], "model_version": "1"})
         t.overwrite(spark.createDataFrame(pdf, f"{key} long, factors array<float>, model_version string"), table)
     return {"users": user_vectors, "items": item_vectors, "interactions": interactions}
@@ -59,13 +59,13 @@ def write_tables(t: Tables, rng: np.random.Generator) -> dict:
 @pytest.fixture(scope="module")
 def generated(spark, tmp_path_factory):
     settings = Settings(data_dir=tmp_path_factory.mktemp("candidates"), shuffle_partitions=2)
-    ctx = JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("candidates"))
+    ctx = JobContext.for_settings("candidates", settings, spark)
     truth = write_tables(ctx.tables, np.random.default_rng(5))
     summary = generate_candidates(ctx, CONFIG)
-    lists = ctx.tables.read("gold.user_candidates").toPandas().set_index("user_id")
-    similar = ctx.tables.read("gold.similar_items").toPandas()
-    fallbacks = ctx.tables.read("gold.fallback_candidates").toPandas()
-    return summary, lists, similar, truth, fallbacks, ctx.tables.read("gold.topup_exclusions").toPandas()
+    lists = ctx.tables.read(catalog.GOLD_USER_CANDIDATES).toPandas().set_index("user_id")
+    similar = ctx.tables.read(catalog.GOLD_SIMILAR_ITEMS).toPandas()
+    fallbacks = ctx.tables.read(catalog.GOLD_FALLBACK_CANDIDATES).toPandas()
+    return summary, lists, similar, truth, fallbacks, ctx.tables.read(catalog.GOLD_TOPUP_EXCLUSIONS).toPandas()
 
 
 def excluded_for(user, interactions):

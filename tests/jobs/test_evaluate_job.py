@@ -6,12 +6,12 @@ from datetime import date, datetime
 import mlflow
 import pytest
 
+from recpipe import catalog
 from recpipe import tracking
 from recpipe.config import FutureEvaluationConfig, Settings
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.evaluate import RESULTS, evaluate
 from recpipe.monitoring import runs
-from recpipe.progress import StageLog
 from recpipe.tables import Tables
 
 from ..quality.test_validation import USERS
@@ -40,7 +40,7 @@ def evaluated(spark, tmp_path_factory):
         spark.createDataFrame(
             [(1, "FR", datetime(2025, 1, 1)), (2, "FR", datetime(2025, 1, 1)), (3, "FR", datetime(2026, 10, 12))], USERS
         ),
-        "bronze.users",
+        catalog.BRONZE_USERS,
     )
     t.overwrite(
         spark.createDataFrame(
@@ -52,7 +52,7 @@ def evaluated(spark, tmp_path_factory):
             ],
             ITEMS,
         ),
-        "bronze.items",
+        catalog.BRONZE_ITEMS,
     )
     t.overwrite(
         spark.createDataFrame(
@@ -68,21 +68,21 @@ def evaluated(spark, tmp_path_factory):
             ],
             EVENTS,
         ),
-        "bronze.events",
+        catalog.BRONZE_EVENTS,
     )
     t.overwrite(
         spark.createDataFrame(
             [(1, 2, 3.0, [1.0, 0.0]), (2, 2, 3.0, [0.0, 1.0])],
             "user_id long, size_class int, log_price_level double, utility_vector array<float>",
         ),
-        "sim.users",
+        catalog.SIM_USERS,
     )
     t.overwrite(
         spark.createDataFrame(
             [(10, [0.9, 0.1]), (11, [0.2, 0.8]), (12, [5.0, 5.0]), (13, [1.0, 1.0])],
             "item_id long, utility_vector array<float>",
         ),
-        "sim.items",
+        catalog.SIM_ITEMS,
     )
     # two runs: the one of AS_OF, then a later one that the evaluation must not use
     t.overwrite(
@@ -90,13 +90,13 @@ def evaluated(spark, tmp_path_factory):
             [(1, [11, 10], "als", "run-a", datetime(2026, 10, 11)), (2, [11], "als", "run-a", datetime(2026, 10, 11))],
             LISTS,
         ),
-        "gold.user_candidates",
+        catalog.GOLD_USER_CANDIDATES,
     )
     t.overwrite(
-        spark.createDataFrame([(1, [13], "als", "run-b", datetime(2026, 10, 15))], LISTS), "gold.user_candidates"
+        spark.createDataFrame([(1, [13], "als", "run-b", datetime(2026, 10, 15))], LISTS), catalog.GOLD_USER_CANDIDATES
     )
     runs.write_run(t, {"run_id": "run-a", "as_of": AS_OF, "status": "published"})
-    ctx = JobContext(settings=settings, spark=spark, tables=t, stages=StageLog("evaluate"))
+    ctx = JobContext.for_settings("evaluate", settings, spark)
     summary = evaluate(ctx, CONFIG, AS_OF)
     table = t.read(RESULTS).toPandas().set_index(["list", "target", "segment"])
     yield summary, table, t
@@ -134,12 +134,12 @@ def test_the_figures_join_the_runs_record_and_its_mlflow_run(evaluated):
 def test_by_default_the_newest_run_whose_horizon_has_passed_is_scored(evaluated, spark):
     """Events end on 10-20: run-b (as-of 10-14) has only 6 of its 7 days, so run-a is the one to score."""
     _, _, t = evaluated
-    ctx = JobContext(settings=t.settings, spark=spark, tables=t, stages=StageLog("evaluate"))
+    ctx = JobContext.for_settings("evaluate", t.settings, spark)
     assert evaluate(ctx, CONFIG)["run_id"] == "run-a"
 
 
 def test_an_as_of_without_lists_is_a_clear_error(evaluated, spark):
     _, _, t = evaluated
-    ctx = JobContext(settings=t.settings, spark=spark, tables=t, stages=StageLog("evaluate"))
+    ctx = JobContext.for_settings("evaluate", t.settings, spark)
     with pytest.raises(LookupError, match="no version holds the lists of as-of 2026-09-01"):
         evaluate(ctx, CONFIG, date(2026, 9, 1))

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 import redis
 
+from recpipe import catalog
 from recpipe.config import CandidatesConfig, PublishConfig, QualityGateConfig
 from recpipe.jobs.gate import QualityGateError, check
 from recpipe.jobs.publish import publish
@@ -95,10 +96,10 @@ def test_bad_lists_stop_publishing_naming_each_rule_and_the_live_version_stays(r
 
     assert redis.Redis.from_url(server.url).get(keys.pointer_key("foryou")).decode() == version
     assert RecommendationReader(server.url).for_user(1, n=8).item_ids == W.good_lists()[1]
-    results = gate_ctx.tables.read("monitoring.gate_results").where(f"run_id = '{run}'")
+    results = gate_ctx.tables.read(catalog.MONITORING_GATE_RESULTS).where(f"run_id = '{run}'")
     assert {r.rule for r in results.where("NOT passed").collect()} == set(rules)
     if run == "broken-lists":  # each broken list is quarantined with its rule
-        rows = gate_ctx.tables.read("quarantine.gold_lists").where(f"run_id = '{run}'").collect()
+        rows = gate_ctx.tables.read(catalog.QUARANTINE_GOLD_LISTS).where(f"run_id = '{run}'").collect()
         assert sorted((r.record, r.reason) for r in rows) == [
             ('{"user_id":1}', "gold.user_candidates.item_ids.no_unavailable_items"),
             ('{"user_id":2}', "gold.user_candidates.item_ids.no_duplicates"),

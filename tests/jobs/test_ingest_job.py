@@ -5,6 +5,7 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
+from recpipe import catalog
 from recpipe.errors import ExistingDataError
 
 from recpipe.config import FutureEvaluationConfig, Settings
@@ -12,8 +13,6 @@ from recpipe.data.movielens import movielens
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.evaluate import HOLDOUT_RESULTS, evaluate, holdout_metrics
 from recpipe.jobs.ingest import HOLDOUT, ingest
-from recpipe.progress import StageLog
-from recpipe.tables import Tables
 
 from ..data.test_movielens import write_100k
 
@@ -33,7 +32,7 @@ def test_holdout_metrics_known_answer():
 def ingested(spark, tmp_path_factory):
     folder = write_100k(tmp_path_factory.mktemp("ml"), [(u, i, 4, 1000 * u + i) for u in (1, 2) for i in (1, 2, 3, 4)])
     settings = Settings(data_dir=tmp_path_factory.mktemp("ingest"), shuffle_partitions=2)
-    ctx = JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("ingest"))
+    ctx = JobContext.for_settings("ingest", settings, spark)
     data = movielens(folder, holdout_share=0.25, seed=42)
     return ctx, data, ingest(ctx, data)
 
@@ -41,10 +40,10 @@ def ingested(spark, tmp_path_factory):
 def test_ingest_writes_bronze_and_keeps_the_holdout_out_of_it(ingested):
     ctx, data, summary = ingested
     t = ctx.tables
-    assert summary["rows"] == {"bronze.users": 2, "bronze.items": 4, "bronze.events": 6, HOLDOUT: 2}
+    assert summary["rows"] == {catalog.BRONZE_USERS: 2, catalog.BRONZE_ITEMS: 4, catalog.BRONZE_EVENTS: 6, HOLDOUT: 2}
     held = {(r.user_id, r.item_id) for r in t.read(HOLDOUT).collect()}
     assert held == set(zip(data.holdout.user_id, data.holdout.item_id))
-    assert not held & {(r.user_id, r.item_id) for r in t.read("bronze.events").collect()}
+    assert not held & {(r.user_id, r.item_id) for r in t.read(catalog.BRONZE_EVENTS).collect()}
 
 
 def test_ingest_never_overwrites_existing_bronze_without_replace_nor_others_data(ingested):
@@ -53,12 +52,12 @@ def test_ingest_never_overwrites_existing_bronze_without_replace_nor_others_data
     with pytest.raises(ExistingDataError, match="bronze.users, bronze.items, bronze.events already exist: `recpipe ingest` "
                                                 "keeps them \\(pass --replace"):
         ingest(ctx, data)
-    assert t.last_writer("bronze.events") == "recpipe ingest"
-    t.overwrite(t.read("bronze.events"), "bronze.events")  # the same rows, written by someone else
-    version = t.version("bronze.events")
+    assert t.last_writer(catalog.BRONZE_EVENTS) == "recpipe ingest"
+    t.overwrite(t.read(catalog.BRONZE_EVENTS), catalog.BRONZE_EVENTS)  # the same rows, written by someone else
+    version = t.version(catalog.BRONZE_EVENTS)
     with pytest.raises(ExistingDataError, match="bronze.events were not written by recpipe generate or ingest"):
         ingest(ctx, data, replace=True)
-    assert t.version("bronze.events") == version
+    assert t.version(catalog.BRONZE_EVENTS) == version
 
 
 def test_evaluate_scores_the_served_lists_against_the_holdout(ingested, spark):
@@ -69,7 +68,7 @@ def test_evaluate_scores_the_served_lists_against_the_holdout(ingested, spark):
         for u in (1, 2)
     ]
     lists[1] = (2, [99], "als", "run-m", datetime(2026, 10, 11))  # user 2's held-out item is not served
-    t.overwrite(spark.createDataFrame(lists, LISTS), "gold.user_candidates")
+    t.overwrite(spark.createDataFrame(lists, LISTS), catalog.GOLD_USER_CANDIDATES)
     result = evaluate(ctx, FutureEvaluationConfig(holdout_k=2))
     assert result["protocol"] == "holdout" and result["run_id"] == "run-m"
     assert result["figures"]["pipeline/holdout/recall_at_2"] == 0.5

@@ -5,6 +5,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 
+from recpipe import catalog
 from recpipe.config import InteractionsConfig, Settings
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.interactions import build
@@ -22,9 +23,9 @@ def write_bronze(tables: Tables, events_rows, extra_items=()):
     spark = tables.spark
     users = [(u, "FR", datetime(2025, 1, 1)) for u in range(1, 6)]
     items = [(i, 5, "tops", "COS", "M", 20.0, "good", datetime(2026, 9, 1), None, "active") for i in (10, 11, 12, 13)]
-    tables.overwrite(spark.createDataFrame(users, USERS), "bronze.users")
-    tables.overwrite(spark.createDataFrame(items + list(extra_items), ITEMS), "bronze.items")
-    tables.overwrite(spark.createDataFrame(events_rows, EVENTS), "bronze.events")
+    tables.overwrite(spark.createDataFrame(users, USERS), catalog.BRONZE_USERS)
+    tables.overwrite(spark.createDataFrame(items + list(extra_items), ITEMS), catalog.BRONZE_ITEMS)
+    tables.overwrite(spark.createDataFrame(events_rows, EVENTS), catalog.BRONZE_EVENTS)
 
 
 def two_days_of_events():
@@ -63,8 +64,8 @@ def test_full_run_builds_silver_tables(full_run):
     assert interactions.where("user_id = 5").count() == 0  # own item
     assert interactions.where("user_id = 4").count() == 0  # bot
     assert interactions.where("user_id = 1 AND item_id = 10").first()["n_events"] == 2
-    assert summary["rows"]["quarantine.events"] == 0
-    assert summary["versions_read"]["bronze.events"] == 0 and "silver.interactions" in summary["versions_written"]
+    assert summary["rows"][catalog.QUARANTINE_EVENTS] == 0
+    assert summary["versions_read"][catalog.BRONZE_EVENTS] == 0 and catalog.SILVER_INTERACTIONS in summary["versions_written"]
     users = silver(ctx.tables, "user_index").orderBy("user_idx").collect()
     assert [(r.user_id, r.user_idx) for r in users] == [(1, 0), (2, 1), (3, 2)]
     assert {r.run_id for r in users} == {summary["run_id"]}
@@ -78,7 +79,7 @@ def test_rerun_on_the_same_input_gives_identical_tables(spark, full_run):
     assert again["run_id"] == summary["run_id"]
     for name, rows in first.items():
         assert_df_equality(silver(ctx.tables, name), spark.createDataFrame(rows, silver(ctx.tables, name).schema), ignore_row_order=True)
-    assert ctx.tables.read("quarantine.events").count() == 0  # replaced, not appended
+    assert ctx.tables.read(catalog.QUARANTINE_EVENTS).count() == 0  # replaced, not appended
 
 
 def test_incremental_over_two_days_equals_a_full_rebuild(spark, tmp_path, full_run):
@@ -101,10 +102,10 @@ def test_job_fails_above_the_threshold_but_keeps_the_quarantine(spark, tmp_path)
     write_bronze(ctx.tables, rows)
     with pytest.raises(DataQualityError, match=r"bronze\.events: 5 of .* rows quarantined .*events\.item_id\.references"):
         build(ctx, CONFIG)
-    quarantine = ctx.tables.read("quarantine.events")
+    quarantine = ctx.tables.read(catalog.QUARANTINE_EVENTS)
     assert quarantine.count() == 5 and {r.reason for r in quarantine.collect()} == {"events.item_id.references"}
-    assert not ctx.tables.exists("silver.interactions")
-    report = ctx.tables.read("monitoring.validation_results").where("rule = 'events.item_id.references'").first()
+    assert not ctx.tables.exists(catalog.SILVER_INTERACTIONS)
+    report = ctx.tables.read(catalog.MONITORING_VALIDATION_RESULTS).where("rule = 'events.item_id.references'").first()
     assert report.success is False and report.unexpected_count == 5
 
 
@@ -113,8 +114,8 @@ def test_a_future_dated_event_is_quarantined_and_does_not_move_the_as_of(spark, 
     write_bronze(ctx.tables, two_days_of_events() + [(99_999, 1, 10, "view", datetime(2071, 1, 1), 1, "home")])
     tolerant = CONFIG.model_copy(update={"validation": CONFIG.validation.model_copy(update={"max_quarantine_share": 0.05})})
     summary = build(ctx, tolerant)
-    assert summary["as_of"] == str(DAY2) and summary["rows"]["quarantine.events"] == 1
-    assert summary["rows"]["silver.interactions"] > 0
+    assert summary["as_of"] == str(DAY2) and summary["rows"][catalog.QUARANTINE_EVENTS] == 1
+    assert summary["rows"][catalog.SILVER_INTERACTIONS] > 0
 
 
 def test_an_as_of_past_the_data_or_an_empty_window_stops_before_writing(spark, tmp_path):
@@ -124,5 +125,5 @@ def test_an_as_of_past_the_data_or_an_empty_window_stops_before_writing(spark, t
     ctx = context(spark, tmp_path, date(2026, 9, 20))
     with pytest.raises(DataQualityError, match="no valid events in the window 2026-09-11 .. 2026-09-20"):
         build(ctx, CONFIG.model_copy(update={"lookback_days": 10}))
-    assert not ctx.tables.exists("silver.daily_interactions") and not ctx.tables.exists("silver.interactions")
-    assert not ctx.tables.exists("quarantine.events") or ctx.tables.read("quarantine.events").count() == 0
+    assert not ctx.tables.exists(catalog.SILVER_DAILY_INTERACTIONS) and not ctx.tables.exists(catalog.SILVER_INTERACTIONS)
+    assert not ctx.tables.exists(catalog.QUARANTINE_EVENTS) or ctx.tables.read(catalog.QUARANTINE_EVENTS).count() == 0

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from recpipe import catalog
 from recpipe.config import Settings, TrainConfig, TuneConfig
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.candidates import generate_candidates
@@ -19,7 +20,6 @@ from recpipe.models.als import ALSRecommender
 from recpipe.monitoring import tuning
 from recpipe.models.ranking import RankingRules
 from recpipe.models.training import served_ranking
-from recpipe.progress import StageLog
 from recpipe.tables import Tables
 
 N_USERS, N_ITEMS, DAYS = 40, 24, 10
@@ -40,31 +40,31 @@ def write_silver(tables: Tables) -> None:
     interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "confidence", "n_events", "last_event_ts", "event_type"])
     interactions["event_types"] = interactions.pop("event_type").map(lambda t: [t])
     spark = tables.spark
-    tables.overwrite(spark.createDataFrame(interactions), "silver.interactions")
+    tables.overwrite(spark.createDataFrame(interactions), catalog.SILVER_INTERACTIONS)
     daily = interactions.assign(day=interactions["last_event_ts"].dt.date, weighted=interactions["confidence"])
-    tables.overwrite(spark.createDataFrame(daily[["user_id", "item_id", "day", "weighted", "n_events", "last_event_ts", "event_types"]]), "silver.daily_interactions")
+    tables.overwrite(spark.createDataFrame(daily[["user_id", "item_id", "day", "weighted", "n_events", "last_event_ts", "event_types"]]), catalog.SILVER_DAILY_INTERACTIONS)
     users = sorted(interactions["user_id"].unique())
     items = sorted(interactions["item_id"].unique())
-    tables.overwrite(spark.createDataFrame(pd.DataFrame({"user_id": users, "user_idx": range(len(users)), "run_id": "r"})), "silver.user_index")
-    tables.overwrite(spark.createDataFrame(pd.DataFrame({"item_id": items, "item_idx": range(len(items)), "run_id": "r"})), "silver.item_index")
+    tables.overwrite(spark.createDataFrame(pd.DataFrame({"user_id": users, "user_idx": range(len(users)), "run_id": "r"})), catalog.SILVER_USER_INDEX)
+    tables.overwrite(spark.createDataFrame(pd.DataFrame({"item_id": items, "item_idx": range(len(items)), "run_id": "r"})), catalog.SILVER_ITEM_INDEX)
     listings = [*items, *COLD_LISTINGS]
     availability = pd.DataFrame({"item_id": listings, "seller_id": [900 + i % 3 for i in listings], "status": "active",
                                  "listed_at": datetime(2026, 9, 1), "sold_at": pd.NaT})
     tables.overwrite(spark.createDataFrame(availability, "item_id long, seller_id long, status string, listed_at timestamp, sold_at timestamp"),
-                     "silver.item_availability")
+                     catalog.SILVER_ITEM_AVAILABILITY)
     tables.overwrite(spark.createDataFrame([(int(u), "FR", datetime(2025, 1, 1)) for u in users], "user_id long, country string, signup_ts timestamp"),
-                     "silver.users")
+                     catalog.SILVER_USERS)
     tables.overwrite(spark.createDataFrame(
         [(int(i), 900 + int(i) % 3, "tops", "AB"[int(i) % 2], "M", 20.0, "good", datetime(2026, 9, 1), None, None, "active")
          for i in listings],
         "item_id long, seller_id long, category string, brand string, size string, price double, condition string, "
-        "listed_at timestamp, sold_at timestamp, deleted_at timestamp, status string"), "silver.items")
+        "listed_at timestamp, sold_at timestamp, deleted_at timestamp, status string"), catalog.SILVER_ITEMS)
 
 
 @pytest.fixture
 def ctx(spark, tmp_path):
     settings = Settings(data_dir=tmp_path, shuffle_partitions=2, mlflow_experiment="train-tests")
-    context = JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("train"))
+    context = JobContext.for_settings("train", settings, spark)
     write_silver(context.tables)
     yield context
     mlflow.set_tracking_uri(None)
@@ -87,10 +87,10 @@ def test_train_tracks_registers_and_writes_factors(ctx):
     assert {"ndcg", "als.map", "popularity.ndcg", "recent_popularity.precision"} <= set(run.data.metrics)
     artifacts = {a.path for a in MlflowClient().list_artifacts(run.info.run_id)}
     assert {"metrics.png", "item2vec"} <= artifacts
-    user_factors = ctx.tables.read("gold.user_factors")
+    user_factors = ctx.tables.read(catalog.GOLD_USER_FACTORS)
     assert user_factors.count() == N_USERS and {r.model_version for r in user_factors.collect()} == {"1"}
     assert len(user_factors.first().factors) == 4
-    assert ctx.tables.read("gold.item_embeddings").count() == N_ITEMS
+    assert ctx.tables.read(catalog.GOLD_ITEM_EMBEDDINGS).count() == N_ITEMS
 
     model = mlflow.pyfunc.load_model("models:/recpipe_als@champion")
     out = model.predict(pd.DataFrame({"user_id": [100]}))
@@ -106,7 +106,7 @@ def test_a_worse_model_is_registered_but_not_promoted(ctx):
     assert "kept champion version 1" in summary["gate"]
     assert str(MlflowClient().get_model_version_by_alias("recpipe_als", "champion").version) == "1"
     # both versions' factors are kept, so later jobs can read the champion's
-    versions = {r.model_version for r in ctx.tables.read("gold.item_factors").select("model_version").distinct().collect()}
+    versions = {r.model_version for r in ctx.tables.read(catalog.GOLD_ITEM_FACTORS).select("model_version").distinct().collect()}
     assert versions == {"1", "2"}
 
 
@@ -152,7 +152,7 @@ def test_served_lists_offline_ranking_and_registered_model_agree(ctx):
     version = train(ctx, config)["model_version"]
     rules = serving_rules()
     generate_candidates(ctx, rules.model_copy(update={"model_name": "agree", "model_version": version}))
-    served = {r.user_id: r.item_ids for r in ctx.tables.read("gold.user_candidates").where("source = 'personal'").collect()}
+    served = {r.user_id: r.item_ids for r in ctx.tables.read(catalog.GOLD_USER_CANDIDATES).where("source = 'personal'").collect()}
     users = sorted(served)
     assert len(users) == N_USERS
 
@@ -161,7 +161,7 @@ def test_served_lists_offline_ranking_and_registered_model_agree(ctx):
     factors = lambda table, key: np.stack(  # noqa: E731
         ctx.tables.read(table).where(f"model_version = '{version}'").orderBy(key).toPandas()["factors"].to_numpy())
     model = ALSRecommender()
-    model.user_factors, model.item_factors = factors("gold.user_factors", "user_id"), factors("gold.item_factors", "item_id")
+    model.user_factors, model.item_factors = factors(catalog.GOLD_USER_FACTORS, "user_id"), factors(catalog.GOLD_ITEM_FACTORS, "item_id")
     for_sale = np.ones(data.n_items, dtype=bool)
     offline, _ = served_ranking(model, np.searchsorted(data.user_ids, users), data.matrix(), data.exclusions(), for_sale,
                                 data.sellers, RankingRules(rules.list_length, rules.max_per_seller))
@@ -190,10 +190,10 @@ def test_families_compete_on_target_recall_and_cold_listings_are_served(ctx):
     version = trained["model_version"]
     logged = {Path(a.path).name for a in MlflowClient().list_artifacts(trained["mlflow_run_id"], "model/artifacts")}
     assert "listing_features.json" in logged  # the encoder a listing created after training needs
-    vectors = ctx.tables.read("gold.item_factors").where(f"model_version = '{version}'").toPandas().set_index("item_id")
+    vectors = ctx.tables.read(catalog.GOLD_ITEM_FACTORS).where(f"model_version = '{version}'").toPandas().set_index("item_id")
     assert set(COLD_LISTINGS) <= set(vectors.index)  # listings without history get vectors from their attributes
     generate_candidates(ctx, serving_rules().model_copy(update={"model_name": "attributes", "model_version": version}))
-    lists = ctx.tables.read("gold.user_candidates").toPandas().set_index("user_id")
+    lists = ctx.tables.read(catalog.GOLD_USER_CANDIDATES).toPandas().set_index("user_id")
     for user in (100, 101):  # group 0 buys brand A (even ids), group 1 brand B
         listed = [i for i in lists.loc[user, "item_ids"] if i in COLD_LISTINGS]
         assert listed and all(i % 2 == user % 2 for i in listed[:2]), (user, listed)

@@ -5,6 +5,7 @@ from datetime import datetime
 import pytest
 from chispa import assert_df_equality
 
+from recpipe import catalog
 from recpipe.config import QualityGateConfig
 from recpipe.quality import gold
 from recpipe.quality.rules import DataQualityError
@@ -35,7 +36,7 @@ def test_list_checks_count_what_each_rule_looks_at(spark):
 
     expected = spark.createDataFrame(
         [(1, 3, 0, True, True, True, 0, 0, 0), (2, 3, 1, True, True, True, 1, 0, 0), (3, 2, 0, False, True, True, 0, 0, 1),
-         (4, 2, 0, True, False, True, 0, 1, 0)],
+         (4, 2, 0, True, False, False, 0, 1, 0)],  # misaligned lists have no R1 value that says what they say
         "user_id long, length int, duplicate_items int, scores_sorted boolean, aligned boolean, encoded_matches boolean, "
         "unavailable_items long, seen_items long, own_items long",
     )
@@ -69,20 +70,21 @@ def test_encoded_lists_must_say_what_the_arrays_say(spark):
         (6, [10, 2**40], [2.0, 1.0], "personal", b"R2" + good[2:]),                            # not R1
         (7, [10, 2**40], [2.0, 1.0], "personal", good[:2] + b"\x00" + good[3:]),              # bad id width
         (8, [10, 2**40], [2.0, 1.0], "personal", None),                                       # missing
+        (9, [10, 2**40], [2.0, 0.5], "personal", good),                                       # other scores
     ]
     user_lists = spark.createDataFrame(rows, "user_id long, item_ids array<long>, scores array<float>, source string, encoded_list binary")
     available = spark.createDataFrame([(10,), (11,), (12,), (2**40,)], "item_id long")
     empty = spark.createDataFrame([], "user_id long, item_id long")
     got = gold.list_checks(user_lists, USER_LISTS, available, empty, empty.withColumnRenamed("user_id", "seller_id"))
-    assert {r.user_id: r.encoded_matches for r in got.collect()} == {1: True, 2: True, 3: False, 4: False, 5: False, 6: False, 7: False, 8: False}
+    assert {r.user_id: r.encoded_matches for r in got.collect()} == {1: True, 2: True, 3: False, 4: False, 5: False, 6: False, 7: False, 8: False, 9: False}
 
 
 def test_lists_written_before_the_encoded_bytes_get_a_clear_error(spark):
     old = spark.createDataFrame([(1, [10], [1.0], "personal")], "user_id long, item_ids array<long>, scores array<float>, source string")
     with pytest.raises(DataQualityError, match=r"gold.user_candidates has no column encoded_list .*rerun `recpipe candidates`"):
-        gold.require_encoded_lists(old, "gold.user_candidates")
+        gold.require_encoded_lists(old, catalog.GOLD_USER_CANDIDATES)
     current = lists(spark, [(1, [10], [1.0], "personal")])
-    assert gold.require_encoded_lists(current, "gold.user_candidates") is current
+    assert gold.require_encoded_lists(current, catalog.GOLD_USER_CANDIDATES) is current
 
 
 def test_similar_lists_must_not_hold_their_own_item(spark):

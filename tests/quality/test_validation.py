@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import pytest
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe.config import ValidationConfig
 from recpipe.quality.bronze import validate_bronze
 from recpipe.quality.rules import DataQualityError
@@ -67,7 +68,7 @@ def test_each_bad_row_is_quarantined_with_its_rule(checked):
     assert checked.events.valid.schema["user_id"].dataType.simpleString() == "bigint"
     # the duplicate kept is the earliest copy
     assert checked.events.valid.where("event_id = 1").first()["event_ts"] == T0
-    assert checked.events.quarantine.select("run_id", "table").distinct().collect() == [("run-1", "bronze.events")]
+    assert checked.events.quarantine.select("run_id", "table").distinct().collect() == [("run-1", catalog.BRONZE_EVENTS)]
 
 
 def test_counts_add_up_and_nothing_is_lost(checked):

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import redis
 
+from recpipe import catalog
 from recpipe.config import PublishConfig, Settings
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.publish import dry_run, publish, roll_back
 from recpipe.monitoring import rollbacks, runs
-from recpipe.progress import StageLog
 from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving import RecommendationReader, keys
 from recpipe.serving.connection import RedisSetupError, RedisTarget, resolve_target
@@ -39,23 +39,23 @@ def write_gold(tables: Tables, run: str) -> dict[int, list[int]]:
     users = pd.DataFrame({"user_id": list(lists), "item_ids": list(lists.values()),
                           "scores": [sorted(rng.random(12).astype(np.float32).tolist(), reverse=True) for _ in lists],
                           "source": "personal", **stamp})
-    tables.overwrite(spark.createDataFrame(users, "user_id long, item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), "gold.user_candidates")
+    tables.overwrite(spark.createDataFrame(users, "user_id long, item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), catalog.GOLD_USER_CANDIDATES)
     similar = pd.DataFrame({"item_id": range(N_ITEMS), "similar_item_ids": [[(i + 1) % N_ITEMS, (i + 2) % N_ITEMS] for i in range(N_ITEMS)],
                             "scores": [[0.9, 0.8]] * N_ITEMS, "source": "vectors", **stamp})
-    tables.overwrite(spark.createDataFrame(similar, "item_id long, similar_item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists("similar_item_ids")), "gold.similar_items")
+    tables.overwrite(spark.createDataFrame(similar, "item_id long, similar_item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists("similar_item_ids")), catalog.GOLD_SIMILAR_ITEMS)
     fallback = pd.DataFrame({"segment": ["global", "country=FR"], "item_ids": [[1, 2, 3, 4, 5, 6], [7, 8, 9]], "scores": [[6.0, 5, 4, 3, 2, 1], [3.0, 2, 1]], **stamp})
-    tables.overwrite(spark.createDataFrame(fallback, "segment string, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), "gold.fallback_candidates")
+    tables.overwrite(spark.createDataFrame(fallback, "segment string, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), catalog.GOLD_FALLBACK_CANDIDATES)
     # user 0 has seen items 1 and 3 of the global fallback list: a top-up must skip them
     topups = pd.DataFrame({"user_id": [0], "item_ids": [TOPUP_EXCLUDED], "scores": [[0.0] * len(TOPUP_EXCLUDED)], **stamp})
-    tables.overwrite(spark.createDataFrame(topups, "user_id long, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), "gold.topup_exclusions")
+    tables.overwrite(spark.createDataFrame(topups, "user_id long, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), catalog.GOLD_TOPUP_EXCLUSIONS)
     items = pd.DataFrame({"item_id": range(N_ITEMS), "status": ["sold" if i == SOLD_AFTER_RUN else "active" for i in range(N_ITEMS)]})
-    tables.overwrite(spark.createDataFrame(items, "item_id long, status string"), "bronze.items")
+    tables.overwrite(spark.createDataFrame(items, "item_id long, status string"), catalog.BRONZE_ITEMS)
     return lists
 
 
 def gold_context(spark, data_dir, run: str) -> tuple[JobContext, dict[int, list[int]]]:
     settings = Settings(data_dir=data_dir, shuffle_partitions=2)
-    ctx = JobContext(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog("publish"))
+    ctx = JobContext.for_settings("publish", settings, spark)
     return ctx, write_gold(ctx.tables, run)
 
 
@@ -102,7 +102,7 @@ def test_publish_then_read_back_every_list(run_a, redis_server):
     assert topped.item_ids == own + fill[: 16 - len(own)]
     assert topped.sources == ["foryou"] * len(own) + ["fallback:global"] * len(topped.item_ids[len(own):])
     assert not set(TOPUP_EXCLUDED) & set(topped.item_ids[len(own):])
-    manifest = ctx.tables.read("monitoring.publish_manifests").collect()
+    manifest = ctx.tables.read(catalog.MONITORING_PUBLISH_MANIFESTS).collect()
     assert {r.surface for r in manifest} == set(keys.SURFACES)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from recpipe import catalog
 from recpipe.errors import ExistingDataError
 from recpipe.tables import Tables
 
-BRONZE = ("bronze.users", "bronze.items", "bronze.events")
+BRONZE = (catalog.BRONZE_USERS, catalog.BRONZE_ITEMS, catalog.BRONZE_EVENTS)
 
 
 def writer_note(job: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe import tracking
 from recpipe.config import CandidatesConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
@@ -17,7 +18,6 @@ from recpipe.transforms import candidates as C
 from recpipe.transforms.interactions import as_of_end
 
 NAME = "candidates"
-HELP = "Precompute top-N lists per user, similar items and cold-start fallbacks (gold tables) from the champion model."
 DESCRIPTION = """\
 Scores every user with enough interactions against the vectors of every listing for sale (gold.item_factors of
 the model version: with a listing side, listings without history too) on the executors (Arrow batches, BLAS, a
@@ -51,35 +51,35 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
     t, stages, spark = ctx.tables, ctx.stages, ctx.spark
     version = config.model_version or tracking.champion_version(ctx.settings, config.model_name)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
-    users, items = t.read("silver.users"), t.read("silver.items")
-    interactions, daily = t.read("silver.interactions"), t.read("silver.daily_interactions")
-    available = t.read("silver.item_availability").where(F.col("status") == "active")
+    users, items = t.read(catalog.SILVER_USERS), t.read(catalog.SILVER_ITEMS)
+    interactions, daily = t.read(catalog.SILVER_INTERACTIONS), t.read(catalog.SILVER_DAILY_INTERACTIONS)
+    available = t.read(catalog.SILVER_ITEM_AVAILABILITY).where(F.col("status") == "active")
     of_version = F.col("model_version") == version
-    user_factors = t.read("gold.user_factors").where(of_version)
-    item_factors = t.read("gold.item_factors").where(of_version)
-    embeddings = t.read("gold.item_embeddings").where(of_version).where(F.aggregate("factors", F.lit(0.0), lambda a, x: a + F.abs(x)) > 0)
+    user_factors = t.read(catalog.GOLD_USER_FACTORS).where(of_version)
+    item_factors = t.read(catalog.GOLD_ITEM_FACTORS).where(of_version)
+    embeddings = t.read(catalog.GOLD_ITEM_EMBEDDINGS).where(of_version).where(F.aggregate("factors", F.lit(0.0), lambda a, x: a + F.abs(x)) > 0)
     as_of = ctx.interactions_as_of()
     generated_at = as_of_end(as_of)
     run_id = ctx.run_id(version, as_of, config.model_dump_json(), sorted(t.versions_read.items()))
     exclusions = C.excluded_items(interactions, items, config.exclude_seen_event_types).cache()
     length = config.list_length
 
-    with stages.stage("personal lists"):
-        counts = interactions.groupBy("user_id").count().where(F.col("count") >= config.min_user_interactions)
-        catalog = C.Catalog.from_pandas(available.join(item_factors, "item_id").select("item_id", "seller_id", "factors").toPandas())
-        stages.count("catalog items", len(catalog.ids))
-        personal = (
-            user_factors.join(counts.select("user_id"), "user_id")
-            .transform(C.with_exclusions(exclusions))
-            .select("user_id", "factors", "exclude")
-            .transform(C.score_top_k(C.broadcast_catalog(spark, catalog), "user_id", length, config.max_per_seller))
-            .withColumn("source", F.lit(C.PERSONAL_SOURCE))
-        )
-
     with stages.stage("fallbacks"):
         since = as_of - timedelta(days=config.fallback_days - 1)
         fallbacks = C.segment_fallbacks(daily, users, available, since, length, config.max_per_seller).cache()
         stages.count("fallback segments", fallbacks.count())
+
+    with stages.stage("user lists"):  # personal lists are scored here, when gold.user_candidates is written
+        counts = interactions.groupBy("user_id").count().where(F.col("count") >= config.min_user_interactions)
+        listings = C.Catalog.from_pandas(available.join(item_factors, "item_id").select("item_id", "seller_id", "factors").toPandas())
+        stages.count("catalog items", len(listings.ids))
+        personal = (
+            user_factors.join(counts.select("user_id"), "user_id")
+            .transform(C.with_exclusions(exclusions))
+            .select("user_id", "factors", "exclude")
+            .transform(C.score_top_k(C.broadcast_catalog(spark, listings), "user_id", length, config.max_per_seller))
+            .withColumn("source", F.lit(C.PERSONAL_SOURCE))
+        )
         cold_users = (
             users.join(personal.select("user_id"), "user_id", "left_anti")
             .transform(C.with_exclusions(exclusions))
@@ -88,15 +88,13 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
             .transform(C.with_encoded_lists())
         )
         user_candidates = _stamp(personal.unionByName(cold_users), version, run_id, generated_at)
-        t.overwrite(user_candidates, "gold.user_candidates")
-        t.overwrite(_stamp(fallbacks.transform(C.with_encoded_lists()), version, run_id, generated_at), "gold.fallback_candidates")
+        t.overwrite(user_candidates, catalog.GOLD_USER_CANDIDATES)
+        t.overwrite(_stamp(fallbacks.transform(C.with_encoded_lists()), version, run_id, generated_at), catalog.GOLD_FALLBACK_CANDIDATES)
         topups = exclusions.transform(C.topup_exclusions(fallbacks)).transform(C.with_encoded_lists())
-        t.overwrite(_stamp(topups, version, run_id, generated_at), "gold.topup_exclusions")
-        counts = t.read("gold.user_candidates").agg(
-            F.count(F.lit(1)).alias("lists"), F.count(F.when(F.col("source") == C.PERSONAL_SOURCE, 1)).alias("personal")
-        ).first()  # one pass over the table for both counts
-        stages.count("gold.user_candidates", counts.lists)
-        stages.count("personal users", counts.personal)
+        t.overwrite(_stamp(topups, version, run_id, generated_at), catalog.GOLD_TOPUP_EXCLUSIONS)
+        stages.count(catalog.GOLD_USER_CANDIDATES, t.rows_written(catalog.GOLD_USER_CANDIDATES))
+        personal_users = t.read(catalog.GOLD_USER_CANDIDATES).where(F.col("source") == C.PERSONAL_SOURCE).count()
+        stages.count("personal users", personal_users)
 
     with stages.stage("similar items"):
         sellers = items.select("item_id", "seller_id")
@@ -118,8 +116,8 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
             .withColumn("source", F.lit("attributes"))
         )
         similar_items = similar[0].unionByName(similar[1]).unionByName(similar[2])
-        t.overwrite(_stamp(similar_items, version, run_id, generated_at), "gold.similar_items")
-        stages.count("gold.similar_items", t.read("gold.similar_items").count())
+        t.overwrite(_stamp(similar_items, version, run_id, generated_at), catalog.GOLD_SIMILAR_ITEMS)
+        stages.count(catalog.GOLD_SIMILAR_ITEMS, t.rows_written(catalog.GOLD_SIMILAR_ITEMS))
 
     exclusions.unpersist()
     fallbacks.unpersist()

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe.config import Settings, load_settings
 from recpipe.errors import MissingInputError
 from recpipe.progress import StageLog
@@ -63,8 +64,8 @@ class JobContext:
     def interactions_as_of(self) -> date:
         """The as-of day of silver.interactions (the day of their last event): the day training and lists are for.
         When the run names an as-of, silver must be built for it: a task never works on another day's data."""
-        built_for = self.tables.read("silver.interactions").agg(F.max(F.to_date("last_event_ts"))).first()[0]
-        self.check_as_of("silver.interactions", built_for, "recpipe interactions")
+        built_for = self.tables.read(catalog.SILVER_INTERACTIONS).agg(F.max(F.to_date("last_event_ts"))).first()[0]
+        self.check_as_of(catalog.SILVER_INTERACTIONS, built_for, "recpipe interactions")
         return built_for
 
     def check_as_of(self, what: str, found: date, producer: str) -> None:

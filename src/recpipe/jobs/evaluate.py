@@ -12,6 +12,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe import tracking
 from recpipe.config import FutureEvaluationConfig, load_job_config
 from recpipe.errors import MissingInputError
@@ -27,7 +28,6 @@ from recpipe.transforms.interactions import as_of_end, as_of_from_end, item_avai
 log = logging.getLogger(__name__)
 
 NAME = "evaluate"
-HELP = "Score a run's gold.user_candidates against the next days' purchases and add-to-bags, next to baselines."
 DESCRIPTION = """\
 Takes the user lists of the run at --as-of (default: the newest run whose longest horizon has passed; earlier
 lists are read from gold.user_candidates by Delta time travel) and scores them against the purchases and
@@ -37,9 +37,9 @@ listings in each user's top category and size, and, on generated data (sim table
 truly best live items. Writes monitoring.future_evaluation and adds the figures to the run's row in
 monitoring.pipeline_runs and its MLflow run."""
 
-RESULTS = "monitoring.future_evaluation"
-HOLDOUT_RESULTS = "monitoring.holdout_evaluation"
-HOLDOUT_SCHEMA = "run_id string, as_of date, k int, metric string, value double"
+RESULTS = catalog.MONITORING_FUTURE_EVALUATION
+HOLDOUT_RESULTS = catalog.MONITORING_HOLDOUT_EVALUATION
+HOLDOUT_SCHEMA = catalog.columns(catalog.MONITORING_HOLDOUT_EVALUATION)
 MAX_VERSIONS_SEARCHED = 400
 
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def lists_as_of(tables: Tables, as_of: date | None, complete_by: date | None) -> DataFrame:
     """gold.user_candidates of the run at ``as_of``, found in the Delta history; without ``as_of``, the newest run
     whose horizons have passed by ``complete_by`` (the last day with events)."""
-    name = "gold.user_candidates"
+    name = catalog.GOLD_USER_CANDIDATES
     latest = tables.version(name)
     for version in range(latest, max(-1, latest - MAX_VERSIONS_SEARCHED), -1):
         lists = tables.read(name, version=version)
@@ -142,7 +142,7 @@ def _record(ctx: JobContext, run_id: str, figures: dict[str, float]) -> None:
 
 def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None = None) -> dict[str, Any]:
     t, stages, spark = ctx.tables, ctx.stages, ctx.spark
-    events = t.read("bronze.events").where(
+    events = t.read(catalog.BRONZE_EVENTS).where(
         F.col("user_id").isNotNull() & F.col("item_id").isNotNull() & F.col("event_ts").isNotNull()
     )
     last_event = events.agg(F.max("event_ts")).first()[0]
@@ -153,8 +153,8 @@ def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date
     run_id, as_of = stamp.run_id, as_of_from_end(stamp.generated_at)
     end = as_of_end(as_of)
     depth = max(config.ks)
-    items = t.read("bronze.items")
-    users = t.read("bronze.users").where(F.col("signup_ts") < F.lit(end)).select("user_id")
+    items = t.read(catalog.BRONZE_ITEMS)
+    users = t.read(catalog.BRONZE_USERS).where(F.col("signup_ts") < F.lit(end)).select("user_id")
     available = items.transform(item_availability(as_of)).where(F.col("status") == "active")
     incomplete = [h for h in config.horizons_days if last_day is None or last_day < as_of + timedelta(days=h)]
     if incomplete:
@@ -168,8 +168,8 @@ def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date
             S.recent_popularity_source(available, events, users, end, config.recent_days, depth),
             S.newest_in_taste_source(available, items, events, users, end, depth),
         ]
-        if config.oracle and t.exists("sim.users") and t.exists("sim.items"):
-            sources.append(S.oracle_source(spark, t.read("sim.users"), t.read("sim.items"), available, users, depth))
+        if config.oracle and t.exists(catalog.SIM_USERS) and t.exists(catalog.SIM_ITEMS):
+            sources.append(S.oracle_source(spark, t.read(catalog.SIM_USERS), t.read(catalog.SIM_ITEMS), available, users, depth))
         source = S.ListSource.union(sources)
 
     with stages.stage("score"):

@@ -11,6 +11,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe import tracking
 from recpipe.config import CandidatesConfig, QualityGateConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
@@ -25,7 +26,6 @@ from recpipe.transforms.interactions import as_of_from_end
 log = logging.getLogger(__name__)
 
 NAME = "gate"
-HELP = "Check the gold lists (Great Expectations) before publishing; record the run in monitoring.pipeline_runs."
 DESCRIPTION = """\
 Checks every list in gold.user_candidates, gold.similar_items and gold.fallback_candidates (no sold, deleted, seen
 or own item, no duplicate, scores sorted, minimum length), then the run as a whole (every user covered, catalog
@@ -35,11 +35,10 @@ Expectations results as JSON, and the run's row in monitoring.pipeline_runs (wit
 last published entries that sold since). A failed rule stops here with exit code 2; recpipe publish refuses a
 run that has not passed, so the live Redis version stays."""
 
-GATE_RESULTS = "monitoring.gate_results"
-GATE_QUARANTINE = "quarantine.gold_lists"
-MANIFESTS = "monitoring.publish_manifests"
-RESULT_SCHEMA = ("run_id string, rule string, expectation string, observed string, failing bigint, "
-                 "failing_percent double, bound string, passed boolean")
+GATE_RESULTS = catalog.MONITORING_GATE_RESULTS
+GATE_QUARANTINE = catalog.QUARANTINE_GOLD_LISTS
+MANIFESTS = catalog.MONITORING_PUBLISH_MANIFESTS
+RESULT_SCHEMA = catalog.columns(catalog.MONITORING_GATE_RESULTS)
 
 
 class QualityGateError(DataQualityError):
@@ -61,29 +60,29 @@ def previous_published(ctx: JobContext) -> DataFrame | None:
     t = ctx.tables
     if not t.exists(MANIFESTS) or "gold_version" not in t.read(MANIFESTS).columns:
         return None
-    today = t.version("gold.user_candidates")  # publishing today's lists again is not a previous run
+    today = t.version(catalog.GOLD_USER_CANDIDATES)  # publishing today's lists again is not a previous run
     last = (t.read(MANIFESTS).where((F.col("surface") == "foryou") & (F.col("gold_version") != today))
             .orderBy(F.col("gold_version").desc()).select("gold_version").first())
-    return None if last is None else t.read("gold.user_candidates", version=int(last.gold_version))
+    return None if last is None else t.read(catalog.GOLD_USER_CANDIDATES, version=int(last.gold_version))
 
 
 def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConfig) -> dict[str, Any]:
     t, stages = ctx.tables, ctx.stages
     previous = previous_published(ctx) if config.compare_with_previous else None
-    user_lists = t.read("gold.user_candidates")
+    user_lists = t.read(catalog.GOLD_USER_CANDIDATES)
     stamp = user_lists.select("run_id", "model_version", "generated_at").first()
     if stamp is None:
         raise QualityGateError("table gold.user_candidates is empty (rule gold.user_candidates.*.not_empty)")
     run_id, model_version, as_of = stamp.run_id, stamp.model_version, as_of_from_end(stamp.generated_at)
-    ctx.check_as_of("gold.user_candidates", as_of, "recpipe candidates")
-    items, availability = t.read("silver.items"), t.read("silver.item_availability")
+    ctx.check_as_of(catalog.GOLD_USER_CANDIDATES, as_of, "recpipe candidates")
+    items, availability = t.read(catalog.SILVER_ITEMS), t.read(catalog.SILVER_ITEM_AVAILABILITY)
     available = availability.where(F.col("status") == "active").select("item_id")
-    seen = seen_pairs(t.read("silver.interactions"), candidates.exclude_seen_event_types)
+    seen = seen_pairs(t.read(catalog.SILVER_INTERACTIONS), candidates.exclude_seen_event_types)
 
     report, quarantine, gx_results, cached = [], [], {}, []
     with stages.stage("list rules"):
         for surface in gold.SURFACES:
-            lists = gold.require_encoded_lists(user_lists if surface.table == "gold.user_candidates" else t.read(surface.table), surface.table)
+            lists = gold.require_encoded_lists(user_lists if surface.table == catalog.GOLD_USER_CANDIDATES else t.read(surface.table), surface.table)
             checks = gold.list_checks(lists, surface, available, seen, items.select("item_id", "seller_id")).cache()
             cached.append(checks)
             rules = gold.list_rules(surface, checks.columns, config.min_list_length, config.max_short_list_share)
@@ -98,7 +97,7 @@ def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConf
             report += surface_report
             quarantine.append(gold.failing_lists(checks, surface, rules))
     with stages.stage("run rules"):
-        figures = gold.run_figures(user_lists, t.read("silver.users"), available, previous, availability, config)
+        figures = gold.run_figures(user_lists, t.read(catalog.SILVER_USERS), available, previous, availability, config)
         gx_results["run"] = run_expectations(pd.DataFrame([figures]).astype(float), "gold_run", gold.run_expectations(config), "BASIC")
         report += summarize(gx_results["run"])
         log.info("gate: %s", ", ".join(f"{name} {format_figure(value)}" for name, value in figures.items()))

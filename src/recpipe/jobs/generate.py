@@ -7,6 +7,7 @@ import logging
 from datetime import datetime, time, timezone
 from typing import Any
 
+from recpipe import catalog
 from recpipe.config import GenerateConfig, load_job_config
 from recpipe.data.calibration import calibration_figures, out_of_range
 from recpipe.data.generator import MarketplaceGenerator
@@ -16,7 +17,6 @@ from recpipe.jobs.context import JobContext
 log = logging.getLogger(__name__)
 
 NAME = "generate"
-HELP = "Generate a synthetic resale marketplace (bronze users, items, events; sim ground truth)."
 DESCRIPTION = """\
 Writes bronze.users, bronze.items and bronze.events as Delta tables, and the ground truth (true utility vectors)
 to sim.users and sim.items. Listings are created all day and sell once, mostly within days; users browse live
@@ -40,22 +40,22 @@ def write_marketplace(ctx: JobContext, config: GenerateConfig, replace: bool = F
     with ctx.stages.stage("sales"):
         generated = MarketplaceGenerator(config).generate(ctx.spark)
     for logical, df in (
-        ("bronze.users", generated.users),
-        ("bronze.items", generated.items),
-        ("bronze.events", generated.events),
-        ("sim.users", generated.sim_users),
-        ("sim.items", generated.sim_items),
+        (catalog.BRONZE_USERS, generated.users),
+        (catalog.BRONZE_ITEMS, generated.items),
+        (catalog.BRONZE_EVENTS, generated.events),
+        (catalog.SIM_USERS, generated.sim_users),
+        (catalog.SIM_ITEMS, generated.sim_items),
     ):
         with ctx.stages.stage(f"write {logical}"):
             ctx.tables.overwrite(df, logical, note=writer_note(NAME))
-        ctx.stages.count(logical, ctx.tables.read(logical).count())
+        ctx.stages.count(logical, ctx.tables.rows_written(logical))
 
 
 def check_calibration(ctx: JobContext, config: GenerateConfig) -> dict[str, float]:
     """Log the world's calibration figures; a figure outside its configured range is a warning, not an error."""
     t = ctx.tables
     with ctx.stages.stage("calibration"):
-        figures = calibration_figures(t.read("sim.users"), t.read("bronze.items"), t.read("bronze.events"),
+        figures = calibration_figures(t.read(catalog.SIM_USERS), t.read(catalog.BRONZE_ITEMS), t.read(catalog.BRONZE_EVENTS),
                                       datetime.combine(config.end_date, time(), tzinfo=timezone.utc))
     log.info("generate: calibration %s", ", ".join(f"{k}={v:g}" for k, v in figures.items()))
     for problem in out_of_range(figures, config.calibration):

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from recpipe import catalog
 from recpipe import schemas
 from recpipe.config import ConfigError
 from recpipe.data.movielens import movielens
@@ -13,7 +14,6 @@ from recpipe.jobs.bronze import check_bronze_writable, writer_note
 from recpipe.jobs.context import JobContext
 
 NAME = "ingest"
-HELP = "Write public ratings data (MovieLens 100k or ml-latest) to bronze users, items and events."
 DESCRIPTION = """\
 Reads a MovieLens folder (100k: u.data and u.item; ml-latest: ratings.csv and movies.csv) and writes
 bronze.users, bronze.items (first genre as category, release decade as brand) and bronze.events (each rating an
@@ -22,8 +22,8 @@ event, `like` unless --rating-event maps it, timestamps kept). With --holdout-sh
 `recpipe evaluate` scores the served lists against it. Run the pipeline on it with the ratings profile:
 `recpipe run --profile ratings` (no bot filter, no time decay). Existing bronze tables are kept unless --replace."""
 
-HOLDOUT = "sim.holdout"
-HOLDOUT_SCHEMA = "user_id long, item_id long, rating double, event_ts timestamp"
+HOLDOUT = catalog.SIM_HOLDOUT
+HOLDOUT_SCHEMA = catalog.columns(catalog.SIM_HOLDOUT)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,9 +67,9 @@ def ingest(ctx: JobContext, data, replace: bool = False) -> dict[str, Any]:
     t, stages = ctx.tables, ctx.stages
     check_bronze_writable(t, NAME, replace)
     for logical, frame, schema in (
-        ("bronze.users", data.users, schemas.USERS),
-        ("bronze.items", data.items, schemas.ITEMS),
-        ("bronze.events", data.events, schemas.EVENTS),
+        (catalog.BRONZE_USERS, data.users, schemas.USERS),
+        (catalog.BRONZE_ITEMS, data.items, schemas.ITEMS),
+        (catalog.BRONZE_EVENTS, data.events, schemas.EVENTS),
     ):
         with stages.stage(f"write {logical}"):
             t.overwrite(ctx.spark.createDataFrame(frame, schema), logical, note=writer_note(NAME))

@@ -8,6 +8,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe.config import InteractionsConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.monitoring import runs
@@ -16,7 +17,6 @@ from recpipe.quality.rules import DataQualityError
 from recpipe.transforms import interactions as T
 
 NAME = "interactions"
-HELP = "Validate bronze tables (bad rows to quarantine) and build silver interactions, indices, availability."
 DESCRIPTION = """\
 Validates bronze.users/items/events with Great Expectations (failing rows go to quarantine.<table> with the
 rule and run id; the job fails above the configured quarantined share), then builds silver.daily_interactions,
@@ -53,7 +53,7 @@ def checked_as_of(requested: date | None, last_event_day: date | None) -> date:
 def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
     """The job body: read bronze, validate, transform, write silver (separate from argument parsing for tests)."""
     tables, stages = ctx.tables, ctx.stages
-    users, items, events = (tables.read(f"bronze.{t}") for t in ("users", "items", "events"))
+    users, items, events = (tables.read(name) for name in catalog.BRONZE)
     # The run id depends on what was asked (an as-of or the latest day), not on the rows: validation needs it.
     run_id = ctx.run_id(ctx.as_of or "latest", config.model_dump_json(), sorted(tables.versions_read.items()))
     now = datetime.now(timezone.utc)
@@ -64,18 +64,18 @@ def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
         last_event_day = checked.events.valid.agg(F.max(F.to_date("event_ts"))).first()[0]
         as_of = checked_as_of(ctx.as_of, last_event_day)
         for result in checked.tables:
-            stages.count(f"bronze.{result.table}", result.total)
-            stages.count(f"quarantine.{result.table}", result.quarantined)
+            stages.count(result.name, result.total)
+            stages.count(catalog.quarantine_of(result.name), result.quarantined)
         # Quarantine and report are written before the threshold check: a failing run still shows what failed.
         for result in checked.tables:
-            tables.replace_where(result.quarantine, f"quarantine.{result.table}", f"run_id = '{run_id}'")
-        tables.replace_where(checked.report(ctx.spark, run_id), "monitoring.validation_results", f"run_id = '{run_id}'")
+            tables.replace_where(result.quarantine, catalog.quarantine_of(result.name), f"run_id = '{run_id}'")
+        tables.replace_where(checked.report(ctx.spark, run_id), catalog.MONITORING_VALIDATION_RESULTS, f"run_id = '{run_id}'")
         checked.write_json(ctx.settings.artifacts / "validation" / run_id)
         checked.enforce(config.validation)
 
     last_day = as_of
     first_window_day = config.first_window_day(as_of)
-    incremental = config.incremental and tables.exists("silver.daily_interactions")
+    incremental = config.incremental and tables.exists(catalog.SILVER_DAILY_INTERACTIONS)
     first_day = last_day if incremental else first_window_day
     window_events = checked.events.valid.transform(T.within_days(first_window_day, last_day))
     if window_events.isEmpty():
@@ -89,12 +89,12 @@ def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
             .transform(T.daily_interactions(config.event_weights, config.half_life_days))
         )
         if incremental:
-            tables.replace_where(daily, "silver.daily_interactions", f"day >= '{first_day}' AND day <= '{last_day}'")
+            tables.replace_where(daily, catalog.SILVER_DAILY_INTERACTIONS, f"day >= '{first_day}' AND day <= '{last_day}'")
         else:
-            tables.overwrite(daily, "silver.daily_interactions")
+            tables.overwrite(daily, catalog.SILVER_DAILY_INTERACTIONS)
 
     with stages.stage("interactions"):
-        window = tables.read("silver.daily_interactions").transform(T.within_days(first_window_day, last_day, column="day"))
+        window = tables.read(catalog.SILVER_DAILY_INTERACTIONS).transform(T.within_days(first_window_day, last_day, column="day"))
         bots = window.transform(T.bot_users(config.bot_max_events_per_day)).cache()
         stages.count("bot users", bots.count())
         interactions = (
@@ -108,20 +108,22 @@ def build(ctx: JobContext, config: InteractionsConfig) -> dict[str, Any]:
                                    f"after the bot filter and the minimum counts (interactions config: min_user_interactions, "
                                    f"min_item_interactions): silver.interactions was kept as it was")
         if incremental:
-            tables.merge(interactions, "silver.interactions", keys=["user_id", "item_id"], delete_missing=True)
+            tables.merge(interactions, catalog.SILVER_INTERACTIONS, keys=["user_id", "item_id"], delete_missing=True)
+            stages.count(catalog.SILVER_INTERACTIONS, tables.read(catalog.SILVER_INTERACTIONS).count())
         else:
-            tables.overwrite(interactions, "silver.interactions")
-        interactions = tables.read("silver.interactions")
-        stages.count("silver.interactions", interactions.count())
+            tables.overwrite(interactions, catalog.SILVER_INTERACTIONS)
+            stages.count(catalog.SILVER_INTERACTIONS, tables.rows_written(catalog.SILVER_INTERACTIONS))
+        interactions = tables.read(catalog.SILVER_INTERACTIONS)
 
     with stages.stage("indices and availability"):
-        tables.overwrite(interactions.transform(T.contiguous_index("user_id", "user_idx", run_id)), "silver.user_index")
-        tables.overwrite(interactions.transform(T.contiguous_index("item_id", "item_idx", run_id)), "silver.item_index")
-        tables.overwrite(checked.items.valid.transform(T.item_availability(as_of)), "silver.item_availability")
-        tables.overwrite(checked.items.valid, "silver.items")
-        tables.overwrite(checked.users.valid, "silver.users")
-        for name in ("user_index", "item_index", "item_availability", "items", "users"):
-            stages.count(f"silver.{name}", tables.read(f"silver.{name}").count())
+        tables.overwrite(interactions.transform(T.contiguous_index("user_id", "user_idx", run_id)), catalog.SILVER_USER_INDEX)
+        tables.overwrite(interactions.transform(T.contiguous_index("item_id", "item_idx", run_id)), catalog.SILVER_ITEM_INDEX)
+        tables.overwrite(checked.items.valid.transform(T.item_availability(as_of)), catalog.SILVER_ITEM_AVAILABILITY)
+        tables.overwrite(checked.items.valid, catalog.SILVER_ITEMS)
+        tables.overwrite(checked.users.valid, catalog.SILVER_USERS)
+        for name in (catalog.SILVER_USER_INDEX, catalog.SILVER_ITEM_INDEX, catalog.SILVER_ITEM_AVAILABILITY,
+                     catalog.SILVER_ITEMS, catalog.SILVER_USERS):
+            stages.count(name, tables.rows_written(name))
 
     bots.unpersist()
     runs.record_task(tables, stages.summary(), as_of, run_id)

@@ -9,6 +9,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe import tracking
 from recpipe.config import PublishConfig, Settings, load_job_config, load_settings
 from recpipe.jobs.context import JobContext, add_as_of_arguments, requested_as_of
@@ -25,7 +26,6 @@ from recpipe.transforms.interactions import as_of_from_end
 log = logging.getLogger(__name__)
 
 NAME = "publish"
-HELP = "Publish gold lists to Redis as a new verified version and switch the pointers atomically (--rollback, --dry-run)."
 DESCRIPTION = """\
 Writes gold.user_candidates, gold.similar_items and gold.fallback_candidates into Redis under a new version from
 the executors (pipelined, retried), reads everything back to verify counts and checksums, records manifests in
@@ -74,20 +74,20 @@ def surfaces(ctx: JobContext, config: PublishConfig):
     read = lambda table: require_encoded_lists(ctx.tables.read(table), table)  # noqa: E731
     parts = config.write_partitions
     published = {
-        "foryou": (S.foryou_entries(read("gold.user_candidates")).transform(S.by_bucket(config.foryou_buckets, parts)), config.foryou_buckets),
-        "similar": (S.similar_entries(read("gold.similar_items"), config.similar_sources).transform(S.by_bucket(config.similar_buckets, parts)), config.similar_buckets),
-        "fallback": (S.fallback_entries(read("gold.fallback_candidates")).transform(S.by_bucket(1, 1)), 1),
+        "foryou": (S.foryou_entries(read(catalog.GOLD_USER_CANDIDATES)).transform(S.by_bucket(config.foryou_buckets, parts)), config.foryou_buckets),
+        "similar": (S.similar_entries(read(catalog.GOLD_SIMILAR_ITEMS), config.similar_sources).transform(S.by_bucket(config.similar_buckets, parts)), config.similar_buckets),
+        "fallback": (S.fallback_entries(read(catalog.GOLD_FALLBACK_CANDIDATES)).transform(S.by_bucket(1, 1)), 1),
     }
-    if ctx.tables.exists("gold.topup_exclusions"):  # lists built before it existed are published without it
-        exclusions = S.exclusion_entries(read("gold.topup_exclusions"))
+    if ctx.tables.exists(catalog.GOLD_TOPUP_EXCLUSIONS):  # lists built before it existed are published without it
+        exclusions = S.exclusion_entries(read(catalog.GOLD_TOPUP_EXCLUSIONS))
         published["exclude"] = (exclusions.transform(S.by_bucket(config.foryou_buckets, parts)), config.foryou_buckets)
     return published
 
 
 def version_of(ctx: JobContext) -> tuple[str, dict[str, str]]:
     """The version id: the lists' as-of day plus their run id, so a rerun rewrites the same version."""
-    row = ctx.tables.read("gold.user_candidates").select("run_id", "model_version", "generated_at").first()
-    ctx.check_as_of("gold.user_candidates", as_of_from_end(row.generated_at), "recpipe candidates")
+    row = ctx.tables.read(catalog.GOLD_USER_CANDIDATES).select("run_id", "model_version", "generated_at").first()
+    ctx.check_as_of(catalog.GOLD_USER_CANDIDATES, as_of_from_end(row.generated_at), "recpipe candidates")
     version = f"{row.generated_at:%Y%m%d}-{row.run_id.rsplit('-', 1)[-1][:10]}"
     return version, {"run_id": row.run_id, "model_version": row.model_version, "generated_at": str(row.generated_at)}
 
@@ -121,7 +121,7 @@ def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_
     version, manifest = version_of(ctx)
     if config.require_gate:
         require_passed_gate(ctx, manifest["run_id"])
-    gold_version = ctx.tables.versions_read["gold.user_candidates"]
+    gold_version = ctx.tables.versions_read[catalog.GOLD_USER_CANDIDATES]
     stats = {}
     for surface, (df, buckets) in surfaces(ctx, config).items():
         with ctx.stages.stage(f"write {surface}"):
@@ -130,9 +130,9 @@ def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_
             stats[surface] = written
             ctx.stages.count(f"redis {surface} entries", written.entries)
     with ctx.stages.stage("switch"):
-        gold = [ctx.tables.read("gold.user_candidates").select("item_ids"), ctx.tables.read("gold.fallback_candidates").select("item_ids"),
-                ctx.tables.read("gold.similar_items").select(F.col("similar_item_ids").alias("item_ids"))]
-        unavailable = [r.item_id for r in S.unavailable_listed_items(gold, ctx.tables.read("bronze.items")).collect()]
+        gold = [ctx.tables.read(catalog.GOLD_USER_CANDIDATES).select("item_ids"), ctx.tables.read(catalog.GOLD_FALLBACK_CANDIDATES).select("item_ids"),
+                ctx.tables.read(catalog.GOLD_SIMILAR_ITEMS).select(F.col("similar_item_ids").alias("item_ids"))]
+        unavailable = [r.item_id for r in S.unavailable_listed_items(gold, ctx.tables.read(catalog.BRONZE_ITEMS)).collect()]
         P.switch(target.check(), version, list(stats), unavailable, config.keep_versions, config.expire_after_s)
         ctx.stages.count("unavailable listed items", len(unavailable))
     rows = [(surface, version, s.entries, str(s.checksum), s.bytes, manifest["run_id"], manifest["model_version"], gold_version)

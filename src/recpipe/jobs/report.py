@@ -12,7 +12,6 @@ from recpipe.monitoring import rollbacks, runs
 from recpipe.monitoring.report import render
 
 NAME = "report"
-HELP = "Write an HTML health page (charts + table) of the latest runs in monitoring.pipeline_runs."
 DESCRIPTION = """\
 Reads the latest runs from monitoring.pipeline_runs and writes one HTML file with embedded PNG charts (model
 metrics, catalog coverage and fallback share, depletion, popularity concentration, task durations) and a table

@@ -8,7 +8,6 @@ from typing import Any
 from recpipe.config import JOB_CONFIGS, SECRET_FIELDS, load_job_config, load_settings
 
 NAME = "config"
-HELP = "Print the configuration a job would run with (embedded defaults plus every override), and the settings."
 DESCRIPTION = """\
 Prints the job's effective configuration: the embedded defaults, changed by --conf (or $RECPIPE_CONF_DIR/<job>.yml),
 the profile, RECPIPE_<JOB>__FIELD variables and --set, in that order; and the settings (where: platform, data

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe import tracking
 from recpipe.config import ALSConfig, CandidatesConfig, InteractionsConfig, TrainConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
@@ -42,7 +43,6 @@ from recpipe.transforms.interactions import as_of_end
 log = logging.getLogger(__name__)
 
 NAME = "train"
-HELP = "Train ALS, ALS with attributes, a two-tower model and its blend with ALS; register and gate the best on next-week purchases."
 DESCRIPTION = """\
 Reads silver.interactions, the run's indices and the listings' attributes, evaluates every model family of
 `families` (ALS; ALS with an attribute-to-factor map; a two-tower model; the two towers plus ALS) against global
@@ -75,7 +75,7 @@ def event_split(ctx: JobContext, as_of: date, holdout_days: int, user_index: Dat
     days before the last ``holdout_days`` decayed to the split, and those days."""
     config = load_job_config("interactions", InteractionsConfig)
     first_test_day = as_of - timedelta(days=holdout_days - 1)
-    window = ctx.tables.read("silver.daily_interactions").transform(
+    window = ctx.tables.read(catalog.SILVER_DAILY_INTERACTIONS).transform(
         T.within_days(config.first_window_day(as_of), as_of, column="day"))
     indexed = TI.indexed_interactions(user_index, item_index, EVENT_TYPES)
     parts = [
@@ -93,19 +93,19 @@ def load_training_data(ctx: JobContext, rules: CandidatesConfig | None = None, h
     every listing still for sale when the holdout began (``listing_index``). ``as_of``: silver's, when known."""
     t = ctx.tables
     seen_types = (rules or serving_rules()).exclude_seen_event_types
-    user_index, item_index = t.read("silver.user_index"), t.read("silver.item_index")
-    availability = t.read("silver.item_availability")
+    user_index, item_index = t.read(catalog.SILVER_USER_INDEX), t.read(catalog.SILVER_ITEM_INDEX)
+    availability = t.read(catalog.SILVER_ITEM_AVAILABILITY)
     if holdout_days:
         as_of = as_of or ctx.interactions_as_of()
         since = as_of_end(as_of) - timedelta(days=holdout_days)
         item_index = availability.transform(TI.listing_index(item_index, since)).cache()
-    interactions = t.read("silver.interactions").transform(TI.indexed_interactions(user_index, item_index, EVENT_TYPES)).toPandas()
+    interactions = t.read(catalog.SILVER_INTERACTIONS).transform(TI.indexed_interactions(user_index, item_index, EVENT_TYPES)).toPandas()
     indexed_availability = availability.transform(TI.indexed_availability(item_index)).toPandas()
-    sequences = t.read("silver.daily_interactions").transform(TI.item_sequences(item_index)).select("items").toPandas()
-    own = C.own_listings(t.read("silver.items")).transform(TI.indexed_pairs(user_index, item_index)).toPandas()
+    sequences = t.read(catalog.SILVER_DAILY_INTERACTIONS).transform(TI.item_sequences(item_index)).select("items").toPandas()
+    own = C.own_listings(t.read(catalog.SILVER_ITEMS)).transform(TI.indexed_pairs(user_index, item_index)).toPandas()
     item_ids = item_index.orderBy("item_idx").select("item_id").toPandas()["item_id"].to_numpy(np.int64)
-    attributes = t.read("silver.items").transform(TI.listing_attributes(item_index, t.read("silver.users"))).toPandas()
-    users = user_index.join(t.read("silver.users"), "user_id", "left").select("user_idx", "user_id", "country").orderBy("user_idx").toPandas()
+    attributes = t.read(catalog.SILVER_ITEMS).transform(TI.listing_attributes(item_index, t.read(catalog.SILVER_USERS))).toPandas()
+    users = user_index.join(t.read(catalog.SILVER_USERS), "user_id", "left").select("user_idx", "user_id", "country").orderBy("user_idx").toPandas()
     split = event_split(ctx, as_of, holdout_days, user_index, item_index) if holdout_days else None
     item_index.unpersist()
     return TrainingData(
@@ -277,9 +277,9 @@ def _write_vectors(ctx: JobContext, version: str, user_ids, item_ids, model: Rec
     condition = f"model_version = '{version}'"
     user_vectors, item_vectors = model.embed(np.arange(data.n_users), data.matrix())
     for table, ids, vectors, id_column in (
-        ("gold.user_factors", user_ids, user_vectors, "user_id"),
-        ("gold.item_factors", item_ids, item_vectors, "item_id"),
-        ("gold.item_embeddings", item_ids, item2vec.vectors, "item_id"),
+        (catalog.GOLD_USER_FACTORS, user_ids, user_vectors, "user_id"),
+        (catalog.GOLD_ITEM_FACTORS, item_ids, item_vectors, "item_id"),
+        (catalog.GOLD_ITEM_EMBEDDINGS, item_ids, item2vec.vectors, "item_id"),
     ):
         stored = has_vector(vectors)
         ctx.tables.replace_where(_factors_frame(ctx, ids[stored], vectors[stored], id_column, version), table, condition)

@@ -18,7 +18,6 @@ from recpipe.models.training import build_als, evaluate_on_time_split, sample_gr
 log = logging.getLogger(__name__)
 
 NAME = "tune"
-HELP = "Search ALS hyperparameters on the time split (nested MLflow runs); training then starts from the best."
 DESCRIPTION = """\
 Draws `trials` combinations (seeded) from the grid of the tune config, trains and scores each on the time split of the
 train config (the served ranking), logs each as a nested MLflow run, and records the best parameters in

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from recpipe.models.base import Recommender
-from recpipe.models.topk import top_k_rows
+from recpipe.models.topk import cosine_neighbours
 
 
 def gpu_available() -> bool:
@@ -47,6 +45,7 @@ class ALSRecommender(Recommender):
     """
 
     name = "als"
+    ARRAYS = ("user_factors", "item_factors")
 
     def __init__(
         self,
@@ -113,22 +112,4 @@ class ALSRecommender(Recommender):
 
     def similar_items(self, item_idx: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Nearest items by cosine similarity of item factors, the item itself excluded."""
-        norms = np.linalg.norm(self.item_factors, axis=1, keepdims=True)
-        unit = self.item_factors / np.maximum(norms, 1e-12)
-        item_idx = np.asarray(item_idx, dtype=np.int64)
-        scores = unit[item_idx] @ unit.T
-        itself = sp.csr_matrix((np.ones(len(item_idx)), (np.arange(len(item_idx)), item_idx)), shape=scores.shape)
-        return top_k_rows(scores, n, itself)
-
-    def save(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        np.save(path / "user_factors.npy", self.user_factors)
-        np.save(path / "item_factors.npy", self.item_factors)
-        (path / "params.json").write_text(json.dumps(self.params))
-
-    @classmethod
-    def load(cls, path: Path) -> ALSRecommender:
-        model = cls(**json.loads((path / "params.json").read_text()))
-        model.user_factors = np.load(path / "user_factors.npy")
-        model.item_factors = np.load(path / "item_factors.npy")
-        return model
+        return cosine_neighbours(self.item_factors, item_idx, n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import json
 from pathlib import Path
 
 import numpy as np
@@ -52,14 +53,42 @@ class Recommender(abc.ABC):
     def similar_items(self, item_idx: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError(f"{self.name} has no item similarity")
 
-    @abc.abstractmethod
+    # What save and load carry: the constructor parameters (``params``, as JSON) and these array attributes (numpy
+    # as .npy, scipy sparse as .npz); ``INIT_ARRAYS`` are constructor arguments, ``ARRAYS`` are set after.
+    INIT_ARRAYS: tuple[str, ...] = ()
+    ARRAYS: tuple[str, ...] = ()
+
+    def saved_params(self) -> dict:
+        """The constructor parameters ``load`` rebuilds the model with."""
+        return dict(getattr(self, "params", {}))
+
     def save(self, path: Path) -> None:
         """Write everything needed to ``load`` the model into a directory."""
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "params.json").write_text(json.dumps(self.saved_params()))
+        for name in (*self.INIT_ARRAYS, *self.ARRAYS):
+            _save_array(path, name, getattr(self, name))
 
     @classmethod
-    @abc.abstractmethod
     def load(cls, path: Path) -> Recommender:
         """Read a model written by ``save``."""
+        params = json.loads((path / "params.json").read_text())
+        model = cls(**{name: _load_array(path, name) for name in cls.INIT_ARRAYS}, **params)
+        for name in cls.ARRAYS:
+            setattr(model, name, _load_array(path, name))
+        return model
+
+
+def _save_array(path: Path, name: str, value: np.ndarray | sp.spmatrix) -> None:
+    if sp.issparse(value):
+        sp.save_npz(path / f"{name}.npz", value)
+    else:
+        np.save(path / f"{name}.npy", value)
+
+
+def _load_array(path: Path, name: str) -> np.ndarray | sp.csr_matrix:
+    sparse = path / f"{name}.npz"
+    return sp.load_npz(sparse).tocsr() if sparse.exists() else np.load(path / f"{name}.npy")
 
 
 def recommend_all(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,6 +16,7 @@ class EASERecommender(Recommender):
     """B = I - P / diag(P), P = (X'X + lambda I)^-1, zero diagonal; scores = X B."""
 
     name = "ease"
+    ARRAYS = ("weights",)
 
     def __init__(self, l2: float = 500.0, binary: bool = True):
         self.params = dict(l2=l2, binary=binary)
@@ -47,14 +46,3 @@ class EASERecommender(Recommender):
         if self.params["binary"]:
             x = binarize(x)
         return np.asarray(x.todense(), dtype=np.float32), np.ascontiguousarray(self.weights.T, dtype=np.float32)
-
-    def save(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        np.save(path / "weights.npy", self.weights)
-        (path / "params.json").write_text(json.dumps(self.params))
-
-    @classmethod
-    def load(cls, path: Path) -> EASERecommender:
-        model = cls(**json.loads((path / "params.json").read_text()))
-        model.weights = np.load(path / "weights.npy")
-        return model

@@ -15,7 +15,6 @@ scores stay dot products and the served ranking and the scorer need nothing new.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,8 @@ class AttributeALSRecommender(Recommender):
     """
 
     name = "als_attributes"
+    INIT_ARRAYS = ("item_features",)
+    ARRAYS = ("attribute_map", "item_vectors")
 
     def __init__(self, item_features: sp.csr_matrix, shrinkage: float = 5.0, map_regularization: float = 1.0, **als):
         self.als = ALSRecommender(**als)
@@ -83,18 +84,11 @@ class AttributeALSRecommender(Recommender):
         return self.user_factors[user_idx], self.item_vectors
 
     def save(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
+        super().save(path)
         self.als.save(path / "als")
-        np.save(path / "attribute_map.npy", self.attribute_map)
-        np.save(path / "item_vectors.npy", self.item_vectors)
-        sp.save_npz(path / "item_features.npz", self.item_features)
-        (path / "params.json").write_text(json.dumps({k: self.params[k] for k in ("shrinkage", "map_regularization")}))
 
     @classmethod
     def load(cls, path: Path) -> AttributeALSRecommender:
-        als = ALSRecommender.load(path / "als")
-        model = cls(sp.load_npz(path / "item_features.npz"), **json.loads((path / "params.json").read_text()), **als.params)
-        model.als = als
-        model.attribute_map = np.load(path / "attribute_map.npy")
-        model.item_vectors = np.load(path / "item_vectors.npy")
+        model = super().load(path)
+        model.als = ALSRecommender.load(path / "als")
         return model

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 from recpipe.models.base import Recommender
-from recpipe.models.topk import top_k_rows
+from recpipe.models.topk import cosine_neighbours, unit_rows
 
 
 def stable_hash(text: str) -> int:
@@ -23,6 +21,7 @@ class Item2VecRecommender(Recommender):
     """Item embeddings from sequences of item indices; users are the mean of their items' unit vectors."""
 
     name = "item2vec"
+    ARRAYS = ("vectors",)
 
     def __init__(
         self,
@@ -65,8 +64,7 @@ class Item2VecRecommender(Recommender):
 
     @property
     def _unit(self) -> np.ndarray:
-        norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
-        return self.vectors / np.maximum(norms, 1e-12)
+        return unit_rows(self.vectors)
 
     def score(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         profile, unit = self.embed(user_idx, user_items)
@@ -81,22 +79,4 @@ class Item2VecRecommender(Recommender):
 
     def similar_items(self, item_idx: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Cosine neighbours; items without a vector get no neighbours (-1 / -inf)."""
-        unit = self._unit
-        item_idx = np.asarray(item_idx, dtype=np.int64)
-        scores = unit[item_idx] @ unit.T
-        known = np.linalg.norm(self.vectors, axis=1) > 0
-        scores[:, ~known] = -np.inf
-        scores[~known[item_idx]] = -np.inf
-        itself = sp.csr_matrix((np.ones(len(item_idx)), (np.arange(len(item_idx)), item_idx)), shape=scores.shape)
-        return top_k_rows(scores, n, itself)
-
-    def save(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        np.save(path / "vectors.npy", self.vectors)
-        (path / "params.json").write_text(json.dumps(self.params))
-
-    @classmethod
-    def load(cls, path: Path) -> Item2VecRecommender:
-        model = cls(**json.loads((path / "params.json").read_text()))
-        model.vectors = np.load(path / "vectors.npy")
-        return model
+        return cosine_neighbours(self.vectors, item_idx, n)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,6 +14,7 @@ class PopularityRecommender(Recommender):
     """Every user gets the items with the most distinct users, seen items removed."""
 
     name = "popularity"
+    ARRAYS = ("item_scores",)
 
     def __init__(self) -> None:
         self.item_scores: np.ndarray | None = None
@@ -29,15 +28,3 @@ class PopularityRecommender(Recommender):
 
     def embed(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         return np.ones((len(user_idx), 1), dtype=np.float32), self.item_scores[:, None]
-
-    def save(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        np.save(path / "item_scores.npy", self.item_scores)
-        (path / "params.json").write_text(json.dumps({"name": self.name}))
-
-    @classmethod
-    def load(cls, path: Path) -> PopularityRecommender:
-        model = cls()
-        model.item_scores = np.load(path / "item_scores.npy")
-        return model
-

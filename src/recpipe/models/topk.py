@@ -36,3 +36,22 @@ def top_k_rows(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None)
         ids = np.pad(ids, ((0, 0), (0, k - k_eff)), constant_values=-1)
         vals = np.pad(vals, ((0, 0), (0, k - k_eff)), constant_values=-np.inf)
     return ids, vals
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (all-zero rows stay zero)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def cosine_neighbours(vectors: np.ndarray, item_idx: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n`` nearest rows of ``vectors`` to rows ``item_idx`` by cosine similarity, each row itself excluded.
+
+    A row without a vector (all zero) neither gets nor is a neighbour (-1 / -inf)."""
+    unit = unit_rows(vectors)
+    item_idx = np.asarray(item_idx, dtype=np.int64)
+    scores = unit[item_idx] @ unit.T
+    known = np.linalg.norm(vectors, axis=1) > 0
+    scores[:, ~known] = -np.inf
+    scores[~known[item_idx]] = -np.inf
+    itself = sp.csr_matrix((np.ones(len(item_idx)), (np.arange(len(item_idx)), item_idx)), shape=scores.shape)
+    return top_k_rows(scores, n, itself)

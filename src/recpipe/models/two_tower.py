@@ -16,10 +16,8 @@ needed; a batch is a few BLAS products.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,6 +68,8 @@ class TwoTowerRecommender(Recommender):
     """
 
     name = "two_tower"
+    INIT_ARRAYS = ("item_features",)
+    ARRAYS = ("user_vectors", "item_vectors", "attribute_embeddings")
 
     def __init__(self, item_features: sp.csr_matrix, user_features: sp.csr_matrix | None = None, factors: int = 64,
                  epochs: int = 3, batch_size: int = 1024, learning_rate: float = 0.05, regularization: float = 1e-4,
@@ -202,17 +202,3 @@ class TwoTowerRecommender(Recommender):
 
     def embed(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         return self.user_vectors[user_idx], self.item_vectors
-
-    def save(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        for name in ("user_vectors", "item_vectors", "attribute_embeddings"):
-            np.save(path / f"{name}.npy", getattr(self, name))
-        sp.save_npz(path / "item_features.npz", self.item_features)
-        (path / "params.json").write_text(json.dumps(self.params))
-
-    @classmethod
-    def load(cls, path: Path) -> TwoTowerRecommender:
-        model = cls(sp.load_npz(path / "item_features.npz"), **json.loads((path / "params.json").read_text()))
-        for name in ("user_vectors", "item_vectors", "attribute_embeddings"):
-            setattr(model, name, np.load(path / f"{name}.npy"))
-        return model

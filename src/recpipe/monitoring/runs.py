@@ -14,22 +14,17 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe.tables import Tables
 
-TASK_RUNS = "monitoring.task_runs"
-PIPELINE_RUNS = "monitoring.pipeline_runs"
+TASK_RUNS = catalog.MONITORING_TASK_RUNS
+PIPELINE_RUNS = catalog.MONITORING_PIPELINE_RUNS
 
-TASK_SCHEMA = "as_of date, task string, run_id string, total_seconds double, seconds map<string,double>, rows map<string,bigint>"
-PIPELINE_COLUMNS = (
-    ("run_id", "string"), ("as_of", "date"), ("status", "string"), ("model_version", "string"),
-    ("model_metrics", "map<string,double>"), ("task_seconds", "map<string,double>"), ("task_rows", "map<string,bigint>"),
-    ("quarantined", "bigint"), ("users", "bigint"), ("lists", "bigint"), ("users_missing", "bigint"),
-    ("coverage", "double"), ("fallback_share", "double"), ("top_items_share", "double"), ("median_score", "double"),
-    ("overlap_at_n", "double"), ("coverage_change", "double"), ("score_shift", "double"), ("depletion", "double"),
-    ("gate_passed", "boolean"), ("gate_failures", "array<string>"), ("published_version", "string"),
-    ("future", "map<string,double>"),  # recpipe evaluate: recall of the next days' targets, per list
-)
-PIPELINE_SCHEMA = ", ".join(f"{name} {kind}" for name, kind in PIPELINE_COLUMNS)
+TASK_SCHEMA = catalog.columns(catalog.MONITORING_TASK_RUNS)
+PIPELINE_COLUMNS = tuple(catalog.REGISTRY[catalog.MONITORING_PIPELINE_RUNS].fields())
+PIPELINE_SCHEMA = catalog.columns(catalog.MONITORING_PIPELINE_RUNS)
+
+
 def future_key(list_name: str, target: str, horizon_days: int, segment: str, metric: str) -> str:
     """Key of a ``recpipe evaluate`` figure in a run record's ``future`` map, e.g.
     ``pipeline/purchase/7d/all/recall_at_100``."""

@@ -13,10 +13,11 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe.tables import Tables
 
-TUNED_PARAMS = "monitoring.tuned_params"
-SCHEMA = "as_of date, mlflow_run_id string, metric string, value double, params string"
+TUNED_PARAMS = catalog.MONITORING_TUNED_PARAMS
+SCHEMA = catalog.columns(catalog.MONITORING_TUNED_PARAMS)
 
 
 @dataclass(frozen=True)

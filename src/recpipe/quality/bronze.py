@@ -9,15 +9,13 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
+from recpipe import catalog
 from recpipe import schemas
 from recpipe.config import ValidationConfig
 from recpipe.quality.rules import bronze_rules
 from recpipe.quality.validation import TableValidation, enforce_threshold, validate_table
 
-REPORT_SCHEMA = (
-    "run_id string, table string, rule string, expectation string, column string, success boolean, "
-    "unexpected_count long, unexpected_percent double, observed_value string"
-)
+REPORT_SCHEMA = catalog.columns(catalog.MONITORING_VALIDATION_RESULTS)
 
 
 @dataclass
@@ -32,7 +30,7 @@ class BronzeValidation:
 
     def report(self, spark: SparkSession, run_id: str) -> DataFrame:
         rows = [
-            {**row, "run_id": run_id, "table": f"bronze.{t.table}"}
+            {**row, "run_id": run_id, "table": t.name}
             for t in self.tables
             for row in t.report
         ]
@@ -42,7 +40,7 @@ class BronzeValidation:
         """Keep the raw Great Expectations results where a person can read them."""
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "bronze_validation.json"
-        path.write_text(json.dumps({f"bronze.{t.table}": t.gx_result for t in self.tables}, indent=1, default=str))
+        path.write_text(json.dumps({t.name: t.gx_result for t in self.tables}, indent=1, default=str))
         return path
 
     def enforce(self, config: ValidationConfig) -> None:

@@ -16,9 +16,10 @@ import great_expectations as gx
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from recpipe import catalog
 from recpipe.config import QualityGateConfig
 from recpipe.quality.rules import DataQualityError
-from recpipe.transforms.candidates import PERSONAL_SOURCE
+from recpipe.transforms.candidates import PERSONAL_SOURCE, with_encoding_check
 
 E = gx.expectations
 
@@ -44,9 +45,9 @@ class ListSurface:
 
 
 SURFACES = (
-    ListSurface("gold.user_candidates", ("user_id",), "item_ids", per_user=True),
-    ListSurface("gold.similar_items", ("item_id", "source"), "similar_item_ids", per_item=True),
-    ListSurface("gold.fallback_candidates", ("segment",), "item_ids"),
+    ListSurface(catalog.GOLD_USER_CANDIDATES, ("user_id",), "item_ids", per_user=True),
+    ListSurface(catalog.GOLD_SIMILAR_ITEMS, ("item_id", "source"), "similar_item_ids", per_item=True),
+    ListSurface(catalog.GOLD_FALLBACK_CANDIDATES, ("segment",), "item_ids"),
 )
 
 
@@ -77,30 +78,16 @@ def list_checks(
         counts += [F.sum(F.coalesce("_seen", F.lit(0))).alias("seen_items"),
                    F.sum(F.when(F.col("_seller") == F.col("user_id"), 1).otherwise(0)).alias("own_items")]
     per_list = entries.groupBy(*keys).agg(*counts)
-    checks = lists.select(
+    checks = lists.transform(with_encoding_check(items)).select(
         *keys,
         F.size(items).alias("length"),
         (F.size(items) - F.size(F.array_distinct(items))).alias("duplicate_items"),
         (F.col("scores") == F.sort_array("scores", asc=False)).alias("scores_sorted"),
         (F.size(items) == F.size("scores")).alias("aligned"),
-        encoded_matches(items).alias("encoded_matches"),
+        "encoded_matches",
         *([F.array_contains(items, F.col("item_id")).cast("int").alias("self_items")] if surface.per_item else []),
     ).join(per_list, keys, "left")
     return checks.fillna(0, [column for column in ZERO_COUNTS if column in checks.columns])
-
-
-def encoded_matches(items: str) -> Column:
-    """Whether ``encoded_list`` is a well-formed R1 value of the row's list: magic, id width, item count, byte
-    length and the first id (the bytes Redis will serve must say what the arrays say)."""
-    byte = lambda at: f"conv(hex(substring(encoded_list, {at}, 1)), 16, 10)"  # noqa: E731
-    width, count = f"CAST({byte(3)} AS INT)", f"(CAST({byte(4)} AS INT) + 256 * CAST({byte(5)} AS INT))"
-    # the first id's bytes, most significant first (greatest: a malformed width must not break the sequence)
-    first_id = f"conv(concat_ws('', transform(sequence(greatest({width}, 1) + 5, 6, -1), p -> hex(substring(encoded_list, p, 1)))), 16, 10)"
-    return F.coalesce(F.expr(
-        f"substring(encoded_list, 1, 2) = X'5231' AND {width} IN (4, 8) AND {count} = size({items}) "
-        f"AND octet_length(encoded_list) = 5 + ({width} + 4) * {count} "
-        f"AND (size({items}) = 0 OR {first_id} = CAST(element_at({items}, 1) AS STRING))"
-    ), F.lit(False))
 
 
 def require_encoded_lists(lists: DataFrame, table: str) -> DataFrame:

@@ -159,6 +159,11 @@ class TableValidation:
     gx_result: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def name(self) -> str:
+        """The table's logical name."""
+        return f"bronze.{self.table}"
+
+    @property
     def share(self) -> float:
         return self.quarantined / self.total if self.total else 0.0
 

@@ -31,19 +31,12 @@ class EncodingError(ValueError):
 
 
 def encode(item_ids: np.ndarray | list[int], scores: np.ndarray | list[float]) -> bytes:
-    """Encode a ranked list; 32-bit ids when every id fits, else 64-bit."""
+    """Encode one ranked list (``encode_arrow`` of a single row); 32-bit ids when every id fits, else 64-bit."""
     ids = np.asarray(item_ids, dtype=np.int64)
     values = np.asarray(scores, dtype=np.float32)
     if ids.shape != values.shape or ids.ndim != 1:
         raise EncodingError(f"ids and scores must be 1-d and of equal length, got {ids.shape} and {values.shape}")
-    if len(ids) > MAX_ITEMS:
-        raise EncodingError(f"a list holds at most {MAX_ITEMS} items, got {len(ids)}")
-    if len(ids) and ids.min() < 0:
-        raise EncodingError("item ids must be >= 0")
-    narrow = not len(ids) or ids.max() < 2**32
-    width = 4 if narrow else 8
-    body = ids.astype("<u4" if narrow else "<i8").tobytes() + values.astype("<f4").tobytes()
-    return HEADER.pack(MAGIC, width, len(ids)) + body
+    return encode_arrow(pa.array([ids], pa.list_(pa.int64())), pa.array([values], pa.list_(pa.float32())))[0].as_py()
 
 
 def id_widths(offsets: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -103,6 +96,28 @@ def encode_arrow(item_ids: pa.Array | pa.ChunkedArray, scores: pa.Array | pa.Chu
     in_group_order = pa.Array.from_buffers(pa.binary(), len(order), [None, pa.py_buffer(value_offsets), pa.py_buffer(data)])
     encoded = in_group_order if _is_identity(order) else in_group_order.take(pa.array(np.argsort(order)))
     return pc.if_else(item_ids.is_null(), pa.scalar(None, pa.binary()), encoded) if item_ids.null_count else encoded
+
+
+def matches_arrow(item_ids: pa.Array | pa.ChunkedArray, scores: pa.Array | pa.ChunkedArray,
+                  encoded: pa.Array | pa.ChunkedArray) -> pa.BooleanArray:
+    """Row by row, whether ``encoded`` is exactly the R1 value of the row's lists: the bytes Redis will serve say
+    what the arrays say. A missing value, or lists that cannot be encoded (misaligned, negative ids), do not match."""
+    encoded = _single_chunk(encoded)
+    try:
+        expected = encode_arrow(item_ids, scores)
+    except EncodingError:  # a malformed row in the batch: judge each row on its own
+        ids, values = _single_chunk(item_ids).to_pylist(), _single_chunk(scores).to_pylist()
+        return pa.array([_encodes_to(i, v, e) for i, v, e in zip(ids, values, encoded.to_pylist())], pa.bool_())
+    return pc.fill_null(pc.equal(expected, encoded), False)
+
+
+def _encodes_to(ids: list[int] | None, scores: list[float] | None, value: bytes | None) -> bool:
+    if ids is None or scores is None or value is None:
+        return False
+    try:
+        return encode(ids, scores) == value
+    except EncodingError:
+        return False
 
 
 def _single_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:

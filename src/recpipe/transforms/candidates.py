@@ -3,7 +3,7 @@ segment fallbacks, and the assembly that gives every user exactly one list."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,10 +13,11 @@ import scipy.sparse as sp
 from pyspark import Broadcast
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import BinaryType, StructField, StructType
+from pyspark.sql.types import BinaryType, BooleanType, DataType, StructField, StructType
 from threadpoolctl import threadpool_limits
 
 from recpipe.models.ranking import ListRanker, RankingRules
+from recpipe.models.topk import unit_rows
 from recpipe.serving import encoding
 from recpipe.transforms.interactions import Transform
 
@@ -37,12 +38,8 @@ class Catalog:
         pdf = pdf.sort_values("item_id")
         vectors = np.stack(pdf["factors"].to_numpy()).astype(np.float32) if len(pdf) else np.zeros((0, 1), np.float32)
         if normalize:
-            vectors = _unit(vectors)
+            vectors = unit_rows(vectors)
         return cls(pdf["item_id"].to_numpy(np.int64), vectors, pdf["seller_id"].to_numpy(np.int64))
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def _list_column(values: np.ndarray, offsets: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
@@ -91,7 +88,7 @@ def score_top_k(
             flat = pc.list_flatten(batch.column("factors")).to_numpy(zero_copy_only=False).astype(np.float32)
             queries = flat.reshape(batch.num_rows, -1)
             if normalize_queries:
-                queries = _unit(queries)
+                queries = unit_rows(queries)
             query_sellers = batch.column("seller_id").to_numpy(zero_copy_only=False).astype(np.int64) if exclude_query_seller else None
             ids, scores = ranker.rank(queries, _exclusion_matrix(batch, cat.ids), query_sellers)
             valid = ids >= 0
@@ -109,19 +106,32 @@ def score_top_k(
     return transform
 
 
-def with_encoded_lists(items_column: str = "item_ids") -> Transform:
-    """Append ``encoded_list``: the row's ``items_column`` and ``scores`` in R1, as Redis serves them."""
+def _with_arrow_column(name: str, dtype: DataType, compute: Callable[[pa.RecordBatch], pa.Array]) -> Transform:
+    """Append column ``name`` computed from each Arrow batch (no per-row Python)."""
 
     def transform(df: DataFrame) -> DataFrame:
-        schema = StructType([*df.schema.fields, StructField("encoded_list", BinaryType())])
+        schema = StructType([*df.schema.fields, StructField(name, dtype)])
 
-        def encode(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        def append(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             for batch in batches:
-                yield batch.append_column("encoded_list", encoding.encode_arrow(batch.column(items_column), batch.column("scores")))
+                yield batch.append_column(name, compute(batch))
 
-        return df.mapInArrow(encode, schema)
+        return df.mapInArrow(append, schema)
 
     return transform
+
+
+def with_encoded_lists(items_column: str = "item_ids") -> Transform:
+    """Append ``encoded_list``: the row's ``items_column`` and ``scores`` in R1, as Redis serves them."""
+    return _with_arrow_column("encoded_list", BinaryType(),
+                              lambda batch: encoding.encode_arrow(batch.column(items_column), batch.column("scores")))
+
+
+def with_encoding_check(items_column: str = "item_ids") -> Transform:
+    """Append ``encoded_matches``: whether ``encoded_list`` is exactly the R1 value of the row's lists (checked with
+    the publisher's own codec, not a second reading of the format)."""
+    return _with_arrow_column("encoded_matches", BooleanType(), lambda batch: encoding.matches_arrow(
+        batch.column(items_column), batch.column("scores"), batch.column("encoded_list")))
 
 
 def seen_through(event_types: Sequence[str]) -> Column:
