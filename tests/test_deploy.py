@@ -19,6 +19,7 @@ import pytest
 import redis
 import yaml
 
+from recpipe import catalog
 from recpipe.cli import execute
 from recpipe.config import GenerateConfig, load_settings
 from recpipe.dag import resolve_parameters
@@ -112,6 +113,18 @@ def test_every_bundle_task_runs_from_the_installed_wheel(deployed_run, installed
     assert entries == USERS and len(reader.for_user(0, n=10).item_ids) == 10
     assert (data_dir / "reports" / "pipeline_health.html").exists()  # artifacts under the configured location
     assert any((data_dir / "validation").rglob("*.json"))
+
+
+@pytest.mark.slow
+def test_every_table_a_full_run_writes_has_its_registered_columns(deployed_run, spark, monkeypatch):
+    _, data_dir, _, _, _ = deployed_run
+    monkeypatch.setenv("RECPIPE_DATA_DIR", str(data_dir))
+    tables = Tables(spark, load_settings())
+    written = [name for name in catalog.REGISTRY if tables.exists(name)]
+    assert len(written) >= 25  # every layer of the pipeline and the evaluation
+    problems = {name: catalog.schema_problems(name, [(f.name, f.dataType.simpleString()) for f in tables.read(name).schema],
+                                              complete=True) for name in written}
+    assert {name: p for name, p in problems.items() if p} == {}
 
 
 @pytest.mark.slow
