@@ -176,9 +176,10 @@ MONITORING_TUNED_PARAMS = _table("monitoring.tuned_params",
                                  "the best hyperparameters of each search")
 MONITORING_FUTURE_EVALUATION = _table(
     "monitoring.future_evaluation",
-    "run_id string, as_of date, list string, target string, horizon_days int, segment string, k int, users bigint, "
-    "targets bigint, hits bigint, recall double",
-    "served lists scored against the next days' events", enforced=False)
+    "run_id string, as_of date, list string, horizon_days int, target string, segment string, users bigint, "
+    "targets bigint",
+    "served lists scored against the next days' events, plus hit_rate_at_K and recall_at_K for each configured k",
+    enforced=False)  # its metric columns follow the evaluate config's ks
 MONITORING_HOLDOUT_EVALUATION = _table("monitoring.holdout_evaluation",
                                        "run_id string, as_of date, k int, metric string, value double",
                                        "served lists scored against a public dataset's holdout")

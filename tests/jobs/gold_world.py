@@ -49,14 +49,14 @@ def write_silver(tables: Tables, sold: tuple[int, ...] = (SOLD,)) -> None:
 
 
 def write_gold(tables: Tables, lists: dict[int, list[int]], run_id: str, as_of: date = AS_OF,
-               scores: dict[int, list[float]] | None = None, catalog: list[int] | None = None) -> None:
-    """Gold tables of one run; similar-item and fallback lists are drawn from ``catalog`` (items for sale)."""
+               scores: dict[int, list[float]] | None = None, for_sale: list[int] | None = None) -> None:
+    """Gold tables of one run; similar-item and fallback lists are drawn from ``for_sale``."""
     spark = tables.spark
     stamp = ("1", run_id, datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
     rows = [(u, items, (scores or {}).get(u, [float(len(items) - k) for k in range(len(items))]),
              "fallback:country=FR" if u == 6 else "personal", *stamp) for u, items in lists.items()]
     tables.overwrite(spark.createDataFrame(rows, LISTS_SCHEMA).transform(with_encoded_lists()), catalog.GOLD_USER_CANDIDATES)
-    pool = catalog or good_lists()[1]
+    pool = for_sale or good_lists()[1]
     similar = [(i, [j for j in pool if j != i][:3], [0.9, 0.8, 0.7], "vectors", *stamp) for i in pool]
     tables.overwrite(spark.createDataFrame(similar, LISTS_SCHEMA.replace("user_id", "item_id").replace("item_ids", "similar_item_ids"))
                      .transform(with_encoded_lists("similar_item_ids")), catalog.GOLD_SIMILAR_ITEMS)

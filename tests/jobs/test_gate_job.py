@@ -132,7 +132,7 @@ def test_two_runs_make_two_records_with_known_depletion_and_the_report_shows_the
     second = {u: ([i for i in items if i not in newly_sold] + [i for i in pool if i not in items])[: W.LIST_LENGTH]
               for u, items in first.items()}
     W.write_gold(W.context(spark, settings, "x").tables, second, "candidates-day2", as_of=W.AS_OF + timedelta(days=1),
-                 catalog=second[1])
+                 for_sale=second[1])
     check(W.context(spark, settings, "gate"), GATE, CANDIDATES)
 
     tables = W.context(spark, settings, "x").tables

@@ -45,8 +45,10 @@ def write_silver(tables: Tables) -> None:
     tables.overwrite(spark.createDataFrame(daily[["user_id", "item_id", "day", "weighted", "n_events", "last_event_ts", "event_types"]]), catalog.SILVER_DAILY_INTERACTIONS)
     users = sorted(interactions["user_id"].unique())
     items = sorted(interactions["item_id"].unique())
-    tables.overwrite(spark.createDataFrame(pd.DataFrame({"user_id": users, "user_idx": range(len(users)), "run_id": "r"})), catalog.SILVER_USER_INDEX)
-    tables.overwrite(spark.createDataFrame(pd.DataFrame({"item_id": items, "item_idx": range(len(items)), "run_id": "r"})), catalog.SILVER_ITEM_INDEX)
+    tables.overwrite(spark.createDataFrame(pd.DataFrame({"user_id": users, "user_idx": range(len(users)), "run_id": "r"}),
+                                          catalog.columns(catalog.SILVER_USER_INDEX)), catalog.SILVER_USER_INDEX)
+    tables.overwrite(spark.createDataFrame(pd.DataFrame({"item_id": items, "item_idx": range(len(items)), "run_id": "r"}),
+                                          catalog.columns(catalog.SILVER_ITEM_INDEX)), catalog.SILVER_ITEM_INDEX)
     listings = [*items, *COLD_LISTINGS]
     availability = pd.DataFrame({"item_id": listings, "seller_id": [900 + i % 3 for i in listings], "status": "active",
                                  "listed_at": datetime(2026, 9, 1), "sold_at": pd.NaT})

@@ -5,7 +5,10 @@ from datetime import date
 
 import pandas as pd
 
-from recpipe.monitoring.report import future_table, render
+import pytest
+
+from recpipe.monitoring.report import future_table, headline, render, y_limits
+from recpipe.monitoring.runs import ROLLED_BACK
 from recpipe.monitoring.runs import PIPELINE_COLUMNS
 
 
@@ -46,13 +49,32 @@ def test_the_page_shows_the_latest_scored_run_and_charts_it():
     page = render(runs_frame([FUTURE, None]))
     section = page[page.index('<table id="future">') :]
     assert "Run run-0" in page and "<td>pipeline</td><td>0.1000</td><td>0.0500</td>" in section
-    assert len(re.findall(r"<img ", page)) == 6  # five run charts and the future chart
+    # model quality, coverage, depletion, durations and the future; popularity concentration has no value yet
+    assert len(re.findall(r"<img ", page)) == 5
+    assert "Popularity concentration" in page and "no data yet" in page
 
 
 def test_without_a_scored_run_the_page_says_how_to_get_one():
     page = render(runs_frame([None]))
     assert 'id="future"' not in page and "recpipe evaluate --as-of D" in page
-    assert len(re.findall(r"<img ", page)) == 5
+    # one run: lines would be single dots, so only the duration bars are drawn and the rest say when they start
+    assert len(re.findall(r"<img ", page)) == 1 and "charted from the second run on" in page
+
+
+def test_the_headline_names_the_live_version_not_just_the_latest_run():
+    runs = runs_frame([None, None, None])
+    runs["published_version"] = ["v0", "v1", None]
+    runs.loc[1, "status"] = ROLLED_BACK
+    runs.loc[2, "status"] = "gate_failed"
+    assert headline(runs) == ("Live: version v0 from run run-0 (as of 2026-10-20): 10 users, coverage 0.5000, "
+                              "depletion 0.1000. Latest run run-2 (as of 2026-10-22): gate_failed.")
+    assert headline(runs_frame([None])).startswith("Nothing is live from these runs yet. Latest run run-0")
+
+
+def test_shares_are_drawn_on_their_whole_range_and_other_figures_from_zero():
+    assert y_limits([0.9705, 0.9710], share=True) == (0.0, 1.0)
+    low, high = y_limits([0.9705, 0.9710], share=False)
+    assert low == 0.0 and high == pytest.approx(0.9710 * 1.15)
 
 
 def test_holdout_figures_make_a_table_too():

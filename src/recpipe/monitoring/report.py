@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -14,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from recpipe.models.evaluation import MODEL_METRICS  # noqa: E402
-from recpipe.monitoring.runs import future_key  # noqa: E402
+from recpipe.monitoring.runs import ROLLED_BACK, future_key  # noqa: E402
 from recpipe.progress import format_figure  # noqa: E402
 
 # (column, header) of the run table; doubles are shown with format_figure so a reader can match them to Delta.
@@ -34,11 +35,22 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def line_chart(x: Sequence[str], series: dict[str, Sequence[float | None]], title: str, ylabel: str) -> str:
+def y_limits(values: Sequence[float], share: bool) -> tuple[float, float]:
+    """Honest axes: shares span 0..1; other figures start at 0 with a little headroom, so a change of 0.0005 looks
+    like one and not like a cliff."""
+    if share:
+        return 0.0, 1.0
+    top = max((v for v in values if v is not None and v == v), default=0.0)
+    return 0.0, top * 1.15 if top > 0 else 1.0
+
+
+def line_chart(x: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str, ylabel: str,
+               share: bool = False) -> str:
     """A line per series over runs; returns the PNG as base64."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for name, values in series.items():
         ax.plot(range(len(x)), [float("nan") if v is None else v for v in values], marker="o", label=name)
+    ax.set_ylim(*y_limits([v for values in series.values() for v in values if v is not None], share))
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
@@ -71,25 +83,68 @@ def _label_runs(ax, x: Sequence[str]) -> None:
     ax.tick_params(axis="x", labelrotation=30)
 
 
-def charts(runs: pd.DataFrame) -> dict[str, str]:
-    """Chart title -> base64 PNG, for runs ordered oldest first."""
+@dataclass(frozen=True)
+class Chart:
+    """A chart of the page, or the note shown in its place when there is nothing to chart yet."""
+
+    caption: str
+    png: str | None = None
+    note: str | None = None
+
+
+def _line(caption: str, x: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str, ylabel: str,
+          share: bool = False, no_data: str = "no data yet") -> Chart:
+    """A line chart of the series that have a value; over one run a line is a dot, so the table says it instead."""
+    present = {name: values for name, values in series.items() if any(v is not None for v in values)}
+    if not present:
+        return Chart(caption, note=no_data)
+    if len(x) < 2:
+        return Chart(caption, note="charted from the second run on; this run's figures are in the table below")
+    return Chart(caption, png=line_chart(x, present, title, ylabel, share))
+
+
+def charts(runs: pd.DataFrame) -> list[Chart]:
+    """The page's charts, for runs ordered oldest first."""
     x = [str(d) for d in runs["as_of"]]
     metrics = [m or {} for m in runs["model_metrics"]]
     figures = lambda column: [None if pd.isna(v) else float(v) for v in runs[column]]  # noqa: E731
-    made = {
-        "Model quality (time split: target recall at target_k, the rest at k)": line_chart(x, {m: [r.get(m) for r in metrics] for m in MODEL_METRICS}, "Model quality", "metric"),
-        "Catalog coverage and fallback share": line_chart(
-            x, {"catalog coverage": figures("coverage"), "users on fallback": figures("fallback_share")}, "Coverage", "share"),
-        "Depletion: previously published entries sold since": line_chart(x, {"depletion": figures("depletion")}, "Depletion", "share"),
-        "Popularity concentration: list slots held by the top 1% of items": line_chart(
-            x, {"top 1% share": figures("top_items_share")}, "Popularity concentration", "share"),
-        "Task durations": duration_chart(x, [s or {} for s in runs["task_seconds"]]),
-    }
+    made = [
+        _line("Model quality (time split: target recall at target_k, the rest at k)", x,
+              {m: [r.get(m) for r in metrics] for m in MODEL_METRICS}, "Model quality", "metric"),
+        _line("Catalog coverage and fallback share", x,
+              {"catalog coverage": figures("coverage"), "users on fallback": figures("fallback_share")}, "Coverage", "share",
+              share=True),
+        _line("Depletion: previously published entries sold since", x, {"depletion": figures("depletion")}, "Depletion",
+              "share", share=True, no_data="measured from the second published run on"),
+        _line("Popularity concentration: list slots held by the top 1% of items", x,
+              {"top 1% share": figures("top_items_share")}, "Popularity concentration", "share", share=True),
+        Chart("Task durations", png=duration_chart(x, [s or {} for s in runs["task_seconds"]])),
+    ]
     future = future_chart(x, _future(runs))
     if future:
-        made["Scoring against the future: recall@100 of the next 7 days' purchases"] = future
+        made.append(Chart("Scoring against the future: recall@100 of the next 7 days' purchases", png=future))
     return made
 
+
+def _figure_html(chart: Chart) -> str:
+    caption = html.escape(chart.caption)
+    if chart.png is None:
+        return f'<figure class="empty"><p>{html.escape(chart.note or "")}</p><figcaption>{caption}</figcaption></figure>'
+    return f'<figure><img alt="{caption}" src="data:image/png;base64,{chart.png}"><figcaption>{caption}</figcaption></figure>'
+
+
+def headline(runs: pd.DataFrame) -> str:
+    """What is live (the newest published run that was not rolled back) and, when newer, the latest run."""
+    latest = runs.iloc[-1]
+    published = runs[runs["published_version"].notna() & (runs["status"] != ROLLED_BACK)]
+    latest_text = (f"Latest run {latest['run_id']} (as of {latest['as_of']}): {latest['status']}.")
+    if published.empty:
+        return f"Nothing is live from these runs yet. {latest_text}"
+    live = published.iloc[-1]
+    live_text = (f"Live: version {live['published_version']} from run {live['run_id']} (as of {live['as_of']}): "
+                 f"{format_figure(_plain(live['users']))} users, coverage {format_figure(_plain(live['coverage']))}, "
+                 f"depletion {format_figure(_plain(live['depletion']))}.")
+    return live_text if live["run_id"] == latest["run_id"] else f"{live_text} {latest_text}"
 
 
 def _headline(list_name: str) -> str:
@@ -160,21 +215,14 @@ def _plain(value):
 
 def render(runs: pd.DataFrame, title: str = "recpipe pipeline health") -> str:
     """The HTML page for ``runs`` (one row per pipeline run, oldest first)."""
-    latest = runs.iloc[-1]
-    headline = (f"Latest run {html.escape(str(latest['run_id']))} (as of {latest['as_of']}): {html.escape(str(latest['status']))}; "
-                f"{format_figure(_plain(latest['users']))} users, coverage {format_figure(_plain(latest['coverage']))}, "
-                f"depletion {format_figure(_plain(latest['depletion']))}.")
-    images = "\n".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{png}"><figcaption>{html.escape(name)}</figcaption></figure>'
-        for name, png in charts(runs).items()
-    )
+    images = "\n".join(_figure_html(chart) for chart in charts(runs))
     header = "".join(f"<th>{html.escape(label)}</th>" for _, label in TABLE_COLUMNS)
     body = "\n".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in table_rows(runs))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} figure{{display:inline-block;margin:0.5em}}
-table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}</style></head>
-<body><h1>{html.escape(title)}</h1><p>{headline}</p>
+figure.empty p{{width:28em;color:#666}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}</style></head>
+<body><h1>{html.escape(title)}</h1><p id="headline">{html.escape(headline(runs))}</p>
 {images}
 <h2>Runs</h2><table id="runs"><thead><tr>{header}</tr></thead><tbody>
 {body}
