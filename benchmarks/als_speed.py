@@ -83,37 +83,64 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="12g")
     args = parser.parse_args()
 
-    matrix, test, eval_users = hold_out_one(planted_matrix(args.users, args.items, args.nnz, groups=20, seed=42),
-                                            args.eval_users, seed=7)
-    print(f"matrix: {matrix.shape[0]:,} users x {matrix.shape[1]:,} items, {matrix.nnz:,} interactions; "
-          f"rank {args.factors}, {args.iterations} iterations, {args.threads} threads")
+    matrix, test, eval_users = hold_out_one(
+        planted_matrix(args.users, args.items, args.nnz, groups=20, seed=42), args.eval_users, seed=7
+    )
+    print(
+        f"matrix: {matrix.shape[0]:,} users x {matrix.shape[1]:,} items, {matrix.nnz:,} interactions; "
+        f"rank {args.factors}, {args.iterations} iterations, {args.threads} threads"
+    )
 
     start = time.perf_counter()
-    ours = ALSRecommender(factors=args.factors, regularization=args.regularization, alpha=args.alpha,
-                          iterations=args.iterations, cg_steps=args.cg_steps, num_threads=args.threads,
-                          use_gpu=False).fit(matrix)
+    ours = ALSRecommender(
+        factors=args.factors,
+        regularization=args.regularization,
+        alpha=args.alpha,
+        iterations=args.iterations,
+        cg_steps=args.cg_steps,
+        num_threads=args.threads,
+        use_gpu=False,
+    ).fit(matrix)
     implicit_s = time.perf_counter() - start
     implicit_recall = recall_at_10(ours.user_factors, ours.item_factors, matrix, test, eval_users)
     print(f"implicit ALS (CPU, {args.cg_steps} CG steps): {implicit_s:8.1f} s   Recall@10 {implicit_recall:.4f}")
 
     from pyspark.ml.recommendation import ALS
 
-    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="recpipe-bench-")), spark_driver_memory=args.driver_memory,
-                        shuffle_partitions=args.threads * 2)
+    settings = Settings(
+        data_dir=Path(tempfile.mkdtemp(prefix="recpipe-bench-")),
+        spark_driver_memory=args.driver_memory,
+        shuffle_partitions=args.threads * 2,
+    )
     spark = get_spark(settings, "recpipe-bench-als")
     coo = matrix.tocoo()
     triples = pd.DataFrame({"user": coo.row.astype(np.int32), "item": coo.col.astype(np.int32), "confidence": coo.data})
     ratings = spark.createDataFrame(triples).repartition(args.threads * 2).cache()
     ratings.count()
-    als = ALS(rank=args.factors, maxIter=args.iterations, regParam=args.regularization, alpha=args.alpha,
-              implicitPrefs=True, userCol="user", itemCol="item", ratingCol="confidence", seed=42,
-              numUserBlocks=args.threads * 2, numItemBlocks=args.threads * 2)
+    als = ALS(
+        rank=args.factors,
+        maxIter=args.iterations,
+        regParam=args.regularization,
+        alpha=args.alpha,
+        implicitPrefs=True,
+        userCol="user",
+        itemCol="item",
+        ratingCol="confidence",
+        seed=42,
+        numUserBlocks=args.threads * 2,
+        numItemBlocks=args.threads * 2,
+    )
     start = time.perf_counter()
     model = als.fit(ratings)
     model.userFactors.count()
     spark_s = time.perf_counter() - start
-    spark_recall = recall_at_10(factor_array(model.userFactors, matrix.shape[0]),
-                                factor_array(model.itemFactors, matrix.shape[1]), matrix, test, eval_users)
+    spark_recall = recall_at_10(
+        factor_array(model.userFactors, matrix.shape[0]),
+        factor_array(model.itemFactors, matrix.shape[1]),
+        matrix,
+        test,
+        eval_users,
+    )
     print(f"Spark MLlib ALS (implicitPrefs=True): {spark_s:8.1f} s   Recall@10 {spark_recall:.4f}")
     print(f"speed-up implicit vs Spark MLlib: {spark_s / implicit_s:.1f}x (goal: >= 20x)")
 

@@ -42,7 +42,7 @@ class PeakMemory:
         children: dict[int, list[int]] = {}
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+                ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
                 children.setdefault(ppid, []).append(int(pid))
             except (OSError, IndexError, ValueError):
                 continue
@@ -51,7 +51,7 @@ class PeakMemory:
             pid = stack.pop()
             stack.extend(children.get(pid, []))
             try:
-                total += int(open(f"/proc/{pid}/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
             except OSError:
                 continue
         return total
@@ -113,19 +113,28 @@ def main() -> None:
     sellers = rng.integers(0, args.items // 10, size=args.items)
     seen = rng.integers(0, args.items, size=(args.users, 20))
 
-    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="recpipe-bench-")), spark_driver_memory=args.driver_memory,
-                        shuffle_partitions=os.cpu_count() * 2)
+    settings = Settings(
+        data_dir=Path(tempfile.mkdtemp(prefix="recpipe-bench-")),
+        spark_driver_memory=args.driver_memory,
+        shuffle_partitions=os.cpu_count() * 2,
+    )
     spark = get_spark(settings, "recpipe-bench-candidates")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size))
     limits = [numpy_gflops(items, args.factors)]
-    print(f"{args.users:,} users x {args.items:,} items x {args.factors} factors, top {args.top}; "
-          f"numpy float32 GEMM limit on this machine: {limits[0]:.1f} GFLOP/s ({os.cpu_count()} cores)")
+    print(
+        f"{args.users:,} users x {args.items:,} items x {args.factors} factors, top {args.top}; "
+        f"numpy float32 GEMM limit on this machine: {limits[0]:.1f} GFLOP/s ({os.cpu_count()} cores)"
+    )
 
-    user_df = spark.createDataFrame(pd.DataFrame({"user_id": np.arange(args.users), "factors": list(users), "exclude": list(seen)}),
-                                    "user_id long, factors array<float>, exclude array<long>")
+    user_df = spark.createDataFrame(
+        pd.DataFrame({"user_id": np.arange(args.users), "factors": list(users), "exclude": list(seen)}),
+        "user_id long, factors array<float>, exclude array<long>",
+    )
     user_df = user_df.repartition(os.cpu_count() * 2).cache()
     user_df.count()
-    catalog = C.broadcast_catalog(spark, C.Catalog(np.arange(args.items, dtype=np.int64), items, sellers.astype(np.int64)))
+    catalog = C.broadcast_catalog(
+        spark, C.Catalog(np.arange(args.items, dtype=np.int64), items, sellers.astype(np.int64))
+    )
     score = C.score_top_k(catalog, "user_id", args.top, max_per_seller=3)
     warm_up(lambda df: df.transform(score), user_df, "item_ids")
     flops = 2.0 * args.users * args.items * args.factors
@@ -138,36 +147,60 @@ def main() -> None:
         limits.append(numpy_gflops(items, args.factors))
         limit = max(limits[-2:])
         runs.append((seconds, flops / seconds / 1e9 / limit, memory.peak))
-        print(f"ours, run {round_number}: top-{args.top} with seen filter and seller cap: {seconds:8.1f} s, {rows:,} candidates, "
-              f"{flops / seconds / 1e9:.1f} GFLOP/s = {runs[-1][1]:.0%} of {limit:.1f} (numpy limit before/after: "
-              f"{limits[-2]:.1f}/{limits[-1]:.1f}); peak memory {memory.peak / 2**30:.1f} GiB")
+        print(
+            f"ours, run {round_number}: top-{args.top} with seen filter and seller cap: {seconds:8.1f} s, {rows:,} candidates, "
+            f"{flops / seconds / 1e9:.1f} GFLOP/s = {runs[-1][1]:.0%} of {limit:.1f} (numpy limit before/after: "
+            f"{limits[-2]:.1f}/{limits[-1]:.1f}); peak memory {memory.peak / 2**30:.1f} GiB"
+        )
     ours_s, share, peak = sorted(runs)[len(runs) // 2]
-    print(f"ours, median of {len(runs)} runs: {ours_s:.1f} s, {flops / ours_s / 1e9:.1f} GFLOP/s = {share:.0%} of the numpy limit; "
-          f"peak memory {peak / 2**30:.1f} GiB")
+    print(
+        f"ours, median of {len(runs)} runs: {ours_s:.1f} s, {flops / ours_s / 1e9:.1f} GFLOP/s = {share:.0%} of the numpy limit; "
+        f"peak memory {peak / 2**30:.1f} GiB"
+    )
     if args.skip_spark:
         return
 
     from pyspark.ml.recommendation import ALSModel
 
-    jvm_user = spark.createDataFrame(pd.DataFrame({"id": np.arange(args.users, dtype=np.int32), "features": list(users)}),
-                                     "id int, features array<float>").repartition(os.cpu_count() * 2).cache()
-    jvm_item = spark.createDataFrame(pd.DataFrame({"id": np.arange(args.items, dtype=np.int32), "features": list(items)}),
-                                     "id int, features array<float>").cache()
+    jvm_user = (
+        spark.createDataFrame(
+            pd.DataFrame({"id": np.arange(args.users, dtype=np.int32), "features": list(users)}),
+            "id int, features array<float>",
+        )
+        .repartition(os.cpu_count() * 2)
+        .cache()
+    )
+    jvm_item = spark.createDataFrame(
+        pd.DataFrame({"id": np.arange(args.items, dtype=np.int32), "features": list(items)}),
+        "id int, features array<float>",
+    ).cache()
     jvm_user.count(), jvm_item.count()
     # The ALSModel constructor is package-private in Scala but public in bytecode: build the model from our factors.
     java_model = (
         spark._jvm.org.apache.spark.ml.recommendation.ALSModel("bench", args.factors, jvm_user._jdf, jvm_item._jdf)
-        .setUserCol("user").setItemCol("item").setPredictionCol("prediction").setColdStartStrategy("nan").setBlockSize(4096)
+        .setUserCol("user")
+        .setItemCol("item")
+        .setPredictionCol("prediction")
+        .setColdStartStrategy("nan")
+        .setBlockSize(4096)
     )
     model = ALSModel(java_model)
-    warm_up(lambda df: model.recommendForUserSubset(df.select(F.col("id").alias("user")), args.top), jvm_user, "recommendations")
+    warm_up(
+        lambda df: model.recommendForUserSubset(df.select(F.col("id").alias("user")), args.top),
+        jvm_user,
+        "recommendations",
+    )
     with PeakMemory() as spark_memory:
         start = time.perf_counter()
         count = total_length(model.recommendForAllUsers(args.top), "recommendations")
         spark_s = time.perf_counter() - start
-    print(f"Spark MLlib recommendForAllUsers({args.top}), no filters: {spark_s:8.1f} s, {count:,} candidates; "
-          f"peak memory {spark_memory.peak / 2**30:.1f} GiB")
-    print(f"speed-up ours vs Spark MLlib: {spark_s / ours_s:.1f}x (goal >= 10x); ours at {share:.0%} of the numpy limit (goal >= 50%)")
+    print(
+        f"Spark MLlib recommendForAllUsers({args.top}), no filters: {spark_s:8.1f} s, {count:,} candidates; "
+        f"peak memory {spark_memory.peak / 2**30:.1f} GiB"
+    )
+    print(
+        f"speed-up ours vs Spark MLlib: {spark_s / ours_s:.1f}x (goal >= 10x); ours at {share:.0%} of the numpy limit (goal >= 50%)"
+    )
 
 
 if __name__ == "__main__":

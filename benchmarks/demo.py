@@ -56,8 +56,10 @@ def main() -> None:
     args = parser.parse_args()
     for run in range(1, args.runs + 1):
         wall, tasks = run_once(args.keep)
-        print(f"run {run}: recpipe run from an empty folder: {wall:.1f} s wall "
-              f"(goal {GOAL_SECONDS:.0f} s: {wall / GOAL_SECONDS:.2f}x the goal)")
+        print(
+            f"run {run}: recpipe run from an empty folder: {wall:.1f} s wall "
+            f"(goal {GOAL_SECONDS:.0f} s: {wall / GOAL_SECONDS:.2f}x the goal)"
+        )
         for task, seconds in tasks.items():
             print(f"  {task:<14} {seconds:6.1f} s")
         startup = wall - sum(tasks.values())

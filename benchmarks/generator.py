@@ -31,7 +31,10 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging()
 
-    settings = Settings(data_dir=args.data_dir or Path(tempfile.mkdtemp(prefix="recpipe-bench-")), spark_driver_memory=args.driver_memory)
+    settings = Settings(
+        data_dir=args.data_dir or Path(tempfile.mkdtemp(prefix="recpipe-bench-")),
+        spark_driver_memory=args.driver_memory,
+    )
     spark = get_spark(settings, "recpipe-bench-generator")
     ctx = JobContext.for_settings("generate", settings, spark)
     config = GenerateConfig(users=args.users, items=args.items, events=args.events, days=args.days)
@@ -42,8 +45,10 @@ def main() -> None:
     total_rows = sum(ctx.stages.rows.values())
     for table, rows in ctx.stages.rows.items():
         print(f"{table:<14} {rows:>12,} rows  {ctx.stages.seconds[f'write {table}']:8.1f} s")
-    print(f"generator: {total_rows:,} rows in {elapsed:.1f} s = {total_rows / elapsed:,.0f} rows/s on {os.cpu_count()} cores "
-          f"({args.users:,} users, {args.items:,} items, {args.events:,} events requested)")
+    print(
+        f"generator: {total_rows:,} rows in {elapsed:.1f} s = {total_rows / elapsed:,.0f} rows/s on {os.cpu_count()} cores "
+        f"({args.users:,} users, {args.items:,} items, {args.events:,} events requested)"
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from als_speed import hold_out_one, planted_matrix
 
 from recpipe.config import ALSConfig, AttributeALSConfig, TwoTowerConfig
 from recpipe.models.base import recommend_all
@@ -27,21 +28,23 @@ from recpipe.models.training import build_als
 from recpipe.models.two_tower import TwoTowerRecommender
 from recpipe.progress import configure_logging
 
-from als_speed import hold_out_one, planted_matrix  # noqa: E402  (the same matrix as the ALS benchmark)
-
 
 def attributes(n_items: int, groups: int, seed: int) -> pd.DataFrame:
     """Listing attributes that follow the item's taste group (item % groups) half the time."""
     rng = np.random.default_rng(seed)
     group = np.arange(n_items) % groups
     follow = rng.random(n_items) < 0.5
-    pick = lambda n: np.where(follow, group % n, rng.integers(0, n, n_items))  # noqa: E731
-    return pd.DataFrame({
-        "category": [f"c{v}" for v in pick(10)], "brand": [f"b{v}" for v in pick(200)],
-        "size": [f"s{v}" for v in pick(6)], "condition": [f"k{v}" for v in rng.integers(0, 4, n_items)],
-        "price": np.exp(2.5 + 0.3 * (group % 7) + 0.4 * rng.standard_normal(n_items)),
-        "country": [f"n{v}" for v in rng.integers(0, 8, n_items)],
-    })
+    pick = lambda n: np.where(follow, group % n, rng.integers(0, n, n_items))
+    return pd.DataFrame(
+        {
+            "category": [f"c{v}" for v in pick(10)],
+            "brand": [f"b{v}" for v in pick(200)],
+            "size": [f"s{v}" for v in pick(6)],
+            "condition": [f"k{v}" for v in rng.integers(0, 4, n_items)],
+            "price": np.exp(2.5 + 0.3 * (group % 7) + 0.4 * rng.standard_normal(n_items)),
+            "country": [f"n{v}" for v in rng.integers(0, 8, n_items)],
+        }
+    )
 
 
 def main() -> None:
@@ -57,13 +60,19 @@ def main() -> None:
     matrix = planted_matrix(args.users, args.items, args.nnz, args.groups, args.seed)
     train, test, users = hold_out_one(matrix, 10_000, args.seed)
     features, _ = listing_features(attributes(args.items, args.groups, args.seed))
-    print(f"{train.nnz:,} interactions, {args.users:,} users, {args.items:,} listings, {features.shape[1]} features, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"{train.nnz:,} interactions, {args.users:,} users, {args.items:,} listings, {features.shape[1]} features, "
+        f"{os.cpu_count()} cores"
+    )
     als = ALSConfig(use_gpu=False)
     models = {
         "als": build_als(als, args.seed),
-        "als_attributes": AttributeALSRecommender(features, **AttributeALSConfig().model_dump(), **build_als(als, args.seed).params),
-        "two_tower": TwoTowerRecommender(features, seed=args.seed, **TwoTowerConfig().model_dump(exclude={"freshness_weight"})),
+        "als_attributes": AttributeALSRecommender(
+            features, **AttributeALSConfig().model_dump(), **build_als(als, args.seed).params
+        ),
+        "two_tower": TwoTowerRecommender(
+            features, seed=args.seed, **TwoTowerConfig().model_dump(exclude={"freshness_weight"})
+        ),
     }
     seconds = {}
     print(f"{'model':<16}{'train s':>9}{'vs ALS':>8}{'recall@10':>11}")

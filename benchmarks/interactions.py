@@ -49,8 +49,10 @@ def main() -> None:
     events = summary["rows"][catalog.BRONZE_EVENTS]
     for stage, seconds in summary["seconds"].items():
         print(f"{stage:<26} {seconds:8.1f} s")
-    print(f"interactions job: {events:,} events -> {summary['rows']['silver.interactions']:,} interactions "
-          f"in {elapsed:.1f} s = {events / elapsed:,.0f} events/s on {os.cpu_count()} cores")
+    print(
+        f"interactions job: {events:,} events -> {summary['rows']['silver.interactions']:,} interactions "
+        f"in {elapsed:.1f} s = {events / elapsed:,.0f} events/s on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ from recpipe.models.item2vec import Item2VecRecommender
 from recpipe.spark import get_spark
 
 
-def neighbour_precision(vectors: np.ndarray, known: np.ndarray, style: np.ndarray, k: int = 10, truth_k: int = 50) -> float:
+def neighbour_precision(
+    vectors: np.ndarray, known: np.ndarray, style: np.ndarray, k: int = 10, truth_k: int = 50
+) -> float:
     """Share of each known item's ``k`` nearest learned neighbours that are among its ``truth_k`` nearest by style."""
     items = np.flatnonzero(known)
 
@@ -55,7 +57,8 @@ def main() -> None:
     style = generator.world.catalog.style
     ordered = F.array_sort(F.collect_list(F.struct("event_ts", "item_id")))
     sessions = (
-        events.groupBy("session_id").agg(ordered.alias("e"))
+        events.groupBy("session_id")
+        .agg(ordered.alias("e"))
         .select(F.transform("e", lambda x: x["item_id"].cast("string")).alias("items"))
         .where(F.size("items") > 1)
         .cache()
@@ -65,8 +68,9 @@ def main() -> None:
 
     sequences = [[int(i) for i in row["items"]] for row in sessions.toLocalIterator()]
     start = time.perf_counter()
-    gensim_model = Item2VecRecommender(n_items=args.items, vector_size=args.vector_size, window=args.window,
-                                       epochs=args.epochs, seed=42).fit_sequences(sequences)
+    gensim_model = Item2VecRecommender(
+        n_items=args.items, vector_size=args.vector_size, window=args.window, epochs=args.epochs, seed=42
+    ).fit_sequences(sequences)
     gensim_s = time.perf_counter() - start
     known = np.linalg.norm(gensim_model.vectors, axis=1) > 0
     gensim_p = neighbour_precision(gensim_model.vectors, known, style)
@@ -74,8 +78,15 @@ def main() -> None:
     from pyspark.ml.feature import Word2Vec
 
     start = time.perf_counter()
-    spark_model = Word2Vec(vectorSize=args.vector_size, windowSize=args.window, maxIter=args.epochs, minCount=1,
-                           seed=42, inputCol="items", numPartitions=1).fit(sessions)
+    spark_model = Word2Vec(
+        vectorSize=args.vector_size,
+        windowSize=args.window,
+        maxIter=args.epochs,
+        minCount=1,
+        seed=42,
+        inputCol="items",
+        numPartitions=1,
+    ).fit(sessions)
     spark_s = time.perf_counter() - start
     table = spark_model.getVectors().toPandas()
     spark_vectors = np.zeros((args.items, args.vector_size), dtype=np.float32)

@@ -32,7 +32,12 @@ PUBLISHED = {  # Microsoft Recommenders, MovieLens 100k, k = 10
 }
 
 
-GRID = {"factors": (64, 128), "regularization": (2.0, 8.0, 20.0, 50.0), "alpha": (0.5, 2.0, 5.0), "weighting": ("none", "bm25")}
+GRID = {
+    "factors": (64, 128),
+    "regularization": (2.0, 8.0, 20.0, 50.0),
+    "alpha": (0.5, 2.0, 5.0),
+    "weighting": ("none", "bm25"),
+}
 
 
 def tune_on_validation(train: pd.DataFrame, n_users: int, n_items: int, seed: int) -> ALSConfig:
@@ -46,8 +51,10 @@ def tune_on_validation(train: pd.DataFrame, n_users: int, n_items: int, seed: in
         config = ALSConfig(use_gpu=False, **params)
         ids, _ = recommend_all(build_als(config, seed).fit(fit_m), users, fit_m, 10)
         best = max(best, (ranking_metrics(users, ids, valid_m, 10).ndcg, config), key=lambda b: b[0])
-    print(f"validation search over {len(sample_grid(GRID, 10_000, seed))} combinations: best nDCG@10 {best[0]:.4f} with "
-          f"factors={best[1].factors} regularization={best[1].regularization} alpha={best[1].alpha} weighting={best[1].weighting}")
+    print(
+        f"validation search over {len(sample_grid(GRID, 10_000, seed))} combinations: best nDCG@10 {best[0]:.4f} with "
+        f"factors={best[1].factors} regularization={best[1].regularization} alpha={best[1].alpha} weighting={best[1].weighting}"
+    )
     return best[1]
 
 
@@ -56,7 +63,9 @@ def main() -> None:
     parser.add_argument("path", type=Path, help="MovieLens 100k folder (with u.data)")
     parser.add_argument("--split-by", choices=("user", "item"), default="user")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--tune", action="store_true", help="also grid-search ALS on a validation split of the training set")
+    parser.add_argument(
+        "--tune", action="store_true", help="also grid-search ALS on a validation split of the training set"
+    )
     args = parser.parse_args()
 
     ratings = pd.read_csv(args.path / "u.data", sep="\t", names=["user", "item", "rating", "ts"])
@@ -76,7 +85,9 @@ def main() -> None:
     }
     if tuned is not None:
         models["ALS (tuned on validation)"] = build_als(tuned, seed=args.seed)
-    print(f"MovieLens 100k: {len(ratings):,} ratings, {n_users} users, {n_items} items; split by {args.split_by}, seed {args.seed}")
+    print(
+        f"MovieLens 100k: {len(ratings):,} ratings, {n_users} users, {n_items} items; split by {args.split_by}, seed {args.seed}"
+    )
     print(f"{'model':<34} {'MAP':>7} {'nDCG@10':>8} {'P@10':>7} {'R@10':>7} {'train s':>8}")
     ours = {}
     for name, model in models.items():
@@ -88,7 +99,7 @@ def main() -> None:
         ours[name] = (m.map, m.ndcg, m.precision, m.recall)
         print(f"{name:<34} {m.map:7.4f} {m.ndcg:8.4f} {m.precision:7.4f} {m.recall:7.4f} {seconds:8.2f}")
     for name, values in PUBLISHED.items():
-        print(f"{name:<34} " + " ".join(f"{v:7.3f}" if i else f"{v:7.3f}" for i, v in enumerate(values)) + f" {'':>8}")
+        print(f"{name:<34} " + " ".join(f"{v:7.3f}" for v in values) + f" {'':>8}")
     bivae = PUBLISHED["BiVAE (published best)"]
     for name in [n for n in ours if n != "popularity"]:
         ratios = " ".join(f"{o / b:.3f}" for o, b in zip(ours[name], bivae))

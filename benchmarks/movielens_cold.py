@@ -47,14 +47,23 @@ ALS = ALSConfig(use_gpu=False).model_dump()  # the train job's defaults, as benc
 def hybrid_models(features: sp.csr_matrix, seed: int) -> dict[str, Recommender]:
     return {
         "als_attributes": AttributeALSRecommender(features, **{**ALS, "seed": seed}),
-        "two_tower": TwoTowerRecommender(features, factors=64, epochs=20, batch_size=512, learning_rate=0.05, seed=seed),
-        "two_tower (shared taste)": TwoTowerRecommender(features, factors=64, epochs=20, batch_size=512, learning_rate=0.05,
-                                                        shared_taste=True, seed=seed),
+        "two_tower": TwoTowerRecommender(
+            features, factors=64, epochs=20, batch_size=512, learning_rate=0.05, seed=seed
+        ),
+        "two_tower (shared taste)": TwoTowerRecommender(
+            features, factors=64, epochs=20, batch_size=512, learning_rate=0.05, shared_taste=True, seed=seed
+        ),
     }
 
 
-def lightfm_scores(train: sp.csr_matrix, item_features: sp.csr_matrix, users: np.ndarray, items: np.ndarray,
-                   seed: int, epochs: int = 30) -> tuple[np.ndarray, float]:
+def lightfm_scores(
+    train: sp.csr_matrix,
+    item_features: sp.csr_matrix,
+    users: np.ndarray,
+    items: np.ndarray,
+    seed: int,
+    epochs: int = 30,
+) -> tuple[np.ndarray, float]:
     """LightFM WARP with item features; scores of ``users`` x ``items`` and the training seconds."""
     from lightfm import LightFM
 
@@ -76,7 +85,9 @@ def lightfm_available() -> bool:
     return True
 
 
-def metrics_row(name: str, users: np.ndarray, ids: np.ndarray, truth: sp.csr_matrix, k: int, seconds: float) -> RankingMetrics:
+def metrics_row(
+    name: str, users: np.ndarray, ids: np.ndarray, truth: sp.csr_matrix, k: int, seconds: float
+) -> RankingMetrics:
     m = ranking_metrics(users, ids, truth, k)
     print(f"{name:<26}{m.recall:>11.4f}{m.ndcg:>10.4f}{m.precision:>13.4f}{m.map:>8.4f}{seconds:>10.1f}")
     return m
@@ -102,11 +113,13 @@ def main() -> None:
     films = films.set_index("item_id").loc[item_ids].reset_index()
     features = FeatureEncoder(("genres", "era")).fit(films).transform(films)
     n_users, n_items = len(user_ids), len(item_ids)
-    print(f"MovieLens: {len(ratings):,} ratings, {n_users:,} users, {n_items:,} films, {features.shape[1]} item features")
+    print(
+        f"MovieLens: {len(ratings):,} ratings, {n_users:,} users, {n_items:,} films, {features.shape[1]} item features"
+    )
 
     # ---- cold items ----------------------------------------------------------------------------------------
     rng = np.random.default_rng(args.seed)
-    cold = np.sort(rng.choice(n_items, size=int(round(args.cold_share * n_items)), replace=False))
+    cold = np.sort(rng.choice(n_items, size=round(args.cold_share * n_items), replace=False))
     is_cold = np.isin(ratings["item_idx"], cold)
     train_rows, test_rows = ratings[~is_cold], ratings[is_cold]
     train = to_csr(train_rows["user_idx"], train_rows["item_idx"], np.ones(len(train_rows)), n_users, n_items)
@@ -114,8 +127,10 @@ def main() -> None:
     users = np.unique(test_rows["user_idx"].to_numpy())
     k = 20
     truth = test[:, cold]  # positions among the held-out films
-    print(f"\ncold items: {len(cold)} films held out (seed {args.seed}), {len(test_rows):,} of their ratings, "
-          f"{len(users):,} users; only held-out films are ranked")
+    print(
+        f"\ncold items: {len(cold)} films held out (seed {args.seed}), {len(test_rows):,} of their ratings, "
+        f"{len(users):,} users; only held-out films are ranked"
+    )
     header(k)
     results = {}
     for name, model in hybrid_models(features, args.seed).items():
@@ -146,9 +161,14 @@ def main() -> None:
     test = to_csr(held["user_idx"], held["item_idx"], np.ones(len(held)), n_users, n_items)
     users = np.unique(held["user_idx"].to_numpy())
     k = 10
-    print(f"\nwarm protocol: stratified 75/25 per user (seed {args.seed}), k = {k}; published best nDCG@10 0.475 (BiVAE)")
+    print(
+        f"\nwarm protocol: stratified 75/25 per user (seed {args.seed}), k = {k}; published best nDCG@10 0.475 (BiVAE)"
+    )
     header(k)
-    warm_models = {**hybrid_models(features, args.seed), "als (no attributes)": build_als(ALSConfig(use_gpu=False), args.seed)}
+    warm_models = {
+        **hybrid_models(features, args.seed),
+        "als (no attributes)": build_als(ALSConfig(use_gpu=False), args.seed),
+    }
     for name, model in warm_models.items():
         start = time.perf_counter()
         model.fit(train)

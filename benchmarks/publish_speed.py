@@ -68,8 +68,12 @@ def main() -> None:
             spark.range(0, args.users, numPartitions=args.partitions)
             .select(
                 F.col("id").cast("string").alias("entity"),
-                F.transform(F.sequence(F.lit(0), F.lit(k - 1)), lambda i: (F.col("id") * 7919 + i * 104729) % 500_000).alias("item_ids"),
-                F.transform(F.sequence(F.lit(0), F.lit(k - 1)), lambda i: (F.lit(1.0) / (i + 1)).cast("float")).alias("scores"),
+                F.transform(
+                    F.sequence(F.lit(0), F.lit(k - 1)), lambda i: (F.col("id") * 7919 + i * 104729) % 500_000
+                ).alias("item_ids"),
+                F.transform(F.sequence(F.lit(0), F.lit(k - 1)), lambda i: (F.lit(1.0) / (i + 1)).cast("float")).alias(
+                    "scores"
+                ),
             )
             .transform(with_encoded_lists())
             .select("entity", "encoded_list")
@@ -95,23 +99,49 @@ def main() -> None:
         assert (found.entries, found.checksum) == (stats.entries, stats.checksum), "verification failed"
         value_size = stats.bytes // max(stats.entries, 1)
         ours, first = stats.entries / write_s, stats.entries / first_s
-        print(f"published {stats.entries:,} users x {k} candidates ({value_size} B values) in {write_s:.1f} s = "
-              f"{ours:,.0f} entries/s (first load of the session: {first_s:.1f} s = {first:,.0f} entries/s); verified in {verify_s:.1f} s")
+        print(
+            f"published {stats.entries:,} users x {k} candidates ({value_size} B values) in {write_s:.1f} s = "
+            f"{ours:,.0f} entries/s (first load of the session: {first_s:.1f} s = {first:,.0f} entries/s); verified in {verify_s:.1f} s"
+        )
         print(f"Redis memory: {used / 1e6:,.0f} MB = {used / 1e6 / (stats.entries / 1e6):,.0f} MB per million users")
-        print(f"encoding the lists (R1, done by the candidates job while scoring): {encoding_seconds(k):.2f} s per million lists")
+        print(
+            f"encoding the lists (R1, done by the candidates job while scoring): {encoding_seconds(k):.2f} s per million lists"
+        )
 
         client.flushall()
         n = min(args.users, 1_000_000)
         rates = []
         for _ in range(2):  # the better of two runs: the baseline is not held down by a busy moment
             bench = subprocess.run(
-                ["redis-benchmark", "-p", str(port), "-P", "16", "-t", "set", "-n", str(n), "-d", str(value_size),
-                 "-r", str(n), "-q", "--csv"], capture_output=True, text=True, check=True,
+                [
+                    "redis-benchmark",
+                    "-p",
+                    str(port),
+                    "-P",
+                    "16",
+                    "-t",
+                    "set",
+                    "-n",
+                    str(n),
+                    "-d",
+                    str(value_size),
+                    "-r",
+                    str(n),
+                    "-q",
+                    "--csv",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             rates.append(float(re.findall(r'"SET","([0-9.]+)"', bench.stdout)[0]))
         rps = max(rates)
-        print(f"redis-benchmark -P 16 -t set -d {value_size} -n {n:,}: {rps:,.0f} SET/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})")
-        print(f"ratio ours / redis-benchmark: {ours / rps:.2f} (goal >= 0.50); first load of the session: {first / rps:.2f}")
+        print(
+            f"redis-benchmark -P 16 -t set -d {value_size} -n {n:,}: {rps:,.0f} SET/s (runs: {', '.join(f'{r:,.0f}' for r in rates)})"
+        )
+        print(
+            f"ratio ours / redis-benchmark: {ours / rps:.2f} (goal >= 0.50); first load of the session: {first / rps:.2f}"
+        )
     finally:
         server.stop()
 

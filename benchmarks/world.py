@@ -138,7 +138,8 @@ def main() -> None:
         summaries[variant] = trained = train(context(settings, spark, "train", as_of), train_config)
         seconds[f"{variant}: train"] = time.perf_counter() - start
         candidates = load_job_config("candidates", CandidatesConfig).model_copy(
-            update={"model_name": train_config.model_name, "model_version": trained["model_version"]})
+            update={"model_name": train_config.model_name, "model_version": trained["model_version"]}
+        )
         start = time.perf_counter()
         run_id = generate_candidates(context(settings, spark, "candidates", as_of), candidates)["run_id"]
         seconds[f"{variant}: candidates"] = time.perf_counter() - start
@@ -155,24 +156,39 @@ def main() -> None:
     print_scoring_table(table, evaluation.ks)
     chosen = summaries["pipeline"]
     split = default_train.evaluation
-    print(f"\ntrain's time split (last {split.holdout_days} days, lists as served at the split): recall@{split.target_k} "
-          f"of {', '.join(split.target_event_types)}; the family registered: {chosen['family']}")
+    print(
+        f"\ntrain's time split (last {split.holdout_days} days, lists as served at the split): recall@{split.target_k} "
+        f"of {', '.join(split.target_event_types)}; the family registered: {chosen['family']}"
+    )
     print(f"{'model':<20}{'recall':>9}{'warm':>9}{'cold':>9}{f'nDCG@{split.k}':>10}{'fit s':>8}")
     for name, figures in chosen["metrics"].items():
-        print(f"{name:<20}{figures['target_recall']:>9.4f}{figures['target_recall_warm']:>9.4f}"
-              f"{figures['target_recall_cold']:>9.4f}{figures['ndcg']:>10.4f}{chosen['fit_seconds'].get(name, float('nan')):>8.1f}")
+        print(
+            f"{name:<20}{figures['target_recall']:>9.4f}{figures['target_recall_warm']:>9.4f}"
+            f"{figures['target_recall_cold']:>9.4f}{figures['ndcg']:>10.4f}{chosen['fit_seconds'].get(name, float('nan')):>8.1f}"
+        )
 
     default_rule = load_job_config("candidates", CandidatesConfig)
     horizon, k = max(evaluation.horizons_days), max(evaluation.ks)
-    print(f"\nseen-item rules on the served {chosen['family']} lists: purchases within {horizon} days, recall@{k} "
-          f"(hit@{k}); the candidates config excludes {', '.join(default_rule.exclude_seen_event_types)}")
+    print(
+        f"\nseen-item rules on the served {chosen['family']} lists: purchases within {horizon} days, recall@{k} "
+        f"(hit@{k}); the candidates config excludes {', '.join(default_rule.exclude_seen_event_types)}"
+    )
     for name, event_types in SEEN_RULES.items():
-        rule = default_rule.model_copy(update={"model_name": default_train.model_name, "model_version": chosen["model_version"],
-                                               "exclude_seen_event_types": event_types})
+        rule = default_rule.model_copy(
+            update={
+                "model_name": default_train.model_name,
+                "model_version": chosen["model_version"],
+                "exclude_seen_event_types": event_types,
+            }
+        )
         run_id = generate_candidates(context(settings, spark, "candidates", as_of), rule)["run_id"]
         evaluate(context(settings, spark, "evaluate"), evaluation, as_of)
-        row = tables.read(RESULTS).where(f"run_id = '{run_id}'").toPandas().query(
-            f"list == 'pipeline' and segment == 'all' and target == 'purchase' and horizon_days == {horizon}")
+        row = (
+            tables.read(RESULTS)
+            .where(f"run_id = '{run_id}'")
+            .toPandas()
+            .query(f"list == 'pipeline' and segment == 'all' and target == 'purchase' and horizon_days == {horizon}")
+        )
         print(f"  {name:<26} {row[f'recall_at_{k}'].iloc[0]:.4f} ({row[f'hit_rate_at_{k}'].iloc[0]:.4f})", flush=True)
 
     if args.rate_events:

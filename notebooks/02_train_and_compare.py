@@ -26,8 +26,10 @@ print(f"{len(data.interactions):,} interactions, {data.n_users:,} users, {data.n
 
 # COMMAND ----------
 
-candidates = {family: model_factory(family, config, config.als.model_copy(update={"use_gpu": False}), data)
-              for family in MODEL_FAMILIES}
+candidates = {
+    family: model_factory(family, config, config.als.model_copy(update={"use_gpu": False}), data)
+    for family in MODEL_FAMILIES
+}
 candidates["item2vec"] = lambda at: Item2VecRecommender(n_items=data.n_items, vector_size=32, epochs=5)
 if data.n_items <= MAX_ITEMS:
     candidates["ease"] = lambda at: EASERecommender(l2=200.0)
@@ -40,5 +42,7 @@ with mlflow.start_run(run_name="notebook-compare"):
     for name, metrics in evaluation.metrics.items():
         target = evaluation.targets[name]
         mlflow.log_metrics({**metrics.as_dict(prefix=f"{name}."), **target.as_dict(prefix=f"{name}.")})
-        print(f"{name:<18} purchase recall@{target.k} {target.recall:.4f} (cold {target.cold:.4f})  ndcg@10 {metrics.ndcg:.4f}"
-              f"  coverage {metrics.coverage:.3f}")
+        print(
+            f"{name:<18} purchase recall@{target.k} {target.recall:.4f} (cold {target.cold:.4f})  ndcg@10 {metrics.ndcg:.4f}"
+            f"  coverage {metrics.coverage:.3f}"
+        )

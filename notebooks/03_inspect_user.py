@@ -27,5 +27,7 @@ history.select("item_id", "category", "brand", "size", "price", "confidence", "e
 
 row = candidates.where(F.col("user_id") == user_id).first()
 print(f"source {row.source}, model version {row.model_version}, {len(row.item_ids)} candidates")
-ranked = ctx.spark.createDataFrame(list(zip(range(1, len(row.item_ids) + 1), row.item_ids, row.scores)), "rank int, item_id long, score float")
+ranked = ctx.spark.createDataFrame(
+    list(zip(range(1, len(row.item_ids) + 1), row.item_ids, row.scores)), "rank int, item_id long, score float"
+)
 ranked.join(items, "item_id").orderBy("rank").show(20, truncate=False)

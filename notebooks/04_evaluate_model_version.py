@@ -9,8 +9,7 @@
 import numpy as np
 from pyspark.sql import functions as F
 
-from recpipe import catalog
-from recpipe import tracking
+from recpipe import catalog, tracking
 from recpipe.config import EvaluationConfig
 from recpipe.jobs.train import load_training_data
 from recpipe.models.als import ALSRecommender

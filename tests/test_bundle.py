@@ -60,7 +60,15 @@ def test_targets_differ_only_in_where():
 def test_every_wheel_task_calls_a_declared_entry_point_that_answers_help(capsys):
     scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     tasks = wheel_tasks(load_bundle())
-    assert {t["python_wheel_task"]["parameters"][0] for t in tasks} >= {"interactions", "tune", "train", "candidates", "gate", "publish", "report"}
+    assert {t["python_wheel_task"]["parameters"][0] for t in tasks} >= {
+        "interactions",
+        "tune",
+        "train",
+        "candidates",
+        "gate",
+        "publish",
+        "report",
+    }
     for task in tasks:
         wheel = task["python_wheel_task"]
         assert wheel["package_name"] == "recpipe" and wheel["entry_point"] in scripts
@@ -77,7 +85,9 @@ def test_every_wheel_task_calls_a_declared_entry_point_that_answers_help(capsys)
 
 def test_the_local_graph_is_the_bundles_graph():
     job = load_bundle()["resources"]["jobs"]["recpipe_pipeline"]
-    bundle_graph = [(t["task_key"], t["python_wheel_task"]["parameters"], t.get("run_if", "ALL_SUCCESS")) for t in job["tasks"]]
+    bundle_graph = [
+        (t["task_key"], t["python_wheel_task"]["parameters"], t.get("run_if", "ALL_SUCCESS")) for t in job["tasks"]
+    ]
     local_graph = [(t.name, list(t.parameters), t.run_if) for t in pipeline_tasks(pipeline_job())]
     assert local_graph == bundle_graph
 
@@ -96,7 +106,9 @@ def test_every_pipeline_task_gets_the_runs_date_and_every_cluster_the_where_vari
             assert {"RECPIPE_CATALOG", "RECPIPE_ARTIFACT_ROOT", "RECPIPE_MLFLOW_EXPERIMENT"} <= set(env), name
             for value in env.values():  # only bundle variables: where is decided in databricks.yml
                 assert re.fullmatch(r"\$\{var\.(\w+)\}", value) and value[6:-1] in variables
-            runtime = {k: f"/Volumes/x/{k}" if "ARTIFACT" in k else "x" for k in env} | {"DATABRICKS_RUNTIME_VERSION": "17.3"}
+            runtime = {k: f"/Volumes/x/{k}" if "ARTIFACT" in k else "x" for k in env} | {
+                "DATABRICKS_RUNTIME_VERSION": "17.3"
+            }
             settings = load_settings(environ=runtime)  # every variable names a field of Settings
             assert settings.platform == "databricks" and settings.catalog == "x"
             assert "-ml-" in cluster["new_cluster"]["spark_version"]  # the ML runtime provides Spark, Delta, MLflow
@@ -108,7 +120,11 @@ def test_the_wheel_leaves_spark_delta_and_mlflow_to_the_runtime():
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     names = {re.split(r"[<>=\[ ]", d)[0] for d in project["dependencies"]}
     assert not names & {"pyspark", "delta-spark", "mlflow"}
-    assert {re.split(r"[<>=]", d)[0] for d in project["optional-dependencies"]["local"]} == {"pyspark", "delta-spark", "mlflow"}
+    assert {re.split(r"[<>=]", d)[0] for d in project["optional-dependencies"]["local"]} == {
+        "pyspark",
+        "delta-spark",
+        "mlflow",
+    }
 
 
 def test_pipeline_runs_the_jobs_in_order_with_retries_and_timeouts():

@@ -17,8 +17,10 @@ def test_every_job_has_a_subcommand_with_help(capsys):
 
 def test_help_lists_the_jobs_without_importing_them():
     """`recpipe --help` must not pay for the jobs' imports (Great Expectations and MLflow take seconds)."""
-    probe = ("import sys; from recpipe.cli import execute\ntry: execute(['--help'])\nexcept SystemExit: pass\n"
-             "print(sorted(m for m in ('great_expectations', 'mlflow', 'implicit', 'recpipe.jobs.train', 'recpipe.jobs.gate') if m in sys.modules))")
+    probe = (
+        "import sys; from recpipe.cli import execute\ntry: execute(['--help'])\nexcept SystemExit: pass\n"
+        "print(sorted(m for m in ('great_expectations', 'mlflow', 'implicit', 'recpipe.jobs.train', 'recpipe.jobs.gate') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip().endswith("[]"), result.stdout[-500:] + result.stderr[-2000:]
 

@@ -3,8 +3,16 @@ from pathlib import Path
 import pytest
 
 from recpipe.config import (
-    JOB_CONFIGS, ConfigError, GenerateConfig, InteractionsConfig, Settings, load_config, load_job_config, load_settings,
-    parse_overrides, profiles_dir,
+    JOB_CONFIGS,
+    ConfigError,
+    GenerateConfig,
+    InteractionsConfig,
+    Settings,
+    load_config,
+    load_job_config,
+    load_settings,
+    parse_overrides,
+    profiles_dir,
 )
 
 
@@ -51,11 +59,20 @@ def test_bad_override_is_named_as_the_source(tmp_path):
 
 def test_settings_are_local_by_default_and_set_by_recpipe_variables(tmp_path):
     assert load_settings(environ={}) == Settings(platform="local")
-    settings = load_settings(environ={"REDIS_URL": "redis://h:1/0", "RECPIPE_DATA_DIR": str(tmp_path),
-                                      "RECPIPE_SHUFFLE_PARTITIONS": "2", "RECPIPE_MLFLOW_EXPERIMENT": "exp"})
+    settings = load_settings(
+        environ={
+            "REDIS_URL": "redis://h:1/0",
+            "RECPIPE_DATA_DIR": str(tmp_path),
+            "RECPIPE_SHUFFLE_PARTITIONS": "2",
+            "RECPIPE_MLFLOW_EXPERIMENT": "exp",
+        }
+    )
     assert (settings.redis_url, settings.data_dir, settings.shuffle_partitions) == ("redis://h:1/0", tmp_path, 2)
     assert settings.mlflow_experiment == "exp" and settings.artifacts == tmp_path  # artifacts: the data folder locally
-    assert load_settings(environ={"REDIS_URL": "redis://a:1", "RECPIPE_REDIS_URL": "redis://b:2"}).redis_url == "redis://b:2"
+    assert (
+        load_settings(environ={"REDIS_URL": "redis://a:1", "RECPIPE_REDIS_URL": "redis://b:2"}).redis_url
+        == "redis://b:2"
+    )
 
 
 def test_a_databricks_runtime_means_platform_databricks_with_a_catalog(monkeypatch):

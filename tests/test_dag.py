@@ -9,13 +9,22 @@ from recpipe.errors import RecpipeError
 
 def test_job_parameters_resolve_and_an_unset_one_drops_its_flag():
     params = ("train", "--run-date", "{{job.parameters.run_date}}", "--incremental")
-    assert resolve_parameters(params, {"run_date": "2026-11-02"}) == ["train", "--run-date", "2026-11-02", "--incremental"]
+    assert resolve_parameters(params, {"run_date": "2026-11-02"}) == [
+        "train",
+        "--run-date",
+        "2026-11-02",
+        "--incremental",
+    ]
     assert resolve_parameters(params, {"run_date": None}) == ["train", "--incremental"]
 
 
 def test_a_task_listed_before_its_dependency_is_rejected():
-    job = {"tasks": [{"task_key": "b", "depends_on": [{"task_key": "a"}], "python_wheel_task": {"parameters": ["x"]}},
-                     {"task_key": "a", "python_wheel_task": {"parameters": ["y"]}}]}
+    job = {
+        "tasks": [
+            {"task_key": "b", "depends_on": [{"task_key": "a"}], "python_wheel_task": {"parameters": ["x"]}},
+            {"task_key": "a", "python_wheel_task": {"parameters": ["y"]}},
+        ]
+    }
     with pytest.raises(TaskGraphError, match="task b depends on \\['a'\\], listed later"):
         pipeline_tasks(job)
     assert Task("a", ("gate", "--x")).job == "gate"
@@ -23,6 +32,8 @@ def test_a_task_listed_before_its_dependency_is_rejected():
 
 def test_run_overrides_name_their_job():
     assert task_overrides(["train.als.factors=8", "gate.min_list_length=1"], ["gate", "train"]) == {
-        "train": ["als.factors=8"], "gate": ["min_list_length=1"]}
+        "train": ["als.factors=8"],
+        "gate": ["min_list_length=1"],
+    }
     with pytest.raises(RecpipeError, match="expected JOB.FIELD=VALUE"):
         task_overrides(["factors=8"], ["train"])

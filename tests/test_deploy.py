@@ -24,8 +24,8 @@ from recpipe.cli import execute
 from recpipe.config import GenerateConfig, load_settings
 from recpipe.dag import resolve_parameters
 from recpipe.jobs.bronze import BRONZE
-from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving import RecommendationReader, keys
+from recpipe.serving.local_redis import RedisProcess
 from recpipe.tables import Tables
 
 from .conftest import REPO_ROOT
@@ -40,7 +40,9 @@ RUN_DATE = GenerateConfig().end_date - timedelta(days=7)
 
 def build_command() -> list[str]:
     """The bundle's artifact build command, run with this interpreter."""
-    command = shlex.split(yaml.safe_load((REPO_ROOT / "databricks.yml").read_text())["artifacts"]["recpipe_wheel"]["build"])
+    command = shlex.split(
+        yaml.safe_load((REPO_ROOT / "databricks.yml").read_text())["artifacts"]["recpipe_wheel"]["build"]
+    )
     assert command[0] == "python"
     return [sys.executable, *command[1:]]
 
@@ -55,20 +57,30 @@ def installed_wheel(tmp_path_factory):
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # the runtime: Spark, Delta, MLflow and the rest on the path, but not the project's source checkout
     (Path(site) / "runtime.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)], check=True
+    )
     return python
 
 
 def wheel_tasks(job: str) -> list[dict]:
     tasks = load_bundle()["resources"]["jobs"][job]["tasks"]
-    return [{"task_key": t["task_key"], **t["python_wheel_task"],
-             "parameters": resolve_parameters(t["python_wheel_task"]["parameters"], {"run_date": str(RUN_DATE)})}
-            for t in tasks]
+    return [
+        {
+            "task_key": t["task_key"],
+            **t["python_wheel_task"],
+            "parameters": resolve_parameters(t["python_wheel_task"]["parameters"], {"run_date": str(RUN_DATE)}),
+        }
+        for t in tasks
+    ]
 
 
 def run_tasks(python, tasks: list[dict], workdir, env: dict[str, str]) -> list[dict]:
@@ -88,11 +100,19 @@ def deployed_run(installed_wheel, tmp_path_factory):
     server = RedisProcess(data_dir)
     server.start()
     env = {"RECPIPE_DATA_DIR": str(data_dir), "REDIS_URL": server.url, "RECPIPE_SHUFFLE_PARTITIONS": "2"}
-    generate = {"task_key": "generate", "package_name": "recpipe", "entry_point": "recpipe",
-                "parameters": ["generate", "--users", str(USERS), "--items", str(ITEMS)]}
+    generate = {
+        "task_key": "generate",
+        "package_name": "recpipe",
+        "entry_point": "recpipe",
+        "parameters": ["generate", "--users", str(USERS), "--items", str(ITEMS)],
+    }
     try:
-        results = run_tasks(installed_wheel, [generate, *wheel_tasks("recpipe_pipeline"), *wheel_tasks("recpipe_evaluate")],
-                            workdir, env)
+        results = run_tasks(
+            installed_wheel,
+            [generate, *wheel_tasks("recpipe_pipeline"), *wheel_tasks("recpipe_evaluate")],
+            workdir,
+            env,
+        )
         yield results, data_dir, server, workdir, env
     finally:
         server.stop()
@@ -102,13 +122,23 @@ def deployed_run(installed_wheel, tmp_path_factory):
 def test_every_bundle_task_runs_from_the_installed_wheel(deployed_run, installed_wheel):
     results, data_dir, server, workdir, _ = deployed_run
     assert [(r["task_key"], r["exit_code"]) for r in results] == [
-        ("generate", 0), ("interactions", 0), ("tune", 0), ("train", 0), ("candidates", 0), ("gate", 0),
-        ("publish", 0), ("report", 0), ("evaluate", 0)]
+        ("generate", 0),
+        ("interactions", 0),
+        ("tune", 0),
+        ("train", 0),
+        ("candidates", 0),
+        ("gate", 0),
+        ("publish", 0),
+        ("report", 0),
+        ("evaluate", 0),
+    ]
     assert all(str(installed_wheel.parent.parent) in r["module_file"] for r in results)  # the wheel, not the checkout
     assert list(workdir.iterdir()) == []  # nothing lands in the working directory
     reader = RecommendationReader(server.url)
     version = reader.live_version("foryou")
-    assert version.startswith(RUN_DATE.strftime("%Y%m%d"))  # lists as of the day before the run date, stamped at its end
+    assert version.startswith(
+        RUN_DATE.strftime("%Y%m%d")
+    )  # lists as of the day before the run date, stamped at its end
     entries = int(redis.Redis.from_url(server.url).hget(keys.manifest_key("foryou", version), "entries"))
     assert entries == USERS and len(reader.for_user(0, n=10).item_ids) == 10
     assert (data_dir / "reports" / "pipeline_health.html").exists()  # artifacts under the configured location
@@ -122,8 +152,12 @@ def test_every_table_a_full_run_writes_has_its_registered_columns(deployed_run, 
     tables = Tables(spark, load_settings())
     written = [name for name, spec in catalog.REGISTRY.items() if spec.enforced and tables.exists(name)]
     assert len(written) >= 24  # every layer the pipeline and the evaluation write
-    problems = {name: catalog.schema_problems(name, [(f.name, f.dataType.simpleString()) for f in tables.read(name).schema],
-                                              complete=True) for name in written}
+    problems = {
+        name: catalog.schema_problems(
+            name, [(f.name, f.dataType.simpleString()) for f in tables.read(name).schema], complete=True
+        )
+        for name in written
+    }
     assert {name: p for name, p in problems.items() if p} == {}
 
 
@@ -153,7 +187,10 @@ def test_run_on_existing_bronze_keeps_it_and_a_failing_task_stops_the_graph(depl
     before = {name: settings_tables.version(name) for name in BRONZE}
     live = redis.Redis.from_url(server.url).get(keys.pointer_key("foryou"))
     past_the_data = date.today() + timedelta(days=400)
-    assert execute(["run", "--as-of", str(past_the_data), "--redis-url", server.url, "--set", "gate.min_list_length=1"]) == 1
+    assert (
+        execute(["run", "--as-of", str(past_the_data), "--redis-url", server.url, "--set", "gate.min_list_length=1"])
+        == 1
+    )
     out, err = capsys.readouterr()
     assert "generate" not in out.split("-----")[-1]  # bronze existed: nothing was generated
     assert {name: settings_tables.version(name) for name in BRONZE} == before

@@ -1,6 +1,6 @@
 import pytest
-from pydantic import ValidationError
 from chispa import assert_df_equality
+from pydantic import ValidationError
 
 from recpipe.config import Settings
 from recpipe.tables import TableNameError, physical_name
@@ -43,14 +43,18 @@ def test_overwrite_append_merge_and_versions(spark, tables):
 
 def test_replace_where_replaces_matching_rows_and_adds_new_columns(spark, tables):
     tables.replace_where(spark.createDataFrame([(1, "a"), (2, "b")], "id long, v string"), "monitoring.demo", "id = 1")
-    tables.replace_where(spark.createDataFrame([(1, "A", 10)], "id long, v string, extra int"), "monitoring.demo", "id = 1")
+    tables.replace_where(
+        spark.createDataFrame([(1, "A", 10)], "id long, v string, extra int"), "monitoring.demo", "id = 1"
+    )
     expected = spark.createDataFrame([(1, "A", 10), (2, "b", None)], "id long, v string, extra int")
     assert_df_equality(tables.read("monitoring.demo"), expected, ignore_row_order=True)
 
 
 def test_merge_can_delete_missing_keys(spark, tables):
     tables.overwrite(spark.createDataFrame([(1, "a"), (2, "b")], "id long, v string"), "silver.demo")
-    tables.merge(spark.createDataFrame([(2, "b2")], "id long, v string"), "silver.demo", keys=["id"], delete_missing=True)
+    tables.merge(
+        spark.createDataFrame([(2, "b2")], "id long, v string"), "silver.demo", keys=["id"], delete_missing=True
+    )
     assert_df_equality(tables.read("silver.demo"), spark.createDataFrame([(2, "b2")], "id long, v string"))
 
 

@@ -29,7 +29,9 @@ class Constant(mlflow.pyfunc.PythonModel):
 def register(name: str, ndcg: float) -> str:
     with mlflow.start_run():
         mlflow.log_metric("ndcg", ndcg)
-        info = mlflow.pyfunc.log_model(name="model", python_model=Constant(), registered_model_name=name, pip_requirements=[])
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=Constant(), registered_model_name=name, pip_requirements=[]
+        )
     return str(info.registered_model_version)
 
 
@@ -71,10 +73,16 @@ def test_pyfunc_model_maps_user_ids_to_item_ids(mlflow_store, tmp_path):
     import scipy.sparse as sp
 
     sp.save_npz(tmp_path / "seen.npz", matrix)
-    artifacts = {"model": str(save_model(model, tmp_path / "als")), "user_ids": str(tmp_path / "u.npy"),
-                 "item_ids": str(tmp_path / "i.npy"), "seen": str(tmp_path / "seen.npz")}
+    artifacts = {
+        "model": str(save_model(model, tmp_path / "als")),
+        "user_ids": str(tmp_path / "u.npy"),
+        "item_ids": str(tmp_path / "i.npy"),
+        "seen": str(tmp_path / "seen.npz"),
+    }
     with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(name="model", python_model=tracking.RecommenderPyfunc(top_n=3), artifacts=artifacts, pip_requirements=[])
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=tracking.RecommenderPyfunc(top_n=3), artifacts=artifacts, pip_requirements=[]
+        )
     loaded = mlflow.pyfunc.load_model(info.model_uri)
     out = loaded.predict(pd.DataFrame({"user_id": [1000, 1010, 999]}))
     assert out["item_ids"][0][0] == item_ids[WITHHELD[0]] and out["item_ids"][1][0] == item_ids[WITHHELD[1]]

@@ -67,7 +67,11 @@ def schema_problems(name: str, written: list[tuple[str, str]], complete: bool = 
         return [f"table {name} is not registered"]
     registered = dict(spec.fields())
     found = {column: kind.replace(" ", "") for column, kind in written}
-    problems = [f"column {c} is {k}, registered as {registered[c]}" for c, k in found.items() if c in registered and registered[c] != k]
+    problems = [
+        f"column {c} is {k}, registered as {registered[c]}"
+        for c, k in found.items()
+        if c in registered and registered[c] != k
+    ]
     problems += [f"column {c} ({k}) is not registered" for c, k in found.items() if c not in registered]
     if complete:
         problems += [f"column {c} ({k}) is missing" for c, k in registered.items() if c not in found]
@@ -82,8 +86,9 @@ def check_schema(name: str, written: list[tuple[str, str]]) -> None:
         return
     problems = schema_problems(name, written)
     if problems:
-        raise SchemaMismatchError(f"table {name}: the write does not match its registered schema (recpipe.catalog): "
-                                  + "; ".join(problems))
+        raise SchemaMismatchError(
+            f"table {name}: the write does not match its registered schema (recpipe.catalog): " + "; ".join(problems)
+        )
 
 
 def quarantine_of(bronze_table: str) -> str:
@@ -118,46 +123,69 @@ SILVER_ITEMS = _table("silver.items", _ITEM, "validated listings")
 SILVER_DAILY_INTERACTIONS = _table(
     "silver.daily_interactions",
     "user_id bigint, item_id bigint, day date, weighted double, n_events bigint, last_event_ts timestamp, event_types array<string>",
-    "per user, listing and day: weighted events (the incremental unit)")
+    "per user, listing and day: weighted events (the incremental unit)",
+)
 SILVER_INTERACTIONS = _table(
     "silver.interactions",
     "user_id bigint, item_id bigint, confidence double, n_events bigint, last_event_ts timestamp, event_types array<string>",
-    "implicit-feedback confidence per user and listing over the lookback window")
+    "implicit-feedback confidence per user and listing over the lookback window",
+)
 SILVER_USER_INDEX = _table("silver.user_index", "user_id bigint, user_idx int, run_id string", "user id -> matrix row")
-SILVER_ITEM_INDEX = _table("silver.item_index", "item_id bigint, item_idx int, run_id string", "item id -> matrix column")
+SILVER_ITEM_INDEX = _table(
+    "silver.item_index", "item_id bigint, item_idx int, run_id string", "item id -> matrix column"
+)
 SILVER_ITEM_AVAILABILITY = _table(
-    "silver.item_availability", "item_id bigint, seller_id bigint, status string, listed_at timestamp, sold_at timestamp",
-    "each listing's status as of the run")
+    "silver.item_availability",
+    "item_id bigint, seller_id bigint, status string, listed_at timestamp, sold_at timestamp",
+    "each listing's status as of the run",
+)
 
 # gold: what is served
-GOLD_USER_FACTORS = _table("gold.user_factors", "user_id bigint, factors array<float>, model_version string", "user vectors")
-GOLD_ITEM_FACTORS = _table("gold.item_factors", "item_id bigint, factors array<float>, model_version string", "listing vectors")
-GOLD_ITEM_EMBEDDINGS = _table("gold.item_embeddings", "item_id bigint, factors array<float>, model_version string",
-                              "item2vec listing vectors")
-GOLD_USER_CANDIDATES = _table("gold.user_candidates", f"user_id bigint, {_LIST}, source string, {_STAMP}",
-                              "one ranked list per user (personal or a fallback)")
-GOLD_SIMILAR_ITEMS = _table("gold.similar_items", f"item_id bigint, similar_item_ids array<bigint>, scores array<float>, "
-                            f"encoded_list binary, source string, {_STAMP}", "similar listings per listing and source")
-GOLD_FALLBACK_CANDIDATES = _table("gold.fallback_candidates", f"segment string, {_LIST}, {_STAMP}",
-                                  "cold-start lists per segment")
-GOLD_TOPUP_EXCLUSIONS = _table("gold.topup_exclusions", f"user_id bigint, {_LIST}, {_STAMP}",
-                               "per user, fallback items a top-up must skip")
+GOLD_USER_FACTORS = _table(
+    "gold.user_factors", "user_id bigint, factors array<float>, model_version string", "user vectors"
+)
+GOLD_ITEM_FACTORS = _table(
+    "gold.item_factors", "item_id bigint, factors array<float>, model_version string", "listing vectors"
+)
+GOLD_ITEM_EMBEDDINGS = _table(
+    "gold.item_embeddings", "item_id bigint, factors array<float>, model_version string", "item2vec listing vectors"
+)
+GOLD_USER_CANDIDATES = _table(
+    "gold.user_candidates",
+    f"user_id bigint, {_LIST}, source string, {_STAMP}",
+    "one ranked list per user (personal or a fallback)",
+)
+GOLD_SIMILAR_ITEMS = _table(
+    "gold.similar_items",
+    f"item_id bigint, similar_item_ids array<bigint>, scores array<float>, "
+    f"encoded_list binary, source string, {_STAMP}",
+    "similar listings per listing and source",
+)
+GOLD_FALLBACK_CANDIDATES = _table(
+    "gold.fallback_candidates", f"segment string, {_LIST}, {_STAMP}", "cold-start lists per segment"
+)
+GOLD_TOPUP_EXCLUSIONS = _table(
+    "gold.topup_exclusions", f"user_id bigint, {_LIST}, {_STAMP}", "per user, fallback items a top-up must skip"
+)
 
 # monitoring: what happened
 MONITORING_VALIDATION_RESULTS = _table(
     "monitoring.validation_results",
     "run_id string, table string, rule string, expectation string, column string, success boolean, "
     "unexpected_count bigint, unexpected_percent double, observed_value string",
-    "every bronze rule's outcome per run")
+    "every bronze rule's outcome per run",
+)
 MONITORING_GATE_RESULTS = _table(
     "monitoring.gate_results",
     "run_id string, rule string, expectation string, observed string, failing bigint, failing_percent double, "
     "bound string, passed boolean",
-    "every gate rule's outcome per run")
+    "every gate rule's outcome per run",
+)
 MONITORING_TASK_RUNS = _table(
     "monitoring.task_runs",
     "as_of date, task string, run_id string, total_seconds double, seconds map<string,double>, rows map<string,bigint>",
-    "per task run: stage seconds and row counts")
+    "per task run: stage seconds and row counts",
+)
 MONITORING_PIPELINE_RUNS = _table(
     "monitoring.pipeline_runs",
     "run_id string, as_of date, status string, model_version string, model_metrics map<string,double>, "
@@ -165,28 +193,41 @@ MONITORING_PIPELINE_RUNS = _table(
     "users_missing bigint, coverage double, fallback_share double, top_items_share double, median_score double, "
     "overlap_at_n double, coverage_change double, score_shift double, depletion double, gate_passed boolean, "
     "gate_failures array<string>, published_version string, future map<string,double>",
-    "one row per pipeline run: the health report's source")
+    "one row per pipeline run: the health report's source",
+)
 MONITORING_PUBLISH_MANIFESTS = _table(
     "monitoring.publish_manifests",
     "surface string, version string, entries bigint, checksum string, bytes bigint, run_id string, "
     "model_version string, gold_version bigint",
-    "what each publish wrote to Redis")
-MONITORING_TUNED_PARAMS = _table("monitoring.tuned_params",
-                                 "as_of date, mlflow_run_id string, metric string, value double, params string",
-                                 "the best hyperparameters of each search")
+    "what each publish wrote to Redis",
+)
+MONITORING_TUNED_PARAMS = _table(
+    "monitoring.tuned_params",
+    "as_of date, mlflow_run_id string, metric string, value double, params string",
+    "the best hyperparameters of each search",
+)
 MONITORING_FUTURE_EVALUATION = _table(
     "monitoring.future_evaluation",
     "run_id string, as_of date, list string, horizon_days int, target string, segment string, users bigint, "
     "targets bigint",
     "served lists scored against the next days' events, plus hit_rate_at_K and recall_at_K for each configured k",
-    enforced=False)  # its metric columns follow the evaluate config's ks
-MONITORING_HOLDOUT_EVALUATION = _table("monitoring.holdout_evaluation",
-                                       "run_id string, as_of date, k int, metric string, value double",
-                                       "served lists scored against a public dataset's holdout")
+    enforced=False,
+)  # its metric columns follow the evaluate config's ks
+MONITORING_HOLDOUT_EVALUATION = _table(
+    "monitoring.holdout_evaluation",
+    "run_id string, as_of date, k int, metric string, value double",
+    "served lists scored against a public dataset's holdout",
+)
 
 # sim: ground truth of generated or ingested data
-SIM_USERS = _table("sim.users", "user_id bigint, size_class int, log_price_level double, utility_vector array<float>",
-                   "generated users' true taste")
+SIM_USERS = _table(
+    "sim.users",
+    "user_id bigint, size_class int, log_price_level double, utility_vector array<float>",
+    "generated users' true taste",
+)
 SIM_ITEMS = _table("sim.items", "item_id bigint, utility_vector array<float>", "generated listings' true attributes")
-SIM_HOLDOUT = _table("sim.holdout", "user_id bigint, item_id bigint, rating double, event_ts timestamp",
-                     "a public dataset's held-out ratings")
+SIM_HOLDOUT = _table(
+    "sim.holdout",
+    "user_id bigint, item_id bigint, rating double, event_ts timestamp",
+    "a public dataset's held-out ratings",
+)

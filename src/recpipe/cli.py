@@ -10,8 +10,8 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 
 from recpipe import __version__, dag
@@ -30,17 +30,50 @@ class JobEntry:
 # The jobs by subcommand. A job's module (Spark, Great Expectations, MLflow) is imported only when it runs or its
 # own --help is asked for, so `recpipe --help` answers at once.
 JOBS: dict[str, JobEntry] = {
-    "generate": JobEntry("recpipe.jobs.generate", "Generate a synthetic resale marketplace (bronze users, items, events; sim ground truth)."),
-    "ingest": JobEntry("recpipe.jobs.ingest", "Write public ratings data (MovieLens 100k or ml-latest) to bronze users, items and events."),
-    "interactions": JobEntry("recpipe.jobs.interactions", "Validate bronze tables (bad rows to quarantine) and build silver interactions, indices, availability."),
-    "train": JobEntry("recpipe.jobs.train", "Train ALS, ALS with attributes, a two-tower model and its blend with ALS; register and gate the best on next-week purchases."),
-    "tune": JobEntry("recpipe.jobs.tune", "Search ALS hyperparameters on the time split (nested MLflow runs); training then starts from the best."),
-    "candidates": JobEntry("recpipe.jobs.candidates", "Precompute top-N lists per user, similar items and cold-start fallbacks (gold tables) from the champion model."),
-    "gate": JobEntry("recpipe.jobs.gate", "Check the gold lists (Great Expectations) before publishing; record the run in monitoring.pipeline_runs."),
-    "publish": JobEntry("recpipe.jobs.publish", "Publish gold lists to Redis as a new verified version and switch the pointers atomically (--rollback, --dry-run)."),
-    "report": JobEntry("recpipe.jobs.report", "Write an HTML health page (charts + table) of the latest runs in monitoring.pipeline_runs."),
-    "evaluate": JobEntry("recpipe.jobs.evaluate", "Score a run's gold.user_candidates against the next days' purchases and add-to-bags, next to baselines."),
-    "config": JobEntry("recpipe.jobs.show_config", "Print the configuration a job would run with (embedded defaults plus every override), and the settings."),
+    "generate": JobEntry(
+        "recpipe.jobs.generate",
+        "Generate a synthetic resale marketplace (bronze users, items, events; sim ground truth).",
+    ),
+    "ingest": JobEntry(
+        "recpipe.jobs.ingest",
+        "Write public ratings data (MovieLens 100k or ml-latest) to bronze users, items and events.",
+    ),
+    "interactions": JobEntry(
+        "recpipe.jobs.interactions",
+        "Validate bronze tables (bad rows to quarantine) and build silver interactions, indices, availability.",
+    ),
+    "train": JobEntry(
+        "recpipe.jobs.train",
+        "Train ALS, ALS with attributes, a two-tower model and its blend with ALS; register and gate the best on next-week purchases.",
+    ),
+    "tune": JobEntry(
+        "recpipe.jobs.tune",
+        "Search ALS hyperparameters on the time split (nested MLflow runs); training then starts from the best.",
+    ),
+    "candidates": JobEntry(
+        "recpipe.jobs.candidates",
+        "Precompute top-N lists per user, similar items and cold-start fallbacks (gold tables) from the champion model.",
+    ),
+    "gate": JobEntry(
+        "recpipe.jobs.gate",
+        "Check the gold lists (Great Expectations) before publishing; record the run in monitoring.pipeline_runs.",
+    ),
+    "publish": JobEntry(
+        "recpipe.jobs.publish",
+        "Publish gold lists to Redis as a new verified version and switch the pointers atomically (--rollback, --dry-run).",
+    ),
+    "report": JobEntry(
+        "recpipe.jobs.report",
+        "Write an HTML health page (charts + table) of the latest runs in monitoring.pipeline_runs.",
+    ),
+    "evaluate": JobEntry(
+        "recpipe.jobs.evaluate",
+        "Score a run's gold.user_candidates against the next days' purchases and add-to-bags, next to baselines.",
+    ),
+    "config": JobEntry(
+        "recpipe.jobs.show_config",
+        "Print the configuration a job would run with (embedded defaults plus every override), and the settings.",
+    ),
 }
 
 
@@ -56,11 +89,20 @@ log = logging.getLogger("recpipe")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--conf", type=Path, help="job config file over the embedded defaults (must exist; default "
-                                                  "$RECPIPE_CONF_DIR/<job>.yml when present)")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field (repeatable)")
-    parser.add_argument("--profile", help="config profile shipped with recpipe, overlaying the job's config "
-                                          "(default $RECPIPE_PROFILE; e.g. ratings for public ratings data)")
+    parser.add_argument(
+        "--conf",
+        type=Path,
+        help="job config file over the embedded defaults (must exist; default "
+        "$RECPIPE_CONF_DIR/<job>.yml when present)",
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field (repeatable)"
+    )
+    parser.add_argument(
+        "--profile",
+        help="config profile shipped with recpipe, overlaying the job's config "
+        "(default $RECPIPE_PROFILE; e.g. ratings for public ratings data)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -116,7 +158,7 @@ def execute(argv: Sequence[str] | None = None) -> int:
     except RecpipeError as exc:
         print(f"recpipe {args.job}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except Exception as exc:  # noqa: BLE001 - the reason comes first, in one line, for alerts; then the traceback
+    except Exception as exc:
         reason = (str(exc).splitlines() or [""])[0][:300]
         print(f"recpipe {args.job}: failed: {type(exc).__name__}: {redact(reason)}", file=sys.stderr)
         traceback.print_exc()

@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recpipe.errors import RecpipeError
 
@@ -93,7 +93,9 @@ class PeopleConfig(StrictModel):
     """Buyers (and sellers: every seller is a user who signed up before the window)."""
 
     new_user_share: float = Field(default=0.15, ge=0, lt=1, description="users who sign up during the window")
-    activity_skew: float = Field(default=2.5, ge=1, description="sessions go to user index floor(n * u**skew): long tail")
+    activity_skew: float = Field(
+        default=2.5, ge=1, description="sessions go to user index floor(n * u**skew): long tail"
+    )
     taste_dims: int = Field(default=8, ge=2, description="dimensions of taste and style vectors")
     price_spread: float = Field(default=0.5, gt=0, description="std of users' log price level")
     power_seller_skew: float = Field(default=3.0, ge=1, description="listings go to seller floor(n * u**skew)")
@@ -103,9 +105,14 @@ class ListingsConfig(StrictModel):
     """What sellers list, and how long an unsold listing stays up."""
 
     style_from_attributes: float = Field(
-        default=0.6, ge=0, le=1, description="share of style variance explained by category and brand (the rest: photos)"
+        default=0.6,
+        ge=0,
+        le=1,
+        description="share of style variance explained by category and brand (the rest: photos)",
     )
-    delist_mean_days: float = Field(default=10.0, gt=0, description="mean days until a seller removes an unsold listing")
+    delist_mean_days: float = Field(
+        default=10.0, gt=0, description="mean days until a seller removes an unsold listing"
+    )
 
 
 class AttentionConfig(StrictModel):
@@ -117,7 +124,9 @@ class AttentionConfig(StrictModel):
     search_max_age_days: float = Field(default=30.0, gt=0)
     candidates_per_view: int = Field(default=12, ge=1, description="listings shown per view; the user picks one")
     choice_sharpness: float = Field(default=1.0, ge=0, description="softmax weight of utility in the pick")
-    views_after_sale_share: float = Field(default=0.02, ge=0, le=1, description="views of a sold listing that still happen (old links)")
+    views_after_sale_share: float = Field(
+        default=0.02, ge=0, le=1, description="views of a sold listing that still happen (old links)"
+    )
 
 
 class UtilityConfig(StrictModel):
@@ -160,7 +169,9 @@ class GenerateConfig(StrictModel):
     days: int = Field(default=30, gt=0)
     seed: int = 42
     events_per_user: float = Field(default=40.0, gt=0)
-    events: int | None = Field(default=None, gt=0, description="total events (approximate); default users * events_per_user")
+    events: int | None = Field(
+        default=None, gt=0, description="total events (approximate); default users * events_per_user"
+    )
     end_date: date = date(2026, 11, 1)
     platform_start: date = date(2020, 1, 1)
     countries: tuple[str, ...] = ("FR", "DE", "GB", "IT", "ES", "NL", "PL", "SE")
@@ -176,13 +187,17 @@ class GenerateConfig(StrictModel):
         return self.events or int(self.users * self.events_per_user)
 
 
-def _check_event_types(names) -> None:
-    """Raise when a name is not an event type of bronze.events."""
+def _check_event_types(names: Any) -> Any:
+    """Raise when a name is not an event type of bronze.events; return the names."""
     from recpipe.schemas import EVENT_TYPES
 
     unknown = sorted(set(names) - set(EVENT_TYPES))
     if unknown:
         raise ValueError(f"unknown event types {unknown}; known: {list(EVENT_TYPES)}")
+    return names
+
+
+EventTypes = Annotated[tuple[str, ...], AfterValidator(_check_event_types)]  # names of bronze.events event types
 
 
 class ValidationConfig(StrictModel):
@@ -203,6 +218,7 @@ class InteractionsConfig(StrictModel):
     def first_window_day(self, as_of: date) -> date:
         """The first day of the interactions window that ends with ``as_of``."""
         return as_of - timedelta(days=self.lookback_days - 1)
+
     half_life_days: float = Field(default=30.0, gt=0)
     event_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
     max_confidence: float = Field(default=100.0, gt=0, description="cap of the confidence of one (user, item)")
@@ -230,10 +246,15 @@ class ALSConfig(StrictModel):
     alpha: float = Field(default=2.0, gt=0)
     iterations: int = Field(default=15, gt=0)
     solver: Literal["cg", "cholesky"] = "cg"
-    cg_steps: int = Field(default=2, ge=1, description="conjugate-gradient steps per update (solver: cg); 2 matches 3 on MovieLens, see README")
+    cg_steps: int = Field(
+        default=2,
+        ge=1,
+        description="conjugate-gradient steps per update (solver: cg); 2 matches 3 on MovieLens, see README",
+    )
     weighting: Literal["none", "bm25"] = "none"
     normalize_confidence: bool = Field(
-        default=True, description="divide confidences by their mean: alpha and regularization do not depend on the event weights' scale"
+        default=True,
+        description="divide confidences by their mean: alpha and regularization do not depend on the event weights' scale",
     )
     num_threads: int = Field(default=2, ge=1, description="pinned: results and timings do not depend on the machine")
     use_gpu: bool = Field(default=True, description="train on CUDA when it is present")
@@ -250,7 +271,9 @@ class Item2VecConfig(StrictModel):
 class AttributeALSConfig(StrictModel):
     """ALS plus a closed-form map from listing attributes to factors (``models.hybrid``); ALS parameters: ``als``."""
 
-    shrinkage: float = Field(default=5.0, ge=0, description="users of history at which own factors and attributes weigh the same")
+    shrinkage: float = Field(
+        default=5.0, ge=0, description="users of history at which own factors and attributes weigh the same"
+    )
     map_regularization: float = Field(default=1.0, gt=0, description="ridge penalty of the attribute -> factor map")
 
 
@@ -263,15 +286,22 @@ class TwoTowerConfig(StrictModel):
     learning_rate: float = Field(default=0.05, gt=0)
     regularization: float = Field(default=1e-4, ge=0)
     min_item_users: int = Field(default=2, ge=1, description="listings with fewer training users get no id embedding")
-    shared_taste: bool = Field(default=False, description="a user's history attributes use the listing side's embeddings")
+    shared_taste: bool = Field(
+        default=False, description="a user's history attributes use the listing side's embeddings"
+    )
     freshness_weight: float = Field(
-        default=1.5, ge=0, description="weight of the measured log prior of the listing's age (models.freshness); 0: none")
-    als_weight: float = Field(default=4.0, ge=0, description="family two_tower_als: weight of the ALS score added to the two towers'")
+        default=1.5,
+        ge=0,
+        description="weight of the measured log prior of the listing's age (models.freshness); 0: none",
+    )
+    als_weight: float = Field(
+        default=4.0, ge=0, description="family two_tower_als: weight of the ALS score added to the two towers'"
+    )
     num_threads: int = Field(default=2, ge=1)
 
 
 ModelFamily = Literal["als", "als_attributes", "two_tower", "two_tower_als"]
-MODEL_FAMILIES: tuple[str, ...] = get_args(ModelFamily)
+MODEL_FAMILIES: tuple[ModelFamily, ...] = get_args(ModelFamily)
 ModelMetric = Literal["target_recall", "ndcg", "map", "precision", "recall"]  # what a model version is judged by
 
 
@@ -279,16 +309,12 @@ class EvaluationConfig(StrictModel):
     k: int = Field(default=10, gt=0)
     holdout_days: int = Field(default=7, gt=0, description="time split: the last N days are the test set")
     recent_days: int = Field(default=7, gt=0, description="window of the recent-popularity baseline")
-    target_event_types: tuple[str, ...] = Field(
-        default=("purchase",), min_length=1, description="the marketplace target: target_recall is the recall of these events"
+    target_event_types: EventTypes = Field(
+        default=("purchase",),
+        min_length=1,
+        description="the marketplace target: target_recall is the recall of these events",
     )
     target_k: int = Field(default=100, gt=0, description="list depth of target_recall")
-
-    @field_validator("target_event_types")
-    @classmethod
-    def _known_targets(cls, types: tuple[str, ...]) -> tuple[str, ...]:
-        _check_event_types(types)
-        return types
 
 
 class GateConfig(StrictModel):
@@ -304,7 +330,9 @@ class TrainConfig(StrictModel):
     seed: int = 42
     model_name: str = "recpipe_als"
     top_n: int = Field(default=100, gt=0, description="list length the logged pyfunc model returns")
-    use_tuned_params: bool = Field(default=True, description="start from `recpipe tune`'s best ALS parameters when present")
+    use_tuned_params: bool = Field(
+        default=True, description="start from `recpipe tune`'s best ALS parameters when present"
+    )
     families: tuple[ModelFamily, ...] = Field(
         default=MODEL_FAMILIES, min_length=1, description="model families trained and compared; the best is registered"
     )
@@ -327,7 +355,9 @@ class TuneConfig(StrictModel):
     alpha: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
     iterations: tuple[int, ...] = (15,)
     weighting: tuple[Literal["none", "bm25"], ...] = ("none", "bm25")
-    every_days: int = Field(default=7, ge=0, description="search again only when the last tuning is this many days old (0: always)")
+    every_days: int = Field(
+        default=7, ge=0, description="search again only when the last tuning is this many days old (0: always)"
+    )
 
 
 class CandidatesConfig(StrictModel):
@@ -338,10 +368,11 @@ class CandidatesConfig(StrictModel):
     top_n: int = Field(default=100, gt=0, description="what the app shows")
     overfetch: float = Field(default=2.0, ge=1.0, description="lists hold top_n * overfetch to survive sales")
     max_per_seller: int = Field(default=3, gt=0)
-    exclude_seen_event_types: tuple[str, ...] = Field(
+    exclude_seen_event_types: EventTypes = Field(
         default=("purchase",),
         description="a user's items seen through these are never listed; measured in benchmarks/world.py: excluding "
-        "viewed, saved or bagged listings loses the ones people come back to buy")
+        "viewed, saved or bagged listings loses the ones people come back to buy",
+    )
     min_user_interactions: int = Field(default=3, ge=1, description="fewer: the user gets a fallback list")
     similar_n: int = Field(default=50, gt=0)
     similar_exclude_same_seller: bool = True
@@ -350,7 +381,7 @@ class CandidatesConfig(StrictModel):
 
     @property
     def list_length(self) -> int:
-        return int(round(self.top_n * self.overfetch))
+        return round(self.top_n * self.overfetch)
 
 
 class PublishConfig(StrictModel):
@@ -372,14 +403,21 @@ class QualityGateConfig(StrictModel):
     """Bounds the gold lists must meet before they are published (recpipe gate)."""
 
     min_list_length: int = Field(default=10, ge=0, description="shortest allowed user list")
-    max_short_list_share: float = Field(default=0.01, ge=0, le=1, description="share of user lists allowed below min_list_length (the reader tops them up)")
+    max_short_list_share: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="share of user lists allowed below min_list_length (the reader tops them up)",
+    )
     max_missing_users: int = Field(default=0, ge=0, description="users in silver.users without a list")
     min_coverage: float = Field(default=0.01, ge=0, le=1, description="distinct listed items / items for sale")
     max_coverage: float = Field(default=1.0, ge=0, le=1)
     max_fallback_share: float = Field(default=0.95, ge=0, le=1, description="users on a popularity list")
     compare_with_previous: bool = Field(default=True, description="check the change against the last published lists")
     overlap_at: int = Field(default=10, gt=0, description="N of overlap at N")
-    min_overlap: float = Field(default=0.05, ge=0, le=1, description="mean share of a user's previous top N still in the top N")
+    min_overlap: float = Field(
+        default=0.05, ge=0, le=1, description="mean share of a user's previous top N still in the top N"
+    )
     max_coverage_change: float = Field(default=0.5, ge=0, description="relative change of catalog coverage")
     max_score_shift: float = Field(default=0.5, ge=0, description="relative change of the median top-N personal score")
 
@@ -395,19 +433,14 @@ class FutureEvaluationConfig(StrictModel):
 
     horizons_days: tuple[int, ...] = Field(default=(1, 7), min_length=1, description="days after the as-of")
     ks: tuple[int, ...] = Field(default=(10, 100), min_length=1, description="list depths scored")
-    target_event_types: tuple[str, ...] = ("purchase", "add_to_bag")
+    target_event_types: EventTypes = ("purchase", "add_to_bag")
     recent_days: int = Field(default=7, gt=0, description="window of the recent-popularity baseline")
     oracle: bool = Field(default=True, description="score the ground-truth oracle when sim tables exist")
     protocol: Literal["auto", "future", "holdout"] = Field(
-        default="auto", description="holdout: against sim.holdout (ingested public data); future: the next days; auto: holdout when present"
+        default="auto",
+        description="holdout: against sim.holdout (ingested public data); future: the next days; auto: holdout when present",
     )
     holdout_k: int = Field(default=10, gt=0, description="k of the holdout protocol's metrics")
-
-    @field_validator("target_event_types")
-    @classmethod
-    def _known_event_types(cls, types: tuple[str, ...]) -> tuple[str, ...]:
-        _check_event_types(types)
-        return types
 
 
 T = TypeVar("T", bound=StrictModel)
@@ -466,7 +499,7 @@ def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict
     """Overrides from ``{prefix}FIELD__SUB=value`` environment variables."""
     environ = os.environ if environ is None else environ
     return {
-        key[len(prefix):].lower().replace("__", "."): yaml.safe_load(value)
+        key[len(prefix) :].lower().replace("__", "."): yaml.safe_load(value)
         for key, value in environ.items()
         if key.startswith(prefix) and len(key) > len(prefix)
     }
@@ -482,9 +515,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def build_model(
-    model: type[T], values: dict[str, Any], source: str, overridden: Mapping[str, str] | None = None
-) -> T:
+def build_model(model: type[T], values: dict[str, Any], source: str, overridden: Mapping[str, str] | None = None) -> T:
     """Validate ``values`` into ``model``; errors name ``source`` (or the override) and the field."""
     try:
         return model.model_validate(values)

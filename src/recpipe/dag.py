@@ -69,15 +69,20 @@ def pipeline_job(path: Path | None = None) -> dict[str, Any]:
 
 def pipeline_tasks(job: Mapping[str, Any]) -> list[Task]:
     """The job's wheel tasks; each must depend only on tasks listed before it (the order they run in locally)."""
-    tasks, seen = [], set()
+    tasks: list[Task] = []
+    seen: set[str] = set()
     for spec in job["tasks"]:
         needs = {d["task_key"] for d in spec.get("depends_on", [])}
         if not needs <= seen:
-            raise TaskGraphError(f"{PIPELINE_FILE}: task {spec['task_key']} depends on {sorted(needs - seen)}, listed later")
+            raise TaskGraphError(
+                f"{PIPELINE_FILE}: task {spec['task_key']} depends on {sorted(needs - seen)}, listed later"
+            )
         if "python_wheel_task" not in spec:
             raise TaskGraphError(f"{PIPELINE_FILE}: task {spec['task_key']} is not a python_wheel_task")
         seen.add(spec["task_key"])
-        tasks.append(Task(spec["task_key"], tuple(spec["python_wheel_task"]["parameters"]), spec.get("run_if", "ALL_SUCCESS")))
+        tasks.append(
+            Task(spec["task_key"], tuple(spec["python_wheel_task"]["parameters"]), spec.get("run_if", "ALL_SUCCESS"))
+        )
     return tasks
 
 
@@ -98,12 +103,20 @@ def resolve_parameters(parameters: Sequence[str], job_parameters: Mapping[str, s
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--as-of", type=date.fromisoformat, help="the run's as-of (YYYY-MM-DD; default: the last valid event's day)")
-    parser.add_argument("--generate", action="store_true", help="generate bronze tables first even when there are some "
-                                                                "(replaces only tables recpipe generate or ingest wrote)")
+    parser.add_argument(
+        "--as-of", type=date.fromisoformat, help="the run's as-of (YYYY-MM-DD; default: the last valid event's day)"
+    )
+    parser.add_argument(
+        "--generate",
+        action="store_true",
+        help="generate bronze tables first even when there are some "
+        "(replaces only tables recpipe generate or ingest wrote)",
+    )
     parser.add_argument("--users", type=int, help="users to generate")
     parser.add_argument("--items", type=int, help="items to generate")
-    parser.add_argument("--redis-url", help="publish here (default: RECPIPE_REDIS_URL, REDIS_URL, else a local redis-server)")
+    parser.add_argument(
+        "--redis-url", help="publish here (default: RECPIPE_REDIS_URL, REDIS_URL, else a local redis-server)"
+    )
     parser.add_argument("--show", type=int, default=3, help="users whose recommendations are printed at the end")
 
 
@@ -113,7 +126,9 @@ def task_overrides(pairs: Sequence[str], jobs: Sequence[str]) -> dict[str, list[
     for pair in pairs:
         job, sep, rest = pair.partition(".")
         if not sep or job not in jobs or "=" not in rest:
-            raise RecpipeError(f"recpipe run --set {pair!r}: expected JOB.FIELD=VALUE with JOB one of {', '.join(jobs)}")
+            raise RecpipeError(
+                f"recpipe run --set {pair!r}: expected JOB.FIELD=VALUE with JOB one of {', '.join(jobs)}"
+            )
         by_job.setdefault(job, []).append(rest)
     return by_job
 
@@ -171,17 +186,22 @@ def run_tasks(args: argparse.Namespace, tasks: list[Task]) -> list[TaskResult]:
         if failed and task.run_if != "ALL_DONE":
             results.append(TaskResult(task.name, "skipped"))
             continue
-        argv = [*resolve_parameters(task.parameters, job_parameters), *_common_flags(args),
-                *(f"--set={o}" for o in overrides.get(task.job, []))]
+        argv = [
+            *resolve_parameters(task.parameters, job_parameters),
+            *_common_flags(args),
+            *(f"--set={o}" for o in overrides.get(task.job, [])),
+        ]
         start = time.perf_counter()
         try:
             log.info("task %s: recpipe %s", task.name, " ".join(argv))
             summary = load_job(task.job).run(parse_args(argv))
             rows = ", ".join(f"{k}={v:,}" for k, v in summary.get("rows", {}).items()) or summary.get("report", "")
             results.append(TaskResult(task.name, "ok", time.perf_counter() - start, rows))
-            if job_parameters[RUN_DATE] is None and "as_of" in summary:  # found from validated events: one as-of per run
+            if (
+                job_parameters[RUN_DATE] is None and "as_of" in summary
+            ):  # found from validated events: one as-of per run
                 job_parameters[RUN_DATE] = str(date.fromisoformat(summary["as_of"]) + timedelta(days=1))
-        except Exception as exc:  # noqa: BLE001 - any failure stops the graph and is reported
+        except Exception as exc:
             log.error("task %s failed", task.name, exc_info=not isinstance(exc, RecpipeError))
             reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
             results.append(TaskResult(task.name, "FAILED", time.perf_counter() - start, reason))
@@ -201,19 +221,28 @@ def show_recommendations(redis_url: str, n_users: int) -> None:
     from recpipe.config import load_settings
     from recpipe.serving import RecommendationReader
     from recpipe.spark import get_spark
-    from recpipe.tables import Tables
+    from recpipe.tables import Tables, to_pandas
 
     settings = load_settings()
     tables = Tables(get_spark(settings), settings)
-    users = tables.read(catalog.GOLD_USER_CANDIDATES).orderBy("source", "user_id").select("user_id", "source").limit(n_users).collect()
-    items = tables.read(catalog.SILVER_ITEMS).select("item_id", "category", "brand", "size", "price").toPandas().set_index("item_id")
+    users = (
+        tables.read(catalog.GOLD_USER_CANDIDATES)
+        .orderBy("source", "user_id")
+        .select("user_id", "source")
+        .limit(n_users)
+        .collect()
+    )
+    items = to_pandas(tables.read(catalog.SILVER_ITEMS).select("item_id", "category", "brand", "size", "price"))
+    items = items.set_index("item_id")
     reader = RecommendationReader(redis_url)
     for row in users:
         rec = reader.for_user(row.user_id, n=5)
         print(f"\nuser {row.user_id} ({row.source}), read from Redis {reader.target.safe_url}:")
         for item, score in zip(rec.item_ids, rec.scores):
             a = items.loc[item] if item in items.index else None
-            described = f"{a.category:<12} {a.brand:<14} size {a['size']:<3} {a.price:7.2f} EUR" if a is not None else ""
+            described = (
+                f"{a.category:<12} {a.brand:<14} size {a['size']:<3} {a.price:7.2f} EUR" if a is not None else ""
+            )
             print(f"  item {item:<8} score {score:7.3f}  {described}")
 
 
@@ -240,7 +269,9 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(results))
     failed = [r for r in results if r.status == "FAILED"]
     if failed:
-        print(f"recpipe run: task {failed[0].name} failed: {failed[0].detail}; later tasks did not run", file=sys.stderr)
+        print(
+            f"recpipe run: task {failed[0].name} failed: {failed[0].detail}; later tasks did not run", file=sys.stderr
+        )
         return 1
     if redis_url and args.show:
         show_recommendations(redis_url, args.show)

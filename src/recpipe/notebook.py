@@ -14,7 +14,7 @@ from recpipe.spark import get_spark
 def param(name: str, default: str) -> str:
     """A notebook parameter: the Databricks widget ``name`` when there is one, else ``$RECPIPE_NB_<NAME>``."""
     try:
-        from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
+        from pyspark.dbutils import DBUtils
 
         dbutils = DBUtils(SparkSession.builder.getOrCreate())
         dbutils.widgets.text(name, default)

@@ -27,10 +27,12 @@ def _schema(*fields: tuple[str, object, bool]) -> StructType:
 
     Bronze data lands as it comes, so nulls are caught by validation (and quarantined), not by a write error.
     """
-    return StructType([
-        StructField(name, dtype, True, metadata={"required": required, "may_be_absent": name in ADDED_COLUMNS})  # type: ignore[arg-type]
-        for name, dtype, required in fields
-    ])
+    return StructType(
+        [
+            StructField(name, dtype, True, metadata={"required": required, "may_be_absent": name in ADDED_COLUMNS})  # type: ignore[arg-type]
+            for name, dtype, required in fields
+        ]
+    )
 
 
 USERS = _schema(

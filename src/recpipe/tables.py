@@ -11,13 +11,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
+import pandas as pd
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 
 from recpipe import catalog
 from recpipe.config import Settings
-from recpipe.errors import MissingTableError, RecpipeError
+from recpipe.errors import MissingInputError, MissingTableError, RecpipeError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,27 @@ def physical_name(logical: str, settings: Settings) -> str:
     if settings.platform == "databricks":  # Settings guarantees a catalog there
         return f"{settings.catalog}.{settings.schema_prefix}{ref.layer}.{ref.table}"
     return str((settings.data_dir / "lakehouse" / ref.layer / ref.table).resolve())
+
+
+def to_pandas(df: DataFrame) -> pd.DataFrame:
+    """``df.toPandas()``, typed."""
+    return cast(pd.DataFrame, df.toPandas())
+
+
+def one_row(df: DataFrame) -> Row:
+    """The row of a one-row result: an aggregate without grouping always has exactly one."""
+    row = df.first()
+    if row is None:
+        raise RecpipeError("an aggregate returned no row")
+    return row
+
+
+def first_row(df: DataFrame, table: str, producer: str) -> Row:
+    """The first row of a table that must not be empty; else an error saying which job fills it."""
+    row = df.first()
+    if row is None:
+        raise MissingInputError(f"table {table} is empty: run `{producer}` first")
+    return row
 
 
 def _check_registered(df: DataFrame, logical: str) -> None:
@@ -92,12 +115,14 @@ class Tables:
             if not commits:
                 raise MissingTableError(f"table {logical} ({self.name(logical)}) does not exist")
             return max(commits)
-        return int(self._delta_table(logical).history(1).select("version").first()[0])
+        return int(one_row(self._delta_table(logical).history(1).select("version"))[0])
 
     def read(self, logical: str, version: int | None = None) -> DataFrame:
         """Read a table (optionally at a Delta version) and record the version read."""
         if not self.exists(logical):
-            raise MissingTableError(f"table {logical} ({self.name(logical)}) does not exist: run the job that writes it")
+            raise MissingTableError(
+                f"table {logical} ({self.name(logical)}) does not exist: run the job that writes it"
+            )
         resolved = self.version(logical) if version is None else version
         reader = self.spark.read.format("delta").option("versionAsOf", resolved)
         df = reader.load(self.name(logical)) if self._by_path else reader.table(self.name(logical))
@@ -126,7 +151,9 @@ class Tables:
         rows = (self._commit_info(logical).get("operationMetrics") or {}).get("numOutputRows")
         return int(rows) if rows is not None else self.read(logical).count()
 
-    def _write(self, df: DataFrame, logical: str, mode: str, partition_by: Sequence[str] = (), note: str | None = None) -> int:
+    def _write(
+        self, df: DataFrame, logical: str, mode: str, partition_by: Sequence[str] = (), note: str | None = None
+    ) -> int:
         _check_registered(df, logical)
         writer = df.write.format("delta").mode(mode)
         if note:
@@ -165,7 +192,9 @@ class Tables:
         if not self.exists(logical):
             return self.overwrite(df, logical)
         _check_registered(df, logical)
-        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", condition).option("mergeSchema", "true")
+        writer = (
+            df.write.format("delta").mode("overwrite").option("replaceWhere", condition).option("mergeSchema", "true")
+        )
         if self._by_path:
             writer.save(self.name(logical))
         else:

@@ -14,6 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 from mlflow import MlflowClient
 from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import Array, ColSpec, Schema
 
 from recpipe.config import Settings
@@ -54,7 +55,8 @@ def configure(settings: Settings) -> str:
     mlflow.set_registry_uri(uri)
     experiment = mlflow.get_experiment_by_name(settings.mlflow_experiment)
     experiment_id = (
-        experiment.experiment_id if experiment is not None
+        experiment.experiment_id
+        if experiment is not None
         else mlflow.create_experiment(settings.mlflow_experiment, artifact_location=(data_dir / "mlartifacts").as_uri())
     )
     mlflow.set_experiment(experiment_id=experiment_id)  # a new experiment too: runs never land in "Default"
@@ -76,7 +78,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-class RecommenderPyfunc(mlflow.pyfunc.PythonModel):
+class RecommenderPyfunc(PythonModel):
     """Input: a DataFrame with ``user_id``. Output: ``user_id``, ``item_ids`` and ``scores`` (top-N, best first).
 
     Ranks through ``models.ranking.ListRanker`` with the candidates job's rules, as of the training data's as-of:
@@ -126,7 +128,9 @@ def pyfunc_signature() -> ModelSignature:
     """What ``RecommenderPyfunc`` takes and returns, declared (an inferred one warns about integer columns)."""
     return ModelSignature(
         inputs=Schema([ColSpec("long", "user_id")]),
-        outputs=Schema([ColSpec("long", "user_id"), ColSpec(Array("long"), "item_ids"), ColSpec(Array("double"), "scores")]),
+        outputs=Schema(
+            [ColSpec("long", "user_id"), ColSpec(Array("long"), "item_ids"), ColSpec(Array("double"), "scores")]
+        ),
     )
 
 
@@ -177,7 +181,12 @@ def champion_params(settings: Settings, model: str) -> tuple[str, dict[str, str]
 
 
 def gate(
-    client: MlflowClient, model_name: str, version: str, metric: str, value: float, tolerance: float,
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    metric: str,
+    value: float,
+    tolerance: float,
     champion_value: float | None = None,
 ) -> GateDecision:
     """Tag ``version`` as challenger, and move the champion alias to it when it passes the gate.
@@ -223,6 +232,8 @@ def model_metrics(settings: Settings, model: str, version: str) -> dict[str, flo
     configure(settings)
     try:
         model_version = MlflowClient().get_model_version(registered_name(settings, model), version)
+        if model_version.run_id is None:
+            return {}
         metrics = MlflowClient().get_run(model_version.run_id).data.metrics
     except mlflow.exceptions.MlflowException:
         return {}
@@ -237,9 +248,17 @@ def log_pipeline_run(settings: Settings, record: dict) -> str:
     numbers.update({f"seconds.{task}": s for task, s in (record.get("task_seconds") or {}).items()})
     numbers.update({f"model.{k}": v for k, v in (record.get("model_metrics") or {}).items()})
     numbers.update({f"future.{k}": v for k, v in (record.get("future") or {}).items()})
-    with mlflow.start_run(run_id=found[0].info.run_id if found else None, run_name=f"pipeline {record['as_of']}") as run:
-        mlflow.set_tags({PIPELINE_RUN_TAG: record["run_id"], "as_of": str(record["as_of"]), "status": record["status"],
-                         "model_version": str(record.get("model_version")),
-                         "gate_failures": "; ".join(record.get("gate_failures") or []) or "none"})
+    with mlflow.start_run(
+        run_id=found[0].info.run_id if found else None, run_name=f"pipeline {record['as_of']}"
+    ) as run:
+        mlflow.set_tags(
+            {
+                PIPELINE_RUN_TAG: record["run_id"],
+                "as_of": str(record["as_of"]),
+                "status": record["status"],
+                "model_version": str(record.get("model_version")),
+                "gate_failures": "; ".join(record.get("gate_failures") or []) or "none",
+            }
+        )
         mlflow.log_metrics(numbers)
         return run.info.run_id

@@ -1,6 +1,6 @@
 """Invariants and calibration of the generated resale marketplace, on a small world generated once."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pyspark.sql import functions as F
@@ -11,7 +11,7 @@ from recpipe.data.calibration import calibration_figures, out_of_range
 from recpipe.data.generator import MarketplaceGenerator
 
 CONFIG = GenerateConfig(users=600, items=900, days=21, events_per_user=40, seed=7)
-WINDOW_END = datetime(2026, 11, 1, tzinfo=timezone.utc)
+WINDOW_END = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +61,8 @@ def test_no_event_precedes_its_listing_or_its_users_signup_or_leaves_the_window(
         joined.where((F.col("event_ts") < F.col("listed_at")) | (F.col("event_ts") < F.col("signup_ts"))).count() == 0
     )
     bounds = events.agg(F.min("event_ts").alias("lo"), F.max("event_ts").alias("hi")).first()
-    assert bounds.hi.replace(tzinfo=timezone.utc) < WINDOW_END
-    assert (WINDOW_END - bounds.lo.replace(tzinfo=timezone.utc)).days < CONFIG.days
+    assert bounds.hi.replace(tzinfo=UTC) < WINDOW_END
+    assert (WINDOW_END - bounds.lo.replace(tzinfo=UTC)).days < CONFIG.days
 
 
 def test_an_item_sells_once_at_its_purchase_while_it_is_live(market):
@@ -92,7 +92,7 @@ def test_users_never_view_or_buy_their_own_listings(market):
 
 
 def test_calibration_figures_fall_in_their_configured_ranges(market):
-    users, items, events, sim_users, _ = market
+    _users, items, events, sim_users, _ = market
     figures = calibration_figures(sim_users, items, events, WINDOW_END)
     assert out_of_range(figures, CONFIG.calibration) == []
     assert figures["views_on_sold_items"] <= CONFIG.attention.views_after_sale_share

@@ -21,8 +21,10 @@ ITEMS = list(range(100, 130))
 SOLD, DELETED, OWN_OF_USER_1, SEEN_BY_USER_2 = 126, 127, 128, 129
 LIST_LENGTH = 8
 AS_OF = date(2026, 11, 1)
-LISTS_SCHEMA = ("user_id long, item_ids array<long>, scores array<float>, source string, model_version string, "
-                "run_id string, generated_at timestamp")
+LISTS_SCHEMA = (
+    "user_id long, item_ids array<long>, scores array<float>, source string, model_version string, "
+    "run_id string, generated_at timestamp"
+)
 
 
 def context(spark, settings: Settings, job: str) -> JobContext:
@@ -39,29 +41,68 @@ def write_silver(tables: Tables, sold: tuple[int, ...] = (SOLD,)) -> None:
     spark = tables.spark
     seller = {i: (1 if i == OWN_OF_USER_1 else 1001 + i % 5) for i in ITEMS}
     status = {i: "sold" if i in sold else "deleted" if i == DELETED else "active" for i in ITEMS}
-    tables.overwrite(spark.createDataFrame([(u, "FR") for u in USERS], "user_id long, country string"), catalog.SILVER_USERS)
-    tables.overwrite(spark.createDataFrame([(i, seller[i]) for i in ITEMS], "item_id long, seller_id long"), catalog.SILVER_ITEMS)
-    tables.overwrite(spark.createDataFrame([(i, seller[i], status[i]) for i in ITEMS], "item_id long, seller_id long, status string"),
-                     catalog.SILVER_ITEM_AVAILABILITY)
-    tables.overwrite(spark.createDataFrame([(2, SEEN_BY_USER_2, 1.0, 1, datetime(2026, 11, 1, 9), ["view"])],
-                                           "user_id long, item_id long, confidence double, n_events long, "
-                                           "last_event_ts timestamp, event_types array<string>"), catalog.SILVER_INTERACTIONS)
+    tables.overwrite(
+        spark.createDataFrame([(u, "FR") for u in USERS], "user_id long, country string"), catalog.SILVER_USERS
+    )
+    tables.overwrite(
+        spark.createDataFrame([(i, seller[i]) for i in ITEMS], "item_id long, seller_id long"), catalog.SILVER_ITEMS
+    )
+    tables.overwrite(
+        spark.createDataFrame(
+            [(i, seller[i], status[i]) for i in ITEMS], "item_id long, seller_id long, status string"
+        ),
+        catalog.SILVER_ITEM_AVAILABILITY,
+    )
+    tables.overwrite(
+        spark.createDataFrame(
+            [(2, SEEN_BY_USER_2, 1.0, 1, datetime(2026, 11, 1, 9), ["view"])],
+            "user_id long, item_id long, confidence double, n_events long, "
+            "last_event_ts timestamp, event_types array<string>",
+        ),
+        catalog.SILVER_INTERACTIONS,
+    )
 
 
-def write_gold(tables: Tables, lists: dict[int, list[int]], run_id: str, as_of: date = AS_OF,
-               scores: dict[int, list[float]] | None = None, for_sale: list[int] | None = None) -> None:
+def write_gold(
+    tables: Tables,
+    lists: dict[int, list[int]],
+    run_id: str,
+    as_of: date = AS_OF,
+    scores: dict[int, list[float]] | None = None,
+    for_sale: list[int] | None = None,
+) -> None:
     """Gold tables of one run; similar-item and fallback lists are drawn from ``for_sale``."""
     spark = tables.spark
     stamp = ("1", run_id, datetime.combine(as_of + timedelta(days=1), datetime.min.time()))
-    rows = [(u, items, (scores or {}).get(u, [float(len(items) - k) for k in range(len(items))]),
-             "fallback:country=FR" if u == 6 else "personal", *stamp) for u, items in lists.items()]
-    tables.overwrite(spark.createDataFrame(rows, LISTS_SCHEMA).transform(with_encoded_lists()), catalog.GOLD_USER_CANDIDATES)
+    rows = [
+        (
+            u,
+            items,
+            (scores or {}).get(u, [float(len(items) - k) for k in range(len(items))]),
+            "fallback:country=FR" if u == 6 else "personal",
+            *stamp,
+        )
+        for u, items in lists.items()
+    ]
+    tables.overwrite(
+        spark.createDataFrame(rows, LISTS_SCHEMA).transform(with_encoded_lists()), catalog.GOLD_USER_CANDIDATES
+    )
     pool = for_sale or good_lists()[1]
     similar = [(i, [j for j in pool if j != i][:3], [0.9, 0.8, 0.7], "vectors", *stamp) for i in pool]
-    tables.overwrite(spark.createDataFrame(similar, LISTS_SCHEMA.replace("user_id", "item_id").replace("item_ids", "similar_item_ids"))
-                     .transform(with_encoded_lists("similar_item_ids")), catalog.GOLD_SIMILAR_ITEMS)
+    tables.overwrite(
+        spark.createDataFrame(
+            similar, LISTS_SCHEMA.replace("user_id", "item_id").replace("item_ids", "similar_item_ids")
+        ).transform(with_encoded_lists("similar_item_ids")),
+        catalog.GOLD_SIMILAR_ITEMS,
+    )
     fallback = [("country=FR", pool, [float(len(pool) - k) for k in range(len(pool))], *stamp)]
-    tables.overwrite(spark.createDataFrame(fallback, LISTS_SCHEMA.replace("user_id long", "segment string").replace("source string, ", ""))
-                     .transform(with_encoded_lists()), catalog.GOLD_FALLBACK_CANDIDATES)
-    tables.overwrite(spark.createDataFrame([(i, "sold" if i == SOLD else "active") for i in ITEMS], "item_id long, status string"),
-                     catalog.BRONZE_ITEMS)
+    tables.overwrite(
+        spark.createDataFrame(
+            fallback, LISTS_SCHEMA.replace("user_id long", "segment string").replace("source string, ", "")
+        ).transform(with_encoded_lists()),
+        catalog.GOLD_FALLBACK_CANDIDATES,
+    )
+    tables.overwrite(
+        spark.createDataFrame([(i, "sold" if i == SOLD else "active") for i in ITEMS], "item_id long, status string"),
+        catalog.BRONZE_ITEMS,
+    )

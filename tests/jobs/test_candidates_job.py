@@ -21,8 +21,18 @@ PERSONAL_USERS = list(range(1, 9))  # enough interactions and factors
 THIN_USER, NEW_USER, NO_COUNTRY_LIST_USER = 9, 10, 11
 SOLD, DELETED, COLD = {3, 17}, {5}, {28, 29}  # cold items: listed, no interactions, no factors
 SELLER_OF = {item: 100 + item % 4 for item in range(N_ITEMS)} | {7: 2, 8: 2}  # user 2 sells items 7 and 8
-CONFIG = CandidatesConfig(model_version="1", top_n=6, overfetch=1.5, max_per_seller=2, min_user_interactions=3,
-                          similar_n=5, exclude_seen_event_types=("like", "purchase", "view"), fallback_days=30)
+CONFIG = CandidatesConfig(
+    model_version="1",
+    top_n=6,
+    overfetch=1.5,
+    max_per_seller=2,
+    min_user_interactions=3,
+    similar_n=5,
+    exclude_seen_event_types=("like", "purchase", "view"),
+    fallback_days=30,
+)
+
+pytestmark = pytest.mark.slow  # runs jobs end to end on Spark
 
 
 def write_tables(t: Tables, rng: np.random.Generator) -> dict:
@@ -30,28 +40,70 @@ def write_tables(t: Tables, rng: np.random.Generator) -> dict:
     users = [(u, "FR" if u % 2 else "DE", datetime(2025, 1, 1)) for u in PERSONAL_USERS + [THIN_USER, NEW_USER]]
     users.append((NO_COUNTRY_LIST_USER, "SE", datetime(2025, 1, 1)))
     t.overwrite(spark.createDataFrame(users, "user_id long, country string, signup_ts timestamp"), catalog.SILVER_USERS)
-    items = [(i, SELLER_OF[i], ["tops", "shoes"][i % 2], "COS", "M", 20.0 + i % 3, "good", datetime(2026, 9, 1 + i % 20),
-              datetime(2026, 10, 1) if i in SOLD else None, "sold" if i in SOLD else "deleted" if i in DELETED else "active")
-             for i in range(N_ITEMS)]
-    items_schema = ("item_id long, seller_id long, category string, brand string, size string, price double, condition string, "
-                    "listed_at timestamp, sold_at timestamp, status string")
+    items = [
+        (
+            i,
+            SELLER_OF[i],
+            ["tops", "shoes"][i % 2],
+            "COS",
+            "M",
+            20.0 + i % 3,
+            "good",
+            datetime(2026, 9, 1 + i % 20),
+            datetime(2026, 10, 1) if i in SOLD else None,
+            "sold" if i in SOLD else "deleted" if i in DELETED else "active",
+        )
+        for i in range(N_ITEMS)
+    ]
+    items_schema = (
+        "item_id long, seller_id long, category string, brand string, size string, price double, condition string, "
+        "listed_at timestamp, sold_at timestamp, status string"
+    )
     t.overwrite(spark.createDataFrame(items, items_schema), catalog.SILVER_ITEMS)
-    t.overwrite(spark.createDataFrame([(i, s, st, l, so) for i, s, _, _, _, _, _, l, so, st in items],
-                                      "item_id long, seller_id long, status string, listed_at timestamp, sold_at timestamp"), catalog.SILVER_ITEM_AVAILABILITY)
+    t.overwrite(
+        spark.createDataFrame(
+            [(i, s, st, listed, so) for i, s, _, _, _, _, _, listed, so, st in items],
+            "item_id long, seller_id long, status string, listed_at timestamp, sold_at timestamp",
+        ),
+        catalog.SILVER_ITEM_AVAILABILITY,
+    )
     rows = []
     for user in PERSONAL_USERS:
         for item in rng.choice([i for i in range(N_ITEMS) if i not in COLD], size=4, replace=False):
-            rows.append((user, int(item), 1.0, 1, datetime(2026, 10, 20), [str(rng.choice(["view", "save", "purchase"]))]))
+            rows.append(
+                (user, int(item), 1.0, 1, datetime(2026, 10, 20), [str(rng.choice(["view", "save", "purchase"]))])
+            )
     rows.append((THIN_USER, 1, 1.0, 1, datetime(2026, 10, 20), ["like"]))
-    interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "confidence", "n_events", "last_event_ts", "event_types"])
-    t.overwrite(spark.createDataFrame(interactions, "user_id long, item_id long, confidence double, n_events long, last_event_ts timestamp, event_types array<string>"), catalog.SILVER_INTERACTIONS)
-    daily = interactions.assign(day=date(2026, 10, 20), weighted=1.0)[["user_id", "item_id", "day", "weighted", "n_events", "last_event_ts", "event_types"]]
-    t.overwrite(spark.createDataFrame(daily, "user_id long, item_id long, day date, weighted double, n_events long, last_event_ts timestamp, event_types array<string>"), catalog.SILVER_DAILY_INTERACTIONS)
+    interactions = pd.DataFrame(
+        rows, columns=["user_id", "item_id", "confidence", "n_events", "last_event_ts", "event_types"]
+    )
+    t.overwrite(
+        spark.createDataFrame(
+            interactions,
+            "user_id long, item_id long, confidence double, n_events long, last_event_ts timestamp, event_types array<string>",
+        ),
+        catalog.SILVER_INTERACTIONS,
+    )
+    daily = interactions.assign(day=date(2026, 10, 20), weighted=1.0)[
+        ["user_id", "item_id", "day", "weighted", "n_events", "last_event_ts", "event_types"]
+    ]
+    t.overwrite(
+        spark.createDataFrame(
+            daily,
+            "user_id long, item_id long, day date, weighted double, n_events long, last_event_ts timestamp, event_types array<string>",
+        ),
+        catalog.SILVER_DAILY_INTERACTIONS,
+    )
     user_vectors = {u: rng.normal(size=DIM).astype(np.float32) for u in PERSONAL_USERS + [THIN_USER]}
     item_vectors = {i: rng.normal(size=DIM).astype(np.float32) for i in range(N_ITEMS) if i not in COLD}
-    for table, vectors, key in ((catalog.GOLD_USER_FACTORS, user_vectors, "user_id"), (catalog.GOLD_ITEM_FACTORS, item_vectors, "item_id"),
-                                (catalog.GOLD_ITEM_EMBEDDINGS, item_vectors, "item_id")):
-        pdf = pd.DataFrame({key: list(vectors), "factors": [v.tolist() for v in vectors.values()], "model_version": "1"})
+    for table, vectors, key in (
+        (catalog.GOLD_USER_FACTORS, user_vectors, "user_id"),
+        (catalog.GOLD_ITEM_FACTORS, item_vectors, "item_id"),
+        (catalog.GOLD_ITEM_EMBEDDINGS, item_vectors, "item_id"),
+    ):
+        pdf = pd.DataFrame(
+            {key: list(vectors), "factors": [v.tolist() for v in vectors.values()], "model_version": "1"}
+        )
         t.overwrite(spark.createDataFrame(pdf, f"{key} long, factors array<float>, model_version string"), table)
     return {"users": user_vectors, "items": item_vectors, "interactions": interactions}
 
@@ -69,7 +121,12 @@ def generated(spark, tmp_path_factory):
 
 
 def excluded_for(user, interactions):
-    seen = set(interactions[(interactions.user_id == user) & interactions.event_types.map(lambda t: bool(set(t) & {"like", "purchase", "view"}))].item_id)
+    seen = set(
+        interactions[
+            (interactions.user_id == user)
+            & interactions.event_types.map(lambda t: bool(set(t) & {"like", "purchase", "view"}))
+        ].item_id
+    )
     return seen | {i for i, s in SELLER_OF.items() if s == user}
 
 
@@ -83,7 +140,9 @@ def test_distributed_top_n_equals_numpy_brute_force(generated):
     for user in PERSONAL_USERS:
         banned = [j for j, i in enumerate(available) if i in excluded_for(user, truth["interactions"])]
         exclude = sp.csr_matrix((np.ones(len(banned)), ([0] * len(banned), banned)), shape=(1, len(available)))
-        ids, scores = brute_force(truth["users"][user][None, :], items, CONFIG.list_length, exclude, sellers, CONFIG.max_per_seller, None)
+        ids, scores = brute_force(
+            truth["users"][user][None, :], items, CONFIG.list_length, exclude, sellers, CONFIG.max_per_seller, None
+        )
         expected = [int(available[j]) for j in ids[0] if j >= 0]
         assert lists.loc[user, "item_ids"].tolist() == expected
         np.testing.assert_allclose(lists.loc[user, "scores"], scores[0], atol=1e-5)

@@ -29,6 +29,9 @@ def test_the_run_date_means_the_day_before_and_excludes_an_as_of(capsys):
 def test_input_built_for_another_day_stops_the_task():
     ctx = JobContext(Settings(), spark=None, tables=None, stages=StageLog("train"), as_of=date(2026, 11, 1))
     ctx.check_as_of(catalog.SILVER_INTERACTIONS, date(2026, 11, 1), "recpipe interactions")
-    with pytest.raises(MissingInputError, match="silver.interactions is as of 2026-10-31, this run is as of 2026-11-01: "
-                                                "run `recpipe interactions --as-of 2026-11-01` first"):
+    with pytest.raises(
+        MissingInputError,
+        match="silver.interactions is as of 2026-10-31, this run is as of 2026-11-01: "
+        "run `recpipe interactions --as-of 2026-11-01` first",
+    ):
         ctx.check_as_of(catalog.SILVER_INTERACTIONS, date(2026, 10, 31), "recpipe interactions")

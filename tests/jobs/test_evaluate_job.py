@@ -6,8 +6,7 @@ from datetime import date, datetime
 import mlflow
 import pytest
 
-from recpipe import catalog
-from recpipe import tracking
+from recpipe import catalog, tracking
 from recpipe.config import FutureEvaluationConfig, Settings
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.evaluate import RESULTS, evaluate
@@ -23,6 +22,8 @@ ITEMS = (
 EVENTS = (
     "event_id long, user_id long, item_id long, event_type string, event_ts timestamp, session_id long, surface string"
 )
+
+pytestmark = pytest.mark.slow  # runs jobs end to end on Spark
 LISTS = "user_id long, item_ids array<long>, source string, run_id string, generated_at timestamp"
 AS_OF = date(2026, 10, 10)
 CONFIG = FutureEvaluationConfig(horizons_days=(7,), ks=(1, 10))

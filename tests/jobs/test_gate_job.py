@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -18,15 +19,26 @@ from recpipe.jobs.report import write_report
 from recpipe.monitoring import runs
 from recpipe.monitoring.report import TABLE_COLUMNS
 from recpipe.progress import format_figure
-from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving import RecommendationReader, keys
 from recpipe.serving.connection import RedisTarget
+from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving.publisher import PublishError
 
 from . import gold_world as W
 
-GATE = QualityGateConfig(min_list_length=5, max_short_list_share=0.0, max_missing_users=0, min_coverage=0.1, max_fallback_share=0.5,
-                         overlap_at=5, min_overlap=0.0, max_coverage_change=0.5, max_score_shift=0.5)
+GATE = QualityGateConfig(
+    min_list_length=5,
+    max_short_list_share=0.0,
+    max_missing_users=0,
+    min_coverage=0.1,
+    max_fallback_share=0.5,
+    overlap_at=5,
+    min_overlap=0.0,
+    max_coverage_change=0.5,
+    max_score_shift=0.5,
+)
+
+pytestmark = pytest.mark.slow  # runs jobs end to end on Spark
 CANDIDATES = CandidatesConfig()
 PUBLISH = PublishConfig(foryou_buckets=4, similar_buckets=2, write_partitions=1, retries=0)
 
@@ -45,16 +57,23 @@ def broken_lists() -> tuple[dict[int, list[int]], dict[int, list[float]]]:
 # run -> (lists, scores override, {rule the gate must name: how much it must report}). Deleted, seen, own and
 # self items are counted by the same per-list check as sold ones (tests/quality/test_gold.py).
 BAD_RUNS = {
-    "broken-lists": (*broken_lists(), {
-        "gold.user_candidates.item_ids.no_unavailable_items": "1 lists (20.00%) fail",
-        "gold.user_candidates.item_ids.no_duplicates": "1 lists (20.00%) fail",
-        "gold.user_candidates.scores.sorted_descending": "1 lists (20.00%) fail",
-        "gold.user_candidates.item_ids.min_length": "1 lists (20.00%) fail",
-        "gold.user_candidates.user_id.every_user_covered": "1 outside [0, 0]",
-    }),
-    "collapsed-coverage": ({u: W.good_lists()[1] for u in W.USERS}, None, {
-        "previous_run.item_ids.coverage_change": "-0.652174 outside [-0.5, 0.5]",  # 8 of 28 items listed, was 23
-    }),
+    "broken-lists": (
+        *broken_lists(),
+        {
+            "gold.user_candidates.item_ids.no_unavailable_items": "1 lists (20.00%) fail",
+            "gold.user_candidates.item_ids.no_duplicates": "1 lists (20.00%) fail",
+            "gold.user_candidates.scores.sorted_descending": "1 lists (20.00%) fail",
+            "gold.user_candidates.item_ids.min_length": "1 lists (20.00%) fail",
+            "gold.user_candidates.user_id.every_user_covered": "1 outside [0, 0]",
+        },
+    ),
+    "collapsed-coverage": (
+        {u: W.good_lists()[1] for u in W.USERS},
+        None,
+        {
+            "previous_run.item_ids.coverage_change": "-0.652174 outside [-0.5, 0.5]",  # 8 of 28 items listed, was 23
+        },
+    ),
 }
 
 
@@ -74,7 +93,7 @@ def live(spark, tmp_path_factory, spark_settings):
 
 
 def test_good_lists_pass_and_are_published(live):
-    settings, server, version = live
+    _settings, server, version = live
     assert redis.Redis.from_url(server.url).get(keys.pointer_key("foryou")).decode() == version
     assert RecommendationReader(server.url).for_user(1, n=8).item_ids == W.good_lists()[1]
 
@@ -117,7 +136,9 @@ def test_publish_refuses_lists_that_never_went_through_the_gate(live, spark):
     assert redis.Redis.from_url(server.url).get(keys.pointer_key("foryou")).decode() == version
 
 
-def test_two_runs_make_two_records_with_known_depletion_and_the_report_shows_them(spark, settings, redis_server, tmp_path):
+def test_two_runs_make_two_records_with_known_depletion_and_the_report_shows_them(
+    spark, settings, redis_server, tmp_path
+):
     """Day 1 publishes 6 lists x 8 entries. Before day 2, items 100 (in user 1's list) and 104 (in users 1 and
     2's lists) sell: 3 of the 48 published entries, so day 2's depletion is 3 / 48."""
     first = W.good_lists()
@@ -129,10 +150,17 @@ def test_two_runs_make_two_records_with_known_depletion_and_the_report_shows_the
     newly_sold = (100, 104)
     W.write_silver(W.context(spark, settings, "x").tables, sold=(W.SOLD, *newly_sold))
     pool = [i for i in sorted({i for items in first.values() for i in items}) if i not in newly_sold]
-    second = {u: ([i for i in items if i not in newly_sold] + [i for i in pool if i not in items])[: W.LIST_LENGTH]
-              for u, items in first.items()}
-    W.write_gold(W.context(spark, settings, "x").tables, second, "candidates-day2", as_of=W.AS_OF + timedelta(days=1),
-                 for_sale=second[1])
+    second = {
+        u: ([i for i in items if i not in newly_sold] + [i for i in pool if i not in items])[: W.LIST_LENGTH]
+        for u, items in first.items()
+    }
+    W.write_gold(
+        W.context(spark, settings, "x").tables,
+        second,
+        "candidates-day2",
+        as_of=W.AS_OF + timedelta(days=1),
+        for_sale=second[1],
+    )
     check(W.context(spark, settings, "gate"), GATE, CANDIDATES)
 
     tables = W.context(spark, settings, "x").tables
@@ -146,11 +174,16 @@ def test_two_runs_make_two_records_with_known_depletion_and_the_report_shows_the
     assert records["candidates-day1"].coverage == pytest.approx(23 / 28)
 
     output = write_report(W.context(spark, settings, "report"), limit=10, output=tmp_path / "health.html")["report"]
-    page = open(output).read()
+    page = Path(output).read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == 5 and all(base64.b64decode(png).startswith(b"\x89PNG\r\n\x1a\n") for png in images)
     cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(<td>.*?)</tr>", page)]
     columns = [c for c, _ in TABLE_COLUMNS]
-    assert [row[columns.index("depletion")] for row in cells] == ["-", format_figure(records["candidates-day2"].depletion)]
-    assert [row[columns.index("coverage")] for row in cells] == [format_figure(records[r].coverage) for r in ("candidates-day1", "candidates-day2")]
+    assert [row[columns.index("depletion")] for row in cells] == [
+        "-",
+        format_figure(records["candidates-day2"].depletion),
+    ]
+    assert [row[columns.index("coverage")] for row in cells] == [
+        format_figure(records[r].coverage) for r in ("candidates-day1", "candidates-day2")
+    ]
     assert [row[columns.index("status")] for row in cells] == ["published", "gate_passed"]

@@ -6,15 +6,16 @@ import pandas as pd
 import pytest
 
 from recpipe import catalog
-from recpipe.errors import ExistingDataError
-
 from recpipe.config import FutureEvaluationConfig, Settings
 from recpipe.data.movielens import movielens
+from recpipe.errors import ExistingDataError
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.evaluate import HOLDOUT_RESULTS, evaluate, holdout_metrics
 from recpipe.jobs.ingest import HOLDOUT, ingest
 
 from ..data.test_movielens import write_100k
+
+pytestmark = pytest.mark.slow  # runs jobs end to end on Spark
 
 LISTS = "user_id long, item_ids array<long>, source string, run_id string, generated_at timestamp"
 
@@ -49,8 +50,10 @@ def test_ingest_writes_bronze_and_keeps_the_holdout_out_of_it(ingested):
 def test_ingest_never_overwrites_existing_bronze_without_replace_nor_others_data(ingested):
     ctx, data, _ = ingested
     t = ctx.tables
-    with pytest.raises(ExistingDataError, match="bronze.users, bronze.items, bronze.events already exist: `recpipe ingest` "
-                                                "keeps them \\(pass --replace"):
+    with pytest.raises(
+        ExistingDataError,
+        match="bronze.users, bronze.items, bronze.events already exist: `recpipe ingest` keeps them \\(pass --replace",
+    ):
         ingest(ctx, data)
     assert t.last_writer(catalog.BRONZE_EVENTS) == "recpipe ingest"
     t.overwrite(t.read(catalog.BRONZE_EVENTS), catalog.BRONZE_EVENTS)  # the same rows, written by someone else
@@ -64,7 +67,13 @@ def test_evaluate_scores_the_served_lists_against_the_holdout(ingested, spark):
     ctx, data, _ = ingested
     t = ctx.tables
     lists = [
-        (int(u), [int(data.holdout.set_index("user_id").loc[u, "item_id"]), 99], "personal", "run-m", datetime(2026, 10, 11))
+        (
+            int(u),
+            [int(data.holdout.set_index("user_id").loc[u, "item_id"]), 99],
+            "personal",
+            "run-m",
+            datetime(2026, 10, 11),
+        )
         for u in (1, 2)
     ]
     lists[1] = (2, [99], "als", "run-m", datetime(2026, 10, 11))  # user 2's held-out item is not served

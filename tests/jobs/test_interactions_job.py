@@ -14,9 +14,15 @@ from recpipe.tables import Tables
 
 from ..quality.test_validation import ITEMS, USERS
 
-EVENTS = "event_id long, user_id long, item_id long, event_type string, event_ts timestamp, session_id long, surface string"
+EVENTS = (
+    "event_id long, user_id long, item_id long, event_type string, event_ts timestamp, session_id long, surface string"
+)
 DAY1, DAY2 = date(2026, 10, 1), date(2026, 10, 2)
-CONFIG = InteractionsConfig(min_user_interactions=1, min_item_interactions=1, half_life_days=3, bot_max_events_per_day=20)
+CONFIG = InteractionsConfig(
+    min_user_interactions=1, min_item_interactions=1, half_life_days=3, bot_max_events_per_day=20
+)
+
+pytestmark = pytest.mark.slow  # runs jobs end to end on Spark
 
 
 def write_bronze(tables: Tables, events_rows, extra_items=()):
@@ -65,7 +71,10 @@ def test_full_run_builds_silver_tables(full_run):
     assert interactions.where("user_id = 4").count() == 0  # bot
     assert interactions.where("user_id = 1 AND item_id = 10").first()["n_events"] == 2
     assert summary["rows"][catalog.QUARANTINE_EVENTS] == 0
-    assert summary["versions_read"][catalog.BRONZE_EVENTS] == 0 and catalog.SILVER_INTERACTIONS in summary["versions_written"]
+    assert (
+        summary["versions_read"][catalog.BRONZE_EVENTS] == 0
+        and catalog.SILVER_INTERACTIONS in summary["versions_written"]
+    )
     users = silver(ctx.tables, "user_index").orderBy("user_idx").collect()
     assert [(r.user_id, r.user_idx) for r in users] == [(1, 0), (2, 1), (3, 2)]
     assert {r.run_id for r in users} == {summary["run_id"]}
@@ -78,7 +87,11 @@ def test_rerun_on_the_same_input_gives_identical_tables(spark, full_run):
     again = build(context(spark, ctx.settings.data_dir, DAY2), CONFIG)
     assert again["run_id"] == summary["run_id"]
     for name, rows in first.items():
-        assert_df_equality(silver(ctx.tables, name), spark.createDataFrame(rows, silver(ctx.tables, name).schema), ignore_row_order=True)
+        assert_df_equality(
+            silver(ctx.tables, name),
+            spark.createDataFrame(rows, silver(ctx.tables, name).schema),
+            ignore_row_order=True,
+        )
     assert ctx.tables.read(catalog.QUARANTINE_EVENTS).count() == 0  # replaced, not appended
 
 
@@ -93,14 +106,20 @@ def test_incremental_over_two_days_equals_a_full_rebuild(spark, tmp_path, full_r
     assert_approx_df_equality(
         silver(incremental.tables, "interactions").orderBy(key), silver(full.tables, "interactions").orderBy(key), 1e-9
     )
-    assert_df_equality(silver(incremental.tables, "user_index").drop("run_id"), silver(full.tables, "user_index").drop("run_id"), ignore_row_order=True)
+    assert_df_equality(
+        silver(incremental.tables, "user_index").drop("run_id"),
+        silver(full.tables, "user_index").drop("run_id"),
+        ignore_row_order=True,
+    )
 
 
 def test_job_fails_above_the_threshold_but_keeps_the_quarantine(spark, tmp_path):
     ctx = context(spark, tmp_path, DAY2)
     rows = two_days_of_events() + [(90_000 + k, 1, 777, "view", datetime(2026, 10, 1, 5), 1, "home") for k in range(5)]
     write_bronze(ctx.tables, rows)
-    with pytest.raises(DataQualityError, match=r"bronze\.events: 5 of .* rows quarantined .*events\.item_id\.references"):
+    with pytest.raises(
+        DataQualityError, match=r"bronze\.events: 5 of .* rows quarantined .*events\.item_id\.references"
+    ):
         build(ctx, CONFIG)
     quarantine = ctx.tables.read(catalog.QUARANTINE_EVENTS)
     assert quarantine.count() == 5 and {r.reason for r in quarantine.collect()} == {"events.item_id.references"}
@@ -112,7 +131,9 @@ def test_job_fails_above_the_threshold_but_keeps_the_quarantine(spark, tmp_path)
 def test_a_future_dated_event_is_quarantined_and_does_not_move_the_as_of(spark, tmp_path):
     ctx = context(spark, tmp_path)  # no as-of named: the day of the last valid event
     write_bronze(ctx.tables, two_days_of_events() + [(99_999, 1, 10, "view", datetime(2071, 1, 1), 1, "home")])
-    tolerant = CONFIG.model_copy(update={"validation": CONFIG.validation.model_copy(update={"max_quarantine_share": 0.05})})
+    tolerant = CONFIG.model_copy(
+        update={"validation": CONFIG.validation.model_copy(update={"max_quarantine_share": 0.05})}
+    )
     summary = build(ctx, tolerant)
     assert summary["as_of"] == str(DAY2) and summary["rows"][catalog.QUARANTINE_EVENTS] == 1
     assert summary["rows"][catalog.SILVER_INTERACTIONS] > 0
@@ -125,5 +146,7 @@ def test_an_as_of_past_the_data_or_an_empty_window_stops_before_writing(spark, t
     ctx = context(spark, tmp_path, date(2026, 9, 20))
     with pytest.raises(DataQualityError, match="no valid events in the window 2026-09-11 .. 2026-09-20"):
         build(ctx, CONFIG.model_copy(update={"lookback_days": 10}))
-    assert not ctx.tables.exists(catalog.SILVER_DAILY_INTERACTIONS) and not ctx.tables.exists(catalog.SILVER_INTERACTIONS)
+    assert not ctx.tables.exists(catalog.SILVER_DAILY_INTERACTIONS) and not ctx.tables.exists(
+        catalog.SILVER_INTERACTIONS
+    )
     assert not ctx.tables.exists(catalog.QUARANTINE_EVENTS) or ctx.tables.read(catalog.QUARANTINE_EVENTS).count() == 0

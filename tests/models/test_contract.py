@@ -32,8 +32,12 @@ def item2vec_model():
 
 MODELS = {
     "als": lambda: ALSRecommender(factors=2, regularization=0.01, alpha=5, iterations=20, seed=3),
-    "als_cholesky": lambda: ALSRecommender(factors=2, regularization=0.01, alpha=5, iterations=20, solver="cholesky", seed=3),
-    "als_bm25": lambda: ALSRecommender(factors=2, regularization=0.01, alpha=5, iterations=20, weighting="bm25", seed=3),
+    "als_cholesky": lambda: ALSRecommender(
+        factors=2, regularization=0.01, alpha=5, iterations=20, solver="cholesky", seed=3
+    ),
+    "als_bm25": lambda: ALSRecommender(
+        factors=2, regularization=0.01, alpha=5, iterations=20, weighting="bm25", seed=3
+    ),
     "ease": lambda: EASERecommender(l2=1.0),
     "item2vec": item2vec_model,
 }

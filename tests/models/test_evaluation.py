@@ -59,10 +59,12 @@ def test_time_split_holds_out_the_last_days():
 
 def test_available_items_mask_at_a_time():
     at = pd.Timestamp("2026-10-05")
-    availability = pd.DataFrame({
-        "item_idx": [0, 1, 2, 3, 4],
-        "status": ["sold", "sold", "active", "deleted", "active"],
-        "listed_at": pd.to_datetime(["2026-10-01"] * 4 + ["2026-10-09"]),
-        "sold_at": pd.to_datetime(["2026-10-03", "2026-10-07", None, None, None]),
-    })
+    availability = pd.DataFrame(
+        {
+            "item_idx": [0, 1, 2, 3, 4],
+            "status": ["sold", "sold", "active", "deleted", "active"],
+            "listed_at": pd.to_datetime(["2026-10-01"] * 4 + ["2026-10-09"]),
+            "sold_at": pd.to_datetime(["2026-10-03", "2026-10-07", None, None, None]),
+        }
+    )
     assert available_items_mask(availability, 6, at).tolist() == [False, True, True, False, False, False]

@@ -22,7 +22,12 @@ def test_inventory_counts_each_listing_on_the_days_it_was_for_sale():
     listed = pd.Series(pd.to_datetime(["2026-11-01 00:00", "2026-11-08 12:00", "2026-11-05 00:00"]))
     gone = pd.Series(pd.to_datetime([None, None, "2026-11-08 06:00"], format="ISO8601"))
     ages = inventory_ages(listed, gone, until, days=3)  # at the starts of Nov 9, 8 and 7
-    expected = [8.0, 7.0, 6.0,  # listed Nov 1, still for sale
-                0.5,            # listed Nov 8 noon: for sale on Nov 9 only
-                3.0, 2.0]       # listed Nov 5, sold Nov 8 06:00: for sale on Nov 8 and 7 at midnight
+    expected = [
+        8.0,
+        7.0,
+        6.0,  # listed Nov 1, still for sale
+        0.5,  # listed Nov 8 noon: for sale on Nov 9 only
+        3.0,
+        2.0,
+    ]  # listed Nov 5, sold Nov 8 06:00: for sale on Nov 8 and 7 at midnight
     np.testing.assert_allclose(sorted(ages), sorted(expected))

@@ -21,15 +21,17 @@ def brand_world(seed: int = 0):
     Warm listings have history, the last N_COLD none."""
     rng = np.random.default_rng(seed)
     n_items = N_WARM + N_COLD
-    items = pd.DataFrame({
-        "category": "tops",
-        "brand": [f"brand{i % BRANDS}" for i in range(n_items)],
-        "size": "M",
-        "condition": "good",
-        "price": rng.uniform(5, 80, n_items),
-        "listed_at": AT - pd.to_timedelta(rng.uniform(0, 20, n_items), unit="D"),
-        "country": "FR",
-    })
+    items = pd.DataFrame(
+        {
+            "category": "tops",
+            "brand": [f"brand{i % BRANDS}" for i in range(n_items)],
+            "size": "M",
+            "condition": "good",
+            "price": rng.uniform(5, 80, n_items),
+            "listed_at": AT - pd.to_timedelta(rng.uniform(0, 20, n_items), unit="D"),
+            "country": "FR",
+        }
+    )
     rows, cols = [], []
     for user in range(N_USERS):
         own_brand = [i for i in range(N_WARM) if i % BRANDS == user % BRANDS]
@@ -42,10 +44,12 @@ def brand_world(seed: int = 0):
 
 
 MODELS = {
-    "als_attributes": lambda features, seed: AttributeALSRecommender(features, factors=8, regularization=0.1, iterations=10,
-                                                                     seed=seed, num_threads=1),
-    "two_tower": lambda features, seed: TwoTowerRecommender(features, factors=8, epochs=30, batch_size=64, seed=seed,
-                                                            num_threads=1),
+    "als_attributes": lambda features, seed: AttributeALSRecommender(
+        features, factors=8, regularization=0.1, iterations=10, seed=seed, num_threads=1
+    ),
+    "two_tower": lambda features, seed: TwoTowerRecommender(
+        features, factors=8, epochs=30, batch_size=64, seed=seed, num_threads=1
+    ),
 }
 
 
@@ -73,7 +77,9 @@ def test_same_seed_same_vectors_and_a_saved_model_scores_the_same(family, tmp_pa
     np.testing.assert_array_equal(loaded.score(np.arange(5), matrix), first.score(np.arange(5), matrix))
     # a listing created after training: its vector from its features alone equals a cold listing's
     cold = N_WARM + N_COLD - 1
-    np.testing.assert_allclose(loaded.listing_vectors(features[cold]), first.embed(np.arange(1), matrix)[1][[cold]], rtol=1e-5)
+    np.testing.assert_allclose(
+        loaded.listing_vectors(features[cold]), first.embed(np.arange(1), matrix)[1][[cold]], rtol=1e-5
+    )
 
 
 def test_history_moves_a_listing_from_its_attributes_to_its_own_factors():
@@ -90,25 +96,41 @@ def test_history_moves_a_listing_from_its_attributes_to_its_own_factors():
 
 
 def test_listing_features_one_entry_per_field_and_unknown_values_map_to_nothing():
-    items = pd.DataFrame({"category": ["shoes", "tops"], "brand": ["A", "B"], "size": ["38", "M"], "condition": ["good", None],
-                          "price": [12.0, 240.0], "listed_at": [AT - pd.Timedelta(hours=6), AT - pd.Timedelta(days=40)],
-                          "country": ["FR", "DE"]})
+    items = pd.DataFrame(
+        {
+            "category": ["shoes", "tops"],
+            "brand": ["A", "B"],
+            "size": ["38", "M"],
+            "condition": ["good", None],
+            "price": [12.0, 240.0],
+            "listed_at": [AT - pd.Timedelta(hours=6), AT - pd.Timedelta(days=40)],
+            "country": ["FR", "DE"],
+        }
+    )
     features, encoder = listing_features(items, min_count=1)
     fields = len(encoder.fields)
     assert features[0].nnz == fields and features[1].nnz == fields - 1  # a missing condition: no entry
     np.testing.assert_allclose(features[0].data, 1 / np.sqrt(fields))
-    assert features[0, encoder.vocabulary["price_band"]["2"]] > 0 and features[1, encoder.vocabulary["price_band"]["9"]] > 0
+    assert (
+        features[0, encoder.vocabulary["price_band"]["2"]] > 0
+        and features[1, encoder.vocabulary["price_band"]["9"]] > 0
+    )
     assert features[0, encoder.vocabulary["category_size"]["shoes|38"]] > 0
     unseen = items.assign(brand=["Z", "A"])
     again, _ = listing_features(unseen, encoder)
     assert again[0].nnz == fields - 2  # brand and brand|price band unknown
     genres = FeatureEncoder(("genres",)).fit(pd.DataFrame({"genres": [["Drama", "War"], ["Drama"]]}))
-    np.testing.assert_allclose(genres.transform(pd.DataFrame({"genres": [["Drama", "War"]]})).toarray(), [[np.sqrt(0.5)] * 2])
+    np.testing.assert_allclose(
+        genres.transform(pd.DataFrame({"genres": [["Drama", "War"]]})).toarray(), [[np.sqrt(0.5)] * 2]
+    )
 
 
 def test_a_blend_scores_the_weighted_sum_of_its_parts_as_one_dot_product(tmp_path):
     matrix, features = brand_world()
-    parts = [MODELS["two_tower"](features, 5), AttributeALSRecommender(features, factors=4, iterations=5, seed=5, num_threads=1)]
+    parts = [
+        MODELS["two_tower"](features, 5),
+        AttributeALSRecommender(features, factors=4, iterations=5, seed=5, num_threads=1),
+    ]
     blend = BlendRecommender(parts, [1.0, 3.0]).fit(matrix)
     users = np.arange(N_USERS)
     expected = parts[0].score(users, matrix) + 3.0 * parts[1].score(users, matrix)

@@ -77,7 +77,9 @@ def test_threshold_selection_with_seller_rules_on_a_large_catalog_equals_brute_f
     sellers[best] = 7  # row 0's top 200 items share one seller
     query_sellers = sellers[rng.integers(0, 3000, size=40)]
     exclude = sp.random(40, 3000, density=0.01, random_state=7, format="csr")
-    ids, scores = CandidateScorer(items, 25, sellers, max_per_seller=2, block_rows=16).top_k(queries, exclude, query_sellers)
+    ids, scores = CandidateScorer(items, 25, sellers, max_per_seller=2, block_rows=16).top_k(
+        queries, exclude, query_sellers
+    )
     assert_brute_force(ids, scores, queries, items, 25, exclude, sellers, 2, query_sellers)
 
 
@@ -98,8 +100,12 @@ def test_sort_keys_order_scores_best_first_then_by_position():
     """Negative and positive zero tie (position decides); negatives, subnormals and infinities keep their order."""
     values = np.array([1.0, -0.0, 0.0, -1.5, 3e-39, -3e-39, np.inf, -np.inf, 2.0, 0.0, -2.5, -0.0], dtype=np.float32)
     keys = [_sort_key(bits, position) for position, bits in enumerate(values.view(np.int32))]
-    assert [position for _, position in sorted(zip(keys, range(len(values))))] == sorted(range(len(values)), key=lambda i: (-values[i], i))
-    assert [_score_bits(key) for key in keys] == [bits if bits != np.int32(-2**31) else 0 for bits in values.view(np.int32)]
+    assert [position for _, position in sorted(zip(keys, range(len(values))))] == sorted(
+        range(len(values)), key=lambda i: (-values[i], i)
+    )
+    assert [_score_bits(key) for key in keys] == [
+        bits if bits != np.int32(-(2**31)) else 0 for bits in values.view(np.int32)
+    ]
 
 
 def test_special_scores_rank_like_floats_and_nan_never_ranks():

@@ -18,7 +18,9 @@ def test_top_k_matches_a_full_sort_with_exclusions():
 
 
 def test_short_rows_are_padded():
-    ids, vals = top_k_rows(np.array([[0.5, 0.1, 0.9]], dtype=np.float32), 5, sp.csr_matrix(([1.0], ([0], [1])), shape=(1, 3)))
+    ids, vals = top_k_rows(
+        np.array([[0.5, 0.1, 0.9]], dtype=np.float32), 5, sp.csr_matrix(([1.0], ([0], [1])), shape=(1, 3))
+    )
     assert ids.tolist() == [[2, 0, -1, -1, -1]]
     assert np.isneginf(vals[0, 2:]).all()
 

@@ -4,12 +4,10 @@ import re
 from datetime import date
 
 import pandas as pd
-
 import pytest
 
 from recpipe.monitoring.report import future_table, headline, render, y_limits
-from recpipe.monitoring.runs import ROLLED_BACK
-from recpipe.monitoring.runs import PIPELINE_COLUMNS
+from recpipe.monitoring.runs import PIPELINE_COLUMNS, ROLLED_BACK
 
 
 def runs_frame(futures):
@@ -66,8 +64,10 @@ def test_the_headline_names_the_live_version_not_just_the_latest_run():
     runs["published_version"] = ["v0", "v1", None]
     runs.loc[1, "status"] = ROLLED_BACK
     runs.loc[2, "status"] = "gate_failed"
-    assert headline(runs) == ("Live: version v0 from run run-0 (as of 2026-10-20): 10 users, coverage 0.5000, "
-                              "depletion 0.1000. Latest run run-2 (as of 2026-10-22): gate_failed.")
+    assert headline(runs) == (
+        "Live: version v0 from run run-0 (as of 2026-10-20): 10 users, coverage 0.5000, "
+        "depletion 0.1000. Latest run run-2 (as of 2026-10-22): gate_failed."
+    )
     assert headline(runs_frame([None])).startswith("Nothing is live from these runs yet. Latest run run-0")
 
 

@@ -1,6 +1,6 @@
 """Bronze validation: every bad row lands in quarantine with its rule, good rows pass, counts add up."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pyspark.sql import functions as F
@@ -10,10 +10,12 @@ from recpipe.config import ValidationConfig
 from recpipe.quality.bronze import validate_bronze
 from recpipe.quality.rules import DataQualityError
 
-NOW = datetime(2026, 11, 2, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 2, tzinfo=UTC)
 USERS = "user_id long, country string, signup_ts timestamp"
-ITEMS = ("item_id long, seller_id long, category string, brand string, size string, price double, condition string, "
-         "listed_at timestamp, sold_at timestamp, status string")
+ITEMS = (
+    "item_id long, seller_id long, category string, brand string, size string, price double, condition string, "
+    "listed_at timestamp, sold_at timestamp, status string"
+)
 # user_id arrives as a string so that a value of the wrong type can be shown
 RAW_EVENTS = "event_id long, user_id string, item_id long, event_type string, event_ts timestamp, session_id long, surface string"
 T0 = datetime(2026, 10, 1, 12)
@@ -22,20 +24,22 @@ T0 = datetime(2026, 10, 1, 12)
 def bronze(spark, extra_good_events: int = 0):
     users = spark.createDataFrame([(1, "FR", datetime(2024, 1, 1)), (2, "DE", datetime(2024, 1, 1))], USERS)
     items = spark.createDataFrame(
-        [(10, 2, "tops", "COS", "M", 20.0, "good", datetime(2026, 9, 1), None, "active"),
-         (11, 2, "tops", "COS", "M", -5.0, "good", datetime(2026, 9, 1), None, "active")],  # negative price
+        [
+            (10, 2, "tops", "COS", "M", 20.0, "good", datetime(2026, 9, 1), None, "active"),
+            (11, 2, "tops", "COS", "M", -5.0, "good", datetime(2026, 9, 1), None, "active"),
+        ],  # negative price
         ITEMS,
     )
     rows = [
-        (1, "1", 10, "view", T0, 1, "home"),             # good
-        (2, "2", 10, "like", T0, 2, "home"),             # good
-        (3, "1", None, "view", T0, 1, "home"),           # events.item_id.not_null
-        (4, "1", 10, "click", T0, 1, "home"),            # events.event_type.in_set
+        (1, "1", 10, "view", T0, 1, "home"),  # good
+        (2, "2", 10, "like", T0, 2, "home"),  # good
+        (3, "1", None, "view", T0, 1, "home"),  # events.item_id.not_null
+        (4, "1", 10, "click", T0, 1, "home"),  # events.event_type.in_set
         (5, "1", 10, "view", datetime(2099, 1, 1), 1, "home"),  # events.event_ts.between (future)
-        (6, "1", 999, "view", T0, 1, "home"),            # events.item_id.references (unknown item)
+        (6, "1", 999, "view", T0, 1, "home"),  # events.item_id.references (unknown item)
         (1, "1", 10, "view", datetime(2026, 10, 2), 1, "home"),  # events.event_id.unique (second copy)
-        (8, "abc", 10, "view", T0, 1, "home"),           # events.user_id.typed
-        (9, "1", 11, "view", T0, 1, "home"),             # item 11 is quarantined: events.item_id.references
+        (8, "abc", 10, "view", T0, 1, "home"),  # events.user_id.typed
+        (9, "1", 11, "view", T0, 1, "home"),  # item 11 is quarantined: events.item_id.references
     ]
     rows += [(100 + i, "2", 10, "view", T0, 3, "home") for i in range(extra_good_events)]
     return users, items, spark.createDataFrame(rows, RAW_EVENTS)
@@ -59,7 +63,8 @@ def checked(spark):
 
 def test_each_bad_row_is_quarantined_with_its_rule(checked):
     quarantined = {
-        (r["event_id"], tuple(r["failed_rules"])) for r in checked.events.quarantine.select(
+        (r["event_id"], tuple(r["failed_rules"]))
+        for r in checked.events.quarantine.select(
             F.get_json_object("record", "$.event_id").cast("long").alias("event_id"), "failed_rules"
         ).collect()
     }
@@ -68,7 +73,9 @@ def test_each_bad_row_is_quarantined_with_its_rule(checked):
     assert checked.events.valid.schema["user_id"].dataType.simpleString() == "bigint"
     # the duplicate kept is the earliest copy
     assert checked.events.valid.where("event_id = 1").first()["event_ts"] == T0
-    assert checked.events.quarantine.select("run_id", "table").distinct().collect() == [("run-1", catalog.BRONZE_EVENTS)]
+    assert checked.events.quarantine.select("run_id", "table").distinct().collect() == [
+        ("run-1", catalog.BRONZE_EVENTS)
+    ]
 
 
 def test_counts_add_up_and_nothing_is_lost(checked):
@@ -103,7 +110,9 @@ def test_below_threshold_passes(spark):
 
 def test_missing_column_fails_at_table_level(spark):
     users, items, events = bronze(spark)
-    with pytest.raises(DataQualityError, match=r"bronze\.events.*column 'event_ts' is missing \(rule events\.event_ts\.exists\)"):
+    with pytest.raises(
+        DataQualityError, match=r"bronze\.events.*column 'event_ts' is missing \(rule events\.event_ts\.exists\)"
+    ):
         validate_bronze(users, items, events.drop("event_ts"), ValidationConfig(), "run-1", NOW)
 
 

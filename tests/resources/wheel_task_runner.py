@@ -9,6 +9,7 @@ Prints one JSON line per task: {"task_key", "exit_code", "module_file"}.
 import importlib.metadata
 import json
 import sys
+from pathlib import Path
 
 
 def entry_point(package: str, name: str):
@@ -17,7 +18,7 @@ def entry_point(package: str, name: str):
 
 
 def main() -> None:
-    for task in json.loads(open(sys.argv[1]).read()):
+    for task in json.loads(Path(sys.argv[1]).read_text()):
         function = entry_point(task["package_name"], task["entry_point"])
         sys.argv = [task["entry_point"], *task["parameters"]]
         try:
@@ -25,10 +26,18 @@ def main() -> None:
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        except Exception:  # noqa: BLE001 - the runtime marks the task failed
+        except Exception:
             code = 1
-        print(json.dumps({"task_key": task["task_key"], "exit_code": code,
-                          "module_file": sys.modules[function.__module__].__file__}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "task_key": task["task_key"],
+                    "exit_code": code,
+                    "module_file": sys.modules[function.__module__].__file__,
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

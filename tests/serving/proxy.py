@@ -3,6 +3,7 @@ network fault between the loader and Redis, with no change to the code under tes
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -53,10 +54,8 @@ class DroppingProxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
 
     def _drop_all(self) -> None:
         self.dropped.set()

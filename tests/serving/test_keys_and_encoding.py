@@ -1,5 +1,6 @@
 """The key contract and the value encoding, byte for byte, without a server."""
 
+import itertools
 import struct
 import zlib
 
@@ -29,7 +30,9 @@ def test_bad_surface_and_version_are_rejected():
 
 def test_encoding_is_byte_exact():
     value = encoding.encode([7, 300], [0.5, 0.25])
-    assert value == b"R1" + bytes([4]) + struct.pack("<H", 2) + struct.pack("<II", 7, 300) + struct.pack("<ff", 0.5, 0.25)
+    assert value == b"R1" + bytes([4]) + struct.pack("<H", 2) + struct.pack("<II", 7, 300) + struct.pack(
+        "<ff", 0.5, 0.25
+    )
     assert value.hex() == "5231040200" + "07000000" + "2c010000" + "0000003f" + "0000803e"
 
 
@@ -83,9 +86,11 @@ def test_vectorised_hsets_carry_every_entry_to_its_bucket_byte_for_byte():
     ids = rng.integers(0, 10**6, offsets[-1])
     ids[offsets[7]] = 2**40  # one list needs 64-bit ids
     scores = rng.random(offsets[-1]).astype(np.float32)
-    lists = lambda values: pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values))  # noqa: E731
+    lists = lambda values: pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values))
     values = encoding.encode_arrow(lists(ids), lists(scores)).to_pylist()
-    batch = pa.RecordBatch.from_arrays([pa.array(names), pa.array(values, pa.binary())], names=["entity", "encoded_list"])
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array(names), pa.array(values, pa.binary())], names=["entity", "encoded_list"]
+    )
 
     encoded = resp.records_of(batch, buckets=16)  # rows in no particular bucket order
     written = {}
@@ -112,20 +117,25 @@ def test_arrow_encoding_equals_row_by_row_encoding():
     ids = rng.integers(0, 10**6, offsets[-1])
     ids[offsets[3]] = 2**40  # one row needs 64-bit ids
     scores = rng.random(offsets[-1]).astype(np.float32)
-    lists = lambda values: pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values))  # noqa: E731
-    expected = [encoding.encode(ids[a:b], scores[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+    lists = lambda values: pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values))
+    expected = [encoding.encode(ids[a:b], scores[a:b]) for a, b in itertools.pairwise(offsets)]
 
     assert encoding.encode_arrow(lists(ids), lists(scores)).to_pylist() == expected
     assert encoding.encode_arrow(lists(ids).slice(2, 3), lists(scores).slice(2, 3)).to_pylist() == expected[2:5]
-    with_null = encoding.encode_arrow(pa.array([[7], None], pa.list_(pa.int64())), pa.array([[0.5], None], pa.list_(pa.float32())))
+    with_null = encoding.encode_arrow(
+        pa.array([[7], None], pa.list_(pa.int64())), pa.array([[0.5], None], pa.list_(pa.float32()))
+    )
     assert with_null.to_pylist() == [encoding.encode([7], [0.5]), None]
 
 
-@pytest.mark.parametrize("ids, scores, message", [
-    ([[-1]], [[0.5]], ">= 0"),
-    ([[1, 2]], [[0.5]], "equal length"),
-    ([list(range(70_000))], [[0.0] * 70_000], "at most 65535"),
-])
+@pytest.mark.parametrize(
+    "ids, scores, message",
+    [
+        ([[-1]], [[0.5]], ">= 0"),
+        ([[1, 2]], [[0.5]], "equal length"),
+        ([list(range(70_000))], [[0.0] * 70_000], "at most 65535"),
+    ],
+)
 def test_arrow_encoding_rejects_what_r1_cannot_hold(ids, scores, message):
     with pytest.raises(encoding.EncodingError, match=message):
         encoding.encode_arrow(pa.array(ids, pa.list_(pa.int64())), pa.array(scores, pa.list_(pa.float32())))

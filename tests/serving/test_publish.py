@@ -14,9 +14,9 @@ from recpipe.config import PublishConfig, Settings
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.publish import dry_run, publish, roll_back
 from recpipe.monitoring import rollbacks, runs
-from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving import RecommendationReader, keys
 from recpipe.serving.connection import RedisSetupError, RedisTarget, resolve_target
+from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving.publisher import PublishError, rollback
 from recpipe.tables import Tables
 from recpipe.transforms.candidates import with_encoded_lists
@@ -27,8 +27,17 @@ N_USERS, N_ITEMS = 300, 80
 SOLD_AFTER_RUN = 5  # sold after the lists were built: the reader must drop it
 TOPUP_EXCLUDED = [1, 3]  # user 0 saw these: never a top-up for them
 # These tests cover loading and switching; the gate in front of publish has its own tests (tests/jobs/test_gate_job.py).
-CONFIG = PublishConfig(foryou_buckets=16, similar_buckets=8, batch_size=50, retries=0, write_partitions=2, expire_after_s=1,
-                       require_gate=False)
+CONFIG = PublishConfig(
+    foryou_buckets=16,
+    similar_buckets=8,
+    batch_size=50,
+    retries=0,
+    write_partitions=2,
+    expire_after_s=1,
+    require_gate=False,
+)
+
+pytestmark = pytest.mark.slow  # runs jobs end to end on Spark
 
 
 def write_gold(tables: Tables, run: str) -> dict[int, list[int]]:
@@ -36,19 +45,67 @@ def write_gold(tables: Tables, run: str) -> dict[int, list[int]]:
     spark = tables.spark
     lists = {u: rng.choice(N_ITEMS, size=12, replace=False).tolist() for u in range(N_USERS)}
     stamp = {"model_version": "1", "run_id": f"candidates-{run}", "generated_at": datetime(2026, 11, 1)}
-    users = pd.DataFrame({"user_id": list(lists), "item_ids": list(lists.values()),
-                          "scores": [sorted(rng.random(12).astype(np.float32).tolist(), reverse=True) for _ in lists],
-                          "source": "personal", **stamp})
-    tables.overwrite(spark.createDataFrame(users, "user_id long, item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), catalog.GOLD_USER_CANDIDATES)
-    similar = pd.DataFrame({"item_id": range(N_ITEMS), "similar_item_ids": [[(i + 1) % N_ITEMS, (i + 2) % N_ITEMS] for i in range(N_ITEMS)],
-                            "scores": [[0.9, 0.8]] * N_ITEMS, "source": "vectors", **stamp})
-    tables.overwrite(spark.createDataFrame(similar, "item_id long, similar_item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists("similar_item_ids")), catalog.GOLD_SIMILAR_ITEMS)
-    fallback = pd.DataFrame({"segment": ["global", "country=FR"], "item_ids": [[1, 2, 3, 4, 5, 6], [7, 8, 9]], "scores": [[6.0, 5, 4, 3, 2, 1], [3.0, 2, 1]], **stamp})
-    tables.overwrite(spark.createDataFrame(fallback, "segment string, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), catalog.GOLD_FALLBACK_CANDIDATES)
+    users = pd.DataFrame(
+        {
+            "user_id": list(lists),
+            "item_ids": list(lists.values()),
+            "scores": [sorted(rng.random(12).astype(np.float32).tolist(), reverse=True) for _ in lists],
+            "source": "personal",
+            **stamp,
+        }
+    )
+    tables.overwrite(
+        spark.createDataFrame(
+            users,
+            "user_id long, item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp",
+        ).transform(with_encoded_lists()),
+        catalog.GOLD_USER_CANDIDATES,
+    )
+    similar = pd.DataFrame(
+        {
+            "item_id": range(N_ITEMS),
+            "similar_item_ids": [[(i + 1) % N_ITEMS, (i + 2) % N_ITEMS] for i in range(N_ITEMS)],
+            "scores": [[0.9, 0.8]] * N_ITEMS,
+            "source": "vectors",
+            **stamp,
+        }
+    )
+    tables.overwrite(
+        spark.createDataFrame(
+            similar,
+            "item_id long, similar_item_ids array<long>, scores array<float>, source string, model_version string, run_id string, generated_at timestamp",
+        ).transform(with_encoded_lists("similar_item_ids")),
+        catalog.GOLD_SIMILAR_ITEMS,
+    )
+    fallback = pd.DataFrame(
+        {
+            "segment": ["global", "country=FR"],
+            "item_ids": [[1, 2, 3, 4, 5, 6], [7, 8, 9]],
+            "scores": [[6.0, 5, 4, 3, 2, 1], [3.0, 2, 1]],
+            **stamp,
+        }
+    )
+    tables.overwrite(
+        spark.createDataFrame(
+            fallback,
+            "segment string, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp",
+        ).transform(with_encoded_lists()),
+        catalog.GOLD_FALLBACK_CANDIDATES,
+    )
     # user 0 has seen items 1 and 3 of the global fallback list: a top-up must skip them
-    topups = pd.DataFrame({"user_id": [0], "item_ids": [TOPUP_EXCLUDED], "scores": [[0.0] * len(TOPUP_EXCLUDED)], **stamp})
-    tables.overwrite(spark.createDataFrame(topups, "user_id long, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp").transform(with_encoded_lists()), catalog.GOLD_TOPUP_EXCLUSIONS)
-    items = pd.DataFrame({"item_id": range(N_ITEMS), "status": ["sold" if i == SOLD_AFTER_RUN else "active" for i in range(N_ITEMS)]})
+    topups = pd.DataFrame(
+        {"user_id": [0], "item_ids": [TOPUP_EXCLUDED], "scores": [[0.0] * len(TOPUP_EXCLUDED)], **stamp}
+    )
+    tables.overwrite(
+        spark.createDataFrame(
+            topups,
+            "user_id long, item_ids array<long>, scores array<float>, model_version string, run_id string, generated_at timestamp",
+        ).transform(with_encoded_lists()),
+        catalog.GOLD_TOPUP_EXCLUSIONS,
+    )
+    items = pd.DataFrame(
+        {"item_id": range(N_ITEMS), "status": ["sold" if i == SOLD_AFTER_RUN else "active" for i in range(N_ITEMS)]}
+    )
     tables.overwrite(spark.createDataFrame(items, "item_id long, status string"), catalog.BRONZE_ITEMS)
     return lists
 
@@ -100,8 +157,8 @@ def test_publish_then_read_back_every_list(run_a, redis_server):
     own = [i for i in lists[0] if i != SOLD_AFTER_RUN]
     fill = [i for i in (1, 2, 3, 4, 6) if i not in own and i not in TOPUP_EXCLUDED]
     assert topped.item_ids == own + fill[: 16 - len(own)]
-    assert topped.sources == ["foryou"] * len(own) + ["fallback:global"] * len(topped.item_ids[len(own):])
-    assert not set(TOPUP_EXCLUDED) & set(topped.item_ids[len(own):])
+    assert topped.sources == ["foryou"] * len(own) + ["fallback:global"] * len(topped.item_ids[len(own) :])
+    assert not set(TOPUP_EXCLUDED) & set(topped.item_ids[len(own) :])
     manifest = ctx.tables.read(catalog.MONITORING_PUBLISH_MANIFESTS).collect()
     assert {r.surface for r in manifest} == set(keys.SURFACES)
 
@@ -136,7 +193,9 @@ def test_rollback_points_back_expires_the_abandoned_version_and_is_recorded(run_
     assert all(0 < client.ttl(name) <= CONFIG.expire_after_s for name in abandoned)  # expires like a superseded one
     assert rollbacks.abandoned_versions(rollbacks.read(settings.artifacts)) == {second}
     tables = run_b[0].tables  # the report's step: the abandoned version's run is marked in monitoring
-    runs.write_run(tables, {"run_id": "run-b", "as_of": date(2026, 11, 1), "status": "published", "published_version": second})
+    runs.write_run(
+        tables, {"run_id": "run-b", "as_of": date(2026, 11, 1), "status": "published", "published_version": second}
+    )
     assert runs.mark_rolled_back(tables, {second}) == 1 and runs.read_run(tables, "run-b")["status"] == runs.ROLLED_BACK
     with pytest.raises(PublishError, match="no previous version"):
         rollback(RedisTarget(redis_server.url).check(), ["foryou"], CONFIG.expire_after_s)

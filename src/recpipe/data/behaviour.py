@@ -194,7 +194,7 @@ class SessionSimulator:
 
     def _funnel(self, view_id, ts, user, item, z, sid, surface, purchases_only: bool) -> Events:
         f, draws = self.world.cfg.funnel, self.world.draws
-        step = lambda name, bias: draws.uniform(name, view_id) < _sigmoid(bias + f.slope * z)  # noqa: E731
+        step = lambda name, bias: draws.uniform(name, view_id) < _sigmoid(bias + f.slope * z)
         like, save, bag = step("like", f.like_bias), step("save", f.save_bias), step("bag", f.bag_bias)
         bought_now = (bag & step("buy_after_bag", f.buy_after_bag_bias)) | step("buy_direct", f.buy_direct_bias)
         bought_later = ~bought_now & (save | bag) & step("return_buy", f.return_buy_bias)

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from recpipe.config import CalibrationRanges
 from recpipe.data.world import LETTER_SIZES, SHOE_CLASS, SHOE_SIZES
+from recpipe.tables import one_row
 
 DAY = 86_400.0
 QUANTILES = (0.25, 0.5, 0.75, 0.9)
@@ -33,9 +34,8 @@ def calibration_figures(
     """Time to sale, live-inventory age, freshness of purchases, traffic on sold listings, size fit, funnel."""
     end = F.lit(window_end).cast("timestamp")
     sold = items.where(F.col("sold_at").isNotNull()).select(_days("sold_at", "listed_at").alias("days"))
-    live = (
-        items.where((F.col("listed_at") < end) & (F.col("status") == "active"))
-        .select(((end.cast("double") - F.col("listed_at").cast("double")) / DAY).alias("days"))
+    live = items.where((F.col("listed_at") < end) & (F.col("status") == "active")).select(
+        ((end.cast("double") - F.col("listed_at").cast("double")) / DAY).alias("days")
     )
     figures = {**_quantiles(sold, "days", "time_to_sale_days"), **_quantiles(live, "days", "live_inventory_age_days")}
     figures["live_inventory_median_age_days"] = figures["live_inventory_age_days_p50"]
@@ -47,8 +47,8 @@ def calibration_figures(
     is_purchase, is_view = F.col("event_type") == "purchase", F.col("event_type") == "view"
     after_sale = F.col("sold_at").isNotNull() & (F.col("event_ts") > F.col("sold_at"))
     item_size_class = size_class[F.col("size")]
-    share = lambda cond, within: F.avg(F.when(within, cond.cast("double")))  # noqa: E731
-    row = (
+    share = lambda cond, within: F.avg(F.when(within, cond.cast("double")))
+    row = one_row(
         joined.agg(
             share(_days("event_ts", "listed_at") < 1, is_purchase).alias("purchases_on_listings_under_1d"),
             share(_days("event_ts", "listed_at") < 7, is_purchase).alias("purchases_on_listings_under_7d"),
@@ -62,15 +62,13 @@ def calibration_figures(
                 for t in ("view", "like", "save", "add_to_bag", "purchase")
             ],
         )
-        .first()
-        .asDict()
-    )
+    ).asDict()
     figures.update({k: round(float(v), 4) if v is not None else float("nan") for k, v in row.items()})
 
     week_before_end = end - F.expr("INTERVAL 7 DAYS")
     settled = items.where(F.col("listed_at") < week_before_end)
     figures["listings_never_sold"] = round(
-        float(settled.select(F.avg(F.col("sold_at").isNull().cast("double"))).first()[0] or 0.0), 4
+        float(one_row(settled.select(F.avg(F.col("sold_at").isNull().cast("double"))))[0] or 0.0), 4
     )
     figures["purchases_after_own_view"] = round(purchases_after_own_view(events), 4)
     return figures
@@ -83,10 +81,10 @@ def purchases_after_own_view(events: DataFrame) -> float:
     )
     views = events.where(F.col("event_type") == "view").select("user_id", "item_id", "event_ts")
     first_view = views.groupBy("user_id", "item_id").agg(F.min("event_ts").alias("first_view"))
-    row = (
-        purchases.join(first_view, ["user_id", "item_id"], "left")
-        .agg(F.avg(F.coalesce(F.col("first_view") < F.col("bought"), F.lit(False)).cast("double")))
-        .first()
+    row = one_row(
+        purchases.join(first_view, ["user_id", "item_id"], "left").agg(
+            F.avg(F.coalesce(F.col("first_view") < F.col("bought"), F.lit(False)).cast("double"))
+        )
     )
     return float(row[0]) if row[0] is not None else float("nan")
 

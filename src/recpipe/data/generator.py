@@ -152,7 +152,7 @@ class MarketplaceGenerator:
 
         Pass 1 only approximates sale times (to hide sold listings in pass 2), so its session count comes from an
         unsold pilot; passes 2 and 3 replay the sessions sized by a pilot that knows pass 1's sales."""
-        sessions = lambda n: self._sessions(spark, n, partitions or self._partitions(spark, n))  # noqa: E731
+        sessions = lambda n: self._sessions(spark, n, partitions or self._partitions(spark, n))
         first_sold, _ = self._first_purchases(sessions(self.session_count()), SaleState.unsold(self.cfg.items))
         n_sessions = self.session_count(SaleState(first_sold))
         sold_s, sale_event = self._first_purchases(sessions(n_sessions), SaleState(first_sold))

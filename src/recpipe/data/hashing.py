@@ -8,6 +8,7 @@ SplitMix64's finaliser mixes the key; numpy's uint64 arithmetic wraps, which is 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -67,7 +68,9 @@ class Draws:
     def gumbel(self, salt: str, ids: np.ndarray, k: int | np.ndarray = 0) -> np.ndarray:
         return -np.log(-np.log(np.maximum(self.uniform(salt, ids, k), 1e-300)))
 
-    def choice(self, salt: str, ids: np.ndarray, weights: np.ndarray, k: int | np.ndarray = 0) -> np.ndarray:
+    def choice(
+        self, salt: str, ids: np.ndarray, weights: np.ndarray | Sequence[float], k: int | np.ndarray = 0
+    ) -> np.ndarray:
         """Index into ``weights`` (relative, not necessarily normalised) per id."""
         cumulative = np.cumsum(np.asarray(weights, dtype=np.float64))
         picked = np.searchsorted(cumulative / cumulative[-1], self.uniform(salt, ids, k), side="right")

@@ -16,7 +16,7 @@ so ground truth (the oracle's ranking) can be scored with the same top-k machine
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from functools import cached_property
 
 import numpy as np
@@ -97,7 +97,7 @@ FIT_NEXT_SIZE = 0.3  # fit of a size one step off; two or more steps off fit 0
 
 
 def epoch_seconds(day) -> int:
-    return int(datetime.combine(day, time(), tzinfo=timezone.utc).timestamp())
+    return int(datetime.combine(day, time(), tzinfo=UTC).timestamp())
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class World:
         self.platform_start = epoch_seconds(config.platform_start)
         if self.platform_start >= self.window_start:
             raise ValueError(f"generate: platform_start {config.platform_start} must precede the window start")
-        self.n_old_users = max(1, int(round(config.users * (1 - config.people.new_user_share))))
+        self.n_old_users = max(1, round(config.users * (1 - config.people.new_user_share)))
         self.seller_order = Permutation(self.n_old_users, config.seed)
         self.activity_order = Permutation(config.users, config.seed * 7 + 1)
         self.listing_order = Permutation(config.items, config.seed * 13 + 5)

@@ -23,9 +23,13 @@ def check_bronze_writable(tables: Tables, job: str, replace: bool) -> None:
     if not existing:
         return
     if not replace:
-        raise ExistingDataError(f"{', '.join(existing)} already exist: `recpipe {job}` keeps them "
-                                f"(pass --replace to overwrite tables written by recpipe generate or ingest)")
+        raise ExistingDataError(
+            f"{', '.join(existing)} already exist: `recpipe {job}` keeps them "
+            f"(pass --replace to overwrite tables written by recpipe generate or ingest)"
+        )
     foreign = [name for name in existing if tables.last_writer(name) not in WRITERS]
     if foreign:
-        raise ExistingDataError(f"{', '.join(foreign)} were not written by recpipe generate or ingest: never overwritten; "
-                                f"point RECPIPE_DATA_DIR (or RECPIPE_CATALOG) elsewhere to generate data")
+        raise ExistingDataError(
+            f"{', '.join(foreign)} were not written by recpipe generate or ingest: never overwritten; "
+            f"point RECPIPE_DATA_DIR (or RECPIPE_CATALOG) elsewhere to generate data"
+        )

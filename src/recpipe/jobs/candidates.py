@@ -9,8 +9,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recpipe import catalog
-from recpipe import tracking
+from recpipe import catalog, tracking
 from recpipe.config import CandidatesConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.monitoring import runs
@@ -42,8 +41,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _stamp(df: DataFrame, version: str, run_id: str, generated_at) -> DataFrame:
-    return df.withColumn("model_version", F.lit(version)).withColumn("run_id", F.lit(run_id)).withColumn(
-        "generated_at", F.lit(generated_at).cast("timestamp")
+    return (
+        df.withColumn("model_version", F.lit(version))
+        .withColumn("run_id", F.lit(run_id))
+        .withColumn("generated_at", F.lit(generated_at).cast("timestamp"))
     )
 
 
@@ -57,7 +58,11 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
     of_version = F.col("model_version") == version
     user_factors = t.read(catalog.GOLD_USER_FACTORS).where(of_version)
     item_factors = t.read(catalog.GOLD_ITEM_FACTORS).where(of_version)
-    embeddings = t.read(catalog.GOLD_ITEM_EMBEDDINGS).where(of_version).where(F.aggregate("factors", F.lit(0.0), lambda a, x: a + F.abs(x)) > 0)
+    embeddings = (
+        t.read(catalog.GOLD_ITEM_EMBEDDINGS)
+        .where(of_version)
+        .where(F.aggregate("factors", F.lit(0.0), lambda a, x: a + F.abs(x)) > 0)
+    )
     as_of = ctx.interactions_as_of()
     generated_at = as_of_end(as_of)
     run_id = ctx.run_id(version, as_of, config.model_dump_json(), sorted(t.versions_read.items()))
@@ -71,7 +76,9 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
 
     with stages.stage("user lists"):  # personal lists are scored here, when gold.user_candidates is written
         counts = interactions.groupBy("user_id").count().where(F.col("count") >= config.min_user_interactions)
-        listings = C.Catalog.from_pandas(available.join(item_factors, "item_id").select("item_id", "seller_id", "factors").toPandas())
+        listings = C.Catalog.from_pandas(
+            available.join(item_factors, "item_id").select("item_id", "seller_id", "factors").toPandas()
+        )
         stages.count("catalog items", len(listings.ids))
         personal = (
             user_factors.join(counts.select("user_id"), "user_id")
@@ -89,7 +96,10 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         )
         user_candidates = _stamp(personal.unionByName(cold_users), version, run_id, generated_at)
         t.overwrite(user_candidates, catalog.GOLD_USER_CANDIDATES)
-        t.overwrite(_stamp(fallbacks.transform(C.with_encoded_lists()), version, run_id, generated_at), catalog.GOLD_FALLBACK_CANDIDATES)
+        t.overwrite(
+            _stamp(fallbacks.transform(C.with_encoded_lists()), version, run_id, generated_at),
+            catalog.GOLD_FALLBACK_CANDIDATES,
+        )
         topups = exclusions.transform(C.topup_exclusions(fallbacks)).transform(C.with_encoded_lists())
         t.overwrite(_stamp(topups, version, run_id, generated_at), catalog.GOLD_TOPUP_EXCLUSIONS)
         stages.count(catalog.GOLD_USER_CANDIDATES, t.rows_written(catalog.GOLD_USER_CANDIDATES))
@@ -100,18 +110,39 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         sellers = items.select("item_id", "seller_id")
         similar = []
         for source, vectors in (("vectors", item_factors), ("item2vec", embeddings)):
-            cat = C.Catalog.from_pandas(available.join(vectors, "item_id").select("item_id", "seller_id", "factors").toPandas(), normalize=True)
-            queries = vectors.join(sellers, "item_id").select("item_id", "factors", F.array("item_id").alias("exclude"), "seller_id")
+            cat = C.Catalog.from_pandas(
+                available.join(vectors, "item_id").select("item_id", "seller_id", "factors").toPandas(), normalize=True
+            )
+            queries = vectors.join(sellers, "item_id").select(
+                "item_id", "factors", F.array("item_id").alias("exclude"), "seller_id"
+            )
             similar.append(
-                queries.transform(C.score_top_k(C.broadcast_catalog(spark, cat), "item_id", config.similar_n, None,
-                                                normalize_queries=True, exclude_query_seller=config.similar_exclude_same_seller))
-                .select("item_id", F.col("item_ids").alias("similar_item_ids"), "scores", "encoded_list", F.lit(source).alias("source"))
+                queries.transform(
+                    C.score_top_k(
+                        C.broadcast_catalog(spark, cat),
+                        "item_id",
+                        config.similar_n,
+                        None,
+                        normalize_queries=True,
+                        exclude_query_seller=config.similar_exclude_same_seller,
+                    )
+                ).select(
+                    "item_id",
+                    F.col("item_ids").alias("similar_item_ids"),
+                    "scores",
+                    "encoded_list",
+                    F.lit(source).alias("source"),
+                )
             )
         popularity = daily.groupBy("item_id").agg(F.countDistinct("user_id").alias("score"))
         cold_items = available.join(item_factors.select("item_id"), "item_id", "left_anti")
         attribute_items = items.join(available.select("item_id"), "item_id")
         similar.append(
-            cold_items.transform(C.attribute_neighbours(attribute_items, popularity, config.similar_n, config.similar_exclude_same_seller))
+            cold_items.transform(
+                C.attribute_neighbours(
+                    attribute_items, popularity, config.similar_n, config.similar_exclude_same_seller
+                )
+            )
             .transform(C.with_encoded_lists("similar_item_ids"))
             .withColumn("source", F.lit("attributes"))
         )

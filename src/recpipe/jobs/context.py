@@ -17,7 +17,7 @@ from recpipe.config import Settings, load_settings
 from recpipe.errors import MissingInputError
 from recpipe.progress import StageLog
 from recpipe.spark import get_spark
-from recpipe.tables import Tables
+from recpipe.tables import Tables, one_row
 
 RUN_ID_ENV = "RECPIPE_RUN_ID"
 
@@ -31,9 +31,14 @@ def deterministic_run_id(job: str, *parts: object) -> str:
 def add_as_of_arguments(parser: argparse.ArgumentParser) -> None:
     """The run's as-of, one per run: the scheduler passes its run date to every task; `recpipe run` passes one."""
     when = parser.add_mutually_exclusive_group()
-    when.add_argument("--as-of", type=date.fromisoformat, help="the run's as-of day: data up to the end of this day (YYYY-MM-DD)")
-    when.add_argument("--run-date", type=date.fromisoformat,
-                      help="the day the run starts (YYYY-MM-DD); its as-of is the day before, the last complete day")
+    when.add_argument(
+        "--as-of", type=date.fromisoformat, help="the run's as-of day: data up to the end of this day (YYYY-MM-DD)"
+    )
+    when.add_argument(
+        "--run-date",
+        type=date.fromisoformat,
+        help="the day the run starts (YYYY-MM-DD); its as-of is the day before, the last complete day",
+    )
 
 
 def requested_as_of(args: argparse.Namespace) -> date | None:
@@ -64,7 +69,7 @@ class JobContext:
     def interactions_as_of(self) -> date:
         """The as-of day of silver.interactions (the day of their last event): the day training and lists are for.
         When the run names an as-of, silver must be built for it: a task never works on another day's data."""
-        built_for = self.tables.read(catalog.SILVER_INTERACTIONS).agg(F.max(F.to_date("last_event_ts"))).first()[0]
+        built_for = one_row(self.tables.read(catalog.SILVER_INTERACTIONS).agg(F.max(F.to_date("last_event_ts"))))[0]
         self.check_as_of(catalog.SILVER_INTERACTIONS, built_for, "recpipe interactions")
         return built_for
 

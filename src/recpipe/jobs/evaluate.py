@@ -12,8 +12,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recpipe import catalog
-from recpipe import tracking
+from recpipe import catalog, tracking
 from recpipe.config import FutureEvaluationConfig, load_job_config
 from recpipe.errors import MissingInputError
 from recpipe.jobs.context import JobContext, add_as_of_arguments
@@ -21,7 +20,7 @@ from recpipe.jobs.ingest import HOLDOUT
 from recpipe.models.evaluation import RankingMetrics, ranking_metrics
 from recpipe.models.matrix import to_csr
 from recpipe.monitoring import runs
-from recpipe.tables import Tables
+from recpipe.tables import Tables, first_row, one_row
 from recpipe.transforms import future_scoring as S
 from recpipe.transforms.interactions import as_of_end, as_of_from_end, item_availability
 
@@ -88,7 +87,7 @@ def evaluate_holdout(ctx: JobContext, config: FutureEvaluationConfig, as_of: dat
     item relevant; averages over users with held-out items and a list)."""
     t, stages, k = ctx.tables, ctx.stages, config.holdout_k
     lists = lists_as_of(t, as_of, date.max)
-    stamp = lists.select("run_id", "generated_at").first()
+    stamp = first_row(lists.select("run_id", "generated_at"), catalog.GOLD_USER_CANDIDATES, "recpipe candidates")
     run_id, as_of = stamp.run_id, as_of_from_end(stamp.generated_at)
     with stages.stage("score"):
         served = lists.select("user_id", F.slice("item_ids", 1, k).alias("item_ids")).toPandas()
@@ -145,11 +144,11 @@ def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date
     events = t.read(catalog.BRONZE_EVENTS).where(
         F.col("user_id").isNotNull() & F.col("item_id").isNotNull() & F.col("event_ts").isNotNull()
     )
-    last_event = events.agg(F.max("event_ts")).first()[0]
+    last_event = one_row(events.agg(F.max("event_ts")))[0]
     last_day = last_event.date() if last_event is not None else None
     complete_by = last_day - timedelta(days=max(config.horizons_days)) if last_day else None
     lists = lists_as_of(t, as_of, complete_by)
-    stamp = lists.select("run_id", "generated_at").first()
+    stamp = first_row(lists.select("run_id", "generated_at"), catalog.GOLD_USER_CANDIDATES, "recpipe candidates")
     run_id, as_of = stamp.run_id, as_of_from_end(stamp.generated_at)
     end = as_of_end(as_of)
     depth = max(config.ks)
@@ -169,7 +168,9 @@ def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date
             S.newest_in_taste_source(available, items, events, users, end, depth),
         ]
         if config.oracle and t.exists(catalog.SIM_USERS) and t.exists(catalog.SIM_ITEMS):
-            sources.append(S.oracle_source(spark, t.read(catalog.SIM_USERS), t.read(catalog.SIM_ITEMS), available, users, depth))
+            sources.append(
+                S.oracle_source(spark, t.read(catalog.SIM_USERS), t.read(catalog.SIM_ITEMS), available, users, depth)
+            )
         source = S.ListSource.union(sources)
 
     with stages.stage("score"):

@@ -11,8 +11,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recpipe import catalog
-from recpipe import tracking
+from recpipe import catalog, tracking
 from recpipe.config import CandidatesConfig, QualityGateConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.monitoring import runs
@@ -20,6 +19,7 @@ from recpipe.progress import format_figure
 from recpipe.quality import gold
 from recpipe.quality.rules import DataQualityError
 from recpipe.quality.validation import CountCheck, judge_counts, run_expectations, summarize
+from recpipe.tables import one_row
 from recpipe.transforms.candidates import seen_pairs
 from recpipe.transforms.interactions import as_of_from_end
 
@@ -61,8 +61,13 @@ def previous_published(ctx: JobContext) -> DataFrame | None:
     if not t.exists(MANIFESTS) or "gold_version" not in t.read(MANIFESTS).columns:
         return None
     today = t.version(catalog.GOLD_USER_CANDIDATES)  # publishing today's lists again is not a previous run
-    last = (t.read(MANIFESTS).where((F.col("surface") == "foryou") & (F.col("gold_version") != today))
-            .orderBy(F.col("gold_version").desc()).select("gold_version").first())
+    last = (
+        t.read(MANIFESTS)
+        .where((F.col("surface") == "foryou") & (F.col("gold_version") != today))
+        .orderBy(F.col("gold_version").desc())
+        .select("gold_version")
+        .first()
+    )
     return None if last is None else t.read(catalog.GOLD_USER_CANDIDATES, version=int(last.gold_version))
 
 
@@ -82,23 +87,35 @@ def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConf
     report, quarantine, gx_results, cached = [], [], {}, []
     with stages.stage("list rules"):
         for surface in gold.SURFACES:
-            lists = gold.require_encoded_lists(user_lists if surface.table == catalog.GOLD_USER_CANDIDATES else t.read(surface.table), surface.table)
+            lists = gold.require_encoded_lists(
+                user_lists if surface.table == catalog.GOLD_USER_CANDIDATES else t.read(surface.table), surface.table
+            )
             checks = gold.list_checks(lists, surface, available, seen, items.select("item_id", "seller_id")).cache()
             cached.append(checks)
             rules = gold.list_rules(surface, checks.columns, config.min_list_length, config.max_short_list_share)
             # one Spark job per surface: the lists and how many break each rule; GX judges the counts
-            counts = checks.agg(F.count(F.lit(1)).alias("lists"),
-                                *[F.count_if(rule.broken).alias(f"rule_{i}") for i, rule in enumerate(rules)]).first()
+            counts = one_row(
+                checks.agg(
+                    F.count(F.lit(1)).alias("lists"),
+                    *[F.count_if(rule.broken).alias(f"rule_{i}") for i, rule in enumerate(rules)],
+                )
+            )
             surface_report, gx_results[surface.table] = judge_counts(
-                [CountCheck(rule.name, rule.expectation, rule.column, int(counts[f"rule_{i}"]), rule.max_share)
-                 for i, rule in enumerate(rules)],
-                int(counts["lists"]), surface.table.replace(".", "_"))
+                [
+                    CountCheck(rule.name, rule.expectation, rule.column, int(counts[f"rule_{i}"]), rule.max_share)
+                    for i, rule in enumerate(rules)
+                ],
+                int(counts["lists"]),
+                surface.table.replace(".", "_"),
+            )
             stages.count(surface.table, int(counts["lists"]))
             report += surface_report
             quarantine.append(gold.failing_lists(checks, surface, rules))
     with stages.stage("run rules"):
         figures = gold.run_figures(user_lists, t.read(catalog.SILVER_USERS), available, previous, availability, config)
-        gx_results["run"] = run_expectations(pd.DataFrame([figures]).astype(float), "gold_run", gold.run_expectations(config), "BASIC")
+        gx_results["run"] = run_expectations(
+            pd.DataFrame([figures]).astype(float), "gold_run", gold.run_expectations(config), "BASIC"
+        )
         report += summarize(gx_results["run"])
         log.info("gate: %s", ", ".join(f"{name} {format_figure(value)}" for name, value in figures.items()))
 
@@ -120,27 +137,36 @@ def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConf
     runs.write_run(t, record)
     tracking.log_pipeline_run(ctx.settings, record)
     if failed:
-        raise QualityGateError(f"gate failed for run {run_id}: nothing published, the live version stays; "
-                               + "; ".join(_explain(r) for r in failed) + f" (report: {report_path})")
+        raise QualityGateError(
+            f"gate failed for run {run_id}: nothing published, the live version stays; "
+            + "; ".join(_explain(r) for r in failed)
+            + f" (report: {report_path})"
+        )
     log.info("gate passed for run %s: %d rules", run_id, len(results))
     return {**summary, "run_id": run_id, "as_of": str(as_of), "passed": True, "figures": figures}
 
 
-def _result_rows(report: list[dict[str, Any]], figures: dict[str, Any], config: QualityGateConfig, run_id: str) -> list[dict]:
+def _result_rows(
+    report: list[dict[str, Any]], figures: dict[str, Any], config: QualityGateConfig, run_id: str
+) -> list[dict]:
     bounds = gold.run_bounds(config)
     by_rule = {rule: figure for figure, rule in gold.RUN_RULES.items()}
     rows = []
     for r in report:
         figure = by_rule.get(r["rule"])
         observed = figures.get(figure) if figure else None
-        rows.append({
-            "run_id": run_id, "rule": r["rule"], "expectation": r["expectation"],
-            "observed": None if figure is None or observed is None else f"{observed:.6g}",
-            "failing": None if figure else r["unexpected_count"],
-            "failing_percent": None if figure else r["unexpected_percent"],
-            "bound": _bound(bounds[figure]) if figure else None,
-            "passed": r["success"],
-        })
+        rows.append(
+            {
+                "run_id": run_id,
+                "rule": r["rule"],
+                "expectation": r["expectation"],
+                "observed": None if figure is None or observed is None else f"{observed:.6g}",
+                "failing": None if figure else r["unexpected_count"],
+                "failing_percent": None if figure else r["unexpected_percent"],
+                "bound": _bound(bounds[figure]) if figure else None,
+                "passed": r["success"],
+            }
+        )
     return rows
 
 
@@ -155,14 +181,27 @@ def _explain(result: dict[str, Any]) -> str:
     return f"{result['rule']}: {result['failing']:,} lists ({result['failing_percent']:.2f}%) fail"
 
 
-def _run_record(ctx: JobContext, candidates: CandidatesConfig, run_id: str, as_of, model_version: str,
-                figures: dict[str, Any], failed: list[dict[str, Any]]) -> dict[str, Any]:
+def _run_record(
+    ctx: JobContext,
+    candidates: CandidatesConfig,
+    run_id: str,
+    as_of,
+    model_version: str,
+    figures: dict[str, Any],
+    failed: list[dict[str, Any]],
+) -> dict[str, Any]:
     task_seconds, task_rows = runs.task_figures(ctx.tables, as_of)
     return {
-        "run_id": run_id, "as_of": as_of, "status": "gate_failed" if failed else "gate_passed",
+        "run_id": run_id,
+        "as_of": as_of,
+        "status": "gate_failed" if failed else "gate_passed",
         "model_version": model_version,
         "model_metrics": tracking.model_metrics(ctx.settings, candidates.model_name, model_version),
-        "task_seconds": task_seconds, "task_rows": task_rows, "quarantined": runs.quarantined(task_rows),
+        "task_seconds": task_seconds,
+        "task_rows": task_rows,
+        "quarantined": runs.quarantined(task_rows),
         **{k: figures.get(k) for k in runs.FIGURES},
-        "gate_passed": not failed, "gate_failures": [r["rule"] for r in failed], "published_version": None,
+        "gate_passed": not failed,
+        "gate_failures": [r["rule"] for r in failed],
+        "published_version": None,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from typing import Any
 
 from recpipe import catalog
@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, help="length of the event window in days")
     parser.add_argument("--events", type=int, help="approximate number of events (default users * events_per_user)")
     parser.add_argument("--seed", type=int, help="random seed")
-    parser.add_argument("--replace", action="store_true", help="overwrite bronze tables written by recpipe generate or ingest")
+    parser.add_argument(
+        "--replace", action="store_true", help="overwrite bronze tables written by recpipe generate or ingest"
+    )
 
 
 def write_marketplace(ctx: JobContext, config: GenerateConfig, replace: bool = False) -> None:
@@ -55,8 +57,12 @@ def check_calibration(ctx: JobContext, config: GenerateConfig) -> dict[str, floa
     """Log the world's calibration figures; a figure outside its configured range is a warning, not an error."""
     t = ctx.tables
     with ctx.stages.stage("calibration"):
-        figures = calibration_figures(t.read(catalog.SIM_USERS), t.read(catalog.BRONZE_ITEMS), t.read(catalog.BRONZE_EVENTS),
-                                      datetime.combine(config.end_date, time(), tzinfo=timezone.utc))
+        figures = calibration_figures(
+            t.read(catalog.SIM_USERS),
+            t.read(catalog.BRONZE_ITEMS),
+            t.read(catalog.BRONZE_EVENTS),
+            datetime.combine(config.end_date, time(), tzinfo=UTC),
+        )
     log.info("generate: calibration %s", ", ".join(f"{k}={v:g}" for k, v in figures.items()))
     for problem in out_of_range(figures, config.calibration):
         log.warning("generate: calibration figure %s (generate config: calibration)", problem)
@@ -64,9 +70,18 @@ def check_calibration(ctx: JobContext, config: GenerateConfig) -> dict[str, floa
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    flags = [f"{key}={getattr(args, key)}" for key in ("users", "items", "days", "events", "seed") if getattr(args, key) is not None]
+    flags = [
+        f"{key}={getattr(args, key)}"
+        for key in ("users", "items", "days", "events", "seed")
+        if getattr(args, key) is not None
+    ]
     config = load_job_config(NAME, GenerateConfig, args.conf, [*args.set, *flags])
     ctx = JobContext.create(NAME, args)
     write_marketplace(ctx, config, args.replace)
     figures = check_calibration(ctx, config)
-    return {**ctx.stages.summary(), "calibration": figures, "config": config.model_dump(mode="json"), "versions_written": ctx.tables.versions_written}
+    return {
+        **ctx.stages.summary(),
+        "calibration": figures,
+        "config": config.model_dump(mode="json"),
+        "versions_written": ctx.tables.versions_written,
+    }

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from recpipe import catalog
-from recpipe import schemas
+from recpipe import catalog, schemas
 from recpipe.config import ConfigError
 from recpipe.data.movielens import movielens
 from recpipe.jobs.bronze import check_bronze_writable, writer_note
@@ -81,7 +80,5 @@ def ingest(ctx: JobContext, data, replace: bool = False) -> dict[str, Any]:
         )
         stages.count(HOLDOUT, len(data.holdout))
     elif t.exists(HOLDOUT):  # an earlier ingest's held-out ratings belong to other bronze data: empty them
-        t.overwrite(
-            ctx.spark.createDataFrame([], HOLDOUT_SCHEMA), HOLDOUT
-        )
+        t.overwrite(ctx.spark.createDataFrame([], HOLDOUT_SCHEMA), HOLDOUT)
     return {**stages.summary(), "versions_written": dict(t.versions_written)}

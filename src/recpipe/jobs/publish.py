@@ -9,8 +9,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from recpipe import catalog
-from recpipe import tracking
+from recpipe import catalog, tracking
 from recpipe.config import PublishConfig, Settings, load_job_config, load_settings
 from recpipe.jobs.context import JobContext, add_as_of_arguments, requested_as_of
 from recpipe.jobs.gate import GATE_RESULTS, MANIFESTS
@@ -20,6 +19,7 @@ from recpipe.serving import keys
 from recpipe.serving import publisher as P
 from recpipe.serving.connection import RedisTarget, resolve_target
 from recpipe.spark import get_spark
+from recpipe.tables import first_row
 from recpipe.transforms import serving_inputs as S
 from recpipe.transforms.interactions import as_of_from_end
 
@@ -52,11 +52,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.rollback:
         return roll_back(settings, config, args.redis_url)
     # Redis is checked before Spark starts: a wrong URL fails in seconds, not after a minute of start-up
-    target = None if args.dry_run else resolve_target(args.redis_url or settings.redis_url, settings.redis_secret_scope,
-                                                      retries=config.retries)
+    target = (
+        None
+        if args.dry_run
+        else resolve_target(args.redis_url or settings.redis_url, settings.redis_secret_scope, retries=config.retries)
+    )
     if target is not None:
         target.check()
-    ctx = JobContext.for_settings(NAME, settings, get_spark(settings, app_name=f"recpipe-{NAME}"), requested_as_of(args))
+    ctx = JobContext.for_settings(
+        NAME, settings, get_spark(settings, app_name=f"recpipe-{NAME}"), requested_as_of(args)
+    )
     if target is None:
         return dry_run(ctx, config)
     return publish(ctx, config, target)
@@ -71,11 +76,19 @@ def roll_back(settings: Settings, config: PublishConfig, redis_url: str | None) 
 
 
 def surfaces(ctx: JobContext, config: PublishConfig):
-    read = lambda table: require_encoded_lists(ctx.tables.read(table), table)  # noqa: E731
+    read = lambda table: require_encoded_lists(ctx.tables.read(table), table)
     parts = config.write_partitions
     published = {
-        "foryou": (S.foryou_entries(read(catalog.GOLD_USER_CANDIDATES)).transform(S.by_bucket(config.foryou_buckets, parts)), config.foryou_buckets),
-        "similar": (S.similar_entries(read(catalog.GOLD_SIMILAR_ITEMS), config.similar_sources).transform(S.by_bucket(config.similar_buckets, parts)), config.similar_buckets),
+        "foryou": (
+            S.foryou_entries(read(catalog.GOLD_USER_CANDIDATES)).transform(S.by_bucket(config.foryou_buckets, parts)),
+            config.foryou_buckets,
+        ),
+        "similar": (
+            S.similar_entries(read(catalog.GOLD_SIMILAR_ITEMS), config.similar_sources).transform(
+                S.by_bucket(config.similar_buckets, parts)
+            ),
+            config.similar_buckets,
+        ),
         "fallback": (S.fallback_entries(read(catalog.GOLD_FALLBACK_CANDIDATES)).transform(S.by_bucket(1, 1)), 1),
     }
     if ctx.tables.exists(catalog.GOLD_TOPUP_EXCLUSIONS):  # lists built before it existed are published without it
@@ -86,7 +99,11 @@ def surfaces(ctx: JobContext, config: PublishConfig):
 
 def version_of(ctx: JobContext) -> tuple[str, dict[str, str]]:
     """The version id: the lists' as-of day plus their run id, so a rerun rewrites the same version."""
-    row = ctx.tables.read(catalog.GOLD_USER_CANDIDATES).select("run_id", "model_version", "generated_at").first()
+    row = first_row(
+        ctx.tables.read(catalog.GOLD_USER_CANDIDATES).select("run_id", "model_version", "generated_at"),
+        catalog.GOLD_USER_CANDIDATES,
+        "recpipe candidates",
+    )
     ctx.check_as_of(catalog.GOLD_USER_CANDIDATES, as_of_from_end(row.generated_at), "recpipe candidates")
     version = f"{row.generated_at:%Y%m%d}-{row.run_id.rsplit('-', 1)[-1][:10]}"
     return version, {"run_id": row.run_id, "model_version": row.model_version, "generated_at": str(row.generated_at)}
@@ -98,11 +115,17 @@ def dry_run(ctx: JobContext, config: PublishConfig) -> dict[str, Any]:
     for surface, (df, buckets) in surfaces(ctx, config).items():
         stats = P.write_surface(df, None, surface, version, buckets, config.batch_size)
         memory = stats.bytes + stats.entries * FIELD_OVERHEAD_BYTES
-        report[surface] = {"entries": stats.entries, "value_bytes": stats.bytes, "keys": buckets,
-                           "estimated_memory_mb": round(memory / 1e6, 1),
-                           "bytes_per_entry": round(stats.bytes / max(stats.entries, 1), 1)}
-        print(f"[dry-run] {surface}: {stats.entries:,} entries in {buckets} hashes {keys.bucket_key(surface, version, 0)} .. "
-              f"~{memory / 1e6:,.1f} MB")
+        report[surface] = {
+            "entries": stats.entries,
+            "value_bytes": stats.bytes,
+            "keys": buckets,
+            "estimated_memory_mb": round(memory / 1e6, 1),
+            "bytes_per_entry": round(stats.bytes / max(stats.entries, 1), 1),
+        }
+        print(
+            f"[dry-run] {surface}: {stats.entries:,} entries in {buckets} hashes {keys.bucket_key(surface, version, 0)} .. "
+            f"~{memory / 1e6:,.1f} MB"
+        )
     return {"job": NAME, "dry_run": True, "version": version, "surfaces": report}
 
 
@@ -114,7 +137,9 @@ def require_passed_gate(ctx: JobContext, run_id: str) -> None:
         raise P.PublishError(f"run {run_id} has no gate result: run `recpipe gate` first (or set require_gate: false)")
     failed = sorted(r.rule for r in results if not r.passed)
     if failed:
-        raise P.PublishError(f"run {run_id} failed the gate ({', '.join(failed)}): not published, the live version stays")
+        raise P.PublishError(
+            f"run {run_id} failed the gate ({', '.join(failed)}): not published, the live version stays"
+        )
 
 
 def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_verify=None) -> dict[str, Any]:
@@ -125,27 +150,63 @@ def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_
     stats = {}
     for surface, (df, buckets) in surfaces(ctx, config).items():
         with ctx.stages.stage(f"write {surface}"):
-            written = P.publish_surface(ctx.spark, df, target, surface, version, buckets, config.batch_size, manifest,
-                                        verify=config.verify, before_verify=before_verify)
+            written = P.publish_surface(
+                ctx.spark,
+                df,
+                target,
+                surface,
+                version,
+                buckets,
+                config.batch_size,
+                manifest,
+                verify=config.verify,
+                before_verify=before_verify,
+            )
             stats[surface] = written
             ctx.stages.count(f"redis {surface} entries", written.entries)
     with ctx.stages.stage("switch"):
-        gold = [ctx.tables.read(catalog.GOLD_USER_CANDIDATES).select("item_ids"), ctx.tables.read(catalog.GOLD_FALLBACK_CANDIDATES).select("item_ids"),
-                ctx.tables.read(catalog.GOLD_SIMILAR_ITEMS).select(F.col("similar_item_ids").alias("item_ids"))]
-        unavailable = [r.item_id for r in S.unavailable_listed_items(gold, ctx.tables.read(catalog.BRONZE_ITEMS)).collect()]
+        gold = [
+            ctx.tables.read(catalog.GOLD_USER_CANDIDATES).select("item_ids"),
+            ctx.tables.read(catalog.GOLD_FALLBACK_CANDIDATES).select("item_ids"),
+            ctx.tables.read(catalog.GOLD_SIMILAR_ITEMS).select(F.col("similar_item_ids").alias("item_ids")),
+        ]
+        unavailable = [
+            r.item_id for r in S.unavailable_listed_items(gold, ctx.tables.read(catalog.BRONZE_ITEMS)).collect()
+        ]
         P.switch(target.check(), version, list(stats), unavailable, config.keep_versions, config.expire_after_s)
         ctx.stages.count("unavailable listed items", len(unavailable))
-    rows = [(surface, version, s.entries, str(s.checksum), s.bytes, manifest["run_id"], manifest["model_version"], gold_version)
-            for surface, s in stats.items()]
+    rows = [
+        (
+            surface,
+            version,
+            s.entries,
+            str(s.checksum),
+            s.bytes,
+            manifest["run_id"],
+            manifest["model_version"],
+            gold_version,
+        )
+        for surface, s in stats.items()
+    ]
     ctx.tables.replace_where(
-        ctx.spark.createDataFrame(rows, "surface string, version string, entries long, checksum string, bytes long, "
-                                        "run_id string, model_version string, gold_version long"),
-        MANIFESTS, f"version = '{version}'",
+        ctx.spark.createDataFrame(
+            rows,
+            "surface string, version string, entries long, checksum string, bytes long, "
+            "run_id string, model_version string, gold_version long",
+        ),
+        MANIFESTS,
+        f"version = '{version}'",
     )
     log.info("published version %s to %s", version, target.safe_url)
     _complete_run_record(ctx, manifest, version)
-    return {**ctx.stages.summary(), "version": version, "redis": target.safe_url,
-            "surfaces": {k: {"entries": v.entries, "checksum": str(v.checksum), "bytes": v.bytes} for k, v in stats.items()}}
+    return {
+        **ctx.stages.summary(),
+        "version": version,
+        "redis": target.safe_url,
+        "surfaces": {
+            k: {"entries": v.entries, "checksum": str(v.checksum), "bytes": v.bytes} for k, v in stats.items()
+        },
+    }
 
 
 def _complete_run_record(ctx: JobContext, manifest: dict[str, str], version: str) -> None:

@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def write_report(ctx: JobContext, limit: int, output: Path | None = None) -> dict[str, Any]:
     if not ctx.tables.exists(runs.PIPELINE_RUNS):
-        raise MissingTableError(f"table {runs.PIPELINE_RUNS} does not exist: run `recpipe gate` (or `recpipe run`) first")
+        raise MissingTableError(
+            f"table {runs.PIPELINE_RUNS} does not exist: run `recpipe gate` (or `recpipe run`) first"
+        )
     marked = runs.mark_rolled_back(ctx.tables, rollbacks.abandoned_versions(rollbacks.read(ctx.settings.artifacts)))
     frame = runs.latest_runs(ctx.tables, limit).toPandas()
     output = output or ctx.settings.artifacts / "reports" / "pipeline_health.html"

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+from functools import partial
 from typing import Any
 
 import mlflow
 
 from recpipe import tracking
-from recpipe.config import TrainConfig, TuneConfig, load_job_config
+from recpipe.config import ALSConfig, TrainConfig, TuneConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.jobs.train import load_training_data, serving_rules
-from recpipe.monitoring import runs, tuning
+from recpipe.models.base import Recommender
 from recpipe.models.training import build_als, evaluate_on_time_split, sample_grid
+from recpipe.monitoring import runs, tuning
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    config = load_job_config(NAME, TuneConfig, args.conf, [*args.set, *([f"trials={args.trials}"] if args.trials else [])])
+    config = load_job_config(
+        NAME, TuneConfig, args.conf, [*args.set, *([f"trials={args.trials}"] if args.trials else [])]
+    )
     train_config = load_job_config("train", TrainConfig)
     return tune(JobContext.create(NAME, args), config, train_config, force=args.force)
 
@@ -60,7 +64,10 @@ def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: 
             with mlflow.start_run(run_name=f"trial-{i}", nested=True):
                 mlflow.log_params({f"als.{k}": v for k, v in als.model_dump().items()})
                 evaluation = evaluate_on_time_split(
-                    data, {"als": lambda at, als=als: build_als(als, config.seed)}, train_config.evaluation, baselines=False,
+                    data,
+                    {"als": partial(_trial_als, als, config.seed)},
+                    train_config.evaluation,
+                    baselines=False,
                     max_per_seller=rules.max_per_seller,
                 )
                 metrics = evaluation.metrics["als"]
@@ -69,11 +76,23 @@ def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: 
                 mlflow.log_metrics(evaluation.targets["als"].as_dict())
             results.append((value, i, params))
             log.info("trial %d/%d %s: %s %.4f", i + 1, len(candidates), params, metric, value)
-        best_value, best_index, best = max(results, key=lambda r: (r[0], -r[1]))
+        best_value, _best_index, best = max(results, key=lambda r: (r[0], -r[1]))
         mlflow.log_params({f"best.{k}": v for k, v in best.items()})
         mlflow.log_metric(f"best_{metric}", best_value)
     tuning.record(ctx.tables, tuning.Tuning(as_of, parent.info.run_id, metric, best_value, best))
     runs.record_task(ctx.tables, ctx.stages.summary(), as_of, parent.info.run_id)
     trials = [{"params": p, metric: v} for v, _, p in results]
-    return {**ctx.stages.summary(), "trials": trials, "best": best, f"best_{metric}": best_value, "as_of": str(as_of),
-            "written": tuning.TUNED_PARAMS, "mlflow_run_id": parent.info.run_id}
+    return {
+        **ctx.stages.summary(),
+        "trials": trials,
+        "best": best,
+        f"best_{metric}": best_value,
+        "as_of": str(as_of),
+        "written": tuning.TUNED_PARAMS,
+        "mlflow_run_id": parent.info.run_id,
+    }
+
+
+def _trial_als(als: ALSConfig, seed: int, at: object) -> Recommender:
+    """A trial's model factory: ALS with the trial's parameters, whatever the split time."""
+    return build_als(als, seed)

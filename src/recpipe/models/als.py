@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -67,9 +68,19 @@ class ALSRecommender(Recommender):
             raise ValueError(f"solver must be 'cg' or 'cholesky', got {solver!r}")
         if weighting not in ("none", "bm25"):
             raise ValueError(f"weighting must be 'none' or 'bm25', got {weighting!r}")
-        self.params = dict(
-            factors=factors, regularization=regularization, alpha=alpha, iterations=iterations, solver=solver,
-            cg_steps=cg_steps, weighting=weighting, bm25_k1=bm25_k1, bm25_b=bm25_b, seed=seed, num_threads=num_threads, use_gpu=use_gpu,
+        self.params: dict[str, Any] = dict(
+            factors=factors,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=iterations,
+            solver=solver,
+            cg_steps=cg_steps,
+            weighting=weighting,
+            bm25_k1=bm25_k1,
+            bm25_b=bm25_b,
+            seed=seed,
+            num_threads=num_threads,
+            use_gpu=use_gpu,
             normalize_confidence=normalize_confidence,
         )
         self.user_factors: np.ndarray | None = None
@@ -92,8 +103,13 @@ class ALSRecommender(Recommender):
         use_gpu = bool(p["use_gpu"]) and gpu_available()
         with threadpool_limits(limits=1, user_api="blas"):  # implicit parallelises itself; nested BLAS threads slow it
             model = AlternatingLeastSquares(
-                factors=p["factors"], regularization=p["regularization"], alpha=p["alpha"], iterations=p["iterations"],
-                use_cg=p["solver"] == "cg", random_state=p["seed"], use_gpu=use_gpu,
+                factors=p["factors"],
+                regularization=p["regularization"],
+                alpha=p["alpha"],
+                iterations=p["iterations"],
+                use_cg=p["solver"] == "cg",
+                random_state=p["seed"],
+                use_gpu=use_gpu,
                 **({} if use_gpu else {"num_threads": p["num_threads"]}),
             )
             model.cg_steps = p["cg_steps"]  # a public attribute of implicit's model, not a constructor argument

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import json
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,7 +71,7 @@ class Recommender(abc.ABC):
             _save_array(path, name, getattr(self, name))
 
     @classmethod
-    def load(cls, path: Path) -> Recommender:
+    def load(cls, path: Path) -> Self:
         """Read a model written by ``save``."""
         params = json.loads((path / "params.json").read_text())
         model = cls(**{name: _load_array(path, name) for name in cls.INIT_ARRAYS}, **params)

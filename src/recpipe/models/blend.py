@@ -18,8 +18,8 @@ from recpipe.models.base import Recommender
 
 class BlendRecommender(Recommender):
     """Args:
-        parts: the models, fitted together on the same matrix.
-        weights: one per part.
+    parts: the models, fitted together on the same matrix.
+    weights: one per part.
     """
 
     name = "blend"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,12 +20,14 @@ class EASERecommender(Recommender):
     ARRAYS = ("weights",)
 
     def __init__(self, l2: float = 500.0, binary: bool = True):
-        self.params = dict(l2=l2, binary=binary)
+        self.params: dict[str, Any] = dict(l2=l2, binary=binary)
         self.weights: np.ndarray | None = None
 
     def fit(self, user_items: sp.csr_matrix) -> EASERecommender:
         if user_items.shape[1] > MAX_ITEMS:
-            raise ValueError(f"EASE needs an items x items matrix; {user_items.shape[1]:,} items is above {MAX_ITEMS:,}")
+            raise ValueError(
+                f"EASE needs an items x items matrix; {user_items.shape[1]:,} items is above {MAX_ITEMS:,}"
+            )
         x = binarize(user_items) if self.params["binary"] else user_items
         gram = (x.T @ x).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.params["l2"]

@@ -23,7 +23,6 @@ import scipy.sparse as sp
 
 from recpipe.config import ModelMetric
 
-
 MODEL_METRICS: tuple[str, ...] = get_args(ModelMetric)  # what a model version is judged and charted by
 
 
@@ -61,7 +60,7 @@ def ranking_metrics(
     if n_users == 0:
         return RankingMetrics(k, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
 
-    truth_keys = np.sort((truth.tocoo().row.astype(np.int64) * n_items + truth.tocoo().col))
+    truth_keys = np.sort(truth.tocoo().row.astype(np.int64) * n_items + truth.tocoo().col)
     rec_keys = user_idx[:, None] * n_items + recs
     hits = np.isin(rec_keys, truth_keys) & (recs >= 0)
     ranks = np.arange(1, recs.shape[1] + 1)
@@ -108,7 +107,9 @@ def stratified_split(
     return shuffled[in_train].sort_index(), shuffled[~in_train].sort_index()
 
 
-def time_split(df: pd.DataFrame, holdout_days: int, ts_column: str = "last_event_ts") -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+def time_split(
+    df: pd.DataFrame, holdout_days: int, ts_column: str = "last_event_ts"
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
     """Rows before the last ``holdout_days`` days train; the rest test. Returns (train, test, split time)."""
     split_time = pd.Timestamp(df[ts_column].max()).normalize() - pd.Timedelta(days=holdout_days - 1)
     before = df[ts_column] < split_time

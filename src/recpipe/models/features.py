@@ -24,8 +24,17 @@ import scipy.sparse as sp
 
 PRICE_BAND_EDGES = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 70.0, 100.0, 150.0)  # in the listing's currency
 # The listing's age is not a feature: its age at training is not its age when it was bought (models.freshness)
-LISTING_FIELDS = ("category", "brand", "size", "condition", "country", "price_band",
-                  "category_size", "category_price_band", "brand_price_band")
+LISTING_FIELDS = (
+    "category",
+    "brand",
+    "size",
+    "condition",
+    "country",
+    "price_band",
+    "category_size",
+    "category_price_band",
+    "brand_price_band",
+)
 
 
 def _bands(values: pd.Series, edges: Sequence[float]) -> pd.Series:
@@ -41,7 +50,9 @@ def listing_attributes(items: pd.DataFrame) -> pd.DataFrame:
     seller's)."""
     out = pd.DataFrame(index=items.index)
     for name in ("category", "brand", "size", "condition", "country"):
-        out[name] = items[name].astype("string") if name in items else pd.Series(pd.NA, index=items.index, dtype="string")
+        out[name] = (
+            items[name].astype("string") if name in items else pd.Series(pd.NA, index=items.index, dtype="string")
+        )
     out["price_band"] = _bands(items["price"], PRICE_BAND_EDGES)
     out["category_size"] = out["category"] + "|" + out["size"]
     out["category_price_band"] = out["category"] + "|" + out["price_band"]
@@ -94,7 +105,9 @@ class FeatureEncoder:
         return sp.csr_matrix((weight, (row, col)), shape=(len(frame), self.n_features), dtype=np.float32)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"fields": list(self.fields), "min_count": self.min_count, "vocabulary": self.vocabulary}))
+        path.write_text(
+            json.dumps({"fields": list(self.fields), "min_count": self.min_count, "vocabulary": self.vocabulary})
+        )
 
     @classmethod
     def load(cls, path: Path) -> FeatureEncoder:
@@ -102,8 +115,9 @@ class FeatureEncoder:
         return cls(tuple(raw["fields"]), raw["min_count"], raw["vocabulary"])
 
 
-def listing_features(items: pd.DataFrame, encoder: FeatureEncoder | None = None,
-                     min_count: int = 2) -> tuple[sp.csr_matrix, FeatureEncoder]:
+def listing_features(
+    items: pd.DataFrame, encoder: FeatureEncoder | None = None, min_count: int = 2
+) -> tuple[sp.csr_matrix, FeatureEncoder]:
     """Feature matrix of ``items`` and its encoder (fitted here when not given)."""
     attributes = listing_attributes(items)
     encoder = encoder or FeatureEncoder(LISTING_FIELDS, min_count).fit(attributes)

@@ -16,6 +16,7 @@ scores stay dot products and the served ranking and the scorer need nothing new.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,7 +52,11 @@ class AttributeALSRecommender(Recommender):
     def __init__(self, item_features: sp.csr_matrix, shrinkage: float = 5.0, map_regularization: float = 1.0, **als):
         self.als = ALSRecommender(**als)
         self.item_features = sp.csr_matrix(item_features, dtype=np.float32)
-        self.params = {"shrinkage": shrinkage, "map_regularization": map_regularization, **self.als.params}
+        self.params: dict[str, Any] = {
+            "shrinkage": shrinkage,
+            "map_regularization": map_regularization,
+            **self.als.params,
+        }
         self.attribute_map: np.ndarray | None = None
         self.item_vectors: np.ndarray | None = None
 
@@ -62,8 +67,9 @@ class AttributeALSRecommender(Recommender):
     def fit(self, user_items: sp.csr_matrix) -> AttributeALSRecommender:
         self.als.fit(user_items)
         history = users_per_item(user_items).astype(np.float32)
-        self.attribute_map = ridge_map(self.item_features, self.als.item_factors, np.log1p(history),
-                                       self.params["map_regularization"])
+        self.attribute_map = ridge_map(
+            self.item_features, self.als.item_factors, np.log1p(history), self.params["map_regularization"]
+        )
         self.item_vectors = self.blend(self.als.item_factors, self.item_features, history)
         return self
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,9 +35,15 @@ class Item2VecRecommender(Recommender):
         sample: float = 1e-3,
         seed: int = 42,
     ):
-        self.params = dict(
-            n_items=n_items, vector_size=vector_size, window=window, negative=negative, epochs=epochs,
-            min_count=min_count, sample=sample, seed=seed,
+        self.params: dict[str, Any] = dict(
+            n_items=n_items,
+            vector_size=vector_size,
+            window=window,
+            negative=negative,
+            epochs=epochs,
+            min_count=min_count,
+            sample=sample,
+            seed=seed,
         )
         self.vectors: np.ndarray | None = None  # (n_items, vector_size); zero rows for items never seen
 
@@ -47,8 +54,16 @@ class Item2VecRecommender(Recommender):
         p = self.params
         sentences = [[str(i) for i in seq] for seq in sequences if len(seq) > 0]
         model = Word2Vec(
-            sentences=sentences, vector_size=p["vector_size"], window=p["window"], negative=p["negative"], sg=1,
-            epochs=p["epochs"], min_count=p["min_count"], sample=p["sample"], seed=p["seed"], workers=1,
+            sentences=sentences,
+            vector_size=p["vector_size"],
+            window=p["window"],
+            negative=p["negative"],
+            sg=1,
+            epochs=p["epochs"],
+            min_count=p["min_count"],
+            sample=p["sample"],
+            seed=p["seed"],
+            workers=1,
             hashfxn=stable_hash,
         )
         vectors = np.zeros((p["n_items"], p["vector_size"]), dtype=np.float32)

@@ -9,7 +9,10 @@ import scipy.sparse as sp
 def to_csr(user_idx: np.ndarray, item_idx: np.ndarray, values: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
     """A float32 CSR matrix; duplicate (user, item) pairs are summed."""
     matrix = sp.csr_matrix(
-        (np.asarray(values, dtype=np.float32), (np.asarray(user_idx, dtype=np.int64), np.asarray(item_idx, dtype=np.int64))),
+        (
+            np.asarray(values, dtype=np.float32),
+            (np.asarray(user_idx, dtype=np.int64), np.asarray(item_idx, dtype=np.int64)),
+        ),
         shape=(n_users, n_items),
         dtype=np.float32,
     )

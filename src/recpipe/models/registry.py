@@ -14,8 +14,16 @@ from recpipe.models.popularity import PopularityRecommender
 from recpipe.models.two_tower import TwoTowerRecommender
 
 MODEL_KINDS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (ALSRecommender, AttributeALSRecommender, BlendRecommender, EASERecommender, Item2VecRecommender,
-                              PopularityRecommender, TwoTowerRecommender)
+    cls.name: cls
+    for cls in (
+        ALSRecommender,
+        AttributeALSRecommender,
+        BlendRecommender,
+        EASERecommender,
+        Item2VecRecommender,
+        PopularityRecommender,
+        TwoTowerRecommender,
+    )
 }
 
 

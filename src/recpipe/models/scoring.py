@@ -17,6 +17,8 @@ scored again over all items and walked in full, so the result is exactly the gre
 
 from __future__ import annotations
 
+import itertools
+
 import numba
 import numpy as np
 import scipy.sparse as sp
@@ -78,7 +80,7 @@ def _thresholds(sample_scores, rank, out):
         row = sample_scores[r]
         heap[:] = -np.inf
         for base in range(0, whole, CHUNK):
-            chunk = row[base:base + CHUNK]
+            chunk = row[base : base + CHUNK]
             root = heap[0]
             hits = np.uint64(0)
             for j in range(CHUNK):
@@ -110,7 +112,7 @@ def _collect_tile(tile, positions, thresholds, survivor_keys, counts):
         for base in range(0, width, CHUNK):
             hits = np.uint64(0)
             if base < whole:
-                chunk = row[base:base + CHUNK]
+                chunk = row[base : base + CHUNK]
                 for j in range(CHUNK):  # fixed length, branch-free: vector compares into a bit mask
                     hits |= np.uint64(chunk[j] >= threshold) << np.uint64(j)
             else:
@@ -159,24 +161,45 @@ def _walk(sorted_keys, k, excluded, item_sellers, max_per_seller, query_seller, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _walk_survivors(sorted_keys, counts, k, excl_indptr, excl_indices, item_sellers, max_per_seller, query_sellers,
-                    per_seller, out_ids, out_vals):
+def _walk_survivors(
+    sorted_keys,
+    counts,
+    k,
+    excl_indptr,
+    excl_indices,
+    item_sellers,
+    max_per_seller,
+    query_sellers,
+    per_seller,
+    out_ids,
+    out_vals,
+):
     """Top-k of each row from its sorted survivors; False for rows whose survivors overflowed or ran out."""
     rows = len(counts)
     complete = np.zeros(rows, np.bool_)
     for r in range(rows):
         if counts[r] > sorted_keys.shape[1]:
             continue
-        excluded = excl_indices[excl_indptr[r]:excl_indptr[r + 1]]
-        got = _walk(sorted_keys[r, :counts[r]], k, excluded, item_sellers, max_per_seller, query_sellers[r], per_seller,
-                    out_ids[r], out_vals[r])
+        excluded = excl_indices[excl_indptr[r] : excl_indptr[r + 1]]
+        got = _walk(
+            sorted_keys[r, : counts[r]],
+            k,
+            excluded,
+            item_sellers,
+            max_per_seller,
+            query_sellers[r],
+            per_seller,
+            out_ids[r],
+            out_vals[r],
+        )
         complete[r] = got == k
     return complete
 
 
 @numba.njit(cache=True, nogil=True)
-def _walk_full_rows(scores, k, excl_indptr, excl_indices, item_sellers, max_per_seller, query_sellers, per_seller,
-                    out_ids, out_vals):
+def _walk_full_rows(
+    scores, k, excl_indptr, excl_indices, item_sellers, max_per_seller, query_sellers, per_seller, out_ids, out_vals
+):
     """Top-k of each row over all its scores (columns are item positions; -inf and NaN never count), -1 / -inf
     padded. The slow, general path: rows the survivors could not settle, and catalogs too small to sample."""
     rows, n = scores.shape
@@ -187,8 +210,10 @@ def _walk_full_rows(scores, k, excl_indptr, excl_indices, item_sellers, max_per_
         for j in range(n):
             keys[j] = _sort_key(row_bits[j], j) if row[j] > -np.inf else UNUSED
         keys.sort()
-        excluded = excl_indices[excl_indptr[r]:excl_indptr[r + 1]]
-        got = _walk(keys, k, excluded, item_sellers, max_per_seller, query_sellers[r], per_seller, out_ids[r], out_vals[r])
+        excluded = excl_indices[excl_indptr[r] : excl_indptr[r + 1]]
+        got = _walk(
+            keys, k, excluded, item_sellers, max_per_seller, query_sellers[r], per_seller, out_ids[r], out_vals[r]
+        )
         out_ids[r, got:] = -1
         out_vals[r, got:] = -np.inf
 
@@ -208,8 +233,15 @@ class CandidateScorer:
         tile_items: items per BLAS product.
     """
 
-    def __init__(self, items: np.ndarray, k: int, sellers: np.ndarray | None = None, max_per_seller: int | None = None,
-                 block_rows: int = BLOCK_ROWS, tile_items: int = TILE_ITEMS) -> None:
+    def __init__(
+        self,
+        items: np.ndarray,
+        k: int,
+        sellers: np.ndarray | None = None,
+        max_per_seller: int | None = None,
+        block_rows: int = BLOCK_ROWS,
+        tile_items: int = TILE_ITEMS,
+    ) -> None:
         self.items = np.ascontiguousarray(items, dtype=np.float32)
         self.k, self.block_rows = k, block_rows
         n_items = self.items.shape[0]
@@ -223,16 +255,20 @@ class CandidateScorer:
         # the threshold is the rank-th best score of the sample; a row the sample misjudges is walked again in full
         self.rank = int(SURVIVORS * min(k, n_items) / SAMPLE_SHARE) + 8
         self.sample_size = n_items // SAMPLE_SHARE
-        self.sampled = self.sample_size >= 4 * self.rank  # else too few items for a sample to say much: walk rows in full
+        self.sampled = (
+            self.sample_size >= 4 * self.rank
+        )  # else too few items for a sample to say much: walk rows in full
         self.tiles: list[tuple[np.ndarray, np.ndarray]] = []  # (item positions, (f, width) vectors) per product
         if self.sampled:
             order = np.random.default_rng(0).permutation(n_items)
             shuffled = self.items[order]
             bounds = [0, *range(self.sample_size, n_items, tile_items), n_items]  # the sample is the first tile
             # (f, width) C-contiguous tiles: BLAS packs them faster than transposed views of the items
-            self.tiles = [(order[a:b], np.ascontiguousarray(shuffled[a:b].T)) for a, b in zip(bounds, bounds[1:])]
+            self.tiles = [(order[a:b], np.ascontiguousarray(shuffled[a:b].T)) for a, b in itertools.pairwise(bounds)]
         self._survivor_keys = np.empty((block_rows, SURVIVOR_ROOM * self.rank * SAMPLE_SHARE), np.int64)
-        self._tile_buffers = {width: np.empty((block_rows, width), np.float32) for width in {t.shape[1] for _, t in self.tiles}}
+        self._tile_buffers = {
+            width: np.empty((block_rows, width), np.float32) for width in {t.shape[1] for _, t in self.tiles}
+        }
 
     def _query_seller_codes(self, query_sellers: np.ndarray | None, n_queries: int) -> np.ndarray:
         """The queries' sellers as item seller codes (-1 when the seller sells nothing here, or no rule)."""
@@ -241,8 +277,9 @@ class CandidateScorer:
         at = np.clip(np.searchsorted(self.distinct_sellers, query_sellers), 0, len(self.distinct_sellers) - 1)
         return np.where(self.distinct_sellers[at] == query_sellers, at, -1).astype(np.int64)
 
-    def top_k(self, queries: np.ndarray, exclude: sp.csr_matrix | None = None,
-              query_sellers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def top_k(
+        self, queries: np.ndarray, exclude: sp.csr_matrix | None = None, query_sellers: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` candidate positions and scores per query row, best first, -1 / -inf padded.
 
         Args:
@@ -260,20 +297,31 @@ class CandidateScorer:
         indptr, indices = _sorted_exclusions(exclude, n_queries)
         for start in range(0, n_queries, self.block_rows):
             stop = min(n_queries, start + self.block_rows)
-            block, block_excl = queries[start:stop], indptr[start:stop + 1] - indptr[start]
-            block_indices = indices[indptr[start]:indptr[stop]]
+            block, block_excl = queries[start:stop], indptr[start : stop + 1] - indptr[start]
+            block_indices = indices[indptr[start] : indptr[stop]]
             complete = np.zeros(stop - start, np.bool_)
             if self.sampled:
-                complete = self._top_k_of_survivors(block, block_excl, block_indices, row_sellers[start:stop],
-                                                    ids[start:stop], vals[start:stop])
+                complete = self._top_k_of_survivors(
+                    block, block_excl, block_indices, row_sellers[start:stop], ids[start:stop], vals[start:stop]
+                )
             short = np.flatnonzero(~complete)
             for part in range(0, len(short), FULL_ROWS):
-                rows = short[part:part + FULL_ROWS]
+                rows = short[part : part + FULL_ROWS]
                 rows_excl = np.concatenate([[0], np.cumsum(np.diff(block_excl)[rows])])
-                rows_indices = np.concatenate([block_indices[block_excl[r]:block_excl[r + 1]] for r in rows])
+                rows_indices = np.concatenate([block_indices[block_excl[r] : block_excl[r + 1]] for r in rows])
                 rows_ids, rows_vals = ids[start + rows], vals[start + rows]
-                _walk_full_rows(block[rows] @ self.items.T, k, rows_excl, rows_indices, self.item_sellers, self.cap,
-                                row_sellers[start + rows], self._per_seller, rows_ids, rows_vals)
+                _walk_full_rows(
+                    block[rows] @ self.items.T,
+                    k,
+                    rows_excl,
+                    rows_indices,
+                    self.item_sellers,
+                    self.cap,
+                    row_sellers[start + rows],
+                    self._per_seller,
+                    rows_ids,
+                    rows_vals,
+                )
                 ids[start + rows], vals[start + rows] = rows_ids, rows_vals
         return ids, vals
 
@@ -293,8 +341,19 @@ class CandidateScorer:
         keys = self._survivor_keys[:rows, :width]
         keys[np.arange(width) >= counts[:, None]] = UNUSED
         keys.sort(axis=1)  # numpy's vectorised sort: several times faster than numba's here
-        return _walk_survivors(keys, counts, self.k, block_excl, block_indices, self.item_sellers, self.cap, row_sellers,
-                               self._per_seller, out_ids, out_vals)
+        return _walk_survivors(
+            keys,
+            counts,
+            self.k,
+            block_excl,
+            block_indices,
+            self.item_sellers,
+            self.cap,
+            row_sellers,
+            self._per_seller,
+            out_ids,
+            out_vals,
+        )
 
 
 def _sorted_exclusions(exclude: sp.spmatrix | None, n_queries: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,10 +17,10 @@ from recpipe.config import ALSConfig, EvaluationConfig, Item2VecConfig, TrainCon
 from recpipe.models.als import ALSRecommender
 from recpipe.models.base import Recommender
 from recpipe.models.blend import BlendRecommender
+from recpipe.models.evaluation import RankingMetrics, available_items_mask, ranking_metrics, time_split
 from recpipe.models.features import FeatureEncoder, listing_features
 from recpipe.models.freshness import age_bands, age_prior, inventory_ages, naive_utc
 from recpipe.models.hybrid import AttributeALSRecommender
-from recpipe.models.evaluation import RankingMetrics, available_items_mask, ranking_metrics, time_split
 from recpipe.models.item2vec import Item2VecRecommender
 from recpipe.models.matrix import to_csr, users_per_item
 from recpipe.models.popularity import PopularityRecommender
@@ -92,17 +92,22 @@ class TrainingData:
         """Seller of each item index (-1 when unknown)."""
         sellers = np.full(self.n_items, -1, dtype=np.int64)
         if "seller_id" in self.availability:
-            sellers[self.availability["item_idx"].to_numpy()] = self.availability["seller_id"].fillna(-1).to_numpy(np.int64)
+            sellers[self.availability["item_idx"].to_numpy()] = (
+                self.availability["seller_id"].fillna(-1).to_numpy(np.int64)
+            )
         return sellers
 
-    def exclusions(self, rows: pd.DataFrame | None = None, seen_event_types: Sequence[str] | None = None) -> sp.csr_matrix:
+    def exclusions(
+        self, rows: pd.DataFrame | None = None, seen_event_types: Sequence[str] | None = None
+    ) -> sp.csr_matrix:
         """users x items never to list: pairs of ``rows`` seen through the excluded event types (default: the
         candidates rule), own listings."""
         rows = self.interactions if rows is None else rows
         seen = rows[self.with_events(rows, self.seen_event_types if seen_event_types is None else seen_event_types)]
         pairs = seen if self.own_listings is None else pd.concat([seen, self.own_listings])
-        return exclusion_matrix(pairs["user_idx"].to_numpy(np.int64), pairs["item_idx"].to_numpy(np.int64),
-                                self.n_users, self.n_items)
+        return exclusion_matrix(
+            pairs["user_idx"].to_numpy(np.int64), pairs["item_idx"].to_numpy(np.int64), self.n_users, self.n_items
+        )
 
     def listing_features(self, min_count: int) -> sp.csr_matrix:
         """Listing attribute features of every item index."""
@@ -122,13 +127,17 @@ class TrainingData:
         come from the attributes of the user's history in the models that read it."""
         if self.users is None:
             return None
-        return self._once(("user_features",), lambda: FeatureEncoder(("country",)).fit(self.users).transform(self.users))
+        return self._once(
+            ("user_features",), lambda: FeatureEncoder(("country",)).fit(self.users).transform(self.users)
+        )
 
     def freshness_prior(self, at: pd.Timestamp, event_types: Sequence[str], days: int = 14) -> np.ndarray:
         """Per item, the log prior of its age band at ``at`` (``models.freshness``), measured on the target events
         before ``at`` and the inventory of the ``days`` days before it; 0 for items without a listing time."""
         at = naive_utc(at)
-        return self._once(("freshness_prior", at, tuple(event_types), days), lambda: self._freshness_prior(at, event_types, days))
+        return self._once(
+            ("freshness_prior", at, tuple(event_types), days), lambda: self._freshness_prior(at, event_types, days)
+        )
 
     def _freshness_prior(self, at: pd.Timestamp, event_types: Sequence[str], days: int) -> np.ndarray:
         listed = np.full(self.n_items, np.datetime64("NaT"), dtype="datetime64[ns]")
@@ -136,19 +145,33 @@ class TrainingData:
         idx = self.availability["item_idx"].to_numpy(np.int64)
         listed[idx] = pd.to_datetime(self.availability["listed_at"]).to_numpy("datetime64[ns]")
         deleted = (self.availability["status"] == "deleted").to_numpy()  # when is unknown: never counted as for sale
-        gone[idx] = np.where(deleted, listed[idx], pd.to_datetime(self.availability["sold_at"]).to_numpy("datetime64[ns]"))
+        gone[idx] = np.where(
+            deleted, listed[idx], pd.to_datetime(self.availability["sold_at"]).to_numpy("datetime64[ns]")
+        )
         rows = self.interactions
         rows = rows[(rows["last_event_ts"] < at).to_numpy() & self.with_events(rows, event_types)]
-        event_ages = (rows["last_event_ts"].to_numpy("datetime64[ns]") - listed[rows["item_idx"].to_numpy()]) / np.timedelta64(1, "D")
+        event_ages = (
+            rows["last_event_ts"].to_numpy("datetime64[ns]") - listed[rows["item_idx"].to_numpy()]
+        ) / np.timedelta64(1, "D")
         known = ~np.isnat(listed)
-        table = age_prior(event_ages[~np.isnan(event_ages)], inventory_ages(pd.Series(listed[known]), pd.Series(gone[known]), at, days))
+        table = age_prior(
+            event_ages[~np.isnan(event_ages)],
+            inventory_ages(pd.Series(listed[known]), pd.Series(gone[known]), at, days),
+        )
         prior = np.zeros(self.n_items, dtype=np.float32)
         prior[known] = table[age_bands((np.datetime64(at) - listed[known]) / np.timedelta64(1, "D"))]
         return prior
 
 
-def served_ranking(model: Recommender, user_idx: np.ndarray, user_items: sp.csr_matrix, exclude: sp.csr_matrix,
-                   for_sale: np.ndarray, sellers: np.ndarray, rules: RankingRules) -> tuple[np.ndarray, np.ndarray]:
+def served_ranking(
+    model: Recommender,
+    user_idx: np.ndarray,
+    user_items: sp.csr_matrix,
+    exclude: sp.csr_matrix,
+    for_sale: np.ndarray,
+    sellers: np.ndarray,
+    rules: RankingRules,
+) -> tuple[np.ndarray, np.ndarray]:
     """Item indices and scores of ``user_idx``'s lists as the candidates job would serve them from ``model``."""
     users, items = model.embed(user_idx, user_items)
     ranker = ListRanker(items, sellers, rules, for_sale=for_sale)
@@ -157,9 +180,17 @@ def served_ranking(model: Recommender, user_idx: np.ndarray, user_items: sp.csr_
 
 def build_als(params: ALSConfig, seed: int) -> ALSRecommender:
     return ALSRecommender(
-        factors=params.factors, regularization=params.regularization, alpha=params.alpha,
-        iterations=params.iterations, solver=params.solver, cg_steps=params.cg_steps, weighting=params.weighting, seed=seed,
-        num_threads=params.num_threads, use_gpu=params.use_gpu, normalize_confidence=params.normalize_confidence,
+        factors=params.factors,
+        regularization=params.regularization,
+        alpha=params.alpha,
+        iterations=params.iterations,
+        solver=params.solver,
+        cg_steps=params.cg_steps,
+        weighting=params.weighting,
+        seed=seed,
+        num_threads=params.num_threads,
+        use_gpu=params.use_gpu,
+        normalize_confidence=params.normalize_confidence,
     )
 
 
@@ -172,15 +203,23 @@ def model_factory(family: str, config: TrainConfig, als: ALSConfig, data: Traini
     if family == "als":
         return lambda at: build_als(als, seed)
     if family == "als_attributes":
-        return lambda at: AttributeALSRecommender(data.listing_features(config.feature_min_count),
-                                                  **config.als_attributes.model_dump(), **build_als(als, seed).params)
+        return lambda at: AttributeALSRecommender(
+            data.listing_features(config.feature_min_count),
+            **config.als_attributes.model_dump(),
+            **build_als(als, seed).params,
+        )
     if family in ("two_tower", "two_tower_als"):
         tower = config.two_tower.model_dump(exclude={"freshness_weight", "als_weight"})
         weight, targets = config.two_tower.freshness_weight, config.evaluation.target_event_types
 
         def two_tower(at: pd.Timestamp) -> TwoTowerRecommender:
-            return TwoTowerRecommender(data.listing_features(config.feature_min_count), data.user_features(), seed=seed,
-                                       **tower, item_prior=weight * data.freshness_prior(at, targets) if weight else None)
+            return TwoTowerRecommender(
+                data.listing_features(config.feature_min_count),
+                data.user_features(),
+                seed=seed,
+                **tower,
+                item_prior=weight * data.freshness_prior(at, targets) if weight else None,
+            )
 
         if family == "two_tower":
             return two_tower
@@ -202,8 +241,12 @@ class TargetRecall:
     targets: dict[str, int]
 
     def as_dict(self, prefix: str = "") -> dict[str, float]:
-        return {f"{prefix}target_recall": self.recall, f"{prefix}target_recall_warm": self.warm,
-                f"{prefix}target_recall_cold": self.cold, **{f"{prefix}targets_{s}": float(n) for s, n in self.targets.items()}}
+        return {
+            f"{prefix}target_recall": self.recall,
+            f"{prefix}target_recall_warm": self.warm,
+            f"{prefix}target_recall_cold": self.cold,
+            **{f"{prefix}targets_{s}": float(n) for s, n in self.targets.items()},
+        }
 
 
 @dataclass
@@ -219,7 +262,9 @@ class TimeSplit:
         if data.split is not None and data.split.holdout_days == self.evaluation.holdout_days:
             self.train_rows, self.test_rows, self.split_time = data.split.train, data.split.test, data.split.split_time
         else:
-            self.train_rows, self.test_rows, self.split_time = time_split(data.interactions, self.evaluation.holdout_days)
+            self.train_rows, self.test_rows, self.split_time = time_split(
+                data.interactions, self.evaluation.holdout_days
+            )
         self.train, self.test = data.matrix(self.train_rows), data.matrix(self.test_rows)
         self.users = np.intersect1d(np.unique(self.test_rows["user_idx"]), np.unique(self.train_rows["user_idx"]))
         self.allowed = available_items_mask(data.availability, data.n_items, self.split_time)
@@ -236,16 +281,29 @@ class TimeSplit:
     def served(self, model: Recommender, exclude: sp.csr_matrix | None = None) -> np.ndarray:
         """Item indices of the served lists of the split's users from a model fitted on ``train``."""
         exclude = self.exclusions() if exclude is None else exclude
-        ids, _ = served_ranking(model, self.users, self.train, exclude, self.allowed, self.data.sellers,
-                                RankingRules(self.length, self.max_per_seller))
+        ids, _ = served_ranking(
+            model,
+            self.users,
+            self.train,
+            exclude,
+            self.allowed,
+            self.data.sellers,
+            RankingRules(self.length, self.max_per_seller),
+        )
         return ids
 
     def target_recall(self, ids: np.ndarray) -> TargetRecall:
         k = self.evaluation.target_k
         every = ranking_metrics(self.users, ids, self.targets["all"], k)
         by_state = {s: ranking_metrics(self.users, ids, self.targets[s], k).recall for s in ("warm", "cold")}
-        return TargetRecall(k, every.recall, by_state["warm"], by_state["cold"], every.n_users,
-                            {s: int(m.nnz) for s, m in self.targets.items()})
+        return TargetRecall(
+            k,
+            every.recall,
+            by_state["warm"],
+            by_state["cold"],
+            every.n_users,
+            {s: int(m.nnz) for s, m in self.targets.items()},
+        )
 
 
 @dataclass
@@ -263,7 +321,10 @@ class SplitEvaluation:
 
 
 def evaluate_on_time_split(
-    data: TrainingData, candidates: dict[str, ModelFactory], evaluation: EvaluationConfig, baselines: bool = True,
+    data: TrainingData,
+    candidates: dict[str, ModelFactory],
+    evaluation: EvaluationConfig,
+    baselines: bool = True,
     max_per_seller: int | None = None,
 ) -> SplitEvaluation:
     """Fit each candidate on the rows before the split and score the held-out days on the lists the candidates
@@ -276,7 +337,9 @@ def evaluate_on_time_split(
     recent = data.matrix(split.train_rows[split.train_rows["last_event_ts"] >= recent_start])
     models = dict(candidates)
     if baselines:
-        models.update(popularity=lambda at: PopularityRecommender(), recent_popularity=lambda at: PopularityRecommender())
+        models.update(
+            popularity=lambda at: PopularityRecommender(), recent_popularity=lambda at: PopularityRecommender()
+        )
     metrics, targets, seconds = {}, {}, {}
     for name, factory in models.items():
         start = time.perf_counter()
@@ -285,9 +348,17 @@ def evaluate_on_time_split(
         ids = split.served(model, exclude)
         metrics[name] = ranking_metrics(split.users, ids, split.test, evaluation.k, split.train)
         targets[name] = split.target_recall(ids)
-        log.info("time split %s: ndcg@%d %.4f, target recall@%d %.4f (warm %.4f, cold %.4f), fit %.1f s", name,
-                 evaluation.k, metrics[name].ndcg, evaluation.target_k, targets[name].recall, targets[name].warm,
-                 targets[name].cold, seconds[name])
+        log.info(
+            "time split %s: ndcg@%d %.4f, target recall@%d %.4f (warm %.4f, cold %.4f), fit %.1f s",
+            name,
+            evaluation.k,
+            metrics[name].ndcg,
+            evaluation.target_k,
+            targets[name].recall,
+            targets[name].warm,
+            targets[name].cold,
+            seconds[name],
+        )
     return SplitEvaluation(metrics, targets, split.split_time, len(split.train_rows), len(split.test_rows), seconds)
 
 
@@ -302,7 +373,12 @@ def sample_grid(grid: dict[str, Sequence], trials: int, seed: int) -> list[dict]
 
 def fit_item2vec(data: TrainingData, params: Item2VecConfig, seed: int) -> Item2VecRecommender:
     model = Item2VecRecommender(
-        n_items=data.n_items, vector_size=params.vector_size, window=params.window, negative=params.negative,
-        epochs=params.epochs, min_count=params.min_count, seed=seed,
+        n_items=data.n_items,
+        vector_size=params.vector_size,
+        window=params.window,
+        negative=params.negative,
+        epochs=params.epochs,
+        min_count=params.min_count,
+        seed=seed,
     )
     return model.fit_sequences([seq.tolist() for seq in data.sequences])

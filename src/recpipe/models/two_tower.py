@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,32 +56,51 @@ class _Table:
 
 class TwoTowerRecommender(Recommender):
     """Args:
-        item_features: (n_items, F) listing attribute features aligned with the item indices.
-        user_features: (n_users, G) user profile features (e.g. country), or None.
-        factors: vector width (the exported vectors have one more: the listing bias).
-        epochs, batch_size, learning_rate, regularization: training.
-        min_item_users: listings with fewer training users get no id embedding (their vector is attributes only).
-        shared_taste: the attributes of a user's history use the listing side's embeddings of those attributes
-            ("more of what you liked" is a dot product from the first step) instead of their own.
-        item_prior: (n_items,) log prior added to each listing's score after training (``models.freshness``).
-        seed: seeds the initialisation and the batch order.
-        num_threads: BLAS threads.
+    item_features: (n_items, F) listing attribute features aligned with the item indices.
+    user_features: (n_users, G) user profile features (e.g. country), or None.
+    factors: vector width (the exported vectors have one more: the listing bias).
+    epochs, batch_size, learning_rate, regularization: training.
+    min_item_users: listings with fewer training users get no id embedding (their vector is attributes only).
+    shared_taste: the attributes of a user's history use the listing side's embeddings of those attributes
+        ("more of what you liked" is a dot product from the first step) instead of their own.
+    item_prior: (n_items,) log prior added to each listing's score after training (``models.freshness``).
+    seed: seeds the initialisation and the batch order.
+    num_threads: BLAS threads.
     """
 
     name = "two_tower"
     INIT_ARRAYS = ("item_features",)
     ARRAYS = ("user_vectors", "item_vectors", "attribute_embeddings")
 
-    def __init__(self, item_features: sp.csr_matrix, user_features: sp.csr_matrix | None = None, factors: int = 64,
-                 epochs: int = 3, batch_size: int = 1024, learning_rate: float = 0.05, regularization: float = 1e-4,
-                 min_item_users: int = 2, shared_taste: bool = False, item_prior: np.ndarray | None = None, seed: int = 42,
-                 num_threads: int = 2):
+    def __init__(
+        self,
+        item_features: sp.csr_matrix,
+        user_features: sp.csr_matrix | None = None,
+        factors: int = 64,
+        epochs: int = 3,
+        batch_size: int = 1024,
+        learning_rate: float = 0.05,
+        regularization: float = 1e-4,
+        min_item_users: int = 2,
+        shared_taste: bool = False,
+        item_prior: np.ndarray | None = None,
+        seed: int = 42,
+        num_threads: int = 2,
+    ):
         self.item_features = sp.csr_matrix(item_features, dtype=np.float32)
         self.user_features = None if user_features is None else sp.csr_matrix(user_features, dtype=np.float32)
         self.item_prior = None if item_prior is None else np.asarray(item_prior, dtype=np.float32)
-        self.params = dict(factors=factors, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                           regularization=regularization, min_item_users=min_item_users, shared_taste=shared_taste, seed=seed,
-                           num_threads=num_threads)
+        self.params: dict[str, Any] = dict(
+            factors=factors,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            regularization=regularization,
+            min_item_users=min_item_users,
+            shared_taste=shared_taste,
+            seed=seed,
+            num_threads=num_threads,
+        )
         self.user_vectors: np.ndarray | None = None
         self.item_vectors: np.ndarray | None = None
         self.attribute_embeddings: np.ndarray | None = None  # (F, factors + 1): the listing side of new listings
@@ -89,9 +109,13 @@ class TwoTowerRecommender(Recommender):
     def _layout(self, n_users: int) -> dict[str, tuple[int, int]]:
         """Row ranges of the embedding table: item ids, listing attributes, user ids, user features, and the
         attributes of the user's history (the listing attributes' own rows when ``shared_taste``)."""
-        sizes = {"item_ids": self.item_features.shape[0], "attributes": self.item_features.shape[1], "user_ids": n_users,
-                 "user_features": 0 if self.user_features is None else self.user_features.shape[1],
-                 "taste": 0 if self.params["shared_taste"] else self.item_features.shape[1]}
+        sizes = {
+            "item_ids": self.item_features.shape[0],
+            "attributes": self.item_features.shape[1],
+            "user_ids": n_users,
+            "user_features": 0 if self.user_features is None else self.user_features.shape[1],
+            "taste": 0 if self.params["shared_taste"] else self.item_features.shape[1],
+        }
         layout, at = {}, 0
         for name, size in sizes.items():
             layout[name] = (at, at + size)
@@ -104,7 +128,10 @@ class TwoTowerRecommender(Recommender):
     def _place(parts: dict[str, sp.csr_matrix], layout: dict[str, tuple[int, int]], rows: int) -> sp.csr_matrix:
         """Blocks put at their rows of the table (as columns of one input matrix), rows normalised."""
         width = max(end for _, end in layout.values())
-        placed = [sp.csr_matrix((m.data, m.indices + layout[name][0], m.indptr), shape=(rows, width)) for name, m in parts.items()]
+        placed = [
+            sp.csr_matrix((m.data, m.indices + layout[name][0], m.indptr), shape=(rows, width))
+            for name, m in parts.items()
+        ]
         return _row_normalized(sum(placed[1:], placed[0]))
 
     def _item_inputs(self, history: np.ndarray, layout) -> sp.csr_matrix:
@@ -119,8 +146,10 @@ class TwoTowerRecommender(Recommender):
         n_users = user_items.shape[0]
         seen = sp.csr_matrix(user_items, dtype=np.float32, copy=True)
         seen.data = np.log1p(seen.data)
-        parts = {"user_ids": sp.identity(n_users, dtype=np.float32, format="csr"),
-                 "taste": _row_normalized(seen @ self.item_features)}
+        parts = {
+            "user_ids": sp.identity(n_users, dtype=np.float32, format="csr"),
+            "taste": _row_normalized(seen @ self.item_features),
+        }
         if self.user_features is not None:
             parts["user_features"] = self.user_features
         return self._place(parts, layout, n_users)
@@ -139,18 +168,26 @@ class TwoTowerRecommender(Recommender):
         pairs = user_items.tocoo()
         users, items = pairs.row.astype(np.int64), pairs.col.astype(np.int64)
         weights = np.log1p(pairs.data).astype(np.float32)
-        log_q = np.log(np.maximum(np.bincount(items, minlength=user_items.shape[1]), 1) / max(len(items), 1)).astype(np.float32)
+        log_q = np.log(np.maximum(np.bincount(items, minlength=user_items.shape[1]), 1) / max(len(items), 1)).astype(
+            np.float32
+        )
         start, batch = time.perf_counter(), p["batch_size"]
         with threadpool_limits(limits=p["num_threads"], user_api="blas"):
             for epoch in range(p["epochs"]):
                 order = rng.permutation(len(users))
                 loss = 0.0
                 for at in range(0, len(order), batch):
-                    chosen = order[at:at + batch]
-                    loss += self._step(users_in[users[chosen]], items_in[items[chosen]], log_q[items[chosen]],
-                                       weights[chosen], table) * len(chosen)
-                log.info("two-tower epoch %d/%d: loss %.4f (%.1f s)", epoch + 1, p["epochs"], loss / max(len(order), 1),
-                         time.perf_counter() - start)
+                    chosen = order[at : at + batch]
+                    loss += self._step(
+                        users_in[users[chosen]], items_in[items[chosen]], log_q[items[chosen]], weights[chosen], table
+                    ) * len(chosen)
+                log.info(
+                    "two-tower epoch %d/%d: loss %.4f (%.1f s)",
+                    epoch + 1,
+                    p["epochs"],
+                    loss / max(len(order), 1),
+                    time.perf_counter() - start,
+                )
             first, last = layout["attributes"]
             self.attribute_embeddings = table.weights[first:last].copy()
             self.item_vectors = np.asarray(items_in @ table.weights, dtype=np.float32)
@@ -192,7 +229,9 @@ class TwoTowerRecommender(Recommender):
     def listing_vectors(self, features: sp.csr_matrix, prior: np.ndarray | None = None) -> np.ndarray:
         """Vectors (with the bias dimension) of listings without history from their features alone, plus their
         age prior when given."""
-        vectors = np.asarray(_row_normalized(sp.csr_matrix(features, dtype=np.float32)) @ self.attribute_embeddings, dtype=np.float32)
+        vectors = np.asarray(
+            _row_normalized(sp.csr_matrix(features, dtype=np.float32)) @ self.attribute_embeddings, dtype=np.float32
+        )
         if prior is not None:
             vectors[:, -1] += prior
         return vectors

@@ -11,19 +11,28 @@ from dataclasses import dataclass
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from recpipe.models.evaluation import MODEL_METRICS  # noqa: E402
-from recpipe.monitoring.runs import ROLLED_BACK, future_key  # noqa: E402
-from recpipe.progress import format_figure  # noqa: E402
+from recpipe.models.evaluation import MODEL_METRICS
+from recpipe.monitoring.runs import ROLLED_BACK, future_key
+from recpipe.progress import format_figure
 
 # (column, header) of the run table; doubles are shown with format_figure so a reader can match them to Delta.
 TABLE_COLUMNS = (
-    ("as_of", "as of"), ("status", "status"), ("model_version", "model"), ("ndcg", "nDCG@k"), ("coverage", "coverage"),
-    ("fallback_share", "fallback share"), ("depletion", "depletion"), ("top_items_share", "top 1% items' share"),
-    ("overlap_at_n", "overlap at N"), ("quarantined", "quarantined rows"), ("seconds", "seconds"),
-    ("gate_failures", "gate failures"), ("published_version", "published version"),
+    ("as_of", "as of"),
+    ("status", "status"),
+    ("model_version", "model"),
+    ("ndcg", "nDCG@k"),
+    ("coverage", "coverage"),
+    ("fallback_share", "fallback share"),
+    ("depletion", "depletion"),
+    ("top_items_share", "top 1% items' share"),
+    ("overlap_at_n", "overlap at N"),
+    ("quarantined", "quarantined rows"),
+    ("seconds", "seconds"),
+    ("gate_failures", "gate failures"),
+    ("published_version", "published version"),
 )
 
 
@@ -44,8 +53,9 @@ def y_limits(values: Sequence[float], share: bool) -> tuple[float, float]:
     return 0.0, top * 1.15 if top > 0 else 1.0
 
 
-def line_chart(x: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str, ylabel: str,
-               share: bool = False) -> str:
+def line_chart(
+    x: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str, ylabel: str, share: bool = False
+) -> str:
     """A line per series over runs; returns the PNG as base64."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for name, values in series.items():
@@ -92,8 +102,15 @@ class Chart:
     note: str | None = None
 
 
-def _line(caption: str, x: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str, ylabel: str,
-          share: bool = False, no_data: str = "no data yet") -> Chart:
+def _line(
+    caption: str,
+    x: Sequence[str],
+    series: Mapping[str, Sequence[float | None]],
+    title: str,
+    ylabel: str,
+    share: bool = False,
+    no_data: str = "no data yet",
+) -> Chart:
     """A line chart of the series that have a value; over one run a line is a dot, so the table says it instead."""
     present = {name: values for name, values in series.items() if any(v is not None for v in values)}
     if not present:
@@ -107,17 +124,40 @@ def charts(runs: pd.DataFrame) -> list[Chart]:
     """The page's charts, for runs ordered oldest first."""
     x = [str(d) for d in runs["as_of"]]
     metrics = [m or {} for m in runs["model_metrics"]]
-    figures = lambda column: [None if pd.isna(v) else float(v) for v in runs[column]]  # noqa: E731
+    figures = lambda column: [None if pd.isna(v) else float(v) for v in runs[column]]
     made = [
-        _line("Model quality (time split: target recall at target_k, the rest at k)", x,
-              {m: [r.get(m) for r in metrics] for m in MODEL_METRICS}, "Model quality", "metric"),
-        _line("Catalog coverage and fallback share", x,
-              {"catalog coverage": figures("coverage"), "users on fallback": figures("fallback_share")}, "Coverage", "share",
-              share=True),
-        _line("Depletion: previously published entries sold since", x, {"depletion": figures("depletion")}, "Depletion",
-              "share", share=True, no_data="measured from the second published run on"),
-        _line("Popularity concentration: list slots held by the top 1% of items", x,
-              {"top 1% share": figures("top_items_share")}, "Popularity concentration", "share", share=True),
+        _line(
+            "Model quality (time split: target recall at target_k, the rest at k)",
+            x,
+            {m: [r.get(m) for r in metrics] for m in MODEL_METRICS},
+            "Model quality",
+            "metric",
+        ),
+        _line(
+            "Catalog coverage and fallback share",
+            x,
+            {"catalog coverage": figures("coverage"), "users on fallback": figures("fallback_share")},
+            "Coverage",
+            "share",
+            share=True,
+        ),
+        _line(
+            "Depletion: previously published entries sold since",
+            x,
+            {"depletion": figures("depletion")},
+            "Depletion",
+            "share",
+            share=True,
+            no_data="measured from the second published run on",
+        ),
+        _line(
+            "Popularity concentration: list slots held by the top 1% of items",
+            x,
+            {"top 1% share": figures("top_items_share")},
+            "Popularity concentration",
+            "share",
+            share=True,
+        ),
         Chart("Task durations", png=duration_chart(x, [s or {} for s in runs["task_seconds"]])),
     ]
     future = future_chart(x, _future(runs))
@@ -129,7 +169,9 @@ def charts(runs: pd.DataFrame) -> list[Chart]:
 def _figure_html(chart: Chart) -> str:
     caption = html.escape(chart.caption)
     if chart.png is None:
-        return f'<figure class="empty"><p>{html.escape(chart.note or "")}</p><figcaption>{caption}</figcaption></figure>'
+        return (
+            f'<figure class="empty"><p>{html.escape(chart.note or "")}</p><figcaption>{caption}</figcaption></figure>'
+        )
     return f'<figure><img alt="{caption}" src="data:image/png;base64,{chart.png}"><figcaption>{caption}</figcaption></figure>'
 
 
@@ -137,20 +179,21 @@ def headline(runs: pd.DataFrame) -> str:
     """What is live (the newest published run that was not rolled back) and, when newer, the latest run."""
     latest = runs.iloc[-1]
     published = runs[runs["published_version"].notna() & (runs["status"] != ROLLED_BACK)]
-    latest_text = (f"Latest run {latest['run_id']} (as of {latest['as_of']}): {latest['status']}.")
+    latest_text = f"Latest run {latest['run_id']} (as of {latest['as_of']}): {latest['status']}."
     if published.empty:
         return f"Nothing is live from these runs yet. {latest_text}"
     live = published.iloc[-1]
-    live_text = (f"Live: version {live['published_version']} from run {live['run_id']} (as of {live['as_of']}): "
-                 f"{format_figure(_plain(live['users']))} users, coverage {format_figure(_plain(live['coverage']))}, "
-                 f"depletion {format_figure(_plain(live['depletion']))}.")
+    live_text = (
+        f"Live: version {live['published_version']} from run {live['run_id']} (as of {live['as_of']}): "
+        f"{format_figure(_plain(live['users']))} users, coverage {format_figure(_plain(live['coverage']))}, "
+        f"depletion {format_figure(_plain(live['depletion']))}."
+    )
     return live_text if live["run_id"] == latest["run_id"] else f"{live_text} {latest_text}"
 
 
 def _headline(list_name: str) -> str:
     """The series charted per list over runs: recall@100 of the next 7 days' purchases."""
     return future_key(list_name, "purchase", 7, "all", "recall_at_100")
-
 
 
 def _future(runs: pd.DataFrame) -> list[dict[str, float]]:
@@ -189,19 +232,26 @@ def _future_section(runs: pd.DataFrame) -> str:
         return "<h2>Scoring against the future</h2><p>No run has been scored yet: run <code>recpipe evaluate --as-of D</code> once the days after D have happened.</p>"
     run_id, future = evaluated[-1]
     columns, rows = future_table(future)
-    header = "".join(f"<th>{html.escape(c.replace('/', ' ').replace('recall_at_', 'recall@'))}</th>" for c in ["list", *columns])
+    header = "".join(
+        f"<th>{html.escape(c.replace('/', ' ').replace('recall_at_', 'recall@'))}</th>" for c in ["list", *columns]
+    )
     body = "\n".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-    return (f"<h2>Scoring against the future</h2><p>Run {html.escape(str(run_id))}: its served lists against the following days "
-            f"(warm: the item had events at the as-of; cold: listed without events; new: listed later).</p>"
-            f'<table id="future"><thead><tr>{header}</tr></thead><tbody>\n{body}\n</tbody></table>')
+    return (
+        f"<h2>Scoring against the future</h2><p>Run {html.escape(str(run_id))}: its served lists against the following days "
+        f"(warm: the item had events at the as-of; cold: listed without events; new: listed later).</p>"
+        f'<table id="future"><thead><tr>{header}</tr></thead><tbody>\n{body}\n</tbody></table>'
+    )
 
 
 def table_rows(runs: pd.DataFrame) -> list[list[str]]:
     """The run table's cells, formatted as the page shows them."""
     rows = []
     for _, run in runs.iterrows():
-        values = {**run.to_dict(), "ndcg": (run["model_metrics"] or {}).get("ndcg"),
-                  "seconds": float(sum((run["task_seconds"] or {}).values()))}
+        values = {
+            **run.to_dict(),
+            "ndcg": (run["model_metrics"] or {}).get("ndcg"),
+            "seconds": float(sum((run["task_seconds"] or {}).values())),
+        }
         rows.append([format_figure(_plain(values[column])) for column, _ in TABLE_COLUMNS])
     return rows
 
@@ -217,7 +267,9 @@ def render(runs: pd.DataFrame, title: str = "recpipe pipeline health") -> str:
     """The HTML page for ``runs`` (one row per pipeline run, oldest first)."""
     images = "\n".join(_figure_html(chart) for chart in charts(runs))
     header = "".join(f"<th>{html.escape(label)}</th>" for _, label in TABLE_COLUMNS)
-    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in table_rows(runs))
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in table_rows(runs)
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} figure{{display:inline-block;margin:0.5em}}

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+
 
 @dataclass(frozen=True)
 class Rollback:
@@ -24,7 +25,7 @@ def log_path(artifacts: Path) -> Path:
 
 def record(artifacts: Path, abandoned: dict[str, str], restored: dict[str, str]) -> Rollback:
     """Append one rollback to the log and return it."""
-    event = Rollback(datetime.now(timezone.utc).isoformat(timespec="seconds"), abandoned, restored)
+    event = Rollback(datetime.now(UTC).isoformat(timespec="seconds"), abandoned, restored)
     path = log_path(artifacts)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as log:

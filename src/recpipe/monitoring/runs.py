@@ -36,14 +36,31 @@ def holdout_key(list_name: str, metric: str) -> str:
     return f"{list_name}/holdout/{metric}"
 
 
-FIGURES = ("users", "lists", "users_missing", "coverage", "fallback_share", "top_items_share", "median_score",
-           "overlap_at_n", "coverage_change", "score_shift", "depletion")
+FIGURES = (
+    "users",
+    "lists",
+    "users_missing",
+    "coverage",
+    "fallback_share",
+    "top_items_share",
+    "median_score",
+    "overlap_at_n",
+    "coverage_change",
+    "score_shift",
+    "depletion",
+)
 
 
 def record_task(tables: Tables, summary: dict[str, Any], as_of: date, run_id: str) -> None:
     """Replace this task's record for ``as_of`` (a rerun of the day overwrites its own record)."""
-    row = (as_of, summary["job"], run_id, float(sum(summary["seconds"].values())),
-           {k: float(v) for k, v in summary["seconds"].items()}, {k: int(v) for k, v in summary["rows"].items()})
+    row = (
+        as_of,
+        summary["job"],
+        run_id,
+        float(sum(summary["seconds"].values())),
+        {k: float(v) for k, v in summary["seconds"].items()},
+        {k: int(v) for k, v in summary["rows"].items()},
+    )
     df = tables.spark.createDataFrame([row], TASK_SCHEMA)
     tables.replace_where(df, TASK_RUNS, f"as_of = '{as_of}' AND task = '{summary['job']}'")
 
@@ -83,8 +100,12 @@ def mark_rolled_back(tables: Tables, versions: set[str]) -> int:
     """Set status rolled_back on the runs whose published version was taken off the air; returns how many changed."""
     if not versions or not tables.exists(PIPELINE_RUNS):
         return 0
-    changed = (tables.read(PIPELINE_RUNS).where(F.col("published_version").isin(sorted(versions)))
-               .where(F.col("status") != ROLLED_BACK).collect())
+    changed = (
+        tables.read(PIPELINE_RUNS)
+        .where(F.col("published_version").isin(sorted(versions)))
+        .where(F.col("status") != ROLLED_BACK)
+        .collect()
+    )
     for row in changed:
         write_run(tables, {**row.asDict(recursive=True), "status": ROLLED_BACK})
     return len(changed)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from recpipe import catalog
-from recpipe import schemas
+from recpipe import catalog, schemas
 from recpipe.config import ValidationConfig
 from recpipe.quality.rules import bronze_rules
 from recpipe.quality.validation import TableValidation, enforce_threshold, validate_table
@@ -29,11 +28,7 @@ class BronzeValidation:
         return [self.users, self.items, self.events]
 
     def report(self, spark: SparkSession, run_id: str) -> DataFrame:
-        rows = [
-            {**row, "run_id": run_id, "table": t.name}
-            for t in self.tables
-            for row in t.report
-        ]
+        rows = [{**row, "run_id": run_id, "table": t.name} for t in self.tables for row in t.report]
         return spark.createDataFrame(rows, REPORT_SCHEMA)
 
     def write_json(self, directory: Path) -> Path:
@@ -51,11 +46,15 @@ def validate_bronze(
     users: DataFrame, items: DataFrame, events: DataFrame, config: ValidationConfig, run_id: str, now: datetime
 ) -> BronzeValidation:
     """Validate users and items, then events against the *valid* users and items."""
-    start = datetime.combine(config.platform_start, time(), tzinfo=timezone.utc)
+    start = datetime.combine(config.platform_start, time(), tzinfo=UTC)
     checked_users = validate_table(users, "users", schemas.USERS, bronze_rules("users", start, now), run_id)
     checked_items = validate_table(items, "items", schemas.ITEMS, bronze_rules("items", start, now), run_id)
     checked_events = validate_table(
-        events, "events", schemas.EVENTS, bronze_rules("events", start, now), run_id,
+        events,
+        "events",
+        schemas.EVENTS,
+        bronze_rules("events", start, now),
+        run_id,
         references={"users": checked_users.valid, "items": checked_items.valid},
     )
     return BronzeValidation(checked_users, checked_items, checked_events)

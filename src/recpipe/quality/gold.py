@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from recpipe import catalog
 from recpipe.config import QualityGateConfig
 from recpipe.quality.rules import DataQualityError
+from recpipe.tables import one_row
 from recpipe.transforms.candidates import PERSONAL_SOURCE, with_encoding_check
 
 E = gx.expectations
@@ -69,24 +70,36 @@ def list_checks(
     keys, items = list(surface.keys), surface.items_column
     # "_item": a similar-items list is keyed by item_id itself
     entries = lists.select(*keys, F.explode(items).alias("_item"))
-    entries = entries.join(available.select(F.col("item_id").alias("_item")).distinct().withColumn("_available", F.lit(1)), "_item", "left")
+    entries = entries.join(
+        available.select(F.col("item_id").alias("_item")).distinct().withColumn("_available", F.lit(1)), "_item", "left"
+    )
     counts = [F.sum(F.when(F.col("_available").isNull(), 1).otherwise(0)).alias("unavailable_items")]
     if surface.per_user:
+        if seen is None or sellers is None:
+            raise ValueError(f"{surface.table}: per-user checks need the seen pairs and the sellers")
         seen = seen.select("user_id", F.col("item_id").alias("_item")).distinct().withColumn("_seen", F.lit(1))
         entries = entries.join(seen, ["user_id", "_item"], "left")
-        entries = entries.join(sellers.select(F.col("item_id").alias("_item"), F.col("seller_id").alias("_seller")), "_item", "left")
-        counts += [F.sum(F.coalesce("_seen", F.lit(0))).alias("seen_items"),
-                   F.sum(F.when(F.col("_seller") == F.col("user_id"), 1).otherwise(0)).alias("own_items")]
+        entries = entries.join(
+            sellers.select(F.col("item_id").alias("_item"), F.col("seller_id").alias("_seller")), "_item", "left"
+        )
+        counts += [
+            F.sum(F.coalesce("_seen", F.lit(0))).alias("seen_items"),
+            F.sum(F.when(F.col("_seller") == F.col("user_id"), 1).otherwise(0)).alias("own_items"),
+        ]
     per_list = entries.groupBy(*keys).agg(*counts)
-    checks = lists.transform(with_encoding_check(items)).select(
-        *keys,
-        F.size(items).alias("length"),
-        (F.size(items) - F.size(F.array_distinct(items))).alias("duplicate_items"),
-        (F.col("scores") == F.sort_array("scores", asc=False)).alias("scores_sorted"),
-        (F.size(items) == F.size("scores")).alias("aligned"),
-        "encoded_matches",
-        *([F.array_contains(items, F.col("item_id")).cast("int").alias("self_items")] if surface.per_item else []),
-    ).join(per_list, keys, "left")
+    checks = (
+        lists.transform(with_encoding_check(items))
+        .select(
+            *keys,
+            F.size(items).alias("length"),
+            (F.size(items) - F.size(F.array_distinct(items))).alias("duplicate_items"),
+            (F.col("scores") == F.sort_array("scores", asc=False)).alias("scores_sorted"),
+            (F.size(items) == F.size("scores")).alias("aligned"),
+            "encoded_matches",
+            *([F.array_contains(items, F.col("item_id")).cast("int").alias("self_items")] if surface.per_item else []),
+        )
+        .join(per_list, keys, "left")
+    )
     return checks.fillna(0, [column for column in ZERO_COUNTS if column in checks.columns])
 
 
@@ -119,20 +132,32 @@ class ListRule:
     max_share: float = 0.0  # the share of lists that may break it
 
 
-def list_rules(surface: ListSurface, columns: list[str], min_length: int, max_short_share: float = 0.0) -> list[ListRule]:
+def list_rules(
+    surface: ListSurface, columns: list[str], min_length: int, max_short_share: float = 0.0
+) -> list[ListRule]:
     """Every per-list rule of a surface's check frame (``columns``: the frame's columns); the one home of their
     names, read by the gate's counts and by the quarantine of failing lists."""
     between, in_set = "expect_column_values_to_be_between", "expect_column_values_to_be_in_set"
-    rules = [ListRule(list_rule(surface, column), between, column, F.col(column) > 0)
-             for column in ZERO_COUNTS if column in columns]
+    rules = [
+        ListRule(list_rule(surface, column), between, column, F.col(column) > 0)
+        for column in ZERO_COUNTS
+        if column in columns
+    ]
     rules += [
         ListRule(f"{surface.table}.scores.sorted_descending", in_set, "scores_sorted", ~F.col("scores_sorted")),
         ListRule(f"{surface.table}.scores.aligned_with_items", in_set, "aligned", ~F.col("aligned")),
         ListRule(encoded_rule(surface), in_set, "encoded_matches", ~F.col("encoded_matches")),
     ]
     if surface.per_user:
-        rules.append(ListRule(f"{surface.table}.{surface.items_column}.min_length", between, "length",
-                              F.col("length") < min_length, max_short_share))
+        rules.append(
+            ListRule(
+                f"{surface.table}.{surface.items_column}.min_length",
+                between,
+                "length",
+                F.col("length") < min_length,
+                max_short_share,
+            )
+        )
     return rules
 
 
@@ -184,30 +209,45 @@ def run_figures(
     listed = list_entries(user_lists).groupBy("item_id").count()
     by_count = Window.orderBy(F.col("count").desc(), F.col("item_id"))
     top_items = F.greatest(F.lit(1), F.ceil(F.col("catalog") / 100))  # the most listed 1% of the catalog
-    concentration = listed.withColumn("_rank", F.row_number().over(by_count)).crossJoin(catalog).agg(
-        F.count(F.lit(1)).alias("listed_items"),
-        (F.sum(F.when(F.col("_rank") <= top_items, F.col("count"))) / F.sum("count")).alias("top_items_share"),
+    concentration = (
+        listed.withColumn("_rank", F.row_number().over(by_count))
+        .crossJoin(catalog)
+        .agg(
+            F.count(F.lit(1)).alias("listed_items"),
+            (F.sum(F.when(F.col("_rank") <= top_items, F.col("count"))) / F.sum("count")).alias("top_items_share"),
+        )
     )
     today = user_lists.agg(
         F.count(F.lit(1)).alias("lists"),
         F.avg(F.when(F.col("source") == PERSONAL_SOURCE, 0.0).otherwise(1.0)).alias("fallback_share"),
     )
     has_list = user_lists.select("user_id").distinct().withColumn("_listed", F.lit(1))
-    coverage_of_users = users.select("user_id").distinct().join(has_list, "user_id", "left").agg(
-        F.count(F.lit(1)).alias("users"), F.count(F.when(F.col("_listed").isNull(), 1)).alias("users_missing")
+    coverage_of_users = (
+        users.select("user_id")
+        .distinct()
+        .join(has_list, "user_id", "left")
+        .agg(F.count(F.lit(1)).alias("users"), F.count(F.when(F.col("_listed").isNull(), 1)).alias("users_missing"))
     )
-    one_row = catalog.crossJoin(concentration).crossJoin(today).crossJoin(coverage_of_users)
-    one_row = one_row.crossJoin(_median_personal_score(user_lists, n, "median_score"))
+    figures_row = catalog.crossJoin(concentration).crossJoin(today).crossJoin(coverage_of_users)
+    figures_row = figures_row.crossJoin(_median_personal_score(user_lists, n, "median_score"))
     if previous is not None:
-        one_row = one_row.crossJoin(_previous_figures(previous, user_lists, item_status, n))
-    row = one_row.first().asDict()  # the one Spark job
+        figures_row = figures_row.crossJoin(_previous_figures(previous, user_lists, item_status, n))
+    row = one_row(figures_row).asDict()  # the one Spark job
     catalog_size = row["catalog"]
     coverage = row["listed_items"] / catalog_size if catalog_size else 0.0
     median = None if row["median_score"] is None else float(row["median_score"])
     figures = {
-        "users": row["users"], "users_missing": row["users_missing"], "lists": row["lists"], "coverage": coverage,
-        "fallback_share": float(row["fallback_share"] or 0.0), "top_items_share": float(row["top_items_share"] or 0.0),
-        "median_score": median, "overlap_at_n": None, "coverage_change": None, "score_shift": None, "depletion": None,
+        "users": row["users"],
+        "users_missing": row["users_missing"],
+        "lists": row["lists"],
+        "coverage": coverage,
+        "fallback_share": float(row["fallback_share"] or 0.0),
+        "top_items_share": float(row["top_items_share"] or 0.0),
+        "median_score": median,
+        "overlap_at_n": None,
+        "coverage_change": None,
+        "score_shift": None,
+        "depletion": None,
     }
     if previous is not None:
         before_coverage = row["previous_listed_items"] / catalog_size if catalog_size else 0.0
@@ -239,16 +279,22 @@ def _median_personal_score(user_lists: DataFrame, n: int, name: str) -> DataFram
 def _previous_figures(previous: DataFrame, today: DataFrame, item_status: DataFrame, n: int) -> DataFrame:
     """One row about the previously published lists: overlap at ``n`` with today's, items listed, score level,
     depletion (the share of their entries whose item has sold since)."""
-    top = lambda df: df.select("user_id", F.slice("item_ids", 1, n).alias("top"))  # noqa: E731
+    top = lambda df: df.select("user_id", F.slice("item_ids", 1, n).alias("top"))
     overlap = (
-        top(previous).alias("p").join(top(today).alias("t"), "user_id")
+        top(previous)
+        .alias("p")
+        .join(top(today).alias("t"), "user_id")
         .agg(F.avg(F.size(F.array_intersect("p.top", "t.top")) / F.least(F.lit(n), F.size("p.top"))).alias("overlap"))
     )
     entries = list_entries(previous)
     sold = item_status.where(F.col("status") == "sold").select("item_id").withColumn("_sold", F.lit(1.0))
     depletion = entries.join(sold, "item_id", "left").agg(F.avg(F.coalesce("_sold", F.lit(0.0))).alias("depletion"))
     listed = entries.select("item_id").distinct().agg(F.count(F.lit(1)).alias("previous_listed_items"))
-    return overlap.crossJoin(depletion).crossJoin(listed).crossJoin(_median_personal_score(previous, n, "previous_median_score"))
+    return (
+        overlap.crossJoin(depletion)
+        .crossJoin(listed)
+        .crossJoin(_median_personal_score(previous, n, "previous_median_score"))
+    )
 
 
 RUN_RULES = {  # figure -> rule name

@@ -116,8 +116,8 @@ def bronze_rules(table: str, platform_start: datetime, now: datetime) -> list[Ru
     """The row rules of a bronze table."""
     from recpipe.schemas import EVENT_TYPES, ITEM_STATUSES
 
-    not_null = lambda *cols: [Rule(table, c, "not_null") for c in cols]  # noqa: E731
-    in_time = lambda c: Rule(table, c, "between", {"min": platform_start, "max": now})  # noqa: E731
+    not_null = lambda *cols: [Rule(table, c, "not_null") for c in cols]
+    in_time = lambda c: Rule(table, c, "between", {"min": platform_start, "max": now})
     if table == "users":
         return [*not_null("user_id", "country", "signup_ts"), Rule(table, "user_id", "unique"), in_time("signup_ts")]
     if table == "items":
@@ -131,7 +131,9 @@ def bronze_rules(table: str, platform_start: datetime, now: datetime) -> list[Ru
     if table == "events":
         return [
             *not_null("event_id", "user_id", "item_id", "event_type", "event_ts"),
-            Rule(table, "event_id", "unique", {"order_by": ["event_id", "event_ts", "user_id", "item_id", "event_type"]}),
+            Rule(
+                table, "event_id", "unique", {"order_by": ["event_id", "event_ts", "user_id", "item_id", "event_type"]}
+            ),
             Rule(table, "event_type", "in_set", {"values": EVENT_TYPES}),
             in_time("event_ts"),
             Rule(table, "user_id", "references", {"target": "users", "key": "user_id"}),

@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from recpipe.quality.rules import DataQualityError, Rule, expectation, with_rule_flags
+from recpipe.tables import one_row
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,9 @@ def _context():
 
 
 def run_expectations(
-    df: DataFrame | pd.DataFrame, suite_name: str, expectations: list[gx.expectations.Expectation],
+    df: DataFrame | pd.DataFrame,
+    suite_name: str,
+    expectations: list[gx.expectations.Expectation],
     result_format: str = "SUMMARY",
 ) -> dict[str, Any]:
     """Run expectations on a Spark or pandas DataFrame with an ephemeral GX context; return the result as JSON.
@@ -47,7 +50,11 @@ def run_expectations(
     ``BASIC`` gives counts and percentages only (fewer Spark jobs); ``SUMMARY`` adds sample failing values."""
     context = _context()
     unique = f"{suite_name}_{next(_names)}"
-    source = context.data_sources.add_pandas(name=unique) if isinstance(df, pd.DataFrame) else context.data_sources.add_spark(name=unique)
+    source = (
+        context.data_sources.add_pandas(name=unique)
+        if isinstance(df, pd.DataFrame)
+        else context.data_sources.add_spark(name=unique)
+    )
     batch = source.add_dataframe_asset(name=unique).add_batch_definition_whole_dataframe(unique)
     suite = context.suites.add(gx.ExpectationSuite(name=unique, expectations=expectations))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=unique, data=batch, suite=suite))
@@ -86,8 +93,18 @@ def check_columns(df: DataFrame, table: str, schema: StructType) -> list[dict[st
     if missing:
         reasons = "; ".join(f"column '{name}' is missing (rule {table}.{name}.exists)" for name in missing)
         raise DataQualityError(f"table bronze.{table}: table-level expectation failed: {reasons}")
-    return [{"rule": f"{table}.{name}.exists", "expectation": "expect_column_to_exist", "column": name, "success": True,
-             "unexpected_count": None, "unexpected_percent": None, "observed_value": None} for name in required]
+    return [
+        {
+            "rule": f"{table}.{name}.exists",
+            "expectation": "expect_column_to_exist",
+            "column": name,
+            "success": True,
+            "unexpected_count": None,
+            "unexpected_percent": None,
+            "observed_value": None,
+        }
+        for name in required
+    ]
 
 
 @dataclass(frozen=True)
@@ -110,17 +127,24 @@ def judge_counts(checks: list[CountCheck], rows: int, suite_name: str) -> tuple[
 
     Returns the report rows (rule, expectation, column, success, unexpected count and percent) and GX's result."""
     shares = pd.DataFrame([{c.share_column: c.failing / rows if rows else 0.0 for c in checks}])
-    expectations = [
-        gx.expectations.ExpectColumnValuesToBeBetween(column=c.share_column, min_value=0.0, max_value=c.max_share,
-                                                      meta={"rule": c.rule})
+    expectations: list[gx.expectations.Expectation] = [
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column=c.share_column, min_value=0.0, max_value=c.max_share, meta={"rule": c.rule}
+        )
         for c in checks
     ]
     gx_result = run_expectations(shares, suite_name, expectations, "BASIC")
     success = {item["expectation_config"]["meta"]["rule"]: bool(item["success"]) for item in gx_result["results"]}
     report = [
-        {"rule": c.rule, "expectation": c.expectation, "column": c.column, "success": success[c.rule],
-         "unexpected_count": c.failing, "unexpected_percent": 100.0 * c.failing / rows if rows else 0.0,
-         "observed_value": None}
+        {
+            "rule": c.rule,
+            "expectation": c.expectation,
+            "column": c.column,
+            "success": success[c.rule],
+            "unexpected_count": c.failing,
+            "unexpected_percent": 100.0 * c.failing / rows if rows else 0.0,
+            "observed_value": None,
+        }
         for c in checks
     ]
     return report, gx_result
@@ -195,17 +219,23 @@ def validate_table(
     )
     flagged = flagged.withColumn("_failed_rules", failed_rules).cache()
     # One Spark job for every count: rows, quarantined rows and each rule's failing rows.
-    counts = flagged.agg(
-        F.count(F.lit(1)).alias(ROWS),
-        F.count_if(F.size("_failed_rules") > 0).alias(QUARANTINED),
-        *[F.count_if(~F.col(rule.flag)).alias(rule.flag) for rule in all_rules],
-    ).first()
+    counts = one_row(
+        flagged.agg(
+            F.count(F.lit(1)).alias(ROWS),
+            F.count_if(F.size("_failed_rules") > 0).alias(QUARANTINED),
+            *[F.count_if(~F.col(rule.flag)).alias(rule.flag) for rule in all_rules],
+        )
+    )
     total, quarantined = int(counts[ROWS]), int(counts[QUARANTINED])
     if total == 0:
-        raise DataQualityError(f"table bronze.{table}: table-level expectation failed: table is empty (rule {table}.*.not_empty)")
+        raise DataQualityError(
+            f"table bronze.{table}: table-level expectation failed: table is empty (rule {table}.*.not_empty)"
+        )
     checks = [CountCheck(f"{table}.*.not_empty", "expect_table_row_count_to_be_between", None, 0)]
-    checks += [CountCheck(rule.name, expectation(rule).expectation_type, rule.column, int(counts[rule.flag]))
-               for rule in all_rules]
+    checks += [
+        CountCheck(rule.name, expectation(rule).expectation_type, rule.column, int(counts[rule.flag]))
+        for rule in all_rules
+    ]
     report, gx_result = judge_counts(checks, total, table)
     passed = flagged.where(F.size("_failed_rules") == 0).select(*[f.name for f in schema.fields])
     quarantine = flagged.where(F.size("_failed_rules") > 0).select(

@@ -39,7 +39,9 @@ class RedisTarget:
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
         if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-            raise RedisSetupError(f"invalid Redis URL {redact(self.url)!r}: expected redis://host:port/db or rediss://host:port/db")
+            raise RedisSetupError(
+                f"invalid Redis URL {redact(self.url)!r}: expected redis://host:port/db or rediss://host:port/db"
+            )
 
     def backoff_s(self, attempt: int) -> float:
         """Delay before retry ``attempt`` (0-based): exponential from 50 ms, capped at 2 s."""
@@ -70,7 +72,9 @@ class RedisTarget:
         try:
             client.ping()
         except redis.exceptions.AuthenticationError as exc:
-            raise RedisSetupError(f"Redis at {self.safe_url} refused the credentials (wrong password or user): {redact(str(exc))}") from None
+            raise RedisSetupError(
+                f"Redis at {self.safe_url} refused the credentials (wrong password or user): {redact(str(exc))}"
+            ) from None
         except redis.exceptions.ResponseError as exc:
             if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
                 raise RedisSetupError(f"Redis at {self.safe_url} needs valid credentials: set {PASSWORD_ENV}") from None
@@ -83,7 +87,7 @@ class RedisTarget:
 def secret_from_scope(scope: str, key: str) -> str | None:
     """A secret from a Databricks secret scope, when running on Databricks."""
     try:
-        from pyspark.dbutils import DBUtils  # type: ignore[import-not-found]
+        from pyspark.dbutils import DBUtils
         from pyspark.sql import SparkSession
 
         return DBUtils(SparkSession.builder.getOrCreate()).secrets.get(scope=scope, key=key)
@@ -98,6 +102,10 @@ def resolve_target(url: str | None, secret_scope: str | None = None, retries: in
     if not url and secret_scope:
         url = secret_from_scope(secret_scope, "redis-url")
     if not url:
-        raise RedisSetupError(f"no Redis configured: set {URL_ENV} (or RECPIPE_REDIS_URL), or a secret scope in RECPIPE_REDIS_SECRET_SCOPE")
-    password = environ.get(PASSWORD_ENV) or (secret_from_scope(secret_scope, "redis-password") if secret_scope else None)
+        raise RedisSetupError(
+            f"no Redis configured: set {URL_ENV} (or RECPIPE_REDIS_URL), or a secret scope in RECPIPE_REDIS_SECRET_SCOPE"
+        )
+    password = environ.get(PASSWORD_ENV) or (
+        secret_from_scope(secret_scope, "redis-password") if secret_scope else None
+    )
     return RedisTarget(url=url, password=password, username=environ.get(USERNAME_ENV), retries=retries)

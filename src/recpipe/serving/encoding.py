@@ -69,7 +69,9 @@ def encode_arrow(item_ids: pa.Array | pa.ChunkedArray, scores: pa.Array | pa.Chu
     lengths = pc.list_value_length(item_ids).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     ids = pc.list_flatten(item_ids).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)  # respects slicing
     values = pc.list_flatten(scores).to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    if len(ids) != len(values) or not np.array_equal(lengths, pc.list_value_length(scores).fill_null(0).to_numpy(zero_copy_only=False)):
+    if len(ids) != len(values) or not np.array_equal(
+        lengths, pc.list_value_length(scores).fill_null(0).to_numpy(zero_copy_only=False)
+    ):
         raise EncodingError("item_ids and scores must hold lists of equal length, row by row")
     if len(ids) and ids.min() < 0:
         raise EncodingError("item ids must be >= 0")
@@ -93,13 +95,16 @@ def encode_arrow(item_ids: pa.Array | pa.ChunkedArray, scores: pa.Array | pa.Chu
     sizes = HEADER.size + (widths[order] + 4) * lengths[order]
     value_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
     data = blocks[0] if len(blocks) == 1 else np.concatenate(blocks) if blocks else np.zeros(0, np.uint8)
-    in_group_order = pa.Array.from_buffers(pa.binary(), len(order), [None, pa.py_buffer(value_offsets), pa.py_buffer(data)])
+    in_group_order = pa.Array.from_buffers(
+        pa.binary(), len(order), [None, pa.py_buffer(value_offsets), pa.py_buffer(data)]
+    )
     encoded = in_group_order if _is_identity(order) else in_group_order.take(pa.array(np.argsort(order)))
     return pc.if_else(item_ids.is_null(), pa.scalar(None, pa.binary()), encoded) if item_ids.null_count else encoded
 
 
-def matches_arrow(item_ids: pa.Array | pa.ChunkedArray, scores: pa.Array | pa.ChunkedArray,
-                  encoded: pa.Array | pa.ChunkedArray) -> pa.BooleanArray:
+def matches_arrow(
+    item_ids: pa.Array | pa.ChunkedArray, scores: pa.Array | pa.ChunkedArray, encoded: pa.Array | pa.ChunkedArray
+) -> pa.BooleanArray:
     """Row by row, whether ``encoded`` is exactly the R1 value of the row's lists: the bytes Redis will serve say
     what the arrays say. A missing value, or lists that cannot be encoded (misaligned, negative ids), do not match."""
     encoded = _single_chunk(encoded)
@@ -147,6 +152,8 @@ def size_report(item_ids: list[int], scores: list[float]) -> dict[str, int]:
     """Bytes of one list in candidate encodings (the contract explains the choice with these numbers)."""
     return {
         "R1": len(encode(item_ids, scores)),
-        "json": len(json.dumps({"item_ids": [int(i) for i in item_ids], "scores": [round(float(s), 6) for s in scores]})),
+        "json": len(
+            json.dumps({"item_ids": [int(i) for i in item_ids], "scores": [round(float(s), 6) for s in scores]})
+        ),
         "csv": len(",".join(f"{int(i)}:{float(s):.6g}" for i, s in zip(item_ids, scores))),
     }

@@ -30,8 +30,10 @@ def free_port() -> int:
 def redis_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
-        raise RedisSetupError("redis-server is not installed: run scripts/setup.sh (apt-get install redis-server) "
-                              "or set REDIS_URL to an existing Redis")
+        raise RedisSetupError(
+            "redis-server is not installed: run scripts/setup.sh (apt-get install redis-server) "
+            "or set REDIS_URL to an existing Redis"
+        )
     return binary
 
 
@@ -54,13 +56,30 @@ class RedisProcess:
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def command(self) -> list[str]:
-        cmd = [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--dir", str(self.workdir.resolve())]
+        cmd = [
+            redis_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir.resolve()),
+        ]
         if self.password:
             cmd += ["--requirepass", self.password]
         if self.daemon:
-            cmd += ["--daemonize", "yes", "--pidfile", str(self.workdir.resolve() / "redis.pid"),
-                    "--logfile", str(self.workdir.resolve() / "redis.log")]
+            cmd += [
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.workdir.resolve() / "redis.pid"),
+                "--logfile",
+                str(self.workdir.resolve() / "redis.log"),
+            ]
         return cmd
 
     def answers(self) -> bool:
@@ -79,8 +98,9 @@ class RedisProcess:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.answers():
             if time.monotonic() > deadline:
-                raise RedisSetupError(f"started redis-server on port {self.port} but it does not answer "
-                                      f"(files in {self.workdir})")
+                raise RedisSetupError(
+                    f"started redis-server on port {self.port} but it does not answer (files in {self.workdir})"
+                )
             time.sleep(0.05)
         return self
 

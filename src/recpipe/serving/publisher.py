@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import pyarrow as pa
 import redis
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from redis.typing import EncodableT, FieldT
 
 from recpipe.errors import RecpipeError
 from recpipe.serving import keys, resp
@@ -70,7 +72,14 @@ def send_with_retry(client: redis.Redis, commands: list[bytes], target: RedisTar
                     f"connection to {target.safe_url} lost while writing, after {attempt} retries: {exc}"
                 ) from None
             delay = target.backoff_s(attempt)
-            log.warning("connection to %s lost (%s); retry %d/%d in %.2fs", target.safe_url, exc, attempt + 1, target.retries, delay)
+            log.warning(
+                "connection to %s lost (%s); retry %d/%d in %.2fs",
+                target.safe_url,
+                exc,
+                attempt + 1,
+                target.retries,
+                delay,
+            )
             time.sleep(delay)
         finally:
             client.connection_pool.release(connection)
@@ -85,7 +94,7 @@ def write_surface(
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         client = target.client() if target is not None else None
         total = size = checksum = 0
-        key_of = lambda bucket: keys.bucket_key(surface, version, bucket).encode()  # noqa: E731
+        key_of = lambda bucket: keys.bucket_key(surface, version, bucket).encode()
         pending, pending_fields = [], 0
         for batch in batches:
             encoded = resp.records_of(batch, buckets)
@@ -116,7 +125,8 @@ def read_back(spark: SparkSession, target: RedisTarget, surface: str, version: s
         total = size = checksum = 0
         for batch in batches:
             for bucket in batch.column("id").to_pylist():
-                for field, value in client.hgetall(keys.bucket_key(surface, version, bucket)).items():
+                entries = cast(dict[bytes, bytes], client.hgetall(keys.bucket_key(surface, version, bucket)))
+                for field, value in entries.items():
                     checksum = (checksum + resp.entry_checksum(field, value)) % 2**64
                     total += 1
                     size += len(value)
@@ -135,8 +145,16 @@ def clear_version(client: redis.Redis, surface: str, version: str, buckets: int)
 
 
 def publish_surface(
-    spark: SparkSession, df: DataFrame, target: RedisTarget, surface: str, version: str, buckets: int,
-    batch_size: int, manifest: dict[str, str], verify: bool = True, before_verify=None,
+    spark: SparkSession,
+    df: DataFrame,
+    target: RedisTarget,
+    surface: str,
+    version: str,
+    buckets: int,
+    batch_size: int,
+    manifest: dict[str, str],
+    verify: bool = True,
+    before_verify=None,
 ) -> SurfaceStats:
     """Write and verify one surface and store its manifest; the pointer is switched later, for all at once."""
     client = target.check()
@@ -144,8 +162,15 @@ def publish_surface(
     start = time.perf_counter()
     written = write_surface(df, target, surface, version, buckets, batch_size)
     elapsed = time.perf_counter() - start
-    log.info("%s %s: wrote %s entries (%.1f MB) in %.1fs = %s entries/s", surface, version, f"{written.entries:,}",
-             written.bytes / 1e6, elapsed, f"{written.entries / max(elapsed, 1e-9):,.0f}")
+    log.info(
+        "%s %s: wrote %s entries (%.1f MB) in %.1fs = %s entries/s",
+        surface,
+        version,
+        f"{written.entries:,}",
+        written.bytes / 1e6,
+        elapsed,
+        f"{written.entries / max(elapsed, 1e-9):,.0f}",
+    )
     if before_verify is not None:
         before_verify(client)
     if verify:
@@ -156,14 +181,28 @@ def publish_surface(
                 f"(checksum {written.checksum}), read back {found.entries} (checksum {found.checksum}); "
                 "the live version is unchanged"
             )
-    client.hset(keys.manifest_key(surface, version), mapping={
-        **manifest, "entries": written.entries, "checksum": written.checksum, "bytes": written.bytes,
-        "buckets": buckets, "encoding": "R1", "verified": int(verify),
-    })
+    fields = {
+        **manifest,
+        "entries": written.entries,
+        "checksum": written.checksum,
+        "bytes": written.bytes,
+        "buckets": buckets,
+        "encoding": "R1",
+        "verified": int(verify),
+    }
+    # redis-py types a mapping's keys as one union of key types; the manifest's str keys are among them
+    client.hset(keys.manifest_key(surface, version), mapping=cast("Mapping[FieldT, EncodableT]", fields))
     return written
 
 
-def switch(client: redis.Redis, version: str, surfaces: list[str], unavailable_items: list[int], keep_versions: int, expire_s: int) -> None:
+def switch(
+    client: redis.Redis,
+    version: str,
+    surfaces: list[str],
+    unavailable_items: list[int],
+    keep_versions: int,
+    expire_s: int,
+) -> None:
     """Point every surface at ``version`` in one transaction, then expire versions past ``keep_versions``."""
     staging = f"{keys.UNAVAILABLE_KEY}:staging:{version}"
     client.delete(staging)
@@ -190,7 +229,7 @@ def _version_keys(client: redis.Redis, surface: str, version: str) -> list[str]:
 
 def expire_old_versions(client: redis.Redis, surface: str, keep_versions: int, expire_s: int) -> list[str]:
     """Versions past the newest ``keep_versions`` get a TTL and leave the versions list."""
-    old = [v.decode() for v in client.lrange(keys.versions_key(surface), keep_versions, -1)]
+    old = [v.decode() for v in cast(list[bytes], client.lrange(keys.versions_key(surface), keep_versions, -1))]
     with client.pipeline(transaction=False) as pipe:
         for version in old:
             for name in _version_keys(client, surface, version):
@@ -200,14 +239,15 @@ def expire_old_versions(client: redis.Redis, surface: str, keep_versions: int, e
     return old
 
 
-def rollback(client: redis.Redis, surfaces: list[str], expire_s: int,
-             optional: frozenset[str] = frozenset()) -> tuple[dict[str, str], dict[str, str]]:
+def rollback(
+    client: redis.Redis, surfaces: list[str], expire_s: int, optional: frozenset[str] = frozenset()
+) -> tuple[dict[str, str], dict[str, str]]:
     """Point each surface back at the previous complete version (its manifest and every bucket still exist);
     an ``optional`` surface without a previous version is left as it is. The abandoned version expires after
     ``expire_s`` like any superseded one. Returns (abandoned, restored): surface -> version."""
     switched, abandoned = {}, {}
     for surface in surfaces:
-        versions = [v.decode() for v in client.lrange(keys.versions_key(surface), 0, -1)]
+        versions = [v.decode() for v in cast(list[bytes], client.lrange(keys.versions_key(surface), 0, -1))]
         if len(versions) < 2 and surface in optional:
             log.info("%s: no previous version; left as it is", surface)
             continue

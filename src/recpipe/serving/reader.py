@@ -3,7 +3,9 @@ from the personal list to the user's segment to global popularity."""
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import redis
@@ -42,7 +44,7 @@ class RecommendationReader:
         return self._client
 
     def live_version(self, surface: str) -> str | None:
-        value = self.client.get(keys.pointer_key(surface))
+        value = cast(bytes | None, self.client.get(keys.pointer_key(surface)))
         return value.decode() if value is not None else None
 
     def _list(self, surface: str, entity_id: int | str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -53,7 +55,7 @@ class RecommendationReader:
             buckets = self.client.hget(keys.manifest_key(surface, version), "buckets")
             self._buckets[(surface, version)] = int(buckets or 1)
         key, field = keys.entry_location(surface, version, entity_id, self._buckets[(surface, version)])
-        value = self.client.hget(key, field)
+        value = cast(bytes | None, self.client.hget(key, field))
         return encoding.decode(value) if value is not None else None
 
     def _available(self, ids: np.ndarray) -> np.ndarray:
@@ -62,7 +64,9 @@ class RecommendationReader:
         flags = self.client.smismember(keys.UNAVAILABLE_KEY, [str(i) for i in ids])
         return ~np.asarray(flags, dtype=bool)
 
-    def _collect(self, chain: list[tuple[str, str, int | str]], n: int, skip: set[int] = frozenset()) -> Recommendation:
+    def _collect(
+        self, chain: list[tuple[str, str, int | str]], n: int, skip: AbstractSet[int] = frozenset()
+    ) -> Recommendation:
         """The chain's lists in order, available items only, no duplicates; ``skip``: ids no fallback may add."""
         item_ids: list[int] = []
         scores: list[float] = []

@@ -8,6 +8,7 @@ HSET is a header plus that slice. Only the per-entry CRC32 runs in Python.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,12 +45,12 @@ class EncodedBatch:
 
     def checksum(self) -> int:
         data, bounds = self.data, self.offsets.tolist()
-        return sum(zlib.crc32(data[a:b]) for a, b in zip(bounds[:-1], bounds[1:])) % 2**64
+        return sum(zlib.crc32(data[a:b]) for a, b in itertools.pairwise(bounds)) % 2**64
 
     def hsets(self, key_of: Callable[[int], bytes], max_fields: int) -> Iterator[tuple[int, bytes]]:
         """``(fields, command)``: one multi-field HSET per bucket, split at ``max_fields`` fields."""
         starts = np.flatnonzero(np.diff(self.buckets, prepend=-1)).tolist() + [len(self.buckets)]
-        for lo, hi in zip(starts[:-1], starts[1:]):
+        for lo, hi in itertools.pairwise(starts):
             key = key_of(int(self.buckets[lo]))
             for at in range(lo, hi, max_fields):
                 end = min(at + max_fields, hi)
@@ -67,13 +68,28 @@ def records_of(batch: pa.RecordBatch, buckets: int) -> EncodedBatch:
     value = batch.column("encoded_list")
     if value.null_count or entity.null_count:
         raise ValueError("publish input has null entities or encoded lists")
-    bucket = (pc.cast(entity.cast(pa.string()), pa.int64()).to_numpy() % buckets) if buckets > 1 else np.zeros(len(entity), np.int64)
+    bucket = (
+        (pc.cast(entity.cast(pa.string()), pa.int64()).to_numpy() % buckets)
+        if buckets > 1
+        else np.zeros(len(entity), np.int64)
+    )
     if np.any(np.diff(bucket) < 0):
         order = np.argsort(bucket, kind="stable")
         bucket, entity, value = bucket[order], entity.take(order), value.take(order)
     joined = pc.binary_join_element_wise(
-        b"$", _decimal(pc.binary_length(entity)), CRLF, entity, b"\r\n$", _decimal(pc.binary_length(value)), CRLF, value, CRLF, b""
+        b"$",
+        _decimal(pc.binary_length(entity)),
+        CRLF,
+        entity,
+        b"\r\n$",
+        _decimal(pc.binary_length(value)),
+        CRLF,
+        value,
+        CRLF,
+        b"",
     )
-    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[joined.offset : joined.offset + len(joined) + 1].astype(np.int64)
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)[
+        joined.offset : joined.offset + len(joined) + 1
+    ].astype(np.int64)
     data = memoryview(joined.buffers()[2]) if len(joined) else memoryview(b"")
     return EncodedBatch(bucket, offsets, data, int(pc.sum(pc.binary_length(value)).as_py() or 0))

@@ -55,7 +55,8 @@ def _exclusion_matrix(batch: pa.RecordBatch, catalog_ids: np.ndarray) -> sp.csr_
     positions = np.clip(np.searchsorted(catalog_ids, ids), 0, max(len(catalog_ids) - 1, 0))
     known = (catalog_ids[positions] == ids) if len(catalog_ids) else np.zeros(len(ids), dtype=bool)
     return sp.csr_matrix(
-        (np.ones(known.sum(), dtype=np.float32), (rows[known], positions[known])), shape=(batch.num_rows, len(catalog_ids))
+        (np.ones(known.sum(), dtype=np.float32), (rows[known], positions[known])),
+        shape=(batch.num_rows, len(catalog_ids)),
     )
 
 
@@ -89,7 +90,11 @@ def score_top_k(
             queries = flat.reshape(batch.num_rows, -1)
             if normalize_queries:
                 queries = unit_rows(queries)
-            query_sellers = batch.column("seller_id").to_numpy(zero_copy_only=False).astype(np.int64) if exclude_query_seller else None
+            query_sellers = (
+                batch.column("seller_id").to_numpy(zero_copy_only=False).astype(np.int64)
+                if exclude_query_seller
+                else None
+            )
             ids, scores = ranker.rank(queries, _exclusion_matrix(batch, cat.ids), query_sellers)
             valid = ids >= 0
             offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
@@ -123,15 +128,23 @@ def _with_arrow_column(name: str, dtype: DataType, compute: Callable[[pa.RecordB
 
 def with_encoded_lists(items_column: str = "item_ids") -> Transform:
     """Append ``encoded_list``: the row's ``items_column`` and ``scores`` in R1, as Redis serves them."""
-    return _with_arrow_column("encoded_list", BinaryType(),
-                              lambda batch: encoding.encode_arrow(batch.column(items_column), batch.column("scores")))
+    return _with_arrow_column(
+        "encoded_list",
+        BinaryType(),
+        lambda batch: encoding.encode_arrow(batch.column(items_column), batch.column("scores")),
+    )
 
 
 def with_encoding_check(items_column: str = "item_ids") -> Transform:
     """Append ``encoded_matches``: whether ``encoded_list`` is exactly the R1 value of the row's lists (checked with
     the publisher's own codec, not a second reading of the format)."""
-    return _with_arrow_column("encoded_matches", BooleanType(), lambda batch: encoding.matches_arrow(
-        batch.column(items_column), batch.column("scores"), batch.column("encoded_list")))
+    return _with_arrow_column(
+        "encoded_matches",
+        BooleanType(),
+        lambda batch: encoding.matches_arrow(
+            batch.column(items_column), batch.column("scores"), batch.column("encoded_list")
+        ),
+    )
 
 
 def seen_through(event_types: Sequence[str]) -> Column:
@@ -151,7 +164,12 @@ def own_listings(items: DataFrame) -> DataFrame:
 
 def excluded_items(interactions: DataFrame, items: DataFrame, event_types: Sequence[str]) -> DataFrame:
     """Per user the item ids never to recommend: items seen with one of ``event_types``, and own listings."""
-    return seen_pairs(interactions, event_types).unionByName(own_listings(items)).groupBy("user_id").agg(F.array_sort(F.collect_set("item_id")).alias("exclude"))
+    return (
+        seen_pairs(interactions, event_types)
+        .unionByName(own_listings(items))
+        .groupBy("user_id")
+        .agg(F.array_sort(F.collect_set("item_id")).alias("exclude"))
+    )
 
 
 def topup_exclusions(fallbacks: DataFrame) -> Transform:
@@ -185,21 +203,31 @@ def with_exclusions(exclusions: DataFrame) -> Transform:
 def _capped_ranking(df: DataFrame, partition: str, order: list[Column], max_per_seller: int, limit: int) -> DataFrame:
     """Rank rows per ``partition``, drop those past ``max_per_seller`` per seller, keep the first ``limit``."""
     per_seller = Window.partitionBy(partition, "seller_id").orderBy(*order)
-    ranked = df.withColumn("_seller_rank", F.row_number().over(per_seller)).where(F.col("_seller_rank") <= max_per_seller)
+    ranked = df.withColumn("_seller_rank", F.row_number().over(per_seller)).where(
+        F.col("_seller_rank") <= max_per_seller
+    )
     overall = Window.partitionBy(partition).orderBy(*order)
     return ranked.withColumn("_rank", F.row_number().over(overall)).where(F.col("_rank") <= limit).drop("_seller_rank")
 
 
-def segment_fallbacks(daily: DataFrame, users: DataFrame, available: DataFrame, since_day, limit: int, max_per_seller: int) -> DataFrame:
+def segment_fallbacks(
+    daily: DataFrame, users: DataFrame, available: DataFrame, since_day, limit: int, max_per_seller: int
+) -> DataFrame:
     """``segment, item_ids, scores``: per country (``country=XX``) and ``global``, available items ranked by
     distinct recent users, then by newest listing, so fresh items fill lists that popularity leaves short."""
     recent = daily.where(F.col("day") >= F.lit(since_day)).join(users.select("user_id", "country"), "user_id")
     by_country = recent.groupBy(F.concat(F.lit("country="), "country").alias("segment"), "item_id").agg(
         F.countDistinct("user_id").cast("float").alias("score")
     )
-    overall = recent.groupBy(F.lit("global").alias("segment"), "item_id").agg(F.countDistinct("user_id").cast("float").alias("score"))
+    overall = recent.groupBy(F.lit("global").alias("segment"), "item_id").agg(
+        F.countDistinct("user_id").cast("float").alias("score")
+    )
     segments = by_country.select("segment").distinct().unionByName(overall.select("segment").distinct())
-    newest = available.orderBy(F.desc("listed_at"), "item_id").limit(limit).select("item_id", F.lit(0.0).cast("float").alias("score"))
+    newest = (
+        available.orderBy(F.desc("listed_at"), "item_id")
+        .limit(limit)
+        .select("item_id", F.lit(0.0).cast("float").alias("score"))
+    )
     pool = (
         by_country.unionByName(overall)
         .unionByName(segments.crossJoin(newest))
@@ -215,10 +243,14 @@ def segment_fallbacks(daily: DataFrame, users: DataFrame, available: DataFrame, 
 def collect_ranked(ranked: DataFrame, key: str) -> DataFrame:
     """Rows with ``_rank``, ``item_id``, ``score`` -> one row per key with arrays in rank order."""
     ordered = F.array_sort(F.collect_list(F.struct("_rank", "item_id", "score")))
-    return ranked.groupBy(key).agg(ordered.alias("_l")).select(
-        key,
-        F.transform("_l", lambda e: e["item_id"]).alias("item_ids"),
-        F.transform("_l", lambda e: e["score"].cast("float")).alias("scores"),
+    return (
+        ranked.groupBy(key)
+        .agg(ordered.alias("_l"))
+        .select(
+            key,
+            F.transform("_l", lambda e: e["item_id"]).alias("item_ids"),
+            F.transform("_l", lambda e: e["score"].cast("float")).alias("scores"),
+        )
     )
 
 
@@ -228,9 +260,12 @@ def without_excluded(limit: int) -> Transform:
     def transform(df: DataFrame) -> DataFrame:
         pairs = F.arrays_zip(F.col("item_ids").alias("item_id"), F.col("scores").alias("score"))
         kept = F.slice(F.filter(pairs, lambda p: ~F.array_contains(F.col("exclude"), p["item_id"])), 1, limit)
-        return df.withColumn("_kept", kept).withColumn("item_ids", F.col("_kept.item_id")).withColumn(
-            "scores", F.col("_kept.score")
-        ).drop("_kept")
+        return (
+            df.withColumn("_kept", kept)
+            .withColumn("item_ids", F.col("_kept.item_id"))
+            .withColumn("scores", F.col("_kept.score"))
+            .drop("_kept")
+        )
 
     return transform
 
@@ -240,16 +275,26 @@ def assign_fallbacks(fallbacks: DataFrame, limit: int) -> Transform:
     removed; ``source`` names the segment."""
 
     def transform(users: DataFrame) -> DataFrame:
-        country = fallbacks.select(F.col("segment").alias("_segment"), F.col("item_ids").alias("_c_items"), F.col("scores").alias("_c_scores"))
-        overall = fallbacks.where(F.col("segment") == "global").select(F.col("item_ids").alias("_g_items"), F.col("scores").alias("_g_scores"))
-        joined = users.withColumn("_segment", F.concat(F.lit("country="), "country")).join(country, "_segment", "left").crossJoin(overall)
+        country = fallbacks.select(
+            F.col("segment").alias("_segment"), F.col("item_ids").alias("_c_items"), F.col("scores").alias("_c_scores")
+        )
+        overall = fallbacks.where(F.col("segment") == "global").select(
+            F.col("item_ids").alias("_g_items"), F.col("scores").alias("_g_scores")
+        )
+        joined = (
+            users.withColumn("_segment", F.concat(F.lit("country="), "country"))
+            .join(country, "_segment", "left")
+            .crossJoin(overall)
+        )
         has_country = F.col("_c_items").isNotNull()
         return joined.select(
             "user_id",
             "exclude",
             F.when(has_country, F.col("_c_items")).otherwise(F.col("_g_items")).alias("item_ids"),
             F.when(has_country, F.col("_c_scores")).otherwise(F.col("_g_scores")).alias("scores"),
-            F.when(has_country, F.concat(F.lit("fallback:"), F.col("_segment"))).otherwise(F.lit("fallback:global")).alias("source"),
+            F.when(has_country, F.concat(F.lit("fallback:"), F.col("_segment")))
+            .otherwise(F.lit("fallback:global"))
+            .alias("source"),
         ).transform(without_excluded(limit))
 
     return transform
@@ -260,17 +305,30 @@ def attribute_neighbours(items: DataFrame, popularity: DataFrame, limit: int, ex
     most popular first, then newest: ``item_id, similar_item_ids, scores``."""
     band = F.floor(F.log2(F.greatest(F.col("price"), F.lit(1.0))))
     keyed = items.select("item_id", "seller_id", "category", "size", band.alias("price_band"), "listed_at")
-    candidates = keyed.join(popularity, "item_id", "left").withColumn("score", F.coalesce(F.col("score"), F.lit(0.0)).cast("float"))
+    candidates = keyed.join(popularity, "item_id", "left").withColumn(
+        "score", F.coalesce(F.col("score"), F.lit(0.0)).cast("float")
+    )
 
     def transform(cold: DataFrame) -> DataFrame:
-        query = cold.select("item_id").join(keyed, "item_id").select(
-            F.col("item_id").alias("query_id"), F.col("seller_id").alias("query_seller"), "category", "size", "price_band"
+        query = (
+            cold.select("item_id")
+            .join(keyed, "item_id")
+            .select(
+                F.col("item_id").alias("query_id"),
+                F.col("seller_id").alias("query_seller"),
+                "category",
+                "size",
+                "price_band",
+            )
         )
         pairs = query.join(candidates, ["category", "size", "price_band"]).where(F.col("item_id") != F.col("query_id"))
         if exclude_same_seller:
             pairs = pairs.where(F.col("seller_id") != F.col("query_seller"))
         ranked = pairs.withColumn(
-            "_rank", F.row_number().over(Window.partitionBy("query_id").orderBy(F.desc("score"), F.desc("listed_at"), "item_id"))
+            "_rank",
+            F.row_number().over(
+                Window.partitionBy("query_id").orderBy(F.desc("score"), F.desc("listed_at"), "item_id")
+            ),
         ).where(F.col("_rank") <= limit)
         return collect_ranked(ranked, "query_id").select(
             F.col("query_id").alias("item_id"), F.col("item_ids").alias("similar_item_ids"), "scores"

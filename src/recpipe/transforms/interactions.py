@@ -12,7 +12,7 @@ The path is split at the day so that a daily incremental run and a full rebuild 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -23,7 +23,7 @@ DAY_SECONDS = 86_400
 
 def as_of_end(as_of: date) -> datetime:
     """The exclusive end of an as-of date: midnight UTC after it. Events strictly before it are processed."""
-    return datetime.combine(as_of + timedelta(days=1), time(), tzinfo=timezone.utc)
+    return datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
 
 
 def as_of_from_end(end: datetime) -> date:
@@ -54,7 +54,11 @@ def drop_own_item_events(items: DataFrame) -> Transform:
     def transform(events: DataFrame) -> DataFrame:
         sellers = items.select("item_id", F.col("seller_id").alias("_seller_id"))
         joined = events.join(sellers, "item_id", "left")
-        return joined.where(F.col("_seller_id").isNull() | (F.col("_seller_id") != F.col("user_id"))).drop("_seller_id").select(*events.columns)
+        return (
+            joined.where(F.col("_seller_id").isNull() | (F.col("_seller_id") != F.col("user_id")))
+            .drop("_seller_id")
+            .select(*events.columns)
+        )
 
     return transform
 

@@ -15,7 +15,12 @@ def by_bucket(buckets: int, partitions: int) -> Transform:
 
     def transform(df: DataFrame) -> DataFrame:
         bucket = (F.col("entity").cast("long") % buckets) if buckets > 1 else F.lit(0)
-        return df.withColumn("_bucket", bucket).repartition(partitions, "_bucket").sortWithinPartitions("_bucket", "entity").drop("_bucket")
+        return (
+            df.withColumn("_bucket", bucket)
+            .repartition(partitions, "_bucket")
+            .sortWithinPartitions("_bucket", "entity")
+            .drop("_bucket")
+        )
 
     return transform
 

@@ -14,7 +14,10 @@ from recpipe.transforms.interactions import Transform
 def event_mask(event_types: Sequence[str]) -> Column:
     """An int whose bit ``i`` is set when the row's ``event_types`` hold ``event_types[i]``: which kinds of event a
     pair had, compact enough to move to pandas for millions of rows."""
-    bits = [F.when(F.array_contains("event_types", name), F.lit(1 << i)).otherwise(F.lit(0)) for i, name in enumerate(event_types)]
+    bits = [
+        F.when(F.array_contains("event_types", name), F.lit(1 << i)).otherwise(F.lit(0))
+        for i, name in enumerate(event_types)
+    ]
     return reduce(lambda a, b: a + b, bits, F.lit(0)).cast("int")
 
 
@@ -26,8 +29,13 @@ def indexed_interactions(user_index: DataFrame, item_index: DataFrame, event_typ
         return (
             interactions.join(user_index.select("user_id", "user_idx"), "user_id")
             .join(item_index.select("item_id", "item_idx"), "item_id")
-            .select("user_idx", "item_idx", F.col("confidence").cast("float").alias("confidence"), "last_event_ts",
-                    event_mask(event_types).alias("event_mask"))
+            .select(
+                "user_idx",
+                "item_idx",
+                F.col("confidence").cast("float").alias("confidence"),
+                "last_event_ts",
+                event_mask(event_types).alias("event_mask"),
+            )
         )
 
     return transform
@@ -57,8 +65,10 @@ def listing_attributes(item_index: DataFrame, users: DataFrame) -> Transform:
 
     def transform(items: DataFrame) -> DataFrame:
         sellers = users.select(F.col("user_id").alias("seller_id"), "country")
-        return items.join(item_index.select("item_id", "item_idx"), "item_id").join(sellers, "seller_id", "left").select(
-            "item_idx", "category", "brand", "size", "condition", "price", "listed_at", "country"
+        return (
+            items.join(item_index.select("item_id", "item_idx"), "item_id")
+            .join(sellers, "seller_id", "left")
+            .select("item_idx", "category", "brand", "size", "condition", "price", "listed_at", "country")
         )
 
     return transform
@@ -105,4 +115,6 @@ def item_sequences(item_index: DataFrame) -> Transform:
 
 def with_factors_schema(df: DataFrame, id_column: str) -> DataFrame:
     """Factor rows: ``<id>``, ``factors`` (array<float>), ``model_version``."""
-    return df.select(F.col(id_column).cast("long"), F.col("factors").cast("array<float>"), F.col("model_version").cast("string"))
+    return df.select(
+        F.col(id_column).cast("long"), F.col("factors").cast("array<float>"), F.col("model_version").cast("string")
+    )
