@@ -106,10 +106,17 @@ def deployed_run(installed_wheel, tmp_path_factory):
         "entry_point": "recpipe",
         "parameters": ["generate", "--users", str(USERS), "--items", str(ITEMS)],
     }
+    # last, in the same driver (a cluster runs many tasks per process): a gate no list can pass must fail its task
+    [gate] = [t for t in wheel_tasks("recpipe_pipeline") if t["task_key"] == "gate"]
+    failing_gate = {
+        **gate,
+        "task_key": "gate_failing",
+        "parameters": [*gate["parameters"], "--set=min_list_length=100000"],
+    }
     try:
         results = run_tasks(
             installed_wheel,
-            [generate, *wheel_tasks("recpipe_pipeline"), *wheel_tasks("recpipe_evaluate")],
+            [generate, *wheel_tasks("recpipe_pipeline"), *wheel_tasks("recpipe_evaluate"), failing_gate],
             workdir,
             env,
         )
@@ -121,6 +128,7 @@ def deployed_run(installed_wheel, tmp_path_factory):
 @pytest.mark.slow
 def test_every_bundle_task_runs_from_the_installed_wheel(deployed_run, installed_wheel):
     results, data_dir, server, workdir, _ = deployed_run
+    results = [r for r in results if r["task_key"] != "gate_failing"]
     assert [(r["task_key"], r["exit_code"]) for r in results] == [
         ("generate", 0),
         ("interactions", 0),
@@ -162,11 +170,9 @@ def test_every_table_a_full_run_writes_has_its_registered_columns(deployed_run, 
 
 
 @pytest.mark.slow
-def test_a_failed_gate_makes_its_task_exit_non_zero(deployed_run, installed_wheel):
-    _, _, _, workdir, env = deployed_run
-    gate = [t for t in wheel_tasks("recpipe_pipeline") if t["task_key"] == "gate"]
-    [result] = run_tasks(installed_wheel, gate, workdir, {**env, "RECPIPE_GATE__MIN_LIST_LENGTH": "100000"})
-    assert result["exit_code"] == 2
+def test_a_failed_gate_makes_its_task_exit_non_zero(deployed_run):
+    results, _, _, _, _ = deployed_run
+    assert [r["exit_code"] for r in results if r["task_key"] == "gate_failing"] == [2]
 
 
 @pytest.mark.slow

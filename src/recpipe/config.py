@@ -72,6 +72,9 @@ class Settings(StrictModel):
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
     shuffle_partitions: int = Field(default=8, gt=0)
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict, description="more Spark configuration of local sessions (a cluster has its own)"
+    )
 
     @model_validator(mode="after")
     def _databricks_needs_a_catalog(self) -> Settings:

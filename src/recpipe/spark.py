@@ -82,7 +82,7 @@ def _filtered_child_stderr() -> Iterator[None]:
 def local_session_builder(settings: Settings, app_name: str) -> SparkSession.Builder:
     """Builder of a local Spark session with Delta Lake, quiet logs and small shuffles."""
     data_dir = settings.data_dir.resolve()
-    return (
+    builder = (
         SparkSession.builder.master(settings.spark_master)
         .appName(app_name)
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
@@ -99,6 +99,9 @@ def local_session_builder(settings: Settings, app_name: str) -> SparkSession.Bui
         .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.databricks.delta.stalenessLimit", "1h")
     )
+    for key, value in settings.spark_conf.items():
+        builder = builder.config(key, value)
+    return builder
 
 
 def get_spark(settings: Settings, app_name: str = "recpipe") -> SparkSession:
