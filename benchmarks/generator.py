@@ -19,6 +19,8 @@ from recpipe.jobs.generate import write_marketplace
 from recpipe.progress import configure_logging
 from recpipe.spark import get_spark
 
+GOAL_ROWS_PER_S = 200_000
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,9 +47,11 @@ def main() -> None:
     total_rows = sum(ctx.stages.rows.values())
     for table, rows in ctx.stages.rows.items():
         print(f"{table:<14} {rows:>12,} rows  {ctx.stages.seconds[f'write {table}']:8.1f} s")
+    rate = total_rows / elapsed
     print(
-        f"generator: {total_rows:,} rows in {elapsed:.1f} s = {total_rows / elapsed:,.0f} rows/s on {os.cpu_count()} cores "
-        f"({args.users:,} users, {args.items:,} items, {args.events:,} events requested)"
+        f"generator: {total_rows:,} rows in {elapsed:.1f} s = {rate:,.0f} rows/s on {os.cpu_count()} cores "
+        f"({args.users:,} users, {args.items:,} items, {args.events:,} events requested; "
+        f"goal {GOAL_ROWS_PER_S:,} rows/s: {rate / GOAL_ROWS_PER_S:.2f}x)"
     )
 
 

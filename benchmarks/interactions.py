@@ -23,6 +23,8 @@ from recpipe.progress import configure_logging
 from recpipe.spark import get_spark
 from recpipe.tables import Tables
 
+GOAL_EVENTS_PER_S = 250_000
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,9 +51,11 @@ def main() -> None:
     events = summary["rows"][catalog.BRONZE_EVENTS]
     for stage, seconds in summary["seconds"].items():
         print(f"{stage:<26} {seconds:8.1f} s")
+    rate = events / elapsed
     print(
-        f"interactions job: {events:,} events -> {summary['rows']['silver.interactions']:,} interactions "
-        f"in {elapsed:.1f} s = {events / elapsed:,.0f} events/s on {os.cpu_count()} cores"
+        f"interactions job: {events:,} events -> {summary['rows'][catalog.SILVER_INTERACTIONS]:,} interactions "
+        f"in {elapsed:.1f} s = {rate:,.0f} events/s on {os.cpu_count()} cores "
+        f"(goal {GOAL_EVENTS_PER_S:,} events/s: {rate / GOAL_EVENTS_PER_S:.2f}x)"
     )
 
 
