@@ -1,6 +1,6 @@
 import pytest
 
-from recpipe.spark import JavaNotFoundError, ensure_java
+from recpipe.spark import _LAUNCH_NOISE, JavaNotFoundError, ensure_java
 
 
 def test_missing_java_says_what_to_install(monkeypatch):
@@ -14,3 +14,24 @@ def test_local_session_has_delta_and_small_shuffles(spark):
     assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
     assert spark.conf.get("spark.sql.shuffle.partitions") == "1"
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+
+
+def test_the_launch_filter_drops_the_dependency_report_and_keeps_errors():
+    noise = [
+        ":: resolving dependencies :: org.apache.spark#spark-submit-parent-f63;1.0",
+        "\tfound io.delta#delta-spark_4.2_2.13;4.4.0 in central",
+        "\tio.delta#delta-storage;4.4.0 from central in [default]",
+        "\t|      default     |   37  |   0   |   0   |   4   ||   33  |   0   |",
+        "\t---------------------------------------------------------------------",
+        "io.delta#delta-spark_4.2_2.13 added as a dependency",
+        "Ivy Default Cache set to: /root/.ivy2.5.2/cache",
+        "WARNING: Using incubator modules: jdk.incubator.vector",
+        "26/11/23 03:44:05 WARN NativeCodeLoader: Unable to load native-hadoop library for your platform",
+    ]
+    kept = [
+        "26/11/23 03:50:01 ERROR Executor: Exception in task 0.0 in stage 3.0 (TID 7)",
+        "java.lang.OutOfMemoryError: Java heap space",
+        "\tat org.apache.spark.sql.execution.SparkPlan.execute(SparkPlan.scala:195)",
+        "26/11/23 03:50:01 WARN TaskSetManager: Lost task 0.0 in stage 3.0",
+    ]
+    assert [line for line in noise + kept if not _LAUNCH_NOISE.match(line)] == kept

@@ -2,6 +2,8 @@ import pytest
 from chispa import assert_df_equality
 from pydantic import ValidationError
 
+from recpipe import catalog
+from recpipe.catalog import SchemaMismatchError
 from recpipe.config import Settings
 from recpipe.tables import TableNameError, physical_name
 
@@ -61,3 +63,24 @@ def test_merge_can_delete_missing_keys(spark, tables):
 def test_reading_a_missing_table_says_which(tables):
     with pytest.raises(FileNotFoundError, match="gold.nothing"):
         tables.read("gold.nothing")
+
+
+def test_an_overwrite_reports_its_rows_from_the_commit(spark, tables):
+    tables.overwrite(spark.range(1234).repartition(3), "silver.demo")
+    assert tables.rows_written("silver.demo") == 1234 == tables.read("silver.demo").count()
+
+
+def test_a_write_may_not_add_or_retype_a_registered_column(spark, tables):
+    fewer = spark.createDataFrame([(1, 0, "r")], catalog.columns(catalog.SILVER_USER_INDEX))
+    tables.overwrite(fewer.drop("run_id"), catalog.SILVER_USER_INDEX)  # fixtures may write what a job reads
+    retyped = fewer.withColumn("user_idx", fewer["user_idx"].cast("bigint"))
+    with pytest.raises(
+        SchemaMismatchError, match=r"silver\.user_index: .*column user_idx is bigint, registered as int"
+    ):
+        tables.overwrite(retyped, catalog.SILVER_USER_INDEX)
+    with pytest.raises(SchemaMismatchError, match=r"column extra \(string\) is not registered"):
+        tables.append(fewer.withColumn("extra", fewer["run_id"]), catalog.SILVER_USER_INDEX)
+    assert catalog.schema_problems(catalog.SILVER_USER_INDEX, [("user_id", "bigint")], complete=True) == [
+        "column user_idx (int) is missing",
+        "column run_id (string) is missing",
+    ]
