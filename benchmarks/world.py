@@ -38,7 +38,7 @@ from recpipe.config import (
 )
 from recpipe.jobs.candidates import generate_candidates
 from recpipe.jobs.context import JobContext
-from recpipe.jobs.evaluate import RESULTS, evaluate
+from recpipe.jobs.evaluate import evaluate
 from recpipe.jobs.generate import check_calibration, write_marketplace
 from recpipe.jobs.interactions import build
 from recpipe.jobs.train import train
@@ -144,7 +144,7 @@ def main() -> None:
         run_id = generate_candidates(context(settings, spark, "candidates", as_of), candidates)["run_id"]
         seconds[f"{variant}: candidates"] = time.perf_counter() - start
         evaluate(context(settings, spark, "evaluate"), evaluation, as_of)
-        table = tables.read(RESULTS).where(f"run_id = '{run_id}'").toPandas()
+        table = tables.read(catalog.MONITORING_FUTURE_EVALUATION).where(f"run_id = '{run_id}'").toPandas()
         if variant == ALS_ONLY:  # the baselines are the same in both runs: keep one copy
             table = table[table.list == "pipeline"].assign(list=ALS_ONLY)
         scored.append(table)
@@ -184,7 +184,7 @@ def main() -> None:
         run_id = generate_candidates(context(settings, spark, "candidates", as_of), rule)["run_id"]
         evaluate(context(settings, spark, "evaluate"), evaluation, as_of)
         row = (
-            tables.read(RESULTS)
+            tables.read(catalog.MONITORING_FUTURE_EVALUATION)
             .where(f"run_id = '{run_id}'")
             .toPandas()
             .query(f"list == 'pipeline' and segment == 'all' and target == 'purchase' and horizon_days == {horizon}")

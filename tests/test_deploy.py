@@ -23,7 +23,6 @@ from recpipe import catalog
 from recpipe.cli import execute
 from recpipe.config import GenerateConfig, load_settings
 from recpipe.dag import resolve_parameters
-from recpipe.jobs.bronze import BRONZE
 from recpipe.serving import RecommendationReader, keys
 from recpipe.serving.local_redis import RedisProcess
 from recpipe.tables import Tables
@@ -190,7 +189,7 @@ def test_run_on_existing_bronze_keeps_it_and_a_failing_task_stops_the_graph(depl
     _, data_dir, server, _, _ = deployed_run
     monkeypatch.setenv("RECPIPE_DATA_DIR", str(data_dir))
     settings_tables = Tables(spark, load_settings())
-    before = {name: settings_tables.version(name) for name in BRONZE}
+    before = {name: settings_tables.version(name) for name in catalog.BRONZE}
     live = redis.Redis.from_url(server.url).get(keys.pointer_key("foryou"))
     past_the_data = date.today() + timedelta(days=400)
     assert (
@@ -199,7 +198,7 @@ def test_run_on_existing_bronze_keeps_it_and_a_failing_task_stops_the_graph(depl
     )
     out, err = capsys.readouterr()
     assert "generate" not in out.split("-----")[-1]  # bronze existed: nothing was generated
-    assert {name: settings_tables.version(name) for name in BRONZE} == before
+    assert {name: settings_tables.version(name) for name in catalog.BRONZE} == before
     assert "interactions   FAILED" in out and "candidates     skipped" in out and "publish        skipped" in out
     assert "report         ok" in out  # run_if ALL_DONE, as on Databricks
     assert "after the last valid event" in err

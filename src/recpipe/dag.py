@@ -161,13 +161,12 @@ def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
 
 def _bronze_missing() -> bool:
     from recpipe.config import load_settings
-    from recpipe.jobs.bronze import BRONZE
     from recpipe.spark import get_spark
     from recpipe.tables import Tables
 
     settings = load_settings()
     tables = Tables(get_spark(settings), settings)
-    return not any(tables.exists(name) for name in BRONZE)
+    return not any(tables.exists(name) for name in catalog.BRONZE)
 
 
 def _common_flags(args: argparse.Namespace) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from recpipe import catalog, tracking
 from recpipe.config import FutureEvaluationConfig, Settings
 from recpipe.jobs.context import JobContext
-from recpipe.jobs.evaluate import RESULTS, evaluate
+from recpipe.jobs.evaluate import evaluate
 from recpipe.monitoring import runs
 from recpipe.tables import Tables
 
@@ -99,7 +99,7 @@ def evaluated(spark, tmp_path_factory):
     runs.write_run(t, {"run_id": "run-a", "as_of": AS_OF, "status": "published"})
     ctx = JobContext.for_settings("evaluate", settings, spark)
     summary = evaluate(ctx, CONFIG, AS_OF)
-    table = t.read(RESULTS).toPandas().set_index(["list", "target", "segment"])
+    table = t.read(catalog.MONITORING_FUTURE_EVALUATION).toPandas().set_index(["list", "target", "segment"])
     yield summary, table, t
     mlflow.set_tracking_uri(None)
 

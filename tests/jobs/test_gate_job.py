@@ -16,7 +16,6 @@ from recpipe.config import CandidatesConfig, PublishConfig, QualityGateConfig
 from recpipe.jobs.gate import QualityGateError, check
 from recpipe.jobs.publish import publish
 from recpipe.jobs.report import write_report
-from recpipe.monitoring import runs
 from recpipe.monitoring.report import TABLE_COLUMNS
 from recpipe.progress import format_figure
 from recpipe.serving import RecommendationReader, keys
@@ -164,7 +163,7 @@ def test_two_runs_make_two_records_with_known_depletion_and_the_report_shows_the
     check(W.context(spark, settings, "gate"), GATE, CANDIDATES)
 
     tables = W.context(spark, settings, "x").tables
-    records = {r.run_id: r for r in tables.read(runs.PIPELINE_RUNS).collect()}
+    records = {r.run_id: r for r in tables.read(catalog.MONITORING_PIPELINE_RUNS).collect()}
     assert set(records) == {"candidates-day1", "candidates-day2"}
     assert records["candidates-day1"].status == "published" and records["candidates-day1"].depletion is None
     assert records["candidates-day2"].status == "gate_passed"

@@ -10,8 +10,8 @@ from recpipe.config import FutureEvaluationConfig, Settings
 from recpipe.data.movielens import movielens
 from recpipe.errors import ExistingDataError
 from recpipe.jobs.context import JobContext
-from recpipe.jobs.evaluate import HOLDOUT_RESULTS, evaluate, holdout_metrics
-from recpipe.jobs.ingest import HOLDOUT, ingest
+from recpipe.jobs.evaluate import evaluate, holdout_metrics
+from recpipe.jobs.ingest import ingest
 
 from ..data.test_movielens import write_100k
 
@@ -41,8 +41,13 @@ def ingested(spark, tmp_path_factory):
 def test_ingest_writes_bronze_and_keeps_the_holdout_out_of_it(ingested):
     ctx, data, summary = ingested
     t = ctx.tables
-    assert summary["rows"] == {catalog.BRONZE_USERS: 2, catalog.BRONZE_ITEMS: 4, catalog.BRONZE_EVENTS: 6, HOLDOUT: 2}
-    held = {(r.user_id, r.item_id) for r in t.read(HOLDOUT).collect()}
+    assert summary["rows"] == {
+        catalog.BRONZE_USERS: 2,
+        catalog.BRONZE_ITEMS: 4,
+        catalog.BRONZE_EVENTS: 6,
+        catalog.SIM_HOLDOUT: 2,
+    }
+    held = {(r.user_id, r.item_id) for r in t.read(catalog.SIM_HOLDOUT).collect()}
     assert held == set(zip(data.holdout.user_id, data.holdout.item_id))
     assert not held & {(r.user_id, r.item_id) for r in t.read(catalog.BRONZE_EVENTS).collect()}
 
@@ -82,5 +87,5 @@ def test_evaluate_scores_the_served_lists_against_the_holdout(ingested, spark):
     assert result["protocol"] == "holdout" and result["run_id"] == "run-m"
     assert result["figures"]["pipeline/holdout/recall_at_2"] == 0.5
     assert result["figures"]["pipeline/holdout/precision_at_2"] == 0.25
-    stored = {r.metric: r.value for r in t.read(HOLDOUT_RESULTS).collect()}
+    stored = {r.metric: r.value for r in t.read(catalog.MONITORING_HOLDOUT_EVALUATION).collect()}
     assert stored["recall"] == 0.5 and stored["n_users"] == 2

@@ -6,14 +6,15 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from recpipe import catalog
 from recpipe.monitoring.report import future_table, headline, render, y_limits
-from recpipe.monitoring.runs import PIPELINE_COLUMNS, ROLLED_BACK
+from recpipe.monitoring.runs import ROLLED_BACK
 
 
 def runs_frame(futures):
     rows = []
     for i, future in enumerate(futures):
-        row = {name: None for name, _ in PIPELINE_COLUMNS}
+        row = {name: None for name, _ in catalog.REGISTRY[catalog.MONITORING_PIPELINE_RUNS].fields()}
         row.update(
             run_id=f"run-{i}",
             as_of=date(2026, 10, 20 + i),

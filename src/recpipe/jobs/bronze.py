@@ -6,8 +6,6 @@ from recpipe import catalog
 from recpipe.errors import ExistingDataError
 from recpipe.tables import Tables
 
-BRONZE = (catalog.BRONZE_USERS, catalog.BRONZE_ITEMS, catalog.BRONZE_EVENTS)
-
 
 def writer_note(job: str) -> str:
     """The note a recpipe command leaves in the commits of the bronze tables it writes."""
@@ -19,7 +17,7 @@ WRITERS = frozenset(writer_note(job) for job in ("generate", "ingest"))
 
 def check_bronze_writable(tables: Tables, job: str, replace: bool) -> None:
     """Raise unless the bronze tables are absent, or ``replace`` is asked and recpipe wrote every existing one."""
-    existing = [name for name in BRONZE if tables.exists(name)]
+    existing = [name for name in catalog.BRONZE if tables.exists(name)]
     if not existing:
         return
     if not replace:

@@ -16,7 +16,6 @@ from recpipe import catalog, tracking
 from recpipe.config import FutureEvaluationConfig, load_job_config
 from recpipe.errors import MissingInputError
 from recpipe.jobs.context import JobContext, add_as_of_arguments
-from recpipe.jobs.ingest import HOLDOUT
 from recpipe.models.evaluation import RankingMetrics, ranking_metrics
 from recpipe.models.matrix import to_csr
 from recpipe.monitoring import runs
@@ -36,9 +35,6 @@ listings in each user's top category and size, and, on generated data (sim table
 truly best live items. Writes monitoring.future_evaluation and adds the figures to the run's row in
 monitoring.pipeline_runs and its MLflow run."""
 
-RESULTS = catalog.MONITORING_FUTURE_EVALUATION
-HOLDOUT_RESULTS = catalog.MONITORING_HOLDOUT_EVALUATION
-HOLDOUT_SCHEMA = catalog.columns(catalog.MONITORING_HOLDOUT_EVALUATION)
 MAX_VERSIONS_SEARCHED = 400
 
 
@@ -73,7 +69,7 @@ def holdout_protocol(tables: Tables, config: FutureEvaluationConfig) -> bool:
     """Score against held-out ratings (public data) or against the following days (marketplace data)."""
     if config.protocol != "auto":
         return config.protocol == "holdout"
-    return tables.exists(HOLDOUT) and tables.read(HOLDOUT).take(1) != []
+    return tables.exists(catalog.SIM_HOLDOUT) and tables.read(catalog.SIM_HOLDOUT).take(1) != []
 
 
 def evaluate(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None = None) -> dict[str, Any]:
@@ -91,15 +87,19 @@ def evaluate_holdout(ctx: JobContext, config: FutureEvaluationConfig, as_of: dat
     run_id, as_of = stamp.run_id, as_of_from_end(stamp.generated_at)
     with stages.stage("score"):
         served = lists.select("user_id", F.slice("item_ids", 1, k).alias("item_ids")).toPandas()
-        truth = t.read(HOLDOUT).select("user_id", "item_id").toPandas()
+        truth = t.read(catalog.SIM_HOLDOUT).select("user_id", "item_id").toPandas()
         metrics = holdout_metrics(served, truth, k)
         rows = [(run_id, as_of, k, name, float(value)) for name, value in metrics.as_dict().items() if name != "k"]
-        t.replace_where(ctx.spark.createDataFrame(rows, HOLDOUT_SCHEMA), HOLDOUT_RESULTS, f"run_id = '{run_id}'")
-        stages.count(HOLDOUT_RESULTS, len(rows))
+        t.replace_where(
+            ctx.spark.createDataFrame(rows, catalog.columns(catalog.MONITORING_HOLDOUT_EVALUATION)),
+            catalog.MONITORING_HOLDOUT_EVALUATION,
+            f"run_id = '{run_id}'",
+        )
+        stages.count(catalog.MONITORING_HOLDOUT_EVALUATION, len(rows))
     log.info(
         "evaluate: run %s against %s: %s",
         run_id,
-        HOLDOUT,
+        catalog.SIM_HOLDOUT,
         ", ".join(f"{name}@{k} {value:.4f}" for _, _, _, name, value in rows if name != "n_users"),
     )
     figures = {runs.holdout_key("pipeline", f"{name}_at_{k}"): round(value, 4) for _, _, _, name, value in rows}
@@ -132,7 +132,9 @@ def _record(ctx: JobContext, run_id: str, figures: dict[str, float]) -> None:
     record = runs.read_run(ctx.tables, run_id)
     if record is None:
         log.info(
-            "evaluate: run %s has no row in %s (no gate ran): figures only in monitoring", run_id, runs.PIPELINE_RUNS
+            "evaluate: run %s has no row in %s (no gate ran): figures only in monitoring",
+            run_id,
+            catalog.MONITORING_PIPELINE_RUNS,
         )
         return
     runs.write_run(ctx.tables, {**record, "future": figures})
@@ -179,14 +181,14 @@ def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date
         )
         metrics = S.future_metrics(source, targets, S.item_states(items, events, end), config.ks)
         results = metrics.select(F.lit(run_id).alias("run_id"), F.lit(as_of).alias("as_of"), "*")
-        t.replace_where(results, RESULTS, f"run_id = '{run_id}'")
+        t.replace_where(results, catalog.MONITORING_FUTURE_EVALUATION, f"run_id = '{run_id}'")
         table = (
-            t.read(RESULTS)
+            t.read(catalog.MONITORING_FUTURE_EVALUATION)
             .where(F.col("run_id") == run_id)
             .orderBy("target", "horizon_days", "segment", "list")
             .toPandas()
         )
-        stages.count(RESULTS, len(table))
+        stages.count(catalog.MONITORING_FUTURE_EVALUATION, len(table))
 
     _log_table(table, config)
     figures = headline_figures(table, config)

@@ -35,11 +35,6 @@ Expectations results as JSON, and the run's row in monitoring.pipeline_runs (wit
 last published entries that sold since). A failed rule stops here with exit code 2; recpipe publish refuses a
 run that has not passed, so the live Redis version stays."""
 
-GATE_RESULTS = catalog.MONITORING_GATE_RESULTS
-GATE_QUARANTINE = catalog.QUARANTINE_GOLD_LISTS
-MANIFESTS = catalog.MONITORING_PUBLISH_MANIFESTS
-RESULT_SCHEMA = catalog.columns(catalog.MONITORING_GATE_RESULTS)
-
 
 class QualityGateError(DataQualityError):
     """The gold lists broke a gate rule: nothing is published."""
@@ -58,11 +53,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def previous_published(ctx: JobContext) -> DataFrame | None:
     """The user lists published last, other than today's, read back from gold.user_candidates by time travel."""
     t = ctx.tables
-    if not t.exists(MANIFESTS) or "gold_version" not in t.read(MANIFESTS).columns:
+    if (
+        not t.exists(catalog.MONITORING_PUBLISH_MANIFESTS)
+        or "gold_version" not in t.read(catalog.MONITORING_PUBLISH_MANIFESTS).columns
+    ):
         return None
     today = t.version(catalog.GOLD_USER_CANDIDATES)  # publishing today's lists again is not a previous run
     last = (
-        t.read(MANIFESTS)
+        t.read(catalog.MONITORING_PUBLISH_MANIFESTS)
         .where((F.col("surface") == "foryou") & (F.col("gold_version") != today))
         .orderBy(F.col("gold_version").desc())
         .select("gold_version")
@@ -122,10 +120,14 @@ def check(ctx: JobContext, config: QualityGateConfig, candidates: CandidatesConf
     results = _result_rows(report, figures, config, run_id)
     failed = [r for r in results if not r["passed"]]
     bad_lists = quarantine[0].unionByName(quarantine[1]).unionByName(quarantine[2]).withColumn("run_id", F.lit(run_id))
-    t.replace_where(bad_lists, GATE_QUARANTINE, f"run_id = '{run_id}'")
+    t.replace_where(bad_lists, catalog.QUARANTINE_GOLD_LISTS, f"run_id = '{run_id}'")
     for df in cached:  # a long-lived session (notebooks, tests) must not keep every run's frames
         df.unpersist()
-    t.replace_where(ctx.spark.createDataFrame(results, RESULT_SCHEMA), GATE_RESULTS, f"run_id = '{run_id}'")
+    t.replace_where(
+        ctx.spark.createDataFrame(results, catalog.columns(catalog.MONITORING_GATE_RESULTS)),
+        catalog.MONITORING_GATE_RESULTS,
+        f"run_id = '{run_id}'",
+    )
     report_path = ctx.settings.artifacts / "validation" / run_id / "gold_gate.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(gx_results, indent=1, default=str))

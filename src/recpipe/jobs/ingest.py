@@ -21,9 +21,6 @@ event, `like` unless --rating-event maps it, timestamps kept). With --holdout-sh
 `recpipe evaluate` scores the served lists against it. Run the pipeline on it with the ratings profile:
 `recpipe run --profile ratings` (no bot filter, no time decay). Existing bronze tables are kept unless --replace."""
 
-HOLDOUT = catalog.SIM_HOLDOUT
-HOLDOUT_SCHEMA = catalog.columns(catalog.SIM_HOLDOUT)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", choices=("movielens",), help="dataset family")
@@ -75,10 +72,10 @@ def ingest(ctx: JobContext, data, replace: bool = False) -> dict[str, Any]:
         stages.count(logical, len(frame))
     if data.holdout is not None:
         t.overwrite(
-            ctx.spark.createDataFrame(data.holdout, HOLDOUT_SCHEMA),
-            HOLDOUT,
+            ctx.spark.createDataFrame(data.holdout, catalog.columns(catalog.SIM_HOLDOUT)),
+            catalog.SIM_HOLDOUT,
         )
-        stages.count(HOLDOUT, len(data.holdout))
-    elif t.exists(HOLDOUT):  # an earlier ingest's held-out ratings belong to other bronze data: empty them
-        t.overwrite(ctx.spark.createDataFrame([], HOLDOUT_SCHEMA), HOLDOUT)
+        stages.count(catalog.SIM_HOLDOUT, len(data.holdout))
+    elif t.exists(catalog.SIM_HOLDOUT):  # an earlier ingest's held-out ratings belong to other bronze data: empty them
+        t.overwrite(ctx.spark.createDataFrame([], catalog.columns(catalog.SIM_HOLDOUT)), catalog.SIM_HOLDOUT)
     return {**stages.summary(), "versions_written": dict(t.versions_written)}

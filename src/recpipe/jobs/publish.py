@@ -12,7 +12,6 @@ from pyspark.sql import functions as F
 from recpipe import catalog, tracking
 from recpipe.config import PublishConfig, Settings, load_job_config, load_settings
 from recpipe.jobs.context import JobContext, add_as_of_arguments, requested_as_of
-from recpipe.jobs.gate import GATE_RESULTS, MANIFESTS
 from recpipe.monitoring import rollbacks, runs
 from recpipe.quality.gold import require_encoded_lists
 from recpipe.serving import keys
@@ -132,7 +131,11 @@ def dry_run(ctx: JobContext, config: PublishConfig) -> dict[str, Any]:
 def require_passed_gate(ctx: JobContext, run_id: str) -> None:
     """Refuse lists whose run has not passed `recpipe gate` (checked before anything is written)."""
     t = ctx.tables
-    results = t.read(GATE_RESULTS).where(F.col("run_id") == run_id).collect() if t.exists(GATE_RESULTS) else []
+    results = (
+        t.read(catalog.MONITORING_GATE_RESULTS).where(F.col("run_id") == run_id).collect()
+        if t.exists(catalog.MONITORING_GATE_RESULTS)
+        else []
+    )
     if not results:
         raise P.PublishError(f"run {run_id} has no gate result: run `recpipe gate` first (or set require_gate: false)")
     failed = sorted(r.rule for r in results if not r.passed)
@@ -194,7 +197,7 @@ def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_
             "surface string, version string, entries long, checksum string, bytes long, "
             "run_id string, model_version string, gold_version long",
         ),
-        MANIFESTS,
+        catalog.MONITORING_PUBLISH_MANIFESTS,
         f"version = '{version}'",
     )
     log.info("published version %s to %s", version, target.safe_url)

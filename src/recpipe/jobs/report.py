@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from recpipe import catalog
 from recpipe.errors import MissingTableError
 from recpipe.jobs.context import JobContext
 from recpipe.monitoring import rollbacks, runs
@@ -30,9 +31,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write_report(ctx: JobContext, limit: int, output: Path | None = None) -> dict[str, Any]:
-    if not ctx.tables.exists(runs.PIPELINE_RUNS):
+    if not ctx.tables.exists(catalog.MONITORING_PIPELINE_RUNS):
         raise MissingTableError(
-            f"table {runs.PIPELINE_RUNS} does not exist: run `recpipe gate` (or `recpipe run`) first"
+            f"table {catalog.MONITORING_PIPELINE_RUNS} does not exist: run `recpipe gate` (or `recpipe run`) first"
         )
     marked = runs.mark_rolled_back(ctx.tables, rollbacks.abandoned_versions(rollbacks.read(ctx.settings.artifacts)))
     frame = runs.latest_runs(ctx.tables, limit).toPandas()

@@ -9,7 +9,7 @@ from typing import Any
 
 import mlflow
 
-from recpipe import tracking
+from recpipe import catalog, tracking
 from recpipe.config import ALSConfig, TrainConfig, TuneConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.jobs.train import load_training_data, serving_rules
@@ -88,7 +88,7 @@ def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: 
         "best": best,
         f"best_{metric}": best_value,
         "as_of": str(as_of),
-        "written": tuning.TUNED_PARAMS,
+        "written": catalog.MONITORING_TUNED_PARAMS,
         "mlflow_run_id": parent.info.run_id,
     }
 

@@ -17,13 +17,6 @@ from pyspark.sql import functions as F
 from recpipe import catalog
 from recpipe.tables import Tables
 
-TASK_RUNS = catalog.MONITORING_TASK_RUNS
-PIPELINE_RUNS = catalog.MONITORING_PIPELINE_RUNS
-
-TASK_SCHEMA = catalog.columns(catalog.MONITORING_TASK_RUNS)
-PIPELINE_COLUMNS = tuple(catalog.REGISTRY[catalog.MONITORING_PIPELINE_RUNS].fields())
-PIPELINE_SCHEMA = catalog.columns(catalog.MONITORING_PIPELINE_RUNS)
-
 
 def future_key(list_name: str, target: str, horizon_days: int, segment: str, metric: str) -> str:
     """Key of a ``recpipe evaluate`` figure in a run record's ``future`` map, e.g.
@@ -61,16 +54,16 @@ def record_task(tables: Tables, summary: dict[str, Any], as_of: date, run_id: st
         {k: float(v) for k, v in summary["seconds"].items()},
         {k: int(v) for k, v in summary["rows"].items()},
     )
-    df = tables.spark.createDataFrame([row], TASK_SCHEMA)
-    tables.replace_where(df, TASK_RUNS, f"as_of = '{as_of}' AND task = '{summary['job']}'")
+    df = tables.spark.createDataFrame([row], catalog.columns(catalog.MONITORING_TASK_RUNS))
+    tables.replace_where(df, catalog.MONITORING_TASK_RUNS, f"as_of = '{as_of}' AND task = '{summary['job']}'")
 
 
 def task_figures(tables: Tables, as_of: date) -> tuple[dict[str, float], dict[str, int]]:
     """Seconds per task and ``task/count`` row counts of the tasks recorded for ``as_of``."""
-    if not tables.exists(TASK_RUNS):
+    if not tables.exists(catalog.MONITORING_TASK_RUNS):
         return {}, {}
     seconds, rows = {}, {}
-    for record in tables.read(TASK_RUNS).where(F.col("as_of") == F.lit(as_of)).collect():
+    for record in tables.read(catalog.MONITORING_TASK_RUNS).where(F.col("as_of") == F.lit(as_of)).collect():
         seconds[record.task] = record.total_seconds
         rows.update({f"{record.task}/{k}": v for k, v in record.rows.items()})
     return seconds, rows
@@ -86,22 +79,22 @@ ROLLED_BACK = "rolled_back"
 
 def write_run(tables: Tables, record: dict[str, Any]) -> None:
     """Upsert one pipeline_runs row (keyed by run_id)."""
-    tables.merge(_frame(tables.spark, [record]), PIPELINE_RUNS, keys=["run_id"])
+    tables.merge(_frame(tables.spark, [record]), catalog.MONITORING_PIPELINE_RUNS, keys=["run_id"])
 
 
 def read_run(tables: Tables, run_id: str) -> dict[str, Any] | None:
-    if not tables.exists(PIPELINE_RUNS):
+    if not tables.exists(catalog.MONITORING_PIPELINE_RUNS):
         return None
-    row = tables.read(PIPELINE_RUNS).where(F.col("run_id") == run_id).first()
+    row = tables.read(catalog.MONITORING_PIPELINE_RUNS).where(F.col("run_id") == run_id).first()
     return None if row is None else row.asDict(recursive=True)
 
 
 def mark_rolled_back(tables: Tables, versions: set[str]) -> int:
     """Set status rolled_back on the runs whose published version was taken off the air; returns how many changed."""
-    if not versions or not tables.exists(PIPELINE_RUNS):
+    if not versions or not tables.exists(catalog.MONITORING_PIPELINE_RUNS):
         return 0
     changed = (
-        tables.read(PIPELINE_RUNS)
+        tables.read(catalog.MONITORING_PIPELINE_RUNS)
         .where(F.col("published_version").isin(sorted(versions)))
         .where(F.col("status") != ROLLED_BACK)
         .collect()
@@ -113,9 +106,10 @@ def mark_rolled_back(tables: Tables, versions: set[str]) -> int:
 
 def latest_runs(tables: Tables, limit: int) -> DataFrame:
     """The ``limit`` most recent pipeline runs, oldest first."""
-    runs = tables.read(PIPELINE_RUNS)
+    runs = tables.read(catalog.MONITORING_PIPELINE_RUNS)
     return runs.orderBy(F.col("as_of").desc(), F.col("run_id").desc()).limit(limit).orderBy("as_of", "run_id")
 
 
 def _frame(spark: SparkSession, records: list[dict[str, Any]]) -> DataFrame:
-    return spark.createDataFrame([tuple(r.get(name) for name, _ in PIPELINE_COLUMNS) for r in records], PIPELINE_SCHEMA)
+    spec = catalog.REGISTRY[catalog.MONITORING_PIPELINE_RUNS]
+    return spark.createDataFrame([tuple(r.get(name) for name, _ in spec.fields()) for r in records], spec.columns)

@@ -16,9 +16,6 @@ from pyspark.sql import functions as F
 from recpipe import catalog
 from recpipe.tables import Tables
 
-TUNED_PARAMS = catalog.MONITORING_TUNED_PARAMS
-SCHEMA = catalog.columns(catalog.MONITORING_TUNED_PARAMS)
-
 
 @dataclass(frozen=True)
 class Tuning:
@@ -38,14 +35,23 @@ def record(tables: Tables, tuning: Tuning) -> None:
         float(tuning.value),
         json.dumps(tuning.params, sort_keys=True),
     )
-    tables.replace_where(tables.spark.createDataFrame([row], SCHEMA), TUNED_PARAMS, f"as_of = '{tuning.as_of}'")
+    tables.replace_where(
+        tables.spark.createDataFrame([row], catalog.columns(catalog.MONITORING_TUNED_PARAMS)),
+        catalog.MONITORING_TUNED_PARAMS,
+        f"as_of = '{tuning.as_of}'",
+    )
 
 
 def latest(tables: Tables, as_of: date) -> Tuning | None:
     """The newest tuning made on data up to ``as_of`` (None when there is none)."""
-    if not tables.exists(TUNED_PARAMS):
+    if not tables.exists(catalog.MONITORING_TUNED_PARAMS):
         return None
-    row = tables.read(TUNED_PARAMS).where(F.col("as_of") <= F.lit(as_of)).orderBy(F.desc("as_of")).first()
+    row = (
+        tables.read(catalog.MONITORING_TUNED_PARAMS)
+        .where(F.col("as_of") <= F.lit(as_of))
+        .orderBy(F.desc("as_of"))
+        .first()
+    )
     if row is None:
         return None
     return Tuning(row.as_of, row.mlflow_run_id, row.metric, row.value, json.loads(row.params))

@@ -14,8 +14,6 @@ from recpipe.config import ValidationConfig
 from recpipe.quality.rules import bronze_rules
 from recpipe.quality.validation import TableValidation, enforce_threshold, validate_table
 
-REPORT_SCHEMA = catalog.columns(catalog.MONITORING_VALIDATION_RESULTS)
-
 
 @dataclass
 class BronzeValidation:
@@ -29,7 +27,7 @@ class BronzeValidation:
 
     def report(self, spark: SparkSession, run_id: str) -> DataFrame:
         rows = [{**row, "run_id": run_id, "table": t.name} for t in self.tables for row in t.report]
-        return spark.createDataFrame(rows, REPORT_SCHEMA)
+        return spark.createDataFrame(rows, catalog.columns(catalog.MONITORING_VALIDATION_RESULTS))
 
     def write_json(self, directory: Path) -> Path:
         """Keep the raw Great Expectations results where a person can read them."""
