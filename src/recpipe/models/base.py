@@ -51,6 +51,16 @@ class Recommender(abc.ABC):
         (``models.ranking.ListRanker``) takes."""
         raise NotImplementedError(f"{self.name} has no vectors for the served ranking")
 
+    def listing_vectors(self, features: sp.csr_matrix, listed_at: np.ndarray) -> np.ndarray:
+        """Item vectors of listings without history, from their attribute features (``models.features``) and
+        listing times: the same vectors the fitted model gives such listings in ``embed``, so a listing created
+        after training scores as it would have in the batch. Models without a listing side raise."""
+        raise NotImplementedError(f"{self.name} has no listing side: it cannot score a listing without history")
+
+    @property
+    def has_listing_side(self) -> bool:
+        return type(self).listing_vectors is not Recommender.listing_vectors
+
     def similar_items(self, item_idx: np.ndarray, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError(f"{self.name} has no item similarity")
 

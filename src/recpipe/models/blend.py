@@ -39,6 +39,22 @@ class BlendRecommender(Recommender):
         users = np.hstack([w * u for w, (u, _) in zip(self.weights, pairs)]).astype(np.float32)
         return users, np.hstack([v for _, v in pairs]).astype(np.float32)
 
+    @property
+    def has_listing_side(self) -> bool:
+        return any(part.has_listing_side for part in self.parts)
+
+    def listing_vectors(self, features: sp.csr_matrix, listed_at: np.ndarray) -> np.ndarray:
+        """Each part's listing vectors side by side; a part without a listing side (ALS) contributes zeros, as its
+        factors of a listing without history are."""
+        widths = [part.embed(np.zeros(0, dtype=np.int64), sp.csr_matrix((0, 0)))[1].shape[1] for part in self.parts]
+        blocks = [
+            part.listing_vectors(features, listed_at)
+            if part.has_listing_side
+            else np.zeros((features.shape[0], width), np.float32)
+            for part, width in zip(self.parts, widths)
+        ]
+        return np.hstack(blocks).astype(np.float32)
+
     def score(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         users, items = self.embed(user_idx, user_items)
         return users @ items.T

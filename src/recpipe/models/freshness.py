@@ -51,3 +51,14 @@ def inventory_ages(listed_at: pd.Series, gone_at: pd.Series, until: pd.Timestamp
         live = (listed <= at) & (gone > at)
         ages.append((at - listed[live]) / 86_400)
     return np.concatenate(ages) if ages else np.zeros(0)
+
+
+def listing_prior(table: np.ndarray, at: pd.Timestamp, listed_at: np.ndarray) -> np.ndarray:
+    """Each listing's prior: ``table``'s value for its age band at ``at`` (a listing listed after ``at`` is in the
+    newest band); 0 where the listing time is unknown (NaT)."""
+    listed = np.asarray(listed_at, dtype="datetime64[ns]")
+    known = ~np.isnat(listed)
+    prior = np.zeros(len(listed), dtype=np.float32)
+    ages = (np.datetime64(naive_utc(at)) - listed[known]) / np.timedelta64(1, "D")
+    prior[known] = np.asarray(table, dtype=np.float32)[age_bands(ages)]
+    return prior

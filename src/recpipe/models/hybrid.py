@@ -79,7 +79,7 @@ class AttributeALSRecommender(Recommender):
         share = (history / (history + self.params["shrinkage"]))[:, None].astype(np.float32)
         return predicted + share * (own - predicted)
 
-    def listing_vectors(self, features: sp.csr_matrix) -> np.ndarray:
+    def listing_vectors(self, features: sp.csr_matrix, listed_at: np.ndarray | None = None) -> np.ndarray:
         """Vectors of listings without history (e.g. listed after training) from their features alone."""
         return np.asarray(features @ self.attribute_map, dtype=np.float32)
 

@@ -19,7 +19,7 @@ from recpipe.models.base import Recommender
 from recpipe.models.blend import BlendRecommender
 from recpipe.models.evaluation import RankingMetrics, available_items_mask, ranking_metrics, time_split
 from recpipe.models.features import FeatureEncoder, listing_features
-from recpipe.models.freshness import age_bands, age_prior, inventory_ages, naive_utc
+from recpipe.models.freshness import age_prior, inventory_ages, naive_utc
 from recpipe.models.hybrid import AttributeALSRecommender
 from recpipe.models.item2vec import Item2VecRecommender
 from recpipe.models.matrix import to_csr, users_per_item
@@ -131,19 +131,27 @@ class TrainingData:
             ("user_features",), lambda: FeatureEncoder(("country",)).fit(self.users).transform(self.users)
         )
 
-    def freshness_prior(self, at: pd.Timestamp, event_types: Sequence[str], days: int = 14) -> np.ndarray:
-        """Per item, the log prior of its age band at ``at`` (``models.freshness``), measured on the target events
-        before ``at`` and the inventory of the ``days`` days before it; 0 for items without a listing time."""
+    @cached_property
+    def listed_at(self) -> np.ndarray:
+        """When each item index was listed (datetime64[ns], NaT when unknown)."""
+        listed = np.full(self.n_items, np.datetime64("NaT"), dtype="datetime64[ns]")
+        listed[self.availability["item_idx"].to_numpy(np.int64)] = pd.to_datetime(
+            self.availability["listed_at"]
+        ).to_numpy("datetime64[ns]")
+        return listed
+
+    def freshness_table(self, at: pd.Timestamp, event_types: Sequence[str], days: int = 14) -> np.ndarray:
+        """The log prior of each age band at ``at`` (``models.freshness``), measured on the target events before
+        ``at`` and the inventory of the ``days`` days before it."""
         at = naive_utc(at)
         return self._once(
-            ("freshness_prior", at, tuple(event_types), days), lambda: self._freshness_prior(at, event_types, days)
+            ("freshness_table", at, tuple(event_types), days), lambda: self._freshness_table(at, event_types, days)
         )
 
-    def _freshness_prior(self, at: pd.Timestamp, event_types: Sequence[str], days: int) -> np.ndarray:
-        listed = np.full(self.n_items, np.datetime64("NaT"), dtype="datetime64[ns]")
+    def _freshness_table(self, at: pd.Timestamp, event_types: Sequence[str], days: int) -> np.ndarray:
+        listed = self.listed_at
         gone = listed.copy()
         idx = self.availability["item_idx"].to_numpy(np.int64)
-        listed[idx] = pd.to_datetime(self.availability["listed_at"]).to_numpy("datetime64[ns]")
         deleted = (self.availability["status"] == "deleted").to_numpy()  # when is unknown: never counted as for sale
         gone[idx] = np.where(
             deleted, listed[idx], pd.to_datetime(self.availability["sold_at"]).to_numpy("datetime64[ns]")
@@ -154,13 +162,10 @@ class TrainingData:
             rows["last_event_ts"].to_numpy("datetime64[ns]") - listed[rows["item_idx"].to_numpy()]
         ) / np.timedelta64(1, "D")
         known = ~np.isnat(listed)
-        table = age_prior(
+        return age_prior(
             event_ages[~np.isnan(event_ages)],
             inventory_ages(pd.Series(listed[known]), pd.Series(gone[known]), at, days),
         )
-        prior = np.zeros(self.n_items, dtype=np.float32)
-        prior[known] = table[age_bands((np.datetime64(at) - listed[known]) / np.timedelta64(1, "D"))]
-        return prior
 
 
 def served_ranking(
@@ -218,7 +223,9 @@ def model_factory(family: str, config: TrainConfig, als: ALSConfig, data: Traini
                 data.user_features(),
                 seed=seed,
                 **tower,
-                item_prior=weight * data.freshness_prior(at, targets) if weight else None,
+                listed_at=data.listed_at,
+                age_prior=(weight * data.freshness_table(at, targets)).tolist() if weight else None,
+                prior_at=str(naive_utc(at)),
             )
 
         if family == "two_tower":

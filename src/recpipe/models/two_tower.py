@@ -21,10 +21,12 @@ import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from recpipe.models.base import Recommender
+from recpipe.models.freshness import listing_prior
 from recpipe.models.matrix import users_per_item
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,11 @@ class TwoTowerRecommender(Recommender):
     min_item_users: listings with fewer training users get no id embedding (their vector is attributes only).
     shared_taste: the attributes of a user's history use the listing side's embeddings of those attributes
         ("more of what you liked" is a dot product from the first step) instead of their own.
-    item_prior: (n_items,) log prior added to each listing's score after training (``models.freshness``).
+    listed_at: (n_items,) when each listing was listed (datetime64, NaT unknown); with ``age_prior``, each
+        listing's score gets the log prior of its age at ``prior_at`` after training (``models.freshness``).
+    age_prior: per age band, the (weighted) log prior; kept with the model, so a listing created later gets its
+        prior from the same table (``listing_vectors``).
+    prior_at: when ages are measured (the training time).
     seed: seeds the initialisation and the batch order.
     num_threads: BLAS threads.
     """
@@ -83,13 +89,15 @@ class TwoTowerRecommender(Recommender):
         regularization: float = 1e-4,
         min_item_users: int = 2,
         shared_taste: bool = False,
-        item_prior: np.ndarray | None = None,
+        listed_at: np.ndarray | None = None,
+        age_prior: list[float] | None = None,
+        prior_at: str | None = None,
         seed: int = 42,
         num_threads: int = 2,
     ):
         self.item_features = sp.csr_matrix(item_features, dtype=np.float32)
         self.user_features = None if user_features is None else sp.csr_matrix(user_features, dtype=np.float32)
-        self.item_prior = None if item_prior is None else np.asarray(item_prior, dtype=np.float32)
+        self.listed_at = listed_at  # used by fit only: the prior is then part of the listing vectors
         self.params: dict[str, Any] = dict(
             factors=factors,
             epochs=epochs,
@@ -98,6 +106,8 @@ class TwoTowerRecommender(Recommender):
             regularization=regularization,
             min_item_users=min_item_users,
             shared_taste=shared_taste,
+            age_prior=age_prior,
+            prior_at=prior_at,
             seed=seed,
             num_threads=num_threads,
         )
@@ -191,8 +201,8 @@ class TwoTowerRecommender(Recommender):
             first, last = layout["attributes"]
             self.attribute_embeddings = table.weights[first:last].copy()
             self.item_vectors = np.asarray(items_in @ table.weights, dtype=np.float32)
-            if self.item_prior is not None:  # the bias column: the score is a logit, the prior a log ratio
-                self.item_vectors[:, -1] += self.item_prior
+            if self.listed_at is not None:  # the bias column: the score is a logit, the prior a log ratio
+                self.item_vectors[:, -1] += self.prior(self.listed_at)
             user_part = np.asarray(users_in @ table.weights[:, :-1], dtype=np.float32)
         self.user_vectors = np.hstack([user_part, np.ones((len(user_part), 1), np.float32)])
         return self
@@ -226,14 +236,21 @@ class TwoTowerRecommender(Recommender):
         return loss
 
     # ---- serving ---------------------------------------------------------------------------------------
-    def listing_vectors(self, features: sp.csr_matrix, prior: np.ndarray | None = None) -> np.ndarray:
-        """Vectors (with the bias dimension) of listings without history from their features alone, plus their
-        age prior when given."""
+    def prior(self, listed_at: np.ndarray) -> np.ndarray:
+        """The age prior of listings listed at ``listed_at``, aged at the training time (0 without a prior)."""
+        table, at = self.params.get("age_prior"), self.params.get("prior_at")
+        if table is None or at is None:
+            return np.zeros(len(listed_at), dtype=np.float32)
+        return listing_prior(np.asarray(table, dtype=np.float32), pd.Timestamp(at), listed_at)
+
+    def listing_vectors(self, features: sp.csr_matrix, listed_at: np.ndarray) -> np.ndarray:
+        """Vectors (with the bias dimension) of listings without history from their features and listing time:
+        exactly the vectors ``fit`` gives such listings, so a listing created after training scores as it would
+        have in the batch."""
         vectors = np.asarray(
             _row_normalized(sp.csr_matrix(features, dtype=np.float32)) @ self.attribute_embeddings, dtype=np.float32
         )
-        if prior is not None:
-            vectors[:, -1] += prior
+        vectors[:, -1] += self.prior(listed_at)
         return vectors
 
     def score(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
