@@ -8,7 +8,7 @@ the exception on write: producers outside recpipe land it as it comes and valida
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyspark.sql.types import StructType
 
@@ -26,6 +26,7 @@ class TableSpec:
     columns: str  # Spark DDL: "user_id bigint, item_ids array<bigint>, ..."
     doc: str
     enforced: bool = True  # written by recpipe, so every write must match
+    properties: dict[str, str] = field(default_factory=dict)  # Delta properties the table is created with
 
     def fields(self) -> list[tuple[str, str]]:
         return split_ddl(self.columns)
@@ -34,9 +35,12 @@ class TableSpec:
 REGISTRY: dict[str, TableSpec] = {}
 
 
-def _table(name: str, columns: str, doc: str, enforced: bool = True) -> str:
-    REGISTRY[name] = TableSpec(name, columns, doc, enforced)
+def _table(name: str, columns: str, doc: str, enforced: bool = True, properties: dict[str, str] | None = None) -> str:
+    REGISTRY[name] = TableSpec(name, columns, doc, enforced, properties or {})
     return name
+
+
+CHANGE_FEED = "delta.enableChangeDataFeed"
 
 
 def split_ddl(ddl: str) -> list[tuple[str, str]]:
@@ -107,7 +111,13 @@ _STAMP = "model_version string, run_id string, generated_at timestamp"
 
 # bronze: as it lands (validation holds it to recpipe.schemas, whose columns these are)
 BRONZE_USERS = _table("bronze.users", _USER, "users as they arrive", enforced=False)
-BRONZE_ITEMS = _table("bronze.items", _ITEM, "listings as they arrive, with their status", enforced=False)
+BRONZE_ITEMS = _table(
+    "bronze.items",
+    _ITEM,
+    "listings as they arrive, with their status (its change feed carries status updates to the availability stream)",
+    enforced=False,
+    properties={CHANGE_FEED: "true"},
+)
 BRONZE_EVENTS = _table("bronze.events", _EVENT, "interaction events as they arrive", enforced=False)
 BRONZE = (BRONZE_USERS, BRONZE_ITEMS, BRONZE_EVENTS)
 
@@ -168,6 +178,18 @@ GOLD_TOPUP_EXCLUSIONS = _table(
     "gold.topup_exclusions", f"user_id bigint, {_LIST}, {_STAMP}", "per user, fallback items a top-up must skip"
 )
 
+GOLD_FRESH_LISTINGS = _table(
+    "gold.fresh_listings",
+    "item_id bigint, seller_id bigint, listed_at timestamp, factors array<float>, model_version string, "
+    "batch_version string, fresh_version string",
+    "vectors of listings created after the live lists were built, from the model's listing side (recpipe fresh)",
+)
+GOLD_FRESH_OVERLAYS = _table(
+    "gold.fresh_overlays",
+    f"user_id bigint, {_LIST}, model_version string, batch_version string, fresh_version string",
+    "per user, the best fresh listings since the live lists were built (the latest overlay, merged run after run)",
+)
+
 # monitoring: what happened
 MONITORING_VALIDATION_RESULTS = _table(
     "monitoring.validation_results",
@@ -200,6 +222,13 @@ MONITORING_PUBLISH_MANIFESTS = _table(
     "surface string, version string, entries bigint, checksum string, bytes bigint, run_id string, "
     "model_version string, gold_version bigint",
     "what each publish wrote to Redis",
+)
+MONITORING_FRESH_RUNS = _table(
+    "monitoring.fresh_runs",
+    "fresh_version string, batch_version string, model_version string, run_id string, listed_after timestamp, "
+    "listed_until timestamp, listings bigint, quarantined bigint, users bigint, entries bigint, seconds double, "
+    "published_at timestamp",
+    "one row per fresh run: which listings it scored and what it published (the next run starts after them)",
 )
 MONITORING_TUNED_PARAMS = _table(
     "monitoring.tuned_params",

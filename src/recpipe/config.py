@@ -83,6 +83,11 @@ class Settings(StrictModel):
         return self
 
     @property
+    def checkpoints(self) -> Path:
+        """Streaming checkpoints: next to the artifacts, so they outlive a job cluster."""
+        return self.artifacts / "checkpoints"
+
+    @property
     def artifacts(self) -> Path:
         """Where reports and validation results go: kept after a job cluster ends."""
         if self.artifact_root is not None:
@@ -90,6 +95,39 @@ class Settings(StrictModel):
         if self.platform == "databricks":
             return Path(f"/Volumes/{self.catalog}/{self.schema_prefix}monitoring/artifacts")
         return self.data_dir
+
+
+class KafkaSource(StrictModel):
+    """A Kafka topic of listing states and events as JSON (``transforms.availability.kafka_signals``)."""
+
+    bootstrap_servers: str
+    topic: str
+    starting_offsets: str = Field(default="latest", description="where a stream without a checkpoint starts")
+    options: dict[str, str] = Field(default_factory=dict, description="more kafka.* options (security, ...)")
+
+
+class AvailabilityConfig(StrictModel):
+    """The availability stream (``recpipe availability``): sold and deleted listings into the Redis unavailable set."""
+
+    source: Literal["delta", "kafka"] = Field(
+        default="delta", description="delta: bronze.items and bronze.events; kafka: the topic in `kafka`"
+    )
+    kafka: KafkaSource | None = None
+    items_change_feed: bool = Field(
+        default=True,
+        description="read bronze.items' change data feed, so status updates count (needs delta.enableChangeDataFeed); "
+        "false: appended rows only",
+    )
+    trigger_seconds: float = Field(default=5.0, gt=0, description="micro-batch interval of the running stream")
+    checkpoint: str | None = Field(
+        default=None, description="checkpoint folder; default <artifacts>/checkpoints/availability"
+    )
+
+    @model_validator(mode="after")
+    def _kafka_needs_a_topic(self) -> AvailabilityConfig:
+        if self.source == "kafka" and self.kafka is None:
+            raise ValueError("source kafka needs kafka.bootstrap_servers and kafka.topic")
+        return self
 
 
 class PeopleConfig(StrictModel):
@@ -446,6 +484,18 @@ class FutureEvaluationConfig(StrictModel):
     holdout_k: int = Field(default=10, gt=0, description="k of the holdout protocol's metrics")
 
 
+class FreshConfig(StrictModel):
+    """Fresh overlays (``recpipe fresh``): listings created since the live lists were built, scored for every user
+    of those lists with the live model's listing side; ranking rules come from the candidates config and Redis
+    layout, retries and verification from the publish config."""
+
+    overlay_length: int = Field(default=50, gt=0, description="fresh items kept per user")
+    batch_size: int = Field(default=4096, gt=0, description="users per Arrow batch on the executors")
+    expire_after_s: int = Field(
+        default=172_800, gt=0, description="TTL of an overlay's keys (a publish ends overlays before that)"
+    )
+
+
 T = TypeVar("T", bound=StrictModel)
 
 # job name -> the model of its config (files named by --conf or in $RECPIPE_CONF_DIR must satisfy it).
@@ -458,6 +508,8 @@ JOB_CONFIGS: dict[str, type[StrictModel]] = {
     "gate": QualityGateConfig,
     "publish": PublishConfig,
     "evaluate": FutureEvaluationConfig,
+    "availability": AvailabilityConfig,
+    "fresh": FreshConfig,
 }
 
 

@@ -129,6 +129,17 @@ class Tables:
         self.versions_read[logical] = resolved
         return df
 
+    def read_stream(self, logical: str, **options: str) -> DataFrame:
+        """A streaming read of a Delta table (``options``: Delta source options such as ``readChangeFeed``)."""
+        if not self.exists(logical):
+            raise MissingTableError(f"table {logical} ({self.name(logical)}) does not exist: nothing to stream from")
+        reader = self.spark.readStream.format("delta").options(**options)
+        return reader.load(self.name(logical)) if self._by_path else reader.table(self.name(logical))
+
+    def properties(self, logical: str) -> dict[str, str]:
+        """The table's Delta properties (``delta.enableChangeDataFeed``, ...)."""
+        return dict(one_row(self._delta_table(logical).detail().select("properties"))[0] or {})
+
     def _commit_info(self, logical: str) -> dict:
         """The ``commitInfo`` of a table's latest commit (locally read off the commit file: no Spark job)."""
         if self._by_path:
@@ -156,6 +167,8 @@ class Tables:
     ) -> int:
         _check_registered(df, logical)
         writer = df.write.format("delta").mode(mode)
+        if mode == "overwrite" or not self.exists(logical):  # properties a table is created with
+            writer = writer.options(**catalog.REGISTRY[logical].properties if logical in catalog.REGISTRY else {})
         if note:
             writer = writer.option("userMetadata", note)
         if mode == "overwrite":

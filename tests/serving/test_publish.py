@@ -25,6 +25,8 @@ from .proxy import DroppingProxy
 
 N_USERS, N_ITEMS = 300, 80
 SOLD_AFTER_RUN = 5  # sold after the lists were built: the reader must drop it
+PURCHASED_AFTER_RUN = 50  # a purchase event after the lists were built (its row not updated yet): dropped too
+GONE_AFTER_RUN = {SOLD_AFTER_RUN, PURCHASED_AFTER_RUN}
 TOPUP_EXCLUDED = [1, 3]  # user 0 saw these: never a top-up for them
 # These tests cover loading and switching; the gate in front of publish has its own tests (tests/jobs/test_gate_job.py).
 CONFIG = PublishConfig(
@@ -107,6 +109,16 @@ def write_gold(tables: Tables, run: str) -> dict[int, list[int]]:
         {"item_id": range(N_ITEMS), "status": ["sold" if i == SOLD_AFTER_RUN else "active" for i in range(N_ITEMS)]}
     )
     tables.overwrite(spark.createDataFrame(items, "item_id long, status string"), catalog.BRONZE_ITEMS)
+    events = [
+        (1, 7, PURCHASED_AFTER_RUN, "purchase", datetime(2026, 11, 2, 9)),
+        (2, 7, 3, "view", datetime(2026, 11, 2)),
+    ]
+    tables.overwrite(
+        spark.createDataFrame(
+            events, "event_id long, user_id long, item_id long, event_type string, event_ts timestamp"
+        ),
+        catalog.BRONZE_EVENTS,
+    )
     return lists
 
 
@@ -129,7 +141,7 @@ def run_b(spark, tmp_path_factory):
 
 
 def expected(lists, user, n=12):
-    return [i for i in lists[user] if i != SOLD_AFTER_RUN][:n]
+    return [i for i in lists[user] if i not in GONE_AFTER_RUN][:n]
 
 
 def personal(reader: RecommendationReader, lists, user) -> bool:
@@ -154,13 +166,15 @@ def test_publish_then_read_back_every_list(run_a, redis_server):
     assert new_user.sources == ["fallback:country=FR"] * 3 + ["fallback:global"] * 5  # one source per item
     # a known user's short list is topped up without the items they have seen (surface "exclude")
     topped = reader.for_user(0, n=16)
-    own = [i for i in lists[0] if i != SOLD_AFTER_RUN]
+    own = [i for i in lists[0] if i not in GONE_AFTER_RUN]
     fill = [i for i in (1, 2, 3, 4, 6) if i not in own and i not in TOPUP_EXCLUDED]
     assert topped.item_ids == own + fill[: 16 - len(own)]
     assert topped.sources == ["foryou"] * len(own) + ["fallback:global"] * len(topped.item_ids[len(own) :])
     assert not set(TOPUP_EXCLUDED) & set(topped.item_ids[len(own) :])
     manifest = ctx.tables.read(catalog.MONITORING_PUBLISH_MANIFESTS).collect()
-    assert {r.surface for r in manifest} == set(keys.SURFACES)
+    assert {r.surface for r in manifest} == set(keys.BATCH_SURFACES)
+    listed = {i for items in lists.values() for i in items} | set(range(1, 10))
+    assert {int(i) for i in reader.client.smembers(keys.UNAVAILABLE_KEY)} == GONE_AFTER_RUN & listed
 
 
 def test_second_publish_switches_and_the_first_version_expires(run_a, run_b, redis_server):
@@ -185,8 +199,8 @@ def test_rollback_points_back_expires_the_abandoned_version_and_is_recorded(run_
     second = publish(run_b[0], CONFIG, RedisTarget(redis_server.url))["version"]
     settings = Settings(data_dir=tmp_path)  # the rollback needs settings and Redis only: no Spark, no tables
     summary = roll_back(settings, CONFIG, redis_server.url)
-    assert summary["rolled_back_to"] == {s: first for s in keys.SURFACES}
-    assert summary["abandoned"] == {s: second for s in keys.SURFACES}
+    assert summary["rolled_back_to"] == {s: first for s in keys.BATCH_SURFACES}
+    assert summary["abandoned"] == {s: second for s in keys.BATCH_SURFACES}
     assert personal(RecommendationReader(redis_server.url), first_lists, 3)
     client = redis.Redis.from_url(redis_server.url)
     abandoned = [keys.manifest_key("foryou", second), keys.bucket_key("foryou", second, 0)]

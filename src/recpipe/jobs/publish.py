@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql import functions as F
@@ -19,6 +19,7 @@ from recpipe.serving import publisher as P
 from recpipe.serving.connection import RedisTarget, resolve_target
 from recpipe.spark import get_spark
 from recpipe.tables import first_row
+from recpipe.transforms import availability as A
 from recpipe.transforms import serving_inputs as S
 from recpipe.transforms.interactions import as_of_from_end
 
@@ -69,7 +70,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def roll_back(settings: Settings, config: PublishConfig, redis_url: str | None) -> dict[str, Any]:
     """Point every surface at its previous version: Redis only, no Spark; recorded for the report."""
     target = resolve_target(redis_url or settings.redis_url, settings.redis_secret_scope, retries=config.retries)
-    abandoned, restored = P.rollback(target.check(), list(keys.SURFACES), config.expire_after_s, keys.OPTIONAL_SURFACES)
+    abandoned, restored = P.rollback(
+        target.check(), list(keys.BATCH_SURFACES), config.expire_after_s, keys.OPTIONAL_SURFACES
+    )
     event = rollbacks.record(settings.artifacts, abandoned, restored)
     return {"job": NAME, "rolled_back_to": restored, "abandoned": abandoned, "at": event.at}
 
@@ -173,10 +176,18 @@ def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_
             ctx.tables.read(catalog.GOLD_FALLBACK_CANDIDATES).select("item_ids"),
             ctx.tables.read(catalog.GOLD_SIMILAR_ITEMS).select(F.col("similar_item_ids").alias("item_ids")),
         ]
-        unavailable = [
-            r.item_id for r in S.unavailable_listed_items(gold, ctx.tables.read(catalog.BRONZE_ITEMS)).collect()
-        ]
-        P.switch(target.check(), version, list(stats), unavailable, config.keep_versions, config.expire_after_s)
+        gone = A.unavailable_in(ctx.tables.read(catalog.BRONZE_ITEMS), ctx.tables.read(catalog.BRONZE_EVENTS))
+        unavailable = [r.item_id for r in S.unavailable_listed_items(gold, gone).collect()]
+        built_at = datetime.fromisoformat(manifest["generated_at"]).replace(tzinfo=UTC).timestamp()
+        P.switch(
+            target.check(),
+            version,
+            list(stats),
+            unavailable,
+            config.keep_versions,
+            config.expire_after_s,
+            lists_built_at=built_at,
+        )
         ctx.stages.count("unavailable listed items", len(unavailable))
     rows = [
         (

@@ -5,8 +5,13 @@
     recpipe:{surface}:manifest:{version}       HASH    entries, checksum, buckets, run_id, model_version, ...
     recpipe:{surface}:{version}:{bucket}       HASH    field = entity id, value = encoded list
     recpipe:unavailable                        SET     item ids sold or deleted since the lists were built
+    recpipe:unavailable:log                    ZSET    item ids the availability stream added, scored by when
+                                                       they were sold (unix seconds): a publish keeps the recent ones
+    recpipe:availability:progress              HASH    per stream source: last applied micro-batch, items applied
 
 Surface ``exclude`` holds, per user, the fallback items the user must not be topped up with (seen or own).
+Surface ``fresh`` holds, per user, listings created since the live ``foryou`` version was built (``recpipe fresh``);
+its manifest names that ``foryou`` version (``batch_version``) and a reader merges the two lists by score.
 
 An entity's bucket is ``int(id) % buckets`` (``buckets`` is in the manifest; string ids use bucket 0 when the
 surface has one bucket). Buckets keep a version to a fixed number of keys, so expiring it is cheap.
@@ -14,10 +19,14 @@ surface has one bucket). Buckets keep a version to a fixed number of keys, so ex
 
 from __future__ import annotations
 
-SURFACES = ("foryou", "similar", "fallback", "exclude")
+BATCH_SURFACES = ("foryou", "similar", "fallback", "exclude")  # what `recpipe publish` writes and rolls back
+FRESH_SURFACE = "fresh"  # per-user overlays of `recpipe fresh`, between two publishes
+SURFACES = (*BATCH_SURFACES, FRESH_SURFACE)
 OPTIONAL_SURFACES = frozenset({"exclude"})  # absent in versions published before it existed
 PREFIX = "recpipe"
 UNAVAILABLE_KEY = f"{PREFIX}:unavailable"
+UNAVAILABLE_LOG_KEY = f"{PREFIX}:unavailable:log"
+AVAILABILITY_PROGRESS_KEY = f"{PREFIX}:availability:progress"
 
 
 def _check_surface(surface: str) -> None:

@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from redis.typing import EncodableT, FieldT
 
 from recpipe.errors import RecpipeError
-from recpipe.serving import keys, resp
+from recpipe.serving import availability, keys, resp
 from recpipe.serving.connection import RedisTarget
 
 log = logging.getLogger(__name__)
@@ -202,8 +202,13 @@ def switch(
     unavailable_items: list[int],
     keep_versions: int,
     expire_s: int,
+    lists_built_at: float = 0.0,
 ) -> None:
-    """Point every surface at ``version`` in one transaction, then expire versions past ``keep_versions``."""
+    """Point every surface at ``version`` in one transaction, then expire versions past ``keep_versions``.
+
+    The same transaction replaces the unavailable set with ``unavailable_items`` plus what the availability stream
+    logged as sold since ``lists_built_at`` (unix seconds), and ends the fresh overlays of the previous version:
+    the new lists were built after them."""
     staging = f"{keys.UNAVAILABLE_KEY}:staging:{version}"
     client.delete(staging)
     for start in range(0, len(unavailable_items), 10_000):
@@ -213,13 +218,19 @@ def switch(
             tx.set(keys.pointer_key(surface), version)
             tx.lrem(keys.versions_key(surface), 0, version)
             tx.lpush(keys.versions_key(surface), version)
-        if unavailable_items:
-            tx.rename(staging, keys.UNAVAILABLE_KEY)
-        else:
-            tx.delete(keys.UNAVAILABLE_KEY)
+        tx.eval(
+            availability.MERGE_LOG_SCRIPT,
+            3,
+            staging,
+            keys.UNAVAILABLE_LOG_KEY,
+            keys.UNAVAILABLE_KEY,
+            lists_built_at,
+        )
+        tx.delete(keys.pointer_key(keys.FRESH_SURFACE))
         tx.execute()
     for surface in surfaces:
         expire_old_versions(client, surface, keep_versions, expire_s)
+    expire_old_versions(client, keys.FRESH_SURFACE, 0, expire_s)
 
 
 def _version_keys(client: redis.Redis, surface: str, version: str) -> list[str]:
@@ -234,7 +245,10 @@ def expire_old_versions(client: redis.Redis, surface: str, keep_versions: int, e
         for version in old:
             for name in _version_keys(client, surface, version):
                 pipe.expire(name, expire_s)
-        pipe.ltrim(keys.versions_key(surface), 0, keep_versions - 1)
+        if keep_versions:
+            pipe.ltrim(keys.versions_key(surface), 0, keep_versions - 1)
+        else:
+            pipe.delete(keys.versions_key(surface))
         pipe.execute()
     return old
 

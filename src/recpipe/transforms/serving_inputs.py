@@ -49,10 +49,10 @@ def fallback_entries(fallback_candidates: DataFrame) -> DataFrame:
     return fallback_candidates.select(F.col("segment").alias("entity"), "encoded_list")
 
 
-def unavailable_listed_items(entries: Sequence[DataFrame], items: DataFrame) -> DataFrame:
-    """Items in any published list that are sold or deleted by now: what the reader must drop."""
+def unavailable_listed_items(entries: Sequence[DataFrame], gone: DataFrame) -> DataFrame:
+    """Items in any published list that are sold or deleted by now (``gone``: ``item_id``, from
+    ``transforms.availability``): what the reader must drop."""
     listed = entries[0].select(F.explode("item_ids").alias("item_id"))
     for df in entries[1:]:
         listed = listed.unionByName(df.select(F.explode("item_ids").alias("item_id")))
-    gone = items.where(F.col("status").isin("sold", "deleted")).select("item_id")
-    return listed.distinct().join(gone, "item_id")
+    return listed.distinct().join(gone.select("item_id"), "item_id")
