@@ -62,6 +62,14 @@ JOBS: dict[str, JobEntry] = {
         "recpipe.jobs.publish",
         "Publish gold lists to Redis as a new verified version and switch the pointers atomically (--rollback, --dry-run).",
     ),
+    "availability": JobEntry(
+        "recpipe.jobs.availability",
+        "Stream sold and deleted listings into Redis' unavailable set (Structured Streaming, checkpointed; --once).",
+    ),
+    "fresh": JobEntry(
+        "recpipe.jobs.fresh",
+        "Score listings created since the live lists were built for every user; publish per-user fresh overlays.",
+    ),
     "report": JobEntry(
         "recpipe.jobs.report",
         "Write an HTML health page (charts + table) of the latest runs in monitoring.pipeline_runs.",

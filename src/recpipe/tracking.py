@@ -13,13 +13,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from mlflow import MlflowClient
-from mlflow.models import ModelSignature
+from mlflow.models import Model, ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import Array, ColSpec, Schema
 
 from recpipe.config import Settings
 from recpipe.errors import MissingInputError
+from recpipe.models.base import Recommender
 from recpipe.models.evaluation import MODEL_METRICS
+from recpipe.models.features import FeatureEncoder, listing_features
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,36 @@ def pyfunc_signature() -> ModelSignature:
             [ColSpec("long", "user_id"), ColSpec(Array("long"), "item_ids"), ColSpec(Array("double"), "scores")]
         ),
     )
+
+
+@dataclass(frozen=True)
+class ListingSide:
+    """A registered version's listing side: its model and the listing feature encoder it was trained with."""
+
+    model: Recommender
+    encoder: FeatureEncoder
+
+    def vectors(self, listings: pd.DataFrame) -> np.ndarray:
+        """Vectors of listings without history (``category``, ``brand``, ``size``, ``condition``, ``price``,
+        ``listed_at``, seller ``country``): the features and the model code the training run used."""
+        features, _ = listing_features(listings, self.encoder)
+        return self.model.listing_vectors(features, listings["listed_at"].to_numpy("datetime64[ns]"))
+
+
+def listing_side(settings: Settings, model: str, version: str) -> ListingSide | None:
+    """The listing side of a registered model version (None when its family has none, e.g. ALS alone)."""
+    from recpipe.models.registry import load_model
+
+    configure(settings)
+    uri = f"models:/{registered_name(settings, model)}/{version}"
+    root = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    artifacts = Model.load(str(root / "MLmodel")).flavors["python_function"].get("artifacts", {})
+    if "listing_features" not in artifacts:
+        return None
+    recommender = load_model(root / artifacts["model"]["path"])
+    if not recommender.has_listing_side:
+        return None
+    return ListingSide(recommender, FeatureEncoder.load(root / artifacts["listing_features"]["path"]))
 
 
 @dataclass(frozen=True)

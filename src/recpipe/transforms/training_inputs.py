@@ -59,16 +59,27 @@ def listing_index(item_index: DataFrame, since) -> Transform:
     return transform
 
 
-def listing_attributes(item_index: DataFrame, users: DataFrame) -> Transform:
-    """Attributes of the indexed listings (``models.features.listing_attributes``' input): ``item_idx``,
-    ``category``, ``brand``, ``size``, ``condition``, ``price``, ``listed_at`` and the seller's ``country``."""
+LISTING_ATTRIBUTES = ("category", "brand", "size", "condition", "price", "listed_at", "country")
+
+
+def with_seller_country(users: DataFrame) -> Transform:
+    """Listings -> listings with their seller's ``country`` (null when the seller is unknown)."""
 
     def transform(items: DataFrame) -> DataFrame:
-        sellers = users.select(F.col("user_id").alias("seller_id"), "country")
+        return items.join(users.select(F.col("user_id").alias("seller_id"), "country"), "seller_id", "left")
+
+    return transform
+
+
+def listing_attributes(item_index: DataFrame, users: DataFrame) -> Transform:
+    """Attributes of the indexed listings (``models.features.listing_attributes``' input): ``item_idx`` and
+    ``LISTING_ATTRIBUTES`` (the seller's ``country`` among them)."""
+
+    def transform(items: DataFrame) -> DataFrame:
         return (
             items.join(item_index.select("item_id", "item_idx"), "item_id")
-            .join(sellers, "seller_id", "left")
-            .select("item_idx", "category", "brand", "size", "condition", "price", "listed_at", "country")
+            .transform(with_seller_country(users))
+            .select("item_idx", *LISTING_ATTRIBUTES)
         )
 
     return transform

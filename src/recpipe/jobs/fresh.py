@@ -1,0 +1,263 @@
+"""`recpipe fresh`: listings created since the live lists were built, scored for every user of those lists and
+published as per-user overlays that readers merge with the lists by score."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from recpipe import catalog, schemas, tracking
+from recpipe.config import (
+    CandidatesConfig,
+    FreshConfig,
+    InteractionsConfig,
+    PublishConfig,
+    load_job_config,
+    load_settings,
+)
+from recpipe.jobs.context import JobContext
+from recpipe.quality.rules import bronze_rules
+from recpipe.quality.validation import validate_table
+from recpipe.serving import keys, overlays
+from recpipe.serving import publisher as P
+from recpipe.serving.connection import RedisTarget, resolve_target
+from recpipe.spark import get_spark
+from recpipe.tables import to_pandas
+from recpipe.transforms import availability as A
+from recpipe.transforms import candidates as C
+from recpipe.transforms import fresh as FR
+from recpipe.transforms import serving_inputs as S
+from recpipe.transforms.training_inputs import LISTING_ATTRIBUTES, with_seller_country
+
+log = logging.getLogger(__name__)
+
+NAME = "fresh"
+DESCRIPTION = """\
+Reads the live foryou version from Redis (its manifest names the model version and when its lists' data ends),
+takes the bronze.items listings created after the previous fresh run of that version (or after the lists'
+data), still for sale and passing the bronze item rules (failing rows go to quarantine.items), computes their
+vectors with the model version's listing side (the registered listing feature encoder and model: the vectors the
+batch gives listings without history), scores them for every user with a personal list in the live version with
+the candidates job's scorer and rules (own listings excluded, max_per_seller), merges the result by score with the
+user's previous overlay (sold listings dropped), writes gold.fresh_listings and gold.fresh_overlays, and publishes
+the overlays to Redis as surface `fresh` under a new version: written, read back and verified, then switched only
+while the same foryou version is live. The next publish ends the overlays. monitoring.fresh_runs records each run."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis-url", help="override the target's Redis URL (credentials go in REDIS_PASSWORD)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    config = load_job_config(NAME, FreshConfig, args.conf, args.set)
+    settings = load_settings()
+    publishing = load_job_config("publish", PublishConfig)
+    target = resolve_target(
+        args.redis_url or settings.redis_url, settings.redis_secret_scope, retries=publishing.retries
+    )
+    target.check()  # before Spark starts: a wrong URL fails in seconds
+    ctx = JobContext.for_settings(NAME, settings, get_spark(settings, app_name=f"recpipe-{NAME}"))
+    return refresh(ctx, config, target, load_job_config("candidates", CandidatesConfig), publishing)
+
+
+def _previous_run(ctx: JobContext, batch_version: str):
+    """The latest fresh run for ``batch_version`` (None: the first since the lists were published)."""
+    if not ctx.tables.exists(catalog.MONITORING_FRESH_RUNS):
+        return None
+    return (
+        ctx.tables.read(catalog.MONITORING_FRESH_RUNS)
+        .where(F.col("batch_version") == batch_version)
+        .orderBy(F.desc("listed_until"))
+        .first()
+    )
+
+
+def overlay_users(ctx: JobContext, live: overlays.LiveBatch) -> DataFrame:
+    """``user_id, factors`` of the users whose published list is personal: scores of the same model compare, so
+    an overlay merges into their list (a fallback list's scores are counts). The lists as published: the Delta
+    version of gold.user_candidates that publish recorded for the live version."""
+    manifests = ctx.tables.read(catalog.MONITORING_PUBLISH_MANIFESTS)
+    published = manifests.where((F.col("version") == live.version) & (F.col("surface") == "foryou")).first()
+    if published is None:
+        raise P.PublishError(f"{catalog.MONITORING_PUBLISH_MANIFESTS} has no row for live version {live.version}")
+    lists = ctx.tables.read(catalog.GOLD_USER_CANDIDATES, version=int(published.gold_version))
+    personal = lists.where(F.col("source") == C.PERSONAL_SOURCE).select("user_id")
+    factors = ctx.tables.read(catalog.GOLD_USER_FACTORS).where(F.col("model_version") == live.model_version)
+    return factors.join(personal, "user_id").select("user_id", "factors")
+
+
+def fresh_version_of(live: overlays.LiveBatch, listed_until: datetime) -> str:
+    """Deterministic: a rerun over the same listings rewrites the same version."""
+    return f"{live.version}-f{listed_until:%Y%m%d%H%M%S}"
+
+
+def refresh(
+    ctx: JobContext,
+    config: FreshConfig,
+    target: RedisTarget,
+    rules: CandidatesConfig,
+    publishing: PublishConfig,
+) -> dict[str, Any]:
+    t, stages, spark = ctx.tables, ctx.stages, ctx.spark
+    started = time.perf_counter()
+    live = overlays.live_batch(target.check())
+    previous = _previous_run(ctx, live.version)
+    since = previous.listed_until if previous is not None else live.generated_at
+    items, events = t.read(catalog.BRONZE_ITEMS), t.read(catalog.BRONZE_EVENTS)
+    summary: dict[str, Any] = {"batch_version": live.version, "model_version": live.model_version, "since": str(since)}
+
+    with stages.stage("new listings"):
+        # sold since the lists were built: from the listings created since and the purchases since
+        gone = A.unavailable_in(
+            items.transform(FR.listed_after(live.generated_at)),
+            events.where(F.col("event_ts") > F.lit(live.generated_at)),
+        ).cache()
+        candidates = items.transform(FR.new_listings(since, gone))
+        run_id = ctx.run_id(live.version, str(since), sorted(t.versions_read.items()))
+        checked = (
+            validate_table(
+                candidates,
+                "items",
+                schemas.ITEMS,
+                bronze_rules(
+                    "items",
+                    datetime.combine(
+                        load_job_config("interactions", InteractionsConfig).validation.platform_start,
+                        datetime.min.time(),
+                    ),
+                    datetime.now(UTC),
+                ),
+                run_id,
+            )
+            if not candidates.isEmpty()
+            else None
+        )
+        if checked is not None:
+            t.replace_where(checked.quarantine, catalog.QUARANTINE_ITEMS, f"run_id = '{run_id}'")
+            stages.count(catalog.quarantine_of(catalog.BRONZE_ITEMS), checked.quarantined)
+        listings = (
+            to_pandas(
+                checked.valid.transform(with_seller_country(t.read(catalog.SILVER_USERS))).select(
+                    "item_id", "seller_id", *LISTING_ATTRIBUTES
+                )
+            ).sort_values("item_id")
+            if checked is not None
+            else pd.DataFrame()
+        )
+        stages.count("new listings", len(listings))
+    if listings.empty:
+        log.info("no new listings since %s for version %s: nothing to publish", since, live.version)
+        gone.unpersist()
+        return {**stages.summary(), **summary, "listings": 0}
+
+    side = tracking.listing_side(ctx.settings, rules.model_name, live.model_version)
+    if side is None:
+        log.warning("model version %s has no listing side: new listings wait for the next batch", live.model_version)
+        gone.unpersist()
+        return {**stages.summary(), **summary, "listings": len(listings), "scored": 0}
+
+    listed_until = pd.Timestamp(listings["listed_at"].max()).to_pydatetime()
+    fresh_version = fresh_version_of(live, listed_until)
+    stamp = {"model_version": live.model_version, "batch_version": live.version, "fresh_version": fresh_version}
+    with stages.stage("vectors"):
+        vectors = side.vectors(listings)
+        t.replace_where(
+            spark.createDataFrame(
+                pd.DataFrame(
+                    {
+                        "item_id": listings["item_id"].to_numpy(np.int64),
+                        "seller_id": listings["seller_id"].to_numpy(np.int64),
+                        "listed_at": listings["listed_at"],
+                        "factors": list(vectors),
+                        **stamp,
+                    }
+                ),
+                catalog.columns(catalog.GOLD_FRESH_LISTINGS),
+            ),
+            catalog.GOLD_FRESH_LISTINGS,
+            f"fresh_version = '{fresh_version}'",
+        )
+
+    with stages.stage("overlays"):
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
+        scored_catalog = C.Catalog(
+            listings["item_id"].to_numpy(np.int64), vectors.astype(np.float32), listings["seller_id"].to_numpy(np.int64)
+        )
+        new = t.read(catalog.GOLD_FRESH_LISTINGS).where(F.col("fresh_version") == fresh_version)
+        scored = (
+            overlay_users(ctx, live)
+            .transform(C.with_exclusions(FR.own_new_listings(new)))
+            .transform(
+                C.score_top_k(
+                    C.broadcast_catalog(spark, scored_catalog), "user_id", config.overlay_length, rules.max_per_seller
+                )
+            )
+        )
+        before = (
+            t.read(catalog.GOLD_FRESH_OVERLAYS).where(F.col("batch_version") == live.version)
+            if t.exists(catalog.GOLD_FRESH_OVERLAYS)
+            else spark.createDataFrame([], catalog.columns(catalog.GOLD_FRESH_OVERLAYS))
+        )
+        dropped = np.sort(np.array([r.item_id for r in gone.collect()], dtype=np.int64))
+        merged = scored.transform(FR.merged_with(before, spark.sparkContext.broadcast(dropped), config.overlay_length))
+        stamped = merged.where(F.size("item_ids") > 0).select("*", *[F.lit(v).alias(k) for k, v in stamp.items()])
+        t.overwrite(stamped, catalog.GOLD_FRESH_OVERLAYS)
+        users = t.rows_written(catalog.GOLD_FRESH_OVERLAYS)
+        stages.count(catalog.GOLD_FRESH_OVERLAYS, users)
+    gone.unpersist()
+
+    with stages.stage("publish"):
+        entries = S.foryou_entries(t.read(catalog.GOLD_FRESH_OVERLAYS)).transform(
+            S.by_bucket(publishing.foryou_buckets, publishing.write_partitions)
+        )
+        manifest = {
+            "batch_version": live.version,
+            "model_version": live.model_version,
+            "run_id": run_id,
+            "listed_until": str(listed_until),
+        }
+        written = P.publish_surface(
+            spark,
+            entries,
+            target,
+            keys.FRESH_SURFACE,
+            fresh_version,
+            publishing.foryou_buckets,
+            publishing.batch_size,
+            manifest,
+            verify=publishing.verify,
+        )
+        overlays.switch_overlay(target.check(), fresh_version, live.version, config.expire_after_s)
+        stages.count("redis fresh entries", written.entries)
+
+    record = {
+        "fresh_version": fresh_version,
+        "batch_version": live.version,
+        "model_version": live.model_version,
+        "run_id": run_id,
+        "listed_after": since,
+        "listed_until": listed_until,
+        "listings": len(listings),
+        "quarantined": checked.quarantined if checked is not None else 0,
+        "users": users,
+        "entries": written.entries,
+        "seconds": round(time.perf_counter() - started, 3),
+        "published_at": datetime.now(UTC).replace(tzinfo=None),
+    }
+    t.replace_where(
+        spark.createDataFrame([record], catalog.columns(catalog.MONITORING_FRESH_RUNS)),
+        catalog.MONITORING_FRESH_RUNS,
+        f"fresh_version = '{fresh_version}'",
+    )
+    log.info(
+        "published fresh overlay %s (%d listings, %d users) over %s", fresh_version, len(listings), users, live.version
+    )
+    return {**stages.summary(), **summary, **{k: v for k, v in record.items() if k not in ("listed_after",)}}

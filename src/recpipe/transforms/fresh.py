@@ -1,0 +1,88 @@
+"""Fresh overlays as Spark transforms: which listings are new, whom to score, and the merge with the previous
+overlay (on the executors, one Arrow batch at a time, by ``models.merge``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark import Broadcast
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from recpipe.models.merge import RankedRows, merge_ranked
+from recpipe.serving import encoding
+from recpipe.transforms.candidates import SCORED_SCHEMA, own_listings
+from recpipe.transforms.interactions import Transform
+
+OVERLAY_SCHEMA = SCORED_SCHEMA.format(key="user_id")
+
+
+def listed_after(since: datetime) -> Transform:
+    """Listings listed after ``since``."""
+
+    def transform(items: DataFrame) -> DataFrame:
+        return items.where(F.col("listed_at") > F.lit(since))
+
+    return transform
+
+
+def new_listings(since: datetime, gone: DataFrame) -> Transform:
+    """Listings listed after ``since`` that are still for sale: active and not sold or deleted since (``gone``:
+    ``item_id`` from ``transforms.availability``, e.g. a purchase its row does not show yet)."""
+
+    def transform(items: DataFrame) -> DataFrame:
+        return (
+            items.transform(listed_after(since))
+            .where(F.col("status") == "active")
+            .join(gone.select("item_id"), "item_id", "left_anti")
+        )
+
+    return transform
+
+
+def own_new_listings(listings: DataFrame) -> DataFrame:
+    """``user_id, exclude``: each seller's own new listings, never in their overlay."""
+    return own_listings(listings).groupBy("user_id").agg(F.array_sort(F.collect_set("item_id")).alias("exclude"))
+
+
+def _rows(batch: pa.RecordBatch, ids: str, scores: str) -> RankedRows:
+    lengths = pc.list_value_length(batch.column(ids)).fill_null(0).to_numpy(zero_copy_only=False)
+    return RankedRows(
+        np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        pc.list_flatten(batch.column(ids)).to_numpy(zero_copy_only=False).astype(np.int64),
+        pc.list_flatten(batch.column(scores)).to_numpy(zero_copy_only=False).astype(np.float32),
+    )
+
+
+def merged_with(previous: DataFrame, gone: Broadcast, length: int) -> Transform:
+    """Scored overlays (``user_id, item_ids, scores``) merged by score with each user's ``previous`` overlay, the
+    ``gone`` item ids (a sorted numpy array, broadcast) dropped, ``length`` kept: ``user_id, item_ids, scores,
+    encoded_list``."""
+
+    def merge(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        drop = gone.value
+        for batch in batches:
+            merged, _ = merge_ranked(
+                [_rows(batch, "item_ids", "scores"), _rows(batch, "prev_ids", "prev_scores")], length, drop
+            )
+            offsets = pa.array(merged.offsets.astype(np.int32))
+            item_ids = pa.ListArray.from_arrays(offsets, pa.array(merged.ids, pa.int64()))
+            scores = pa.ListArray.from_arrays(offsets, pa.array(merged.scores, pa.float32()))
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("user_id"), item_ids, scores, encoding.encode_arrow(item_ids, scores)],
+                names=["user_id", "item_ids", "scores", "encoded_list"],
+            )
+
+    def transform(scored: DataFrame) -> DataFrame:
+        before = previous.select("user_id", F.col("item_ids").alias("prev_ids"), F.col("scores").alias("prev_scores"))
+        return (
+            scored.select("user_id", "item_ids", "scores")
+            .join(before, "user_id", "left")
+            .mapInArrow(merge, OVERLAY_SCHEMA)
+        )
+
+    return transform
