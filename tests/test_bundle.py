@@ -140,3 +140,13 @@ def test_pipeline_runs_the_jobs_in_order_with_retries_and_timeouts():
     assert all(limit > 0 and retries is not None for limit, retries in task_limits)  # configured, not measured
     assert job["schedule"]["quartz_cron_expression"] and job["email_notifications"]["on_failure"]
     assert load_bundle()["targets"]["dev"]["mode"] == "development"  # pauses the schedule in dev
+
+
+def test_freshness_runs_beside_the_daily_pipeline():
+    jobs = load_bundle()["resources"]["jobs"]
+    stream = jobs["recpipe_availability"]
+    assert stream["continuous"]["pause_status"] == "UNPAUSED" and "schedule" not in stream
+    assert [t["python_wheel_task"]["parameters"] for t in stream["tasks"]] == [["availability"]]
+    fresh = jobs["recpipe_fresh"]
+    assert fresh["schedule"]["quartz_cron_expression"] == "0 */15 * * * ?" and fresh["max_concurrent_runs"] == 1
+    assert [t["python_wheel_task"]["parameters"] for t in fresh["tasks"]] == [["fresh"]]

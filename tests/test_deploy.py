@@ -112,10 +112,14 @@ def deployed_run(installed_wheel, tmp_path_factory):
         "task_key": "gate_failing",
         "parameters": [*gate["parameters"], "--set=min_list_length=100000"],
     }
+    # the continuous stream's command line, told to stop once it has caught up; then a fresh run
+    freshness = [
+        {**t, "parameters": [*t["parameters"], "--once"]} for t in wheel_tasks("recpipe_availability")
+    ] + wheel_tasks("recpipe_fresh")
     try:
         results = run_tasks(
             installed_wheel,
-            [generate, *wheel_tasks("recpipe_pipeline"), *wheel_tasks("recpipe_evaluate"), failing_gate],
+            [generate, *wheel_tasks("recpipe_pipeline"), *freshness, *wheel_tasks("recpipe_evaluate"), failing_gate],
             workdir,
             env,
         )
@@ -137,6 +141,8 @@ def test_every_bundle_task_runs_from_the_installed_wheel(deployed_run, installed
         ("gate", 0),
         ("publish", 0),
         ("report", 0),
+        ("availability", 0),
+        ("fresh", 0),
         ("evaluate", 0),
     ]
     assert all(str(installed_wheel.parent.parent) in r["module_file"] for r in results)  # the wheel, not the checkout

@@ -53,6 +53,11 @@ while the same foryou version is live. The next publish ends the overlays. monit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--until",
+        type=datetime.fromisoformat,
+        help="only listings and sales up to this UTC time (replays and backfills; default: all that has arrived)",
+    )
     parser.add_argument("--redis-url", help="override the target's Redis URL (credentials go in REDIS_PASSWORD)")
 
 
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     target.check()  # before Spark starts: a wrong URL fails in seconds
     ctx = JobContext.for_settings(NAME, settings, get_spark(settings, app_name=f"recpipe-{NAME}"))
-    return refresh(ctx, config, target, load_job_config("candidates", CandidatesConfig), publishing)
+    return refresh(ctx, config, target, load_job_config("candidates", CandidatesConfig), publishing, args.until)
 
 
 def _previous_run(ctx: JobContext, batch_version: str):
@@ -99,13 +104,80 @@ def fresh_version_of(live: overlays.LiveBatch, listed_until: datetime) -> str:
     return f"{live.version}-f{listed_until:%Y%m%d%H%M%S}"
 
 
+def score_overlays(
+    ctx: JobContext,
+    users: DataFrame,
+    listings: C.Catalog,
+    own: DataFrame,
+    gone: np.ndarray,
+    config: FreshConfig,
+    rules: CandidatesConfig,
+    stamp: dict[str, str],
+) -> int:
+    """Users (``user_id, factors``) x new listings on the executors with the candidates job's scorer and rules
+    (``own``: ``user_id, exclude``, each seller's new listings), merged by score with the users' previous overlay
+    of the same lists (``gone`` ids dropped); written to gold.fresh_overlays. Returns the users with an overlay."""
+    t, spark = ctx.tables, ctx.spark
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
+    scored = (
+        users.transform(C.with_exclusions(own))
+        .select("user_id", "factors", "exclude")
+        .transform(
+            C.score_top_k(C.broadcast_catalog(spark, listings), "user_id", config.overlay_length, rules.max_per_seller)
+        )
+    )
+    previous = (
+        t.read(catalog.GOLD_FRESH_OVERLAYS).where(F.col("batch_version") == stamp["batch_version"])
+        if t.exists(catalog.GOLD_FRESH_OVERLAYS)
+        else spark.createDataFrame([], catalog.columns(catalog.GOLD_FRESH_OVERLAYS))
+    )
+    dropped = spark.sparkContext.broadcast(np.unique(gone))
+    merged = scored.transform(FR.merged_with(previous, dropped, config.overlay_length))
+    stamped = merged.where(F.size("item_ids") > 0).select("*", *[F.lit(v).alias(k) for k, v in stamp.items()])
+    t.overwrite(stamped, catalog.GOLD_FRESH_OVERLAYS)
+    written = t.rows_written(catalog.GOLD_FRESH_OVERLAYS)
+    ctx.stages.count(catalog.GOLD_FRESH_OVERLAYS, written)
+    return written
+
+
+def publish_overlays(
+    ctx: JobContext,
+    target: RedisTarget,
+    publishing: PublishConfig,
+    fresh_version: str,
+    manifest: dict[str, str],
+    expire_s: int,
+) -> P.SurfaceStats:
+    """gold.fresh_overlays into Redis as surface ``fresh``: written, read back and verified like a publish, then
+    switched while the lists it was built for (``manifest["batch_version"]``) are live."""
+    entries = S.foryou_entries(ctx.tables.read(catalog.GOLD_FRESH_OVERLAYS)).transform(
+        S.by_bucket(publishing.foryou_buckets, publishing.write_partitions)
+    )
+    written = P.publish_surface(
+        ctx.spark,
+        entries,
+        target,
+        keys.FRESH_SURFACE,
+        fresh_version,
+        publishing.foryou_buckets,
+        publishing.batch_size,
+        manifest,
+        verify=publishing.verify,
+    )
+    overlays.switch_overlay(target.check(), fresh_version, manifest["batch_version"], expire_s)
+    ctx.stages.count("redis fresh entries", written.entries)
+    return written
+
+
 def refresh(
     ctx: JobContext,
     config: FreshConfig,
     target: RedisTarget,
     rules: CandidatesConfig,
     publishing: PublishConfig,
+    until: datetime | None = None,
 ) -> dict[str, Any]:
+    """One fresh run; ``until``: consider only listings and sales up to then (a replay of a past day)."""
     t, stages, spark = ctx.tables, ctx.stages, ctx.spark
     started = time.perf_counter()
     live = overlays.live_batch(target.check())
@@ -116,12 +188,15 @@ def refresh(
 
     with stages.stage("new listings"):
         # sold since the lists were built: from the listings created since and the purchases since
-        gone = A.unavailable_in(
-            items.transform(FR.listed_after(live.generated_at)),
-            events.where(F.col("event_ts") > F.lit(live.generated_at)),
-        ).cache()
-        candidates = items.transform(FR.new_listings(since, gone))
-        run_id = ctx.run_id(live.version, str(since), sorted(t.versions_read.items()))
+        events_since = events.where(F.col("event_ts") > F.lit(live.generated_at))
+        if until is not None:
+            events_since = events_since.where(F.col("event_ts") <= F.lit(until))
+        gone = A.unavailable_in(items.transform(FR.listed_after(live.generated_at, until)), events_since)
+        if until is not None:
+            gone = gone.where(F.col("at").isNull() | (F.col("at") <= F.lit(until)))
+        gone = gone.cache()
+        candidates = items.transform(FR.new_listings(since, gone, until))
+        run_id = ctx.run_id(live.version, str(since), str(until), sorted(t.versions_read.items()))
         checked = (
             validate_table(
                 candidates,
@@ -187,56 +262,27 @@ def refresh(
         )
 
     with stages.stage("overlays"):
-        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
-        scored_catalog = C.Catalog(
-            listings["item_id"].to_numpy(np.int64), vectors.astype(np.float32), listings["seller_id"].to_numpy(np.int64)
-        )
         new = t.read(catalog.GOLD_FRESH_LISTINGS).where(F.col("fresh_version") == fresh_version)
-        scored = (
-            overlay_users(ctx, live)
-            .transform(C.with_exclusions(FR.own_new_listings(new)))
-            .transform(
-                C.score_top_k(
-                    C.broadcast_catalog(spark, scored_catalog), "user_id", config.overlay_length, rules.max_per_seller
-                )
-            )
+        users = score_overlays(
+            ctx,
+            overlay_users(ctx, live),
+            C.Catalog(listings["item_id"].to_numpy(np.int64), vectors, listings["seller_id"].to_numpy(np.int64)),
+            FR.own_new_listings(new),
+            np.array([r.item_id for r in gone.collect()], dtype=np.int64),
+            config,
+            rules,
+            stamp,
         )
-        before = (
-            t.read(catalog.GOLD_FRESH_OVERLAYS).where(F.col("batch_version") == live.version)
-            if t.exists(catalog.GOLD_FRESH_OVERLAYS)
-            else spark.createDataFrame([], catalog.columns(catalog.GOLD_FRESH_OVERLAYS))
-        )
-        dropped = np.sort(np.array([r.item_id for r in gone.collect()], dtype=np.int64))
-        merged = scored.transform(FR.merged_with(before, spark.sparkContext.broadcast(dropped), config.overlay_length))
-        stamped = merged.where(F.size("item_ids") > 0).select("*", *[F.lit(v).alias(k) for k, v in stamp.items()])
-        t.overwrite(stamped, catalog.GOLD_FRESH_OVERLAYS)
-        users = t.rows_written(catalog.GOLD_FRESH_OVERLAYS)
-        stages.count(catalog.GOLD_FRESH_OVERLAYS, users)
     gone.unpersist()
 
     with stages.stage("publish"):
-        entries = S.foryou_entries(t.read(catalog.GOLD_FRESH_OVERLAYS)).transform(
-            S.by_bucket(publishing.foryou_buckets, publishing.write_partitions)
-        )
         manifest = {
             "batch_version": live.version,
             "model_version": live.model_version,
             "run_id": run_id,
             "listed_until": str(listed_until),
         }
-        written = P.publish_surface(
-            spark,
-            entries,
-            target,
-            keys.FRESH_SURFACE,
-            fresh_version,
-            publishing.foryou_buckets,
-            publishing.batch_size,
-            manifest,
-            verify=publishing.verify,
-        )
-        overlays.switch_overlay(target.check(), fresh_version, live.version, config.expire_after_s)
-        stages.count("redis fresh entries", written.entries)
+        written = publish_overlays(ctx, target, publishing, fresh_version, manifest, config.expire_after_s)
 
     record = {
         "fresh_version": fresh_version,

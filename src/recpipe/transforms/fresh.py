@@ -10,34 +10,45 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark import Broadcast
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from recpipe.models.merge import RankedRows, merge_ranked
 from recpipe.serving import encoding
+from recpipe.transforms.availability import GONE_STATUSES
 from recpipe.transforms.candidates import SCORED_SCHEMA, own_listings
 from recpipe.transforms.interactions import Transform
 
 OVERLAY_SCHEMA = SCORED_SCHEMA.format(key="user_id")
 
 
-def listed_after(since: datetime) -> Transform:
-    """Listings listed after ``since``."""
+def listed_after(since: datetime, until: datetime | None = None) -> Transform:
+    """Listings listed after ``since`` (and, when given, by ``until``)."""
 
     def transform(items: DataFrame) -> DataFrame:
-        return items.where(F.col("listed_at") > F.lit(since))
+        listed = items.where(F.col("listed_at") > F.lit(since))
+        return listed if until is None else listed.where(F.col("listed_at") <= F.lit(until))
 
     return transform
 
 
-def new_listings(since: datetime, gone: DataFrame) -> Transform:
-    """Listings listed after ``since`` that are still for sale: active and not sold or deleted since (``gone``:
-    ``item_id`` from ``transforms.availability``, e.g. a purchase its row does not show yet)."""
+def for_sale_at(until: datetime | None) -> Column:
+    """True where a listing was for sale at ``until`` (None: now, its current status); a row sold or deleted
+    later was still active then (replays of a past day)."""
+    if until is None:
+        return F.col("status") == "active"
+    ended = F.coalesce(*[F.col(c) for c in ("sold_at", "deleted_at")], F.lit(None).cast("timestamp"))
+    return (F.col("status") == "active") | (F.col("status").isin(*GONE_STATUSES) & (ended > F.lit(until)))
+
+
+def new_listings(since: datetime, gone: DataFrame, until: datetime | None = None) -> Transform:
+    """Listings listed after ``since`` (by ``until``) and still for sale: active then and not sold or deleted
+    since (``gone``: ``item_id`` from ``transforms.availability``, e.g. a purchase its row does not show yet)."""
 
     def transform(items: DataFrame) -> DataFrame:
         return (
-            items.transform(listed_after(since))
-            .where(F.col("status") == "active")
+            items.transform(listed_after(since, until))
+            .where(for_sale_at(until))
             .join(gone.select("item_id"), "item_id", "left_anti")
         )
 
