@@ -27,7 +27,7 @@ from recpipe.config import CandidatesConfig, FreshConfig, PublishConfig, Setting
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.fresh import publish_overlays, score_overlays
 from recpipe.progress import configure_logging
-from recpipe.serving import keys
+from recpipe.serving import keys, overlays
 from recpipe.serving.connection import RedisTarget
 from recpipe.serving.local_redis import RedisProcess
 from recpipe.spark import get_spark
@@ -49,9 +49,11 @@ def one_run(ctx: JobContext, target: RedisTarget, new: C.Catalog, gone: np.ndarr
     users = ctx.tables.read(catalog.GOLD_USER_FACTORS).select("user_id", "factors")
     own = FR.own_new_listings(ctx.spark.createDataFrame(pd.DataFrame({"item_id": new.ids, "seller_id": new.sellers})))
     start = time.perf_counter()
-    written = score_overlays(ctx, users, new, own, gone, config, rules, stamp)
+    previous = overlays.live_overlay(target.client(), BATCH)
+    written = score_overlays(ctx, target, users, new, own, previous, gone, config, rules, stamp)
     scored = time.perf_counter()
-    stats = publish_overlays(ctx, target, publishing, stamp["fresh_version"], {"batch_version": BATCH}, 3600)
+    manifest = {"batch_version": BATCH, "listed_until": f"2026-11-02 0{number}:00:00"}
+    stats = publish_overlays(ctx, target, publishing, stamp["fresh_version"], manifest, 3600)
     published = time.perf_counter()
     return {
         "users": written,

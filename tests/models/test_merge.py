@@ -23,3 +23,29 @@ def test_length_cuts_each_row_and_empty_inputs_stay_empty():
     np.testing.assert_array_equal(merged.ids, [1, 2])
     merged, origin = merge_ranked([empty, empty])
     assert merged.offsets.tolist() == [0, 0] and len(merged.ids) == 0 and len(origin) == 0
+
+
+def test_the_fast_merge_of_ranked_lists_equals_the_general_sort():
+    """Ranked input takes binary searches, other input one sort: the same rule, the same answer (ties, items in
+    both lists, drops and cuts included)."""
+    from recpipe.models.merge import _merge_by_sort
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        rows, parts = int(rng.integers(1, 30)), []
+        for _ in range(int(rng.integers(1, 4))):
+            lengths = rng.integers(0, 8, rows)
+            ids, scores = [], []
+            for n in lengths:
+                ids.append(rng.choice(40, size=n, replace=False))  # unique within a row; shared across lists
+                scores.append(-np.sort(-rng.integers(0, 5, n).astype(np.float32)))  # many ties
+            parts.append(
+                RankedRows(np.concatenate([[0], np.cumsum(lengths)]), np.concatenate(ids), np.concatenate(scores))
+            )
+        length = int(rng.integers(1, 10))
+        drop = rng.choice(40, size=5, replace=False)
+        fast, fast_origin = merge_ranked(parts, length, drop)
+        slow, slow_origin = _merge_by_sort(parts, length, drop)
+        for a, b in ((fast.offsets, slow.offsets), (fast.ids, slow.ids), (fast.scores, slow.scores)):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(fast_origin, slow_origin)

@@ -139,3 +139,23 @@ def test_arrow_encoding_equals_row_by_row_encoding():
 def test_arrow_encoding_rejects_what_r1_cannot_hold(ids, scores, message):
     with pytest.raises(encoding.EncodingError, match=message):
         encoding.encode_arrow(pa.array(ids, pa.list_(pa.int64())), pa.array(scores, pa.list_(pa.float32())))
+
+
+def test_decode_many_reads_every_value_as_decode_does():
+    values = [
+        encoding.encode([7, 300], [0.5, 0.25]),
+        None,
+        encoding.encode([2**40, 1], [1.0, 0.0]),  # 64-bit ids
+        encoding.encode([], []),
+        encoding.encode([9, 8], [0.3, 0.1]),
+    ]
+    offsets, ids, scores = encoding.decode_many(values)
+    assert offsets.tolist() == [0, 2, 2, 4, 4, 6]
+    for row, value in enumerate(values):
+        expected = encoding.decode(value) if value is not None else ([], [])
+        np.testing.assert_array_equal(ids[offsets[row] : offsets[row + 1]], expected[0])
+        np.testing.assert_array_equal(scores[offsets[row] : offsets[row + 1]], expected[1])
+    same = [encoding.encode([1, 2, 3], [3, 2, 1]), encoding.encode([4, 5, 6], [6, 5, 4])]  # one shape: one matrix
+    assert encoding.decode_many(same)[1].tolist() == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(encoding.EncodingError):
+        encoding.decode_many([b"R2\x04\x00\x00"])

@@ -42,12 +42,12 @@ log = logging.getLogger(__name__)
 NAME = "fresh"
 DESCRIPTION = """\
 Reads the live foryou version from Redis (its manifest names the model version and when its lists' data ends),
-takes the bronze.items listings created after the previous fresh run of that version (or after the lists'
-data), still for sale and passing the bronze item rules (failing rows go to quarantine.items), computes their
+takes the bronze.items listings created after those in the live overlay of that version (or after the lists'
+data when there is none), still for sale and passing the bronze item rules (failing rows go to quarantine.items), computes their
 vectors with the model version's listing side (the registered listing feature encoder and model: the vectors the
 batch gives listings without history), scores them for every user with a personal list in the live version with
 the candidates job's scorer and rules (own listings excluded, max_per_seller), merges the result by score with the
-user's previous overlay (sold listings dropped), writes gold.fresh_listings and gold.fresh_overlays, and publishes
+overlay the user is served now (read from Redis on the executors; sold listings dropped), writes gold.fresh_listings and gold.fresh_overlays, and publishes
 the overlays to Redis as surface `fresh` under a new version: written, read back and verified, then switched only
 while the same foryou version is live. The next publish ends the overlays. monitoring.fresh_runs records each run."""
 
@@ -73,18 +73,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return refresh(ctx, config, target, load_job_config("candidates", CandidatesConfig), publishing, args.until)
 
 
-def _previous_run(ctx: JobContext, batch_version: str):
-    """The latest fresh run for ``batch_version`` (None: the first since the lists were published)."""
-    if not ctx.tables.exists(catalog.MONITORING_FRESH_RUNS):
-        return None
-    return (
-        ctx.tables.read(catalog.MONITORING_FRESH_RUNS)
-        .where(F.col("batch_version") == batch_version)
-        .orderBy(F.desc("listed_until"))
-        .first()
-    )
-
-
 def overlay_users(ctx: JobContext, live: overlays.LiveBatch) -> DataFrame:
     """``user_id, factors`` of the users whose published list is personal: scores of the same model compare, so
     an overlay merges into their list (a fallback list's scores are counts). The lists as published: the Delta
@@ -106,33 +94,34 @@ def fresh_version_of(live: overlays.LiveBatch, listed_until: datetime) -> str:
 
 def score_overlays(
     ctx: JobContext,
+    target: RedisTarget,
     users: DataFrame,
     listings: C.Catalog,
     own: DataFrame,
+    previous: overlays.LiveOverlay | None,
     gone: np.ndarray,
     config: FreshConfig,
     rules: CandidatesConfig,
     stamp: dict[str, str],
 ) -> int:
     """Users (``user_id, factors``) x new listings on the executors with the candidates job's scorer and rules
-    (``own``: ``user_id, exclude``, each seller's new listings), merged by score with the users' previous overlay
-    of the same lists (``gone`` ids dropped); written to gold.fresh_overlays. Returns the users with an overlay."""
+    (``own``: ``user_id, exclude``, each seller's new listings: a few rows, broadcast), merged by score with the
+    overlay each user is served now (``previous``; ``gone`` ids dropped), written to gold.fresh_overlays. One pass
+    over the users, no shuffle. Returns the users with an overlay."""
     t, spark = ctx.tables, ctx.spark
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
-    scored = (
-        users.transform(C.with_exclusions(own))
+    merged = (
+        users.transform(C.with_exclusions(F.broadcast(own)))
         .select("user_id", "factors", "exclude")
         .transform(
             C.score_top_k(C.broadcast_catalog(spark, listings), "user_id", config.overlay_length, rules.max_per_seller)
         )
+        .transform(
+            FR.merged_with_served(
+                target, previous, spark.sparkContext.broadcast(np.unique(gone)), config.overlay_length
+            )
+        )
     )
-    previous = (
-        t.read(catalog.GOLD_FRESH_OVERLAYS).where(F.col("batch_version") == stamp["batch_version"])
-        if t.exists(catalog.GOLD_FRESH_OVERLAYS)
-        else spark.createDataFrame([], catalog.columns(catalog.GOLD_FRESH_OVERLAYS))
-    )
-    dropped = spark.sparkContext.broadcast(np.unique(gone))
-    merged = scored.transform(FR.merged_with(previous, dropped, config.overlay_length))
     stamped = merged.where(F.size("item_ids") > 0).select("*", *[F.lit(v).alias(k) for k, v in stamp.items()])
     t.overwrite(stamped, catalog.GOLD_FRESH_OVERLAYS)
     written = t.rows_written(catalog.GOLD_FRESH_OVERLAYS)
@@ -181,7 +170,8 @@ def refresh(
     t, stages, spark = ctx.tables, ctx.stages, ctx.spark
     started = time.perf_counter()
     live = overlays.live_batch(target.check())
-    previous = _previous_run(ctx, live.version)
+    # the state is what is served: the live overlay of these lists holds every listing up to its listed_until
+    previous = overlays.live_overlay(target.check(), live.version)
     since = previous.listed_until if previous is not None else live.generated_at
     items, events = t.read(catalog.BRONZE_ITEMS), t.read(catalog.BRONZE_EVENTS)
     summary: dict[str, Any] = {"batch_version": live.version, "model_version": live.model_version, "since": str(since)}
@@ -265,9 +255,11 @@ def refresh(
         new = t.read(catalog.GOLD_FRESH_LISTINGS).where(F.col("fresh_version") == fresh_version)
         users = score_overlays(
             ctx,
+            target,
             overlay_users(ctx, live),
             C.Catalog(listings["item_id"].to_numpy(np.int64), vectors, listings["seller_id"].to_numpy(np.int64)),
             FR.own_new_listings(new),
+            previous,
             np.array([r.item_id for r in gone.collect()], dtype=np.int64),
             config,
             rules,

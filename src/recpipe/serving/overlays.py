@@ -49,6 +49,52 @@ def live_batch(client: redis.Redis) -> LiveBatch:
     )
 
 
+@dataclass(frozen=True)
+class LiveOverlay:
+    """The served overlay of the live lists: the state the next fresh run merges into."""
+
+    version: str
+    buckets: int
+    listed_until: datetime  # the newest listing it holds: the next run takes listings after it
+
+
+def live_overlay(client: redis.Redis, batch_version: str) -> LiveOverlay | None:
+    """The live ``fresh`` overlay when it was built for ``batch_version`` and its manifest is complete; None
+    otherwise (the next run then starts again from the lists' data end)."""
+    version = cast(bytes | None, client.get(keys.pointer_key(keys.FRESH_SURFACE)))
+    if version is None:
+        return None
+    fields = cast(
+        list[bytes | None],
+        client.hmget(
+            keys.manifest_key(keys.FRESH_SURFACE, version.decode()), ["batch_version", "buckets", "listed_until"]
+        ),
+    )
+    if any(f is None for f in fields) or cast(bytes, fields[0]).decode() != batch_version:
+        return None
+    return LiveOverlay(
+        version.decode(), int(cast(bytes, fields[1])), datetime.fromisoformat(cast(bytes, fields[2]).decode())
+    )
+
+
+def read_overlays(client: redis.Redis, overlay: LiveOverlay, user_ids: list[int]) -> list[bytes | None]:
+    """The served overlay values of ``user_ids`` (None: none), in one pipelined round trip (the HGETs are packed
+    as one buffer: building thousands of commands one by one costs more than the round trip)."""
+    commands = []
+    for user in user_ids:
+        key, field = keys.entry_location(keys.FRESH_SURFACE, overlay.version, user, overlay.buckets)
+        commands.append(f"*3\r\n$4\r\nHGET\r\n${len(key)}\r\n{key}\r\n${len(field)}\r\n{field}\r\n")
+    connection = client.connection_pool.get_connection()
+    try:
+        connection.send_packed_command(["".join(commands).encode()])
+        return [cast(bytes | None, connection.read_response()) for _ in user_ids]
+    except BaseException:
+        connection.disconnect()  # a half-read reply must not reach the next caller
+        raise
+    finally:
+        client.connection_pool.release(connection)
+
+
 def switch_overlay(client: redis.Redis, fresh_version: str, batch_version: str, expire_s: int) -> None:
     """Point ``fresh`` at ``fresh_version`` if ``batch_version`` is still live; the overlay's keys expire after
     ``expire_s`` (a publish ends it sooner) and earlier overlay versions expire now."""

@@ -15,6 +15,8 @@ from pyspark.sql import functions as F
 
 from recpipe.models.merge import RankedRows, merge_ranked
 from recpipe.serving import encoding
+from recpipe.serving.connection import RedisTarget
+from recpipe.serving.overlays import LiveOverlay, read_overlays
 from recpipe.transforms.availability import GONE_STATUSES
 from recpipe.transforms.candidates import SCORED_SCHEMA, own_listings
 from recpipe.transforms.interactions import Transform
@@ -69,17 +71,24 @@ def _rows(batch: pa.RecordBatch, ids: str, scores: str) -> RankedRows:
     )
 
 
-def merged_with(previous: DataFrame, gone: Broadcast, length: int) -> Transform:
-    """Scored overlays (``user_id, item_ids, scores``) merged by score with each user's ``previous`` overlay, the
-    ``gone`` item ids (a sorted numpy array, broadcast) dropped, ``length`` kept: ``user_id, item_ids, scores,
+def _decoded(values: list[bytes | None]) -> RankedRows:
+    return RankedRows(*encoding.decode_many(values))
+
+
+def merged_with_served(target: RedisTarget, previous: LiveOverlay | None, gone: Broadcast, length: int) -> Transform:
+    """Scored overlays (``user_id, item_ids, scores``) merged by score with each user's ``previous`` overlay as
+    served (read from Redis on the executors, one pipelined round trip per Arrow batch: no shuffle), the ``gone``
+    item ids (a sorted numpy array, broadcast) dropped, ``length`` kept: ``user_id, item_ids, scores,
     encoded_list``."""
 
     def merge(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         drop = gone.value
+        assert previous is not None
+        client = target.client()
         for batch in batches:
-            merged, _ = merge_ranked(
-                [_rows(batch, "item_ids", "scores"), _rows(batch, "prev_ids", "prev_scores")], length, drop
-            )
+            users = batch.column("user_id").to_numpy(zero_copy_only=False).tolist()
+            served = _decoded(read_overlays(client, previous, users))
+            merged, _ = merge_ranked([_rows(batch, "item_ids", "scores"), served], length, drop)
             offsets = pa.array(merged.offsets.astype(np.int32))
             item_ids = pa.ListArray.from_arrays(offsets, pa.array(merged.ids, pa.int64()))
             scores = pa.ListArray.from_arrays(offsets, pa.array(merged.scores, pa.float32()))
@@ -87,13 +96,11 @@ def merged_with(previous: DataFrame, gone: Broadcast, length: int) -> Transform:
                 [batch.column("user_id"), item_ids, scores, encoding.encode_arrow(item_ids, scores)],
                 names=["user_id", "item_ids", "scores", "encoded_list"],
             )
+        client.close()
 
     def transform(scored: DataFrame) -> DataFrame:
-        before = previous.select("user_id", F.col("item_ids").alias("prev_ids"), F.col("scores").alias("prev_scores"))
-        return (
-            scored.select("user_id", "item_ids", "scores")
-            .join(before, "user_id", "left")
-            .mapInArrow(merge, OVERLAY_SCHEMA)
-        )
+        if previous is None:  # the first overlay of these lists: the scored lists are it (new listings are for sale)
+            return scored.select("user_id", "item_ids", "scores", "encoded_list")
+        return scored.select("user_id", "item_ids", "scores").mapInArrow(merge, OVERLAY_SCHEMA)
 
     return transform
