@@ -104,7 +104,7 @@ def served(batch: RankedRows | None, overlay: RankedRows | None, gone: np.ndarra
 
 def replay(ctx: JobContext, target: RedisTarget, as_of) -> None:
     rules, publishing, config = load_job_config("candidates", CandidatesConfig), PublishConfig(), FreshConfig()
-    day_start = as_of_end(as_of)
+    day_start = as_of_end(as_of).replace(tzinfo=None)  # naive UTC, as Spark hands timestamps to pandas
     overlays_by_hour: dict[int, dict[int, RankedRows]] = {0: {}}
     started = time.perf_counter()
     for hour in range(1, 24):

@@ -158,6 +158,34 @@ def publish_overlays(
     return written
 
 
+def unavailable_since(
+    items: DataFrame, events: DataFrame, live: overlays.LiveBatch, until: datetime | None
+) -> DataFrame:
+    """``item_id, at`` of listings sold or deleted since the lists' data end (by ``until``): from the listings
+    created since and the purchases since."""
+    events_since = events.where(F.col("event_ts") > F.lit(live.generated_at))
+    if until is not None:
+        events_since = events_since.where(F.col("event_ts") <= F.lit(until))
+    gone = A.unavailable_in(items.transform(FR.listed_after(live.generated_at, until)), events_since)
+    return gone if until is None else gone.where(F.col("at").isNull() | (F.col("at") <= F.lit(until)))
+
+
+def valid_new_listings(ctx: JobContext, candidates: DataFrame, run_id: str) -> tuple[pd.DataFrame, int]:
+    """New listings that pass the bronze item rules, with their sellers' country, on the driver (a few thousand
+    rows); failing rows go to quarantine.items with the rules they broke. Returns them and the quarantined count."""
+    if candidates.isEmpty():
+        return pd.DataFrame(), 0
+    validation = load_job_config("interactions", InteractionsConfig).validation
+    platform_start = datetime.combine(validation.platform_start, datetime.min.time())
+    rules = bronze_rules("items", platform_start, datetime.now(UTC))
+    checked = validate_table(candidates, "items", schemas.ITEMS, rules, run_id)
+    ctx.tables.replace_where(checked.quarantine, catalog.QUARANTINE_ITEMS, f"run_id = '{run_id}'")
+    ctx.stages.count(catalog.quarantine_of(catalog.BRONZE_ITEMS), checked.quarantined)
+    sellers = ctx.tables.read(catalog.SILVER_USERS)
+    listings = checked.valid.transform(with_seller_country(sellers)).select("item_id", "seller_id", *LISTING_ATTRIBUTES)
+    return to_pandas(listings).sort_values("item_id"), checked.quarantined
+
+
 def refresh(
     ctx: JobContext,
     config: FreshConfig,
@@ -177,46 +205,9 @@ def refresh(
     summary: dict[str, Any] = {"batch_version": live.version, "model_version": live.model_version, "since": str(since)}
 
     with stages.stage("new listings"):
-        # sold since the lists were built: from the listings created since and the purchases since
-        events_since = events.where(F.col("event_ts") > F.lit(live.generated_at))
-        if until is not None:
-            events_since = events_since.where(F.col("event_ts") <= F.lit(until))
-        gone = A.unavailable_in(items.transform(FR.listed_after(live.generated_at, until)), events_since)
-        if until is not None:
-            gone = gone.where(F.col("at").isNull() | (F.col("at") <= F.lit(until)))
-        gone = gone.cache()
-        candidates = items.transform(FR.new_listings(since, gone, until))
         run_id = ctx.run_id(live.version, str(since), str(until), sorted(t.versions_read.items()))
-        checked = (
-            validate_table(
-                candidates,
-                "items",
-                schemas.ITEMS,
-                bronze_rules(
-                    "items",
-                    datetime.combine(
-                        load_job_config("interactions", InteractionsConfig).validation.platform_start,
-                        datetime.min.time(),
-                    ),
-                    datetime.now(UTC),
-                ),
-                run_id,
-            )
-            if not candidates.isEmpty()
-            else None
-        )
-        if checked is not None:
-            t.replace_where(checked.quarantine, catalog.QUARANTINE_ITEMS, f"run_id = '{run_id}'")
-            stages.count(catalog.quarantine_of(catalog.BRONZE_ITEMS), checked.quarantined)
-        listings = (
-            to_pandas(
-                checked.valid.transform(with_seller_country(t.read(catalog.SILVER_USERS))).select(
-                    "item_id", "seller_id", *LISTING_ATTRIBUTES
-                )
-            ).sort_values("item_id")
-            if checked is not None
-            else pd.DataFrame()
-        )
+        gone = unavailable_since(items, events, live, until).cache()
+        listings, quarantined = valid_new_listings(ctx, items.transform(FR.new_listings(since, gone, until)), run_id)
         stages.count("new listings", len(listings))
     if listings.empty:
         log.info("no new listings since %s for version %s: nothing to publish", since, live.version)
@@ -284,7 +275,7 @@ def refresh(
         "listed_after": since,
         "listed_until": listed_until,
         "listings": len(listings),
-        "quarantined": checked.quarantined if checked is not None else 0,
+        "quarantined": quarantined,
         "users": users,
         "entries": written.entries,
         "seconds": round(time.perf_counter() - started, 3),
