@@ -106,3 +106,10 @@ def write_gold(
         spark.createDataFrame([(i, "sold" if i == SOLD else "active") for i in ITEMS], "item_id long, status string"),
         catalog.BRONZE_ITEMS,
     )
+    tables.overwrite(  # no purchase since the lists were built: the sold item is known from its row
+        spark.createDataFrame(
+            [(1, 2, SEEN_BY_USER_2, "view", datetime(2026, 11, 1, 9))],
+            "event_id long, user_id long, item_id long, event_type string, event_ts timestamp",
+        ),
+        catalog.BRONZE_EVENTS,
+    )
