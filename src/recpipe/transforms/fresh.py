@@ -1,5 +1,5 @@
-"""Fresh overlays as Spark transforms: which listings are new, whom to score, and the merge with the previous
-overlay (on the executors, one Arrow batch at a time, by ``models.merge``)."""
+"""Fresh overlays as Spark transforms: which listings are new, and the merge of the scored lists with the overlay
+each user is served now (on the executors, one Arrow batch at a time, by ``models.merge``)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def merged_with_served(target: RedisTarget, previous: LiveOverlay | None, gone: 
 
     def merge(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         drop = gone.value
-        assert previous is not None
+        assert previous is not None  # mapped only when there is a served overlay (transform below)
         client = target.client()
         for batch in batches:
             users = batch.column("user_id").to_numpy(zero_copy_only=False).tolist()
