@@ -58,9 +58,6 @@ from recpipe.tables import to_pandas
 from recpipe.transforms.interactions import as_of_end
 
 K = 100
-EVENT_COLUMNS = (
-    "event_id long, user_id long, item_id long, event_type string, event_ts timestamp, session_id long, surface string"
-)
 
 
 def context(settings: Settings, spark, job: str, as_of=None) -> JobContext:
@@ -178,7 +175,9 @@ def purchase_latency(ctx: JobContext, target: RedisTarget, samples: int) -> None
             item = shown[0]
             row = [(10**12 + n, 10**9, item, "purchase", datetime.now(UTC).replace(tzinfo=None), 1, "home")]
             started = time.perf_counter()
-            ctx.tables.append(ctx.spark.createDataFrame(row, EVENT_COLUMNS), catalog.BRONZE_EVENTS)
+            ctx.tables.append(
+                ctx.spark.createDataFrame(row, catalog.columns(catalog.BRONZE_EVENTS)), catalog.BRONZE_EVENTS
+            )
             writes.append(time.perf_counter() - started)
             while item in reader.for_user(user, n=20).item_ids:
                 time.sleep(0.02)

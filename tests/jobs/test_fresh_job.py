@@ -92,8 +92,7 @@ def append_listing(ctx: JobContext, target: RedisTarget, like_item: int, item_id
 
 def purchase(ctx: JobContext, item_id: int, at) -> None:
     row = [(10**9 + item_id, 1, item_id, "purchase", at, 1, "home")]
-    schema = "event_id long, user_id long, item_id long, event_type string, event_ts timestamp, session_id long, surface string"
-    ctx.tables.append(ctx.spark.createDataFrame(row, schema), catalog.BRONZE_EVENTS)
+    ctx.tables.append(ctx.spark.createDataFrame(row, catalog.columns(catalog.BRONZE_EVENTS)), catalog.BRONZE_EVENTS)
 
 
 def popular_listing(ctx: JobContext) -> int:

@@ -159,3 +159,10 @@ def test_decode_many_reads_every_value_as_decode_does():
     assert encoding.decode_many(same)[1].tolist() == [1, 2, 3, 4, 5, 6]
     with pytest.raises(encoding.EncodingError):
         encoding.decode_many([b"R2\x04\x00\x00"])
+
+
+def test_a_command_is_packed_as_resp():
+    assert (
+        resp.command("HGET", "recpipe:fresh:v-f1:3", "7")
+        == b"*3\r\n$4\r\nHGET\r\n$20\r\nrecpipe:fresh:v-f1:3\r\n$1\r\n7\r\n"
+    )

@@ -13,8 +13,8 @@ from typing import cast
 
 import redis
 
-from recpipe.serving import keys
-from recpipe.serving.publisher import PublishError, expire_old_versions
+from recpipe.serving import keys, resp
+from recpipe.serving.publisher import PublishError, expire_old_versions, version_keys
 
 BATCH_SURFACE = "foryou"  # the surface an overlay is merged into
 
@@ -80,13 +80,13 @@ def live_overlay(client: redis.Redis, batch_version: str) -> LiveOverlay | None:
 def read_overlays(client: redis.Redis, overlay: LiveOverlay, user_ids: list[int]) -> list[bytes | None]:
     """The served overlay values of ``user_ids`` (None: none), in one pipelined round trip (the HGETs are packed
     as one buffer: building thousands of commands one by one costs more than the round trip)."""
-    commands = []
-    for user in user_ids:
-        key, field = keys.entry_location(keys.FRESH_SURFACE, overlay.version, user, overlay.buckets)
-        commands.append(f"*3\r\n$4\r\nHGET\r\n${len(key)}\r\n{key}\r\n${len(field)}\r\n{field}\r\n")
+    commands = b"".join(
+        resp.command("HGET", *keys.entry_location(keys.FRESH_SURFACE, overlay.version, user, overlay.buckets))
+        for user in user_ids
+    )
     connection = client.connection_pool.get_connection()
     try:
-        connection.send_packed_command(["".join(commands).encode()])
+        connection.send_packed_command([commands])
         return [cast(bytes | None, connection.read_response()) for _ in user_ids]
     except BaseException:
         connection.disconnect()  # a half-read reply must not reach the next caller
@@ -112,10 +112,8 @@ def switch_overlay(client: redis.Redis, fresh_version: str, batch_version: str, 
         tx.lrem(keys.versions_key(keys.FRESH_SURFACE), 0, fresh_version)
         tx.lpush(keys.versions_key(keys.FRESH_SURFACE), fresh_version)
         tx.execute()
-    buckets = int(cast(bytes | None, client.hget(keys.manifest_key(keys.FRESH_SURFACE, fresh_version), "buckets")) or 0)
     with client.pipeline(transaction=False) as pipe:
-        for name in [keys.bucket_key(keys.FRESH_SURFACE, fresh_version, b) for b in range(buckets)]:
+        for name in version_keys(client, keys.FRESH_SURFACE, fresh_version):
             pipe.expire(name, expire_s)
-        pipe.expire(keys.manifest_key(keys.FRESH_SURFACE, fresh_version), expire_s)
         pipe.execute()
     expire_old_versions(client, keys.FRESH_SURFACE, 1, min(expire_s, 600))  # readers may hold the old one briefly

@@ -202,7 +202,7 @@ def switch(
     unavailable_items: list[int],
     keep_versions: int,
     expire_s: int,
-    lists_built_at: float = 0.0,
+    lists_built_at: float,
 ) -> None:
     """Point every surface at ``version`` in one transaction, then expire versions past ``keep_versions``.
 
@@ -233,7 +233,7 @@ def switch(
     expire_old_versions(client, keys.FRESH_SURFACE, 0, expire_s)
 
 
-def _version_keys(client: redis.Redis, surface: str, version: str) -> list[str]:
+def version_keys(client: redis.Redis, surface: str, version: str) -> list[str]:
     buckets = int(client.hget(keys.manifest_key(surface, version), "buckets") or 0)
     return [keys.bucket_key(surface, version, b) for b in range(buckets)] + [keys.manifest_key(surface, version)]
 
@@ -243,7 +243,7 @@ def expire_old_versions(client: redis.Redis, surface: str, keep_versions: int, e
     old = [v.decode() for v in cast(list[bytes], client.lrange(keys.versions_key(surface), keep_versions, -1))]
     with client.pipeline(transaction=False) as pipe:
         for version in old:
-            for name in _version_keys(client, surface, version):
+            for name in version_keys(client, surface, version):
                 pipe.expire(name, expire_s)
         if keep_versions:
             pipe.ltrim(keys.versions_key(surface), 0, keep_versions - 1)
@@ -276,7 +276,7 @@ def rollback(
         with client.pipeline(transaction=True) as tx:
             tx.set(keys.pointer_key(surface), previous)
             tx.lrem(keys.versions_key(surface), 0, current)
-            for name in _version_keys(client, surface, current):
+            for name in version_keys(client, surface, current):
                 tx.expire(name, expire_s)
             tx.execute()
         switched[surface], abandoned[surface] = previous, current

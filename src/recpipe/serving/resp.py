@@ -25,6 +25,11 @@ def record(field: bytes, value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(field), field, len(value), value)
 
 
+def command(*words: str) -> bytes:
+    """One command in RESP (``*<n>`` then each word as a bulk string): what pipelines of reads send packed."""
+    return b"".join([b"*%d\r\n" % len(words), *(b"$%d\r\n%s\r\n" % (len(w), w.encode()) for w in words)])
+
+
 def entry_checksum(field: bytes, value: bytes) -> int:
     """CRC32 of an entry's record; a surface's checksum is the sum over entries (mod 2**64), order independent."""
     return zlib.crc32(record(field, value))
