@@ -167,9 +167,9 @@ def execute(argv: Sequence[str] | None = None) -> int:
         print(f"recpipe {args.job}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as exc:
+        traceback.print_exc()  # a bug or an outage: the traceback first, so the output still ends in one line
         reason = (str(exc).splitlines() or [""])[0][:300]
         print(f"recpipe {args.job}: failed: {type(exc).__name__}: {redact(reason)}", file=sys.stderr)
-        traceback.print_exc()
         return EXIT_FAILED
     print(json.dumps(summary, indent=2, default=str))
     return EXIT_OK

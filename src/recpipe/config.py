@@ -15,6 +15,7 @@ Every model rejects unknown keys and wrong types; the error names the file (or o
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
@@ -29,6 +30,8 @@ from recpipe.errors import RecpipeError
 
 CONF_DIR_ENV = "RECPIPE_CONF_DIR"  # a folder of <job>.yml files that change the embedded defaults
 PROFILE_ENV = "RECPIPE_PROFILE"  # recpipe/profiles/<name>/<job>.yml overlays the job's config
+RUN_ID_ENV = "RECPIPE_RUN_ID"  # an orchestrator's run id, used instead of the one derived from the inputs
+NOTEBOOK_ENV_PREFIX = "RECPIPE_NB_"  # RECPIPE_NB_<NAME>: a notebook parameter outside Databricks
 SETTINGS_ENV_PREFIX = "RECPIPE_"  # RECPIPE_<FIELD> sets a field of Settings
 # Standard names a deployment may already set; the RECPIPE_ name wins.
 SETTINGS_ENV_ALIASES = {"redis_url": "REDIS_URL", "mlflow_tracking_uri": "MLFLOW_TRACKING_URI"}
@@ -432,6 +435,9 @@ class PublishConfig(StrictModel):
     similar_buckets: int = Field(default=1024, gt=0)
     batch_size: int = Field(default=2000, gt=0, description="entries per pipeline round trip")
     retries: int = Field(default=3, ge=0, description="connection retries with exponential backoff")
+    retry_budget_s: float = Field(
+        default=30.0, gt=0, description="seconds a write keeps retrying a lost Redis connection before the job fails"
+    )
     keep_versions: int = Field(default=2, ge=1, description="live + previous ones kept for rollback")
     expire_after_s: int = Field(default=86_400, gt=0, description="TTL of versions past keep_versions")
     similar_sources: tuple[Literal["vectors", "item2vec", "attributes"], ...] = ("vectors", "item2vec", "attributes")
@@ -669,10 +675,41 @@ def settings_environment(environ: Mapping[str, str] | None = None) -> dict[str, 
     return found
 
 
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Every ``RECPIPE_*`` variable must mean something: a setting, a job's field prefix, the conf folder, the
+    profile, the run id or a notebook parameter. A typo (``RECPIPE_REDIS_ULR``) would otherwise run against the
+    defaults: it is an error naming the variable and the closest known name."""
+    environ = os.environ if environ is None else environ
+    exact = {CONF_DIR_ENV, PROFILE_ENV, RUN_ID_ENV} | {
+        f"{SETTINGS_ENV_PREFIX}{field.upper()}" for field in Settings.model_fields
+    }
+    job_prefixes = [f"{SETTINGS_ENV_PREFIX}{job.upper()}__" for job in JOB_CONFIGS]
+    for name in sorted(environ):
+        if not name.startswith(SETTINGS_ENV_PREFIX) or name in exact or name.startswith(NOTEBOOK_ENV_PREFIX):
+            continue
+        if any(name.startswith(prefix) and len(name) > len(prefix) for prefix in job_prefixes):
+            continue  # the job's own loader checks the field
+        head, sep, rest = name.partition("__")
+        if sep:
+            close = difflib.get_close_matches(f"{head}__", job_prefixes, n=1, cutoff=0.6)
+            suggestion = f"{close[0]}{rest}" if close else None
+        else:
+            close = difflib.get_close_matches(name, sorted(exact), n=1, cutoff=0.6)
+            suggestion = close[0] if close else None
+        hint = (
+            f"did you mean {suggestion}?"
+            if suggestion
+            else f"known: {', '.join(sorted(exact))}, RECPIPE_<JOB>__<FIELD>"
+        )
+        raise ConfigError(f"environment variable {name} is not a recpipe setting: {hint}")
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Where the pipeline runs: the embedded local defaults, changed by ``RECPIPE_<FIELD>`` environment variables
-    (``REDIS_URL`` and ``MLFLOW_TRACKING_URI`` too). Errors name the variable."""
+    (``REDIS_URL`` and ``MLFLOW_TRACKING_URI`` too). Errors name the variable; an unknown ``RECPIPE_*`` variable is
+    one (``check_environment``)."""
     environ = os.environ if environ is None else environ
+    check_environment(environ)
     names = settings_environment(environ)
     values = {"platform": runtime_platform(environ)} | {field: environ[name] for field, name in names.items()}
     overridden = {field: f"environment {name}" for field, name in names.items()}

@@ -55,6 +55,7 @@ class TaskResult:
     status: str
     seconds: float = 0.0
     detail: str = ""
+    fixable: bool = False  # failed on something the user can fix (a RecpipeError): the run exits 2
 
 
 class TaskGraphError(RecpipeError):
@@ -202,8 +203,9 @@ def run_tasks(args: argparse.Namespace, tasks: list[Task]) -> list[TaskResult]:
                 job_parameters[RUN_DATE] = str(date.fromisoformat(summary["as_of"]) + timedelta(days=1))
         except Exception as exc:
             log.error("task %s failed", task.name, exc_info=not isinstance(exc, RecpipeError))
-            reason = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-            results.append(TaskResult(task.name, "FAILED", time.perf_counter() - start, reason))
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            fixable = isinstance(exc, RecpipeError)
+            results.append(TaskResult(task.name, "FAILED", time.perf_counter() - start, reason, fixable))
             failed = True
     return results
 
@@ -211,7 +213,7 @@ def run_tasks(args: argparse.Namespace, tasks: list[Task]) -> list[TaskResult]:
 def format_summary(results: list[TaskResult]) -> str:
     header = f"{'task':<14} {'status':<8} {'seconds':>8}  rows / reason"
     lines = [header, "-" * len(header)]
-    lines += [f"{r.name:<14} {r.status:<8} {r.seconds:>8.1f}  {r.detail}" for r in results]
+    lines += [f"{r.name:<14} {r.status:<8} {r.seconds:>8.1f}  {r.detail[:160]}" for r in results]
     return "\n".join(lines)
 
 
@@ -254,7 +256,7 @@ def _task_environment(args: argparse.Namespace, redis_url: str | None) -> dict[s
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run every task in order; return 0, or 1 at the first failure."""
+    """Run every task in order; return 0, or at the first failure 2 when the user can fix it, else 1."""
     redis_url = _redis_url(args)
     tasks = pipeline_tasks(pipeline_job())
     with _environment(_task_environment(args, redis_url)):
@@ -271,7 +273,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"recpipe run: task {failed[0].name} failed: {failed[0].detail}; later tasks did not run", file=sys.stderr
         )
-        return 1
+        return 2 if failed[0].fixable else 1
     if redis_url and args.show:
         show_recommendations(redis_url, args.show)
     return 0

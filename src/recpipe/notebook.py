@@ -6,7 +6,7 @@ import os
 
 from pyspark.sql import SparkSession
 
-from recpipe.config import load_settings
+from recpipe.config import NOTEBOOK_ENV_PREFIX, load_settings
 from recpipe.jobs.context import JobContext
 from recpipe.spark import get_spark
 
@@ -20,7 +20,7 @@ def param(name: str, default: str) -> str:
         dbutils.widgets.text(name, default)
         return dbutils.widgets.get(name)
     except ImportError:
-        return os.environ.get(f"RECPIPE_NB_{name.upper()}", default)
+        return os.environ.get(f"{NOTEBOOK_ENV_PREFIX}{name.upper()}", default)
 
 
 def notebook_context() -> JobContext:

@@ -13,13 +13,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from recpipe import catalog
-from recpipe.config import Settings, load_settings
+from recpipe.config import RUN_ID_ENV, Settings, load_settings
 from recpipe.errors import MissingInputError
 from recpipe.progress import StageLog
 from recpipe.spark import get_spark
 from recpipe.tables import Tables, one_row
-
-RUN_ID_ENV = "RECPIPE_RUN_ID"
 
 
 def deterministic_run_id(job: str, *parts: object) -> str:

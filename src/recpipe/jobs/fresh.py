@@ -66,7 +66,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = load_settings()
     publishing = load_job_config("publish", PublishConfig)
     target = resolve_target(
-        args.redis_url or settings.redis_url, settings.redis_secret_scope, retries=publishing.retries
+        args.redis_url or settings.redis_url,
+        settings.redis_secret_scope,
+        retries=publishing.retries,
+        retry_budget_s=publishing.retry_budget_s,
     )
     target.check()  # before Spark starts: a wrong URL fails in seconds
     ctx = JobContext.for_settings(NAME, settings, get_spark(settings, app_name=f"recpipe-{NAME}"))

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recpipe import catalog, tracking
@@ -55,7 +60,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     target = (
         None
         if args.dry_run
-        else resolve_target(args.redis_url or settings.redis_url, settings.redis_secret_scope, retries=config.retries)
+        else resolve_target(
+            args.redis_url or settings.redis_url,
+            settings.redis_secret_scope,
+            retries=config.retries,
+            retry_budget_s=config.retry_budget_s,
+        )
     )
     if target is not None:
         target.check()
@@ -77,44 +87,60 @@ def roll_back(settings: Settings, config: PublishConfig, redis_url: str | None) 
     return {"job": NAME, "rolled_back_to": restored, "abandoned": abandoned, "at": event.at}
 
 
-def surfaces(ctx: JobContext, config: PublishConfig):
+def surfaces(ctx: JobContext, config: PublishConfig) -> dict[str, tuple[str, DataFrame, int]]:
+    """surface -> (the gold table it comes from, its entries by bucket, buckets)."""
     read = lambda table: require_encoded_lists(ctx.tables.read(table), table)
     parts = config.write_partitions
     published = {
         "foryou": (
+            catalog.GOLD_USER_CANDIDATES,
             S.foryou_entries(read(catalog.GOLD_USER_CANDIDATES)).transform(S.by_bucket(config.foryou_buckets, parts)),
             config.foryou_buckets,
         ),
         "similar": (
+            catalog.GOLD_SIMILAR_ITEMS,
             S.similar_entries(read(catalog.GOLD_SIMILAR_ITEMS), config.similar_sources).transform(
                 S.by_bucket(config.similar_buckets, parts)
             ),
             config.similar_buckets,
         ),
-        "fallback": (S.fallback_entries(read(catalog.GOLD_FALLBACK_CANDIDATES)).transform(S.by_bucket(1, 1)), 1),
+        "fallback": (
+            catalog.GOLD_FALLBACK_CANDIDATES,
+            S.fallback_entries(read(catalog.GOLD_FALLBACK_CANDIDATES)).transform(S.by_bucket(1, 1)),
+            1,
+        ),
     }
     if ctx.tables.exists(catalog.GOLD_TOPUP_EXCLUSIONS):  # lists built before it existed are published without it
         exclusions = S.exclusion_entries(read(catalog.GOLD_TOPUP_EXCLUSIONS))
-        published["exclude"] = (exclusions.transform(S.by_bucket(config.foryou_buckets, parts)), config.foryou_buckets)
+        published["exclude"] = (
+            catalog.GOLD_TOPUP_EXCLUSIONS,
+            exclusions.transform(S.by_bucket(config.foryou_buckets, parts)),
+            config.foryou_buckets,
+        )
     return published
 
 
-def version_of(ctx: JobContext) -> tuple[str, dict[str, str]]:
-    """The version id: the lists' as-of day plus their run id, so a rerun rewrites the same version."""
+def version_of(ctx: JobContext, gold_tables: list[str]) -> tuple[str, dict[str, str]]:
+    """The version id: the lists' as-of day and a digest of the data they come from (the run id and each gold
+    table's location and Delta version), so two data folders sharing a Redis never share an id, and publishing the
+    same lists again names the version already published."""
     row = first_row(
         ctx.tables.read(catalog.GOLD_USER_CANDIDATES).select("run_id", "model_version", "generated_at"),
         catalog.GOLD_USER_CANDIDATES,
         "recpipe candidates",
     )
     ctx.check_as_of(catalog.GOLD_USER_CANDIDATES, as_of_from_end(row.generated_at), "recpipe candidates")
-    version = f"{row.generated_at:%Y%m%d}-{row.run_id.rsplit('-', 1)[-1][:10]}"
+    data = [row.run_id, *[(ctx.tables.name(t), ctx.tables.version(t)) for t in gold_tables]]
+    digest = hashlib.sha256(json.dumps(data).encode()).hexdigest()[:10]
+    version = f"{row.generated_at:%Y%m%d}-{digest}"
     return version, {"run_id": row.run_id, "model_version": row.model_version, "generated_at": str(row.generated_at)}
 
 
 def dry_run(ctx: JobContext, config: PublishConfig) -> dict[str, Any]:
-    version, _ = version_of(ctx)
+    published = surfaces(ctx, config)
+    version, _ = version_of(ctx, [table for table, _, _ in published.values()])
     report = {}
-    for surface, (df, buckets) in surfaces(ctx, config).items():
+    for surface, (_, df, buckets) in published.items():
         stats = P.write_surface(df, None, surface, version, buckets, config.batch_size)
         memory = stats.bytes + stats.entries * FIELD_OVERHEAD_BYTES
         report[surface] = {
@@ -149,12 +175,41 @@ def require_passed_gate(ctx: JobContext, run_id: str) -> None:
 
 
 def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_verify=None) -> dict[str, Any]:
-    version, manifest = version_of(ctx)
+    """Write the gold lists under a version no reader is sent to, verify, then switch; a publish of the lists
+    already live (and verifying) writes nothing. A lost connection ends in one line; the live version stays."""
+    try:
+        return _publish(ctx, config, target, before_verify)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise P.PublishError(_connection_lost(target, str(exc))) from None
+    except Exception as exc:  # the executors' failure reaches the driver wrapped in Spark's exception
+        if P.WRITE_LOST not in str(exc):
+            raise
+        raise P.PublishError(_connection_lost(target, str(exc))) from None
+
+
+def _connection_lost(target: RedisTarget, detail: str) -> str:
+    found = re.search(r"gave up after (\d+) retries in ([\d.]+)s", detail)
+    tried = f" (gave up after {found.group(1)} retries in {found.group(2)}s)" if found else ""
+    return (
+        f"lost the connection to Redis at {target.safe_url} while publishing{tried}; the live version is unchanged: "
+        "rerun `recpipe publish` when Redis answers (publish.retry_budget_s sets how long a write retries)"
+    )
+
+
+def _publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_verify=None) -> dict[str, Any]:
+    published = surfaces(ctx, config)
+    base, manifest = version_of(ctx, [table for table, _, _ in published.values()])
     if config.require_gate:
         require_passed_gate(ctx, manifest["run_id"])
+    client = target.check()
+    if P.is_live(client, base, list(published)) and P.verify_live(ctx.spark, target, base, list(published)):
+        log.info("version %s of these lists is live and verifies: nothing to publish", base)
+        _complete_run_record(ctx, manifest, base)
+        return {**ctx.stages.summary(), "version": base, "unchanged": True, "redis": target.safe_url}
+    version = P.unreferenced_version(client, base, list(published), {s: b for s, (_, _, b) in published.items()})
     gold_version = ctx.tables.versions_read[catalog.GOLD_USER_CANDIDATES]
     stats = {}
-    for surface, (df, buckets) in surfaces(ctx, config).items():
+    for surface, (_, df, buckets) in published.items():
         with ctx.stages.stage(f"write {surface}"):
             written = P.publish_surface(
                 ctx.spark,
@@ -203,11 +258,7 @@ def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_
         for surface, s in stats.items()
     ]
     ctx.tables.replace_where(
-        ctx.spark.createDataFrame(
-            rows,
-            "surface string, version string, entries long, checksum string, bytes long, "
-            "run_id string, model_version string, gold_version long",
-        ),
+        ctx.spark.createDataFrame(rows, catalog.columns(catalog.MONITORING_PUBLISH_MANIFESTS)),
         catalog.MONITORING_PUBLISH_MANIFESTS,
         f"version = '{version}'",
     )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
 from recpipe import catalog
-from recpipe.errors import MissingTableError
 from recpipe.jobs.context import JobContext
 from recpipe.monitoring import rollbacks, runs
-from recpipe.monitoring.report import render
+from recpipe.monitoring.report import NO_RUN_YET, render, render_no_runs
+
+log = logging.getLogger(__name__)
 
 NAME = "report"
 DESCRIPTION = """\
@@ -31,13 +33,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write_report(ctx: JobContext, limit: int, output: Path | None = None) -> dict[str, Any]:
-    if not ctx.tables.exists(catalog.MONITORING_PIPELINE_RUNS):
-        raise MissingTableError(
-            f"table {catalog.MONITORING_PIPELINE_RUNS} does not exist: run `recpipe gate` (or `recpipe run`) first"
-        )
-    marked = runs.mark_rolled_back(ctx.tables, rollbacks.abandoned_versions(rollbacks.read(ctx.settings.artifacts)))
-    frame = runs.latest_runs(ctx.tables, limit).toPandas()
     output = output or ctx.settings.artifacts / "reports" / "pipeline_health.html"
     output.parent.mkdir(parents=True, exist_ok=True)
+    if not ctx.tables.exists(catalog.MONITORING_PIPELINE_RUNS):  # a first run that failed before the gate
+        output.write_text(render_no_runs())
+        log.info("%s: %s is empty; the report says so", NO_RUN_YET, catalog.MONITORING_PIPELINE_RUNS)
+        return {"job": NAME, "report": str(output), "runs": 0, "note": NO_RUN_YET}
+    marked = runs.mark_rolled_back(ctx.tables, rollbacks.abandoned_versions(rollbacks.read(ctx.settings.artifacts)))
+    frame = runs.latest_runs(ctx.tables, limit).toPandas()
     output.write_text(render(frame))
     return {"job": NAME, "report": str(output), "runs": len(frame), "marked_rolled_back": marked}

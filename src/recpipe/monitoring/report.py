@@ -263,6 +263,20 @@ def _plain(value):
     return value
 
 
+NO_RUN_YET = "No completed run yet"
+
+
+def render_no_runs(title: str = "recpipe pipeline health") -> str:
+    """The page before any run got through the gate: says so, and what produces the first figures."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}</style></head>
+<body><h1>{html.escape(title)}</h1><p id="headline">{NO_RUN_YET}: no run of the pipeline has reached
+<code>recpipe gate</code>, which records a run. The failing task's message says what to fix; then run
+<code>recpipe run</code> again.</p></body></html>
+"""
+
+
 def render(runs: pd.DataFrame, title: str = "recpipe pipeline health") -> str:
     """The HTML page for ``runs`` (one row per pipeline run, oldest first)."""
     images = "\n".join(_figure_html(chart) for chart in charts(runs))

@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from recpipe import catalog
 from recpipe.quality.rules import DataQualityError, Rule, expectation, with_rule_flags
 from recpipe.tables import one_row
 
@@ -253,5 +254,7 @@ def enforce_threshold(results: list[TableValidation], max_share: float) -> None:
         detail = ", ".join(f"{r['rule']} ({r['unexpected_count']} rows)" for r in worst[:5])
         raise DataQualityError(
             f"table bronze.{result.table}: {result.quarantined:,} of {result.total:,} rows quarantined "
-            f"({result.share:.2%} > threshold {max_share:.2%}); failing rules: {detail}"
+            f"({result.share:.2%} > threshold {max_share:.2%}); failing rules: {detail}; the rows are in "
+            f"{catalog.quarantine_of(result.name)}; fix the input, or raise the threshold with "
+            f"--set validation.max_quarantine_share=... (recpipe run: --set interactions.validation.max_quarantine_share=...)"
         )

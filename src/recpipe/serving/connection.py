@@ -35,6 +35,7 @@ class RedisTarget:
     username: str | None = None
     retries: int = 3
     timeout_s: float = 10.0
+    retry_budget_s: float = 30.0  # a write that cannot get through within this many seconds gives up
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -71,17 +72,26 @@ class RedisTarget:
         client = self.client()
         try:
             client.ping()
-        except redis.exceptions.AuthenticationError as exc:
-            raise RedisSetupError(
-                f"Redis at {self.safe_url} refused the credentials (wrong password or user): {redact(str(exc))}"
-            ) from None
-        except redis.exceptions.ResponseError as exc:
-            if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
-                raise RedisSetupError(f"Redis at {self.safe_url} needs valid credentials: set {PASSWORD_ENV}") from None
-            raise RedisSetupError(f"Redis at {self.safe_url} answered with an error: {redact(str(exc))}") from None
+        except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError) as exc:
+            raise RedisSetupError(self._refusal(exc)) from None
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             raise RedisSetupError(f"cannot reach Redis at {self.safe_url}: {redact(str(exc))}") from None
         return client
+
+    def _refusal(self, exc: Exception) -> str:
+        """One line for a server that refused the connection: no password given, a wrong one, or another error."""
+        text = str(exc)
+        auth = isinstance(exc, redis.exceptions.AuthenticationError) or any(
+            word in text for word in ("NOAUTH", "WRONGPASS", "Authentication required", "invalid password")
+        )
+        if auth and not self.password:
+            return (
+                f"Redis at {self.safe_url} requires a password and none was given: set {PASSWORD_ENV} "
+                "(or redis-password in the secret scope)"
+            )
+        if auth:
+            return f"Redis at {self.safe_url} refused the credentials (wrong password or user): check {PASSWORD_ENV}"
+        return f"Redis at {self.safe_url} answered with an error: {redact(text.splitlines()[0] if text else '')}"
 
 
 def secret_from_scope(scope: str, key: str) -> str | None:
@@ -95,7 +105,9 @@ def secret_from_scope(scope: str, key: str) -> str | None:
         return None
 
 
-def resolve_target(url: str | None, secret_scope: str | None = None, retries: int = 3, environ=None) -> RedisTarget:
+def resolve_target(
+    url: str | None, secret_scope: str | None = None, retries: int = 3, environ=None, retry_budget_s: float = 30.0
+) -> RedisTarget:
     """The Redis target from config or ``REDIS_URL``; password and user from the environment or the secret scope."""
     environ = os.environ if environ is None else environ
     url = url or environ.get(URL_ENV)
@@ -108,4 +120,10 @@ def resolve_target(url: str | None, secret_scope: str | None = None, retries: in
     password = environ.get(PASSWORD_ENV) or (
         secret_from_scope(secret_scope, "redis-password") if secret_scope else None
     )
-    return RedisTarget(url=url, password=password, username=environ.get(USERNAME_ENV), retries=retries)
+    return RedisTarget(
+        url=url,
+        password=password,
+        username=environ.get(USERNAME_ENV),
+        retries=retries,
+        retry_budget_s=retry_budget_s,
+    )

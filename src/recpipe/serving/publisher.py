@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -55,9 +56,13 @@ def _stats_batch(entries: int, checksum: int, size: int) -> pa.RecordBatch:
     )
 
 
+WRITE_LOST = "Redis connection lost while writing"  # how the driver recognises the executors' failure
+
+
 def send_with_retry(client: redis.Redis, commands: list[bytes], target: RedisTarget) -> None:
     """Send pipelined commands and read every reply; on a connection error reconnect, back off exponentially
-    and resend (HSETs are idempotent); give up after ``target.retries`` retries."""
+    and resend (HSETs are idempotent) while ``target.retries`` and ``target.retry_budget_s`` last."""
+    started = time.monotonic()
     for attempt in range(target.retries + 1):
         connection = client.connection_pool.get_connection()
         try:
@@ -67,11 +72,13 @@ def send_with_retry(client: redis.Redis, commands: list[bytes], target: RedisTar
             return
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
             connection.disconnect()
-            if attempt == target.retries:
-                raise redis.exceptions.ConnectionError(
-                    f"connection to {target.safe_url} lost while writing, after {attempt} retries: {exc}"
-                ) from None
             delay = target.backoff_s(attempt)
+            elapsed = time.monotonic() - started
+            if attempt == target.retries or elapsed + delay > target.retry_budget_s:
+                raise redis.exceptions.ConnectionError(
+                    f"{WRITE_LOST} to {target.safe_url}: gave up after {attempt} retries in {elapsed:.1f}s "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
             log.warning(
                 "connection to %s lost (%s); retry %d/%d in %.2fs",
                 target.safe_url,
@@ -137,11 +144,53 @@ def read_back(spark: SparkSession, target: RedisTarget, surface: str, version: s
     return _sum_stats(spark.range(0, buckets, numPartitions=parallelism).mapInArrow(read, STATS_SCHEMA))
 
 
-def clear_version(client: redis.Redis, surface: str, version: str, buckets: int) -> None:
-    """Remove what an earlier, failed attempt at this version left behind."""
+def referenced_versions(client: redis.Redis) -> set[str]:
+    """Every version a reader may be sent to: each surface's pointer and its versions list."""
+    with client.pipeline(transaction=False) as pipe:
+        for surface in keys.SURFACES:
+            pipe.get(keys.pointer_key(surface))
+            pipe.lrange(keys.versions_key(surface), 0, -1)
+        replies = pipe.execute()
+    found = {cast(bytes, v).decode() for v in replies[0::2] if v is not None}
+    return found | {v.decode() for listed in replies[1::2] for v in cast(list[bytes], listed)}
+
+
+def is_live(client: redis.Redis, version: str, surfaces: list[str]) -> bool:
+    """Every one of ``surfaces`` points at ``version``."""
+    return all(cast(bytes | None, client.get(keys.pointer_key(s))) == version.encode() for s in surfaces)
+
+
+def unreferenced_version(client: redis.Redis, base: str, surfaces: list[str], buckets: Mapping[str, int]) -> str:
+    """The version id a publish attempt writes: ``base``, or ``base-2``, ``base-3``, ... when a pointer or a versions
+    list names it. Keys an earlier, failed attempt left under the chosen id belong to no reader: they are deleted."""
+    referenced = referenced_versions(client)
+    version = next(v for n in itertools.count(1) if (v := base if n == 1 else f"{base}-{n}") not in referenced)
+    for surface in surfaces:
+        clear_unreferenced(client, surface, version, buckets[surface])
+    return version
+
+
+def clear_unreferenced(client: redis.Redis, surface: str, version: str, buckets: int) -> None:
+    """Delete a version's keys, refusing when a pointer or a versions list names the version (a live one)."""
+    if version in referenced_versions(client):
+        raise PublishError(f"{surface} version {version} is live or listed: its keys are not touched")
     names = [keys.bucket_key(surface, version, b) for b in range(buckets)] + [keys.manifest_key(surface, version)]
     for start in range(0, len(names), 1000):
         client.delete(*names[start : start + 1000])
+
+
+def verify_live(spark: SparkSession, target: RedisTarget, version: str, surfaces: list[str]) -> bool:
+    """Whether every surface of a live ``version`` still holds what its manifest says was written (read back)."""
+    client = target.check()
+    for surface in surfaces:
+        manifest = cast(dict[bytes, bytes], client.hgetall(keys.manifest_key(surface, version)))
+        if not {b"entries", b"checksum", b"buckets"} <= set(manifest):
+            return False
+        found = read_back(spark, target, surface, version, int(manifest[b"buckets"]))
+        if (found.entries, found.checksum) != (int(manifest[b"entries"]), int(manifest[b"checksum"])):
+            log.warning("%s version %s is live but does not verify", surface, version)
+            return False
+    return True
 
 
 def publish_surface(
@@ -156,9 +205,9 @@ def publish_surface(
     verify: bool = True,
     before_verify=None,
 ) -> SurfaceStats:
-    """Write and verify one surface and store its manifest; the pointer is switched later, for all at once."""
+    """Write and verify one surface and store its manifest; the pointer is switched later, for all at once.
+    ``version`` is an id no reader is sent to (``unreferenced_version``)."""
     client = target.check()
-    clear_version(client, surface, version, buckets)
     start = time.perf_counter()
     written = write_surface(df, target, surface, version, buckets, batch_size)
     elapsed = time.perf_counter() - start
