@@ -23,14 +23,15 @@ ADDED_COLUMNS = frozenset({"deleted_at"})
 
 
 def _schema(*fields: tuple[str, object, bool]) -> StructType:
-    """A schema whose columns are all nullable in storage; the flag says whether a value is *required*.
+    """A schema whose columns are all nullable in storage; the flag says whether a value may be missing (True:
+    optional, as ``sold_at``), kept as ``required`` metadata, which validation turns into not_null rules.
 
     Bronze data lands as it comes, so nulls are caught by validation (and quarantined), not by a write error.
     """
     return StructType(
         [
-            StructField(name, dtype, True, metadata={"required": required, "may_be_absent": name in ADDED_COLUMNS})  # type: ignore[arg-type]
-            for name, dtype, required in fields
+            StructField(name, dtype, True, metadata={"required": not optional, "may_be_absent": name in ADDED_COLUMNS})  # type: ignore[arg-type]
+            for name, dtype, optional in fields
         ]
     )
 
@@ -64,3 +65,5 @@ EVENTS = _schema(
     ("session_id", LongType(), False),
     ("surface", StringType(), False),
 )
+
+BRONZE_SCHEMAS = {"users": USERS, "items": ITEMS, "events": EVENTS}  # by the table's name in its layer

@@ -129,3 +129,64 @@ def test_items_from_a_producer_without_deleted_at_read_as_never_deleted(checked,
     users, items, events = bronze(spark)
     with pytest.raises(DataQualityError, match=r"column 'sold_at' is missing \(rule items\.sold_at\.exists\)"):
         validate_bronze(users, items.drop("sold_at"), events, ValidationConfig(), "run-1", NOW)
+
+
+def test_threshold_message_names_the_quarantine_table_and_the_setting(checked):
+    with pytest.raises(DataQualityError) as err:
+        checked.enforce(ValidationConfig(max_quarantine_share=0.01))
+    assert "quarantine.items" in str(err.value) and "validation.max_quarantine_share" in str(err.value)
+    assert len(str(err.value).splitlines()) == 1
+
+
+LISTED = datetime(2026, 9, 1)
+
+
+def sale_world(spark):
+    """Listing 10 bought before it went up, then sold, then bought again; listing 12 has no category; listing 13
+    arrives twice (a relisting with a newer listed_at, and two copies with the same listed_at)."""
+    users = spark.createDataFrame([(1, "FR", datetime(2024, 1, 1)), (2, "DE", datetime(2024, 1, 1))], USERS)
+    item = lambda item_id, category, listed, sold, status, brand="COS": (
+        (item_id, 2, category, brand, "M", 20.0, "good", listed, sold, status)
+    )
+    items = spark.createDataFrame(
+        [
+            item(10, "tops", LISTED, T0, "sold"),
+            item(12, None, LISTED, None, "active"),  # items.category.not_null: the contract requires it
+            item(13, "tops", LISTED, None, "active", brand="old"),
+            item(13, "tops", datetime(2026, 9, 5), None, "active", brand="relisted-b"),
+            item(13, "tops", datetime(2026, 9, 5), None, "active", brand="relisted-a"),
+        ],
+        ITEMS,
+    )
+    events = spark.createDataFrame(
+        [
+            (20, "1", 10, "purchase", datetime(2026, 8, 30), 1, "home"),  # before listed_at
+            (21, "1", 10, "purchase", T0, 1, "home"),  # the sale
+            (22, "2", 10, "purchase", datetime(2026, 10, 1, 13), 2, "home"),  # after the sale
+            (23, "2", 13, "view", T0, 2, "home"),
+        ],
+        RAW_EVENTS,
+    )
+    return validate_bronze(users, items, events, ValidationConfig(), "run-1", NOW)
+
+
+def test_a_purchase_before_listing_or_after_the_sale_and_a_missing_required_value_are_quarantined(spark):
+    checked = sale_world(spark)
+    failed = {
+        r["event_id"]: r["reason"]
+        for r in checked.events.quarantine.select(
+            F.get_json_object("record", "$.event_id").cast("long").alias("event_id"), "reason"
+        ).collect()
+    }
+    assert failed == {20: "events.event_ts.purchase_after_listing", 22: "events.item_id.sold_once"}
+    assert sorted(r.event_id for r in checked.events.valid.collect()) == [21, 23]
+    items = {r.reason for r in checked.items.quarantine.collect()}
+    assert "items.category.not_null" in items
+
+
+def test_duplicates_keep_the_newest_listing_then_the_first_record(spark):
+    checked = sale_world(spark)
+    kept = checked.items.valid.where("item_id = 13").collect()
+    # newest listed_at wins; of the two copies listed the same moment, the first record in byte order
+    assert [(r.listed_at, r.brand) for r in kept] == [(datetime(2026, 9, 5), "relisted-a")]
+    assert checked.items.quarantine.where(F.col("reason") == "items.item_id.unique").count() == 2

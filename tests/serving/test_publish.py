@@ -106,9 +106,15 @@ def write_gold(tables: Tables, run: str) -> dict[int, list[int]]:
         catalog.GOLD_TOPUP_EXCLUSIONS,
     )
     items = pd.DataFrame(
-        {"item_id": range(N_ITEMS), "status": ["sold" if i == SOLD_AFTER_RUN else "active" for i in range(N_ITEMS)]}
+        {
+            "item_id": range(N_ITEMS),
+            "status": ["sold" if i == SOLD_AFTER_RUN else "active" for i in range(N_ITEMS)],
+            "listed_at": datetime(2026, 10, 1),
+        }
     )
-    tables.overwrite(spark.createDataFrame(items, "item_id long, status string"), catalog.BRONZE_ITEMS)
+    tables.overwrite(
+        spark.createDataFrame(items, "item_id long, status string, listed_at timestamp"), catalog.BRONZE_ITEMS
+    )
     events = [
         (1, 7, PURCHASED_AFTER_RUN, "purchase", datetime(2026, 11, 2, 9)),
         (2, 7, 3, "view", datetime(2026, 11, 2)),

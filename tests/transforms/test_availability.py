@@ -30,8 +30,10 @@ def test_items_change_feed_counts_new_states_only(spark):
 
 
 def test_a_purchase_makes_a_listing_unavailable_at_its_first_signal(spark):
+    listed = datetime(2026, 11, 1)
     items = spark.createDataFrame(
-        [(5, "active", None), (6, "sold", datetime(2026, 11, 3))], "item_id long, status string, sold_at timestamp"
+        [(5, "active", listed, None), (6, "sold", listed, datetime(2026, 11, 3)), (8, "active", listed, None)],
+        "item_id long, status string, listed_at timestamp, sold_at timestamp",
     )
     events = spark.createDataFrame(
         [
@@ -39,6 +41,7 @@ def test_a_purchase_makes_a_listing_unavailable_at_its_first_signal(spark):
             (5, "purchase", datetime(2026, 11, 2, 9)),  # bought: gone although its row still says active
             (6, "purchase", datetime(2026, 11, 2, 23)),  # the purchase is earlier than the row's sold_at
             (7, "add_to_bag", datetime(2026, 11, 2, 9)),
+            (8, "purchase", datetime(2026, 10, 31)),  # dated before listing 8 went up: no sale, it stays live
         ],
         "item_id long, event_type string, event_ts timestamp",
     )

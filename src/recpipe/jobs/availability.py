@@ -6,19 +6,23 @@ import argparse
 import json
 import logging
 import time
-from datetime import UTC
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from recpipe import catalog
-from recpipe.config import AvailabilityConfig, load_job_config, load_settings
+from recpipe.config import AvailabilityConfig, ConfigError, load_job_config, load_settings
 from recpipe.errors import MissingInputError
 from recpipe.jobs.context import JobContext
 from recpipe.serving import availability as RA
+from recpipe.serving import overlays
 from recpipe.serving.connection import RedisTarget, resolve_target
+from recpipe.serving.publisher import PublishError
 from recpipe.spark import get_spark
 from recpipe.transforms import availability as A
 
@@ -30,7 +34,8 @@ Streams sold and deleted listings into the Redis unavailable set (recpipe:unavai
 purchase events of bronze.events and sold or deleted rows of bronze.items (its change data feed, so status
 updates count), or a Kafka topic (source: kafka). Each micro-batch is applied in one Redis transaction guarded by
 its batch id, and progress is checkpointed (<artifacts>/checkpoints/availability), so a restart neither loses nor
-repeats work. A first start begins at the tables' current versions (what came before is in the published lists).
+repeats work. A first start catches up from the live lists' data end (sales before it are in the lists), or from
+--since TIME or --starting-version [TABLE=]N; where it began is logged and kept in the checkpoint folder.
 Runs until stopped, a micro-batch every trigger_seconds; --once processes what has arrived and stops (a frequent
 job instead of a continuous one)."""
 
@@ -38,6 +43,19 @@ job instead of a continuous one)."""
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="process what has arrived, then stop")
     parser.add_argument("--redis-url", help="override the target's Redis URL (credentials go in REDIS_PASSWORD)")
+    first = parser.add_mutually_exclusive_group()
+    first.add_argument(
+        "--since",
+        type=datetime.fromisoformat,
+        help="first start only: apply sales and deletions from this UTC time on (default: the live lists' data end)",
+    )
+    first.add_argument(
+        "--starting-version",
+        action="append",
+        default=[],
+        metavar="[TABLE=]VERSION",
+        help="first start only: the Delta version to read from (both bronze tables, or one: bronze.events=12)",
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -46,7 +64,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     target = resolve_target(args.redis_url or settings.redis_url, settings.redis_secret_scope)
     target.check()  # before Spark starts: a wrong URL fails in seconds
     ctx = JobContext.for_settings(NAME, settings, get_spark(settings, app_name=f"recpipe-{NAME}"))
-    query = start(ctx, config, target, once=args.once)
+    asked = requested_start(args.since, args.starting_version)
+    query = start(ctx, config, target, once=args.once, asked=asked)
     query.awaitTermination()
     return summary(ctx, config, target, query)
 
@@ -55,52 +74,122 @@ def checkpoint_of(ctx: JobContext, config: AvailabilityConfig) -> Path:
     return Path(config.checkpoint) if config.checkpoint else ctx.settings.checkpoints / NAME
 
 
-def starting_versions(ctx: JobContext, checkpoint: Path) -> dict[str, int]:
-    """The Delta version each table's stream starts at, fixed at the first start and kept in the checkpoint
-    folder: a stream that found nothing new before it was stopped still starts there next time."""
+@dataclass(frozen=True)
+class StreamStart:
+    """Where a stream's first start begins, kept in its checkpoint folder: a time from which signals apply (the
+    tables are read whole, then followed), or Delta versions of the bronze tables."""
+
+    since: datetime | None = None
+    versions: dict[str, int] | None = None
+    reason: str = ""
+
+    def describe(self) -> str:
+        if self.versions is not None:
+            return f"Delta versions {self.versions} ({self.reason})"
+        if self.since is not None:
+            return f"{self.since.isoformat()} ({self.reason})"
+        return f"the tables' beginning ({self.reason})"
+
+
+def requested_start(since: datetime | None, versions: list[str]) -> StreamStart | None:
+    """The start asked for on the command line: ``--since`` or ``--starting-version [TABLE=]N``."""
+    if since is not None:
+        return StreamStart(since=since, reason="--since")
+    if not versions:
+        return None
+    found: dict[str, int] = {}
+    for token in versions:
+        table, sep, number = token.rpartition("=")
+        names = [table] if sep else [catalog.BRONZE_ITEMS, catalog.BRONZE_EVENTS]
+        if not number.isdigit() or any(n not in (catalog.BRONZE_ITEMS, catalog.BRONZE_EVENTS) for n in names):
+            raise ConfigError(
+                f"--starting-version {token!r}: expected VERSION or TABLE=VERSION with TABLE "
+                f"{catalog.BRONZE_ITEMS} or {catalog.BRONZE_EVENTS}"
+            )
+        found |= dict.fromkeys(names, int(number))
+    return StreamStart(versions=found, reason="--starting-version")
+
+
+def lists_data_end(target: RedisTarget) -> StreamStart:
+    """The default first start: the live lists' data end (sales before it are in the lists); the tables'
+    beginning when nothing is published."""
+    try:
+        live = overlays.live_batch(target.client())
+    except PublishError:
+        return StreamStart(reason="nothing is published")
+    return StreamStart(since=live.generated_at, reason=f"the data end of the live foryou version {live.version}")
+
+
+def stream_start(checkpoint: Path, target: RedisTarget, asked: StreamStart | None = None) -> StreamStart:
+    """The start kept in the checkpoint folder, or, at the first start, the one asked for (else the live lists'
+    data end), recorded there; asking for a start when a checkpoint exists is an error."""
     marker = checkpoint / "recpipe_start.json"
     if marker.exists():
-        return {k: int(v) for k, v in json.loads(marker.read_text()).items()}
-    versions = {name: ctx.tables.version(name) + 1 for name in (catalog.BRONZE_ITEMS, catalog.BRONZE_EVENTS)}
+        if asked is not None:
+            raise ConfigError(
+                f"{checkpoint} holds a started stream, which resumes where it stopped: --since and --starting-version "
+                "apply to a first start only (remove the checkpoint folder to start over)"
+            )
+        kept = json.loads(marker.read_text())
+        if "reason" not in kept:  # kept by an earlier release: Delta versions only
+            return StreamStart(versions={k: int(v) for k, v in kept.items()}, reason="kept in the checkpoint")
+        since = datetime.fromisoformat(kept["since"]) if kept["since"] else None
+        return StreamStart(since, kept["versions"], kept["reason"])
+    chosen = asked or lists_data_end(target)
     checkpoint.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps(versions))
-    return versions
+    marker.write_text(
+        json.dumps(
+            {
+                "since": chosen.since.isoformat() if chosen.since else None,
+                "versions": chosen.versions,
+                "reason": chosen.reason,
+            }
+        )
+    )
+    return chosen
 
 
-def _delta_start(ctx: JobContext, table: str, version: int) -> dict[str, str]:
-    """Start at ``version`` when it exists; the stream of a table not written since waits for its next commit."""
+def _delta_start(ctx: JobContext, table: str, begin: StreamStart) -> dict[str, str]:
+    """Read a table whole and follow it, or start at a version when it exists (a table not written since then
+    waits for its next commit)."""
+    if begin.versions is None or table not in begin.versions:
+        return {}
+    version = begin.versions[table]
     return {"startingVersion": str(version)} if version <= ctx.tables.version(table) else {"startingVersion": "latest"}
 
 
-def signals(ctx: JobContext, config: AvailabilityConfig, checkpoint: Path) -> DataFrame:
-    """The configured source as a stream of signals (``transforms.availability``)."""
+def signals(ctx: JobContext, config: AvailabilityConfig, begin: StreamStart) -> DataFrame:
+    """The configured source as a stream of signals (``transforms.availability``), from ``begin`` on; purchases
+    dated before their listing went up are left out (bronze.items read as of each micro-batch)."""
     if config.source == "kafka":
         kafka = config.kafka
         assert kafka is not None  # the config requires it for source kafka
-        messages = (
+        reader = (
             ctx.spark.readStream.format("kafka")
             .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
             .option("subscribe", kafka.topic)
             .option("startingOffsets", kafka.starting_offsets)
-            .options(**kafka.options)
-            .load()
         )
-        return A.kafka_signals(messages)
-    start = starting_versions(ctx, checkpoint)
-    items_options = _delta_start(ctx, catalog.BRONZE_ITEMS, start[catalog.BRONZE_ITEMS])
-    if config.items_change_feed:
-        if ctx.tables.properties(catalog.BRONZE_ITEMS).get(catalog.CHANGE_FEED) != "true":
-            raise MissingInputError(
-                f"table {catalog.BRONZE_ITEMS} has no change data feed ({catalog.CHANGE_FEED} is not true): enable "
-                f"it (ALTER TABLE ... SET TBLPROPERTIES ({catalog.CHANGE_FEED} = true)) or set items_change_feed: "
-                "false to stream appended rows only"
-            )
-        items_options["readChangeFeed"] = "true"
-    items = ctx.tables.read_stream(catalog.BRONZE_ITEMS, **items_options)
-    events = ctx.tables.read_stream(
-        catalog.BRONZE_EVENTS, **_delta_start(ctx, catalog.BRONZE_EVENTS, start[catalog.BRONZE_EVENTS])
-    )
-    return A.item_signals(items).unionByName(A.event_signals(events))
+        if begin.since is not None:  # the first offset produced at or after it, per partition
+            reader = reader.option("startingTimestamp", str(int(begin.since.replace(tzinfo=UTC).timestamp() * 1000)))
+            reader = reader.option("startingOffsetsByTimestampStrategy", "latest")
+        found = A.kafka_signals(reader.options(**kafka.options).load())
+    else:
+        items_options = _delta_start(ctx, catalog.BRONZE_ITEMS, begin)
+        if config.items_change_feed:
+            if ctx.tables.properties(catalog.BRONZE_ITEMS).get(catalog.CHANGE_FEED) != "true":
+                raise MissingInputError(
+                    f"table {catalog.BRONZE_ITEMS} has no change data feed ({catalog.CHANGE_FEED} is not true): enable "
+                    f"it (ALTER TABLE ... SET TBLPROPERTIES ({catalog.CHANGE_FEED} = true)) or set items_change_feed: "
+                    "false to stream appended rows only"
+                )
+            items_options["readChangeFeed"] = "true"
+        items = ctx.tables.read_stream(catalog.BRONZE_ITEMS, **items_options)
+        events = ctx.tables.read_stream(catalog.BRONZE_EVENTS, **_delta_start(ctx, catalog.BRONZE_EVENTS, begin))
+        found = A.item_signals(items).unionByName(A.event_signals(events))
+    if begin.since is not None:
+        found = found.where(F.col("at").isNull() | (F.col("at") >= F.lit(begin.since)))
+    return found.transform(A.sales_after_listing(ctx.tables.read(catalog.BRONZE_ITEMS)))
 
 
 def redis_sink(target: RedisTarget, source: str):
@@ -126,10 +215,23 @@ def redis_sink(target: RedisTarget, source: str):
     return apply
 
 
-def start(ctx: JobContext, config: AvailabilityConfig, target: RedisTarget, once: bool = False) -> StreamingQuery:
+def start(
+    ctx: JobContext,
+    config: AvailabilityConfig,
+    target: RedisTarget,
+    once: bool = False,
+    asked: StreamStart | None = None,
+) -> StreamingQuery:
     checkpoint = checkpoint_of(ctx, config)
+    resuming = (checkpoint / "stream" / "commits").exists()
+    begin = stream_start(checkpoint, target, asked)
+    log.info(
+        "availability stream %s; its first start began at %s",
+        f"resumes from its checkpoint {checkpoint}" if resuming else "starts",
+        begin.describe(),
+    )
     writer = (
-        signals(ctx, config, checkpoint)
+        signals(ctx, config, begin)
         .writeStream.queryName(f"recpipe-{NAME}")
         .option("checkpointLocation", str(checkpoint / "stream"))
         .foreachBatch(redis_sink(target, config.source))
@@ -151,6 +253,7 @@ def summary(ctx: JobContext, config: AvailabilityConfig, target: RedisTarget, qu
             "last_batch": RA.last_batch(client, config.source),
             "items_applied": RA.items_applied(client, config.source),
             "checkpoint": str(checkpoint_of(ctx, config)),
+            "first_start": stream_start(checkpoint_of(ctx, config), target).describe(),
         }
     finally:
         client.close()

@@ -48,6 +48,11 @@ def _rating_events(pairs: list[str]) -> dict[float, str]:
             raise ConfigError(
                 f"--rating-event {pair!r}: expected RATING=EVENT_TYPE with a type in {list(schemas.EVENT_TYPES)}"
             )
+        if event_type == "purchase":  # a purchase sells a listing once; a film is rated by many
+            raise ConfigError(
+                f"--rating-event {pair!r}: a purchase sells a one-of-a-kind listing, and a film is rated by many "
+                "users (validation would quarantine every purchase after the first): map it to add_to_bag"
+            )
         mapping[float(rating)] = event_type
     return mapping
 

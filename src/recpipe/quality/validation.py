@@ -22,12 +22,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from recpipe import catalog
-from recpipe.quality.rules import DataQualityError, Rule, expectation, with_rule_flags
+from recpipe.quality.rules import RECORD_COLUMN, DataQualityError, Rule, expectation, with_rule_flags
 from recpipe.tables import one_row
 
 log = logging.getLogger(__name__)
 
-RECORD = "_record"
+RECORD = RECORD_COLUMN
 ROWS = "rows"
 QUARANTINED = "quarantined"
 _names = itertools.count()

@@ -1,7 +1,8 @@
 """What makes a listing unavailable, defined once for the stream, the publish job and the fresh job.
 
 A listing stops being for sale when a purchase event names it (every listing is one of a kind) or when its row
-says ``sold`` or ``deleted``. Sources land these facts differently (bronze.items rows or their change feed,
+says ``sold`` or ``deleted``. A purchase dated before the listing went up is no sale (``counts_as_sale``: validation
+quarantines it, and every path here leaves it out). Sources land these facts differently (bronze.items rows or their change feed,
 bronze.events, Kafka messages); each becomes *signals* (``item_id, status, event_type, at``), and one rule
 reads them. Works on batch and streaming DataFrames alike.
 """
@@ -57,6 +58,30 @@ def kafka_signals(messages: DataFrame) -> DataFrame:
     )
 
 
+def counts_as_sale(at: Column, listed_at: Column) -> Column:
+    """Whether a purchase at ``at`` sells a listing that went up at ``listed_at``: only once it is listed. An
+    unknown time or listing counts (its row may not have landed yet): a listing is hidden rather than oversold."""
+    return at.isNull() | listed_at.isNull() | (at >= listed_at)
+
+
+def sales_after_listing(items: DataFrame):
+    """Signals -> the same signals without purchases dated before their listing's ``listed_at`` (bronze.items;
+    of duplicate rows, the newest ``listed_at``, as validation keeps). Batch or streaming signals alike."""
+    listed = items.groupBy(F.col("item_id").cast("bigint").alias("item_id")).agg(F.max("listed_at").alias("_listed"))
+
+    def transform(signals: DataFrame) -> DataFrame:
+        purchase = F.coalesce(F.col("event_type") == SALE_EVENT, F.lit(False))
+        purchases = (
+            signals.where(purchase)
+            .join(listed, "item_id", "left")
+            .where(counts_as_sale(F.col("at"), F.col("_listed")))
+            .drop("_listed")
+        )
+        return signals.where(~purchase).unionByName(purchases)
+
+    return transform
+
+
 def is_gone(signals: DataFrame) -> Column:
     return F.col("status").isin(*GONE_STATUSES) | (F.col("event_type") == SALE_EVENT)
 
@@ -68,4 +93,5 @@ def unavailable_items(signals: DataFrame) -> DataFrame:
 
 def unavailable_in(items: DataFrame, events: DataFrame) -> DataFrame:
     """``item_id, at`` of the listings bronze items and events say are sold or deleted."""
-    return unavailable_items(item_signals(items).unionByName(event_signals(events)))
+    signals = item_signals(items).unionByName(event_signals(events)).transform(sales_after_listing(items))
+    return unavailable_items(signals)
