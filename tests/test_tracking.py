@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from recpipe import tracking
+from recpipe import pyfunc, tracking
 from recpipe.config import Settings
 from recpipe.models.registry import save_model
 
@@ -81,7 +81,7 @@ def test_pyfunc_model_maps_user_ids_to_item_ids(mlflow_store, tmp_path):
     }
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=tracking.RecommenderPyfunc(top_n=3), artifacts=artifacts, pip_requirements=[]
+            name="model", python_model=pyfunc.RecommenderPyfunc(top_n=3), artifacts=artifacts, pip_requirements=[]
         )
     loaded = mlflow.pyfunc.load_model(info.model_uri)
     out = loaded.predict(pd.DataFrame({"user_id": [1000, 1010, 999]}))
@@ -93,3 +93,7 @@ def test_pyfunc_model_maps_user_ids_to_item_ids(mlflow_store, tmp_path):
 def test_library_versions_are_recorded():
     versions = tracking.library_versions()
     assert versions["version.implicit"] == "0.7.3" and versions["version.pyspark"].startswith("4.2")
+
+
+def test_versions_pickled_under_the_old_module_path_still_find_the_pyfunc():
+    assert tracking.RecommenderPyfunc is pyfunc.RecommenderPyfunc

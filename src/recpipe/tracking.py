@@ -1,4 +1,8 @@
-"""MLflow: where runs go, the pyfunc wrapper of a trained model, and the champion/challenger gate."""
+"""MLflow: where runs go, what a registered version carries, and the champion/challenger gate.
+
+MLflow is imported where it is used: a job's ``--help`` and the modules that only name these functions start in a
+second, not in the seconds MLflow's import takes. The pyfunc wrapper lives in ``recpipe.pyfunc``.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,10 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from mlflow import MlflowClient
-from mlflow.models import Model, ModelSignature
-from mlflow.pyfunc import PythonModel
-from mlflow.types.schema import Array, ColSpec, Schema
 
 from recpipe.config import Settings
 from recpipe.errors import MissingInputError
@@ -23,19 +22,14 @@ from recpipe.models.base import Recommender
 from recpipe.models.evaluation import MODEL_METRICS
 from recpipe.models.features import FeatureEncoder, listing_features
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
-class _KnownNotice(logging.Filter):
-    """Drops MLflow's notice that a Python-object model is pickled: the pyfunc is our own, reviewed class."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Passing a Python object as `python_model`")
-
-
-logging.getLogger("mlflow.pyfunc").addFilter(_KnownNotice())
 TRACKED_LIBRARIES = ("implicit", "gensim", "numpy", "scipy", "pyspark", "delta-spark", "mlflow", "great-expectations")
 
 
@@ -45,6 +39,8 @@ def configure(settings: Settings) -> str:
     Locally: a SQLite file and an artifact folder in the data directory. On Databricks: the workspace tracking
     server and the Unity Catalog registry.
     """
+    import mlflow
+
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # job logs are not terminals
     if settings.platform == "databricks":
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri or "databricks")
@@ -80,62 +76,6 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-class RecommenderPyfunc(PythonModel):
-    """Input: a DataFrame with ``user_id``. Output: ``user_id``, ``item_ids`` and ``scores`` (top-N, best first).
-
-    Ranks through ``models.ranking.ListRanker`` with the candidates job's rules, as of the training data's as-of:
-    items for sale then, the user's seen items and own listings excluded, at most ``max_per_seller`` per seller.
-    Artifacts: the model directory, the index -> id arrays of users and items, the exclusions (users x items),
-    each item's seller and whether it was for sale. Unknown users get empty lists (the serving layer falls back).
-    """
-
-    def __init__(self, top_n: int = 100, max_per_seller: int | None = None):
-        self.top_n = top_n
-        self.max_per_seller = max_per_seller
-
-    def load_context(self, context) -> None:
-        from recpipe.models.ranking import ListRanker, RankingRules
-        from recpipe.models.registry import load_model
-
-        artifacts = context.artifacts
-        self.model = load_model(Path(artifacts["model"]))
-        self.user_ids = np.load(artifacts["user_ids"])
-        self.item_ids = np.load(artifacts["item_ids"])
-        if "excluded" in artifacts:
-            self.excluded = sp.load_npz(artifacts["excluded"]).tocsr()
-            sellers, for_sale = np.load(artifacts["sellers"]), np.load(artifacts["for_sale"])
-        else:  # versions registered before the served rules travelled with the model
-            self.excluded = sp.load_npz(artifacts["seen"]).tocsr()
-            sellers, for_sale = np.full(len(self.item_ids), -1), None
-        _, items = self.model.embed(np.zeros(0, dtype=np.int64), self.excluded)
-        self.ranker = ListRanker(items, sellers, RankingRules(self.top_n, self.max_per_seller), for_sale)
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        users = np.asarray(model_input["user_id"], dtype=np.int64)
-        position = np.clip(np.searchsorted(self.user_ids, users), 0, len(self.user_ids) - 1)
-        known = self.user_ids[position] == users
-        item_lists: list[list[int]] = [[] for _ in users]
-        score_lists: list[list[float]] = [[] for _ in users]
-        if known.any():
-            vectors, _ = self.model.embed(position[known], self.excluded)
-            ids, scores = self.ranker.rank(vectors, self.excluded[position[known]])
-            for row, (i, s) in zip(np.flatnonzero(known), zip(ids, scores)):
-                ok = i >= 0
-                item_lists[row] = self.item_ids[i[ok]].tolist()
-                score_lists[row] = s[ok].astype(float).tolist()
-        return pd.DataFrame({"user_id": users, "item_ids": item_lists, "scores": score_lists})
-
-
-def pyfunc_signature() -> ModelSignature:
-    """What ``RecommenderPyfunc`` takes and returns, declared (an inferred one warns about integer columns)."""
-    return ModelSignature(
-        inputs=Schema([ColSpec("long", "user_id")]),
-        outputs=Schema(
-            [ColSpec("long", "user_id"), ColSpec(Array("long"), "item_ids"), ColSpec(Array("double"), "scores")]
-        ),
-    )
-
-
 @dataclass(frozen=True)
 class ListingSide:
     """A registered version's listing side: its model and the listing feature encoder it was trained with."""
@@ -152,6 +92,9 @@ class ListingSide:
 
 def listing_side(settings: Settings, model: str, version: str) -> ListingSide | None:
     """The listing side of a registered model version (None when its family has none, e.g. ALS alone)."""
+    import mlflow
+    from mlflow.models import Model
+
     from recpipe.models.registry import load_model
 
     configure(settings)
@@ -194,6 +137,8 @@ def passes_gate(value: float, champion_value: float | None, tolerance: float) ->
 
 
 def _champion(client: MlflowClient, model_name: str):
+    import mlflow
+
     try:
         return client.get_model_version_by_alias(model_name, CHAMPION)
     except mlflow.exceptions.MlflowException:
@@ -203,6 +148,8 @@ def _champion(client: MlflowClient, model_name: str):
 def champion_params(settings: Settings, model: str) -> tuple[str, dict[str, str]] | None:
     """The champion's version and the parameters of its training run (``family``, ``als.*``, ...; None without a
     champion), so a challenger can be compared with the champion's configuration retrained on the same split."""
+    from mlflow import MlflowClient
+
     configure(settings)
     client = MlflowClient()
     champion = _champion(client, registered_name(settings, model))
@@ -248,6 +195,9 @@ def gate(
 
 def champion_version(settings: Settings, model: str) -> str:
     """The version the champion alias points at; later jobs read factors of this version."""
+    import mlflow
+    from mlflow import MlflowClient
+
     configure(settings)
     name = registered_name(settings, model)
     try:
@@ -261,6 +211,9 @@ PIPELINE_RUN_TAG = "recpipe.pipeline_run_id"
 
 def model_metrics(settings: Settings, model: str, version: str) -> dict[str, float]:
     """Evaluation metrics of a registered model version (from its training run); empty when unknown."""
+    import mlflow
+    from mlflow import MlflowClient
+
     configure(settings)
     try:
         model_version = MlflowClient().get_model_version(registered_name(settings, model), version)
@@ -274,6 +227,8 @@ def model_metrics(settings: Settings, model: str, version: str) -> dict[str, flo
 
 def log_pipeline_run(settings: Settings, record: dict) -> str:
     """Log a pipeline_runs record to MLflow: one run per list run id, updated in place when the record grows."""
+    import mlflow
+
     configure(settings)
     found = mlflow.search_runs(filter_string=f"tags.`{PIPELINE_RUN_TAG}` = '{record['run_id']}'", output_format="list")
     numbers = {k: float(v) for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -294,3 +249,12 @@ def log_pipeline_run(settings: Settings, record: dict) -> str:
         )
         mlflow.log_metrics(numbers)
         return run.info.run_id
+
+
+def __getattr__(name: str) -> Any:
+    """Versions registered before the pyfunc moved to ``recpipe.pyfunc`` unpickle ``recpipe.tracking.<name>``."""
+    if name in ("RecommenderPyfunc", "pyfunc_signature"):
+        from recpipe import pyfunc
+
+        return getattr(pyfunc, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -161,6 +160,10 @@ def _params(config: TrainConfig, als: ALSConfig) -> dict[str, Any]:
 
 
 def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
+    import mlflow  # imported by the run, not the module: `recpipe train --help` answers at once
+
+    from recpipe import pyfunc
+
     stages = ctx.stages
     rules = serving_rules()
     as_of = ctx.interactions_as_of()
@@ -236,12 +239,12 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
             mlflow.log_artifacts(str(artifacts["item2vec"]), artifact_path="item2vec")
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=tracking.RecommenderPyfunc(top_n=config.top_n, max_per_seller=rules.max_per_seller),
+                python_model=pyfunc.RecommenderPyfunc(top_n=config.top_n, max_per_seller=rules.max_per_seller),
                 artifacts={k: str(v) for k, v in artifacts.items() if k != "item2vec"},
                 pip_requirements=[f"recpipe=={_version()}"],
                 registered_model_name=model_name,
                 input_example=pd.DataFrame({"user_id": user_ids[:2]}),
-                signature=tracking.pyfunc_signature(),
+                signature=pyfunc.pyfunc_signature(),
             )
             version = str(info.registered_model_version)
             champion_value = None

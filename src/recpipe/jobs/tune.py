@@ -7,8 +7,6 @@ import logging
 from functools import partial
 from typing import Any
 
-import mlflow
-
 from recpipe import catalog, tracking
 from recpipe.config import ALSConfig, TrainConfig, TuneConfig, load_job_config
 from recpipe.jobs.context import JobContext, add_as_of_arguments
@@ -42,6 +40,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: bool = False) -> dict[str, Any]:
+    import mlflow  # imported by the run, not the module: `recpipe tune --help` answers at once
+
     as_of = ctx.interactions_as_of()
     previous = tuning.latest(ctx.tables, as_of)
     if previous is not None and not force and (as_of - previous.as_of).days < config.every_days:

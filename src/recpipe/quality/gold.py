@@ -10,9 +10,8 @@ popularity concentration are measured here too, for the run record.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import great_expectations as gx
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -22,7 +21,8 @@ from recpipe.quality.rules import DataQualityError
 from recpipe.tables import one_row
 from recpipe.transforms.candidates import PERSONAL_SOURCE, with_encoding_check
 
-E = gx.expectations
+if TYPE_CHECKING:
+    import great_expectations as gx
 
 # Count columns of the per-list check frame that must be zero, and what a failure means.
 ZERO_COUNTS = {
@@ -321,7 +321,11 @@ def run_bounds(config: QualityGateConfig) -> dict[str, tuple[float | None, float
 
 def run_expectations(config: QualityGateConfig) -> list[gx.expectations.Expectation]:
     """Expectations on the one-row figures frame; a figure that is null (no previous run) is not judged."""
+    import great_expectations as gx  # here, not at the top: a job's --help must not pay for its import
+
     return [
-        E.ExpectColumnValuesToBeBetween(column=figure, min_value=low, max_value=high, meta={"rule": RUN_RULES[figure]})
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column=figure, min_value=low, max_value=high, meta={"rule": RUN_RULES[figure]}
+        )
         for figure, (low, high) in run_bounds(config).items()
     ]

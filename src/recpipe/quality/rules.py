@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import great_expectations as gx
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recpipe.errors import RecpipeError
 from recpipe.transforms.availability import SALE_EVENT, counts_as_sale
+
+if TYPE_CHECKING:
+    import great_expectations as gx
 
 FLAG_PREFIX = "_ok__"  # derived boolean columns: True when the row passes the rule
 RECORD_COLUMN = "_record"  # the raw row as JSON (validation adds it): the last tie-break between duplicates
@@ -132,6 +134,8 @@ def with_rule_flags(df: DataFrame, rules: list[Rule], references: dict[str, Data
 
 def expectation(rule: Rule) -> gx.expectations.Expectation:
     """The Great Expectations expectation reporting the same rule (derived flags for cross-table and type rules)."""
+    import great_expectations as gx  # here, not at the top: a job's --help must not pay for its import
+
     E = gx.expectations
     meta = {"rule": rule.name}
     if rule.kind == "not_null":

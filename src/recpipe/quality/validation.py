@@ -12,11 +12,9 @@ import itertools
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import great_expectations as gx
 import pandas as pd
-from great_expectations.data_context.types.base import ProgressBarsConfig
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
@@ -24,6 +22,9 @@ from pyspark.sql.types import StructType
 from recpipe import catalog
 from recpipe.quality.rules import RECORD_COLUMN, DataQualityError, Rule, expectation, with_rule_flags
 from recpipe.tables import one_row
+
+if TYPE_CHECKING:
+    import great_expectations as gx
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,10 @@ _names = itertools.count()
 
 @lru_cache(maxsize=1)
 def _context():
+    # Great Expectations is imported on first use: a job's --help must not pay for its import
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     return context
@@ -45,6 +50,8 @@ def run_expectations(
 ) -> dict[str, Any]:
     """Run expectations on a pandas DataFrame (the one-row aggregates Spark computed) with an ephemeral GX context;
     return the result as JSON."""
+    import great_expectations as gx
+
     context = _context()
     unique = f"{suite_name}_{next(_names)}"
     batch = (
@@ -122,6 +129,8 @@ def judge_counts(checks: list[CountCheck], rows: int, suite_name: str) -> tuple[
     """Great Expectations validates every rule's failing share on the one-row aggregate (pandas: no Spark job).
 
     Returns the report rows (rule, expectation, column, success, unexpected count and percent) and GX's result."""
+    import great_expectations as gx
+
     shares = pd.DataFrame([{c.share_column: c.failing / rows if rows else 0.0 for c in checks}])
     expectations: list[gx.expectations.Expectation] = [
         gx.expectations.ExpectColumnValuesToBeBetween(
