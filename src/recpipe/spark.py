@@ -129,4 +129,22 @@ def get_spark(settings: Settings, app_name: str = "recpipe") -> SparkSession:
     with _filtered_child_stderr():
         spark = configure_spark_with_delta_pip(local_session_builder(settings, app_name)).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    _quiet_task_failures(spark)
     return spark
+
+
+# A failed task reaches the driver as a Python exception, which the job turns into one line (its traceback with
+# --verbose); these loggers would print the same failure again, Java stack and Python traceback, per task.
+TASK_FAILURE_LOGGERS = (
+    "org.apache.spark.executor.Executor",
+    "org.apache.spark.scheduler.TaskSetManager",
+    "org.apache.spark.api.python.PythonRunner",
+)
+
+
+def _quiet_task_failures(spark: SparkSession) -> None:
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # a local session that just started has its JVM
+    off = jvm.org.apache.logging.log4j.Level.OFF
+    for name in TASK_FAILURE_LOGGERS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, off)

@@ -39,7 +39,10 @@ def two_days_of_events():
     for day in (DAY1, DAY2):
         base = datetime.combine(day, datetime.min.time())
         for user in (1, 2, 3):
-            for k, (item, kind) in enumerate([(10, "view"), (11, "like"), (10 + user, "purchase"), (13, "save")]):
+            # a listing sells once: what a user bought on day 1 they bag again on day 2 (a second purchase of
+            # it would be quarantined)
+            again = "purchase" if day == DAY1 else "add_to_bag"
+            for k, (item, kind) in enumerate([(10, "view"), (11, "like"), (10 + user, again), (13, "save")]):
                 event_id += 1
                 rows.append((event_id, user, item, kind, base + timedelta(hours=user + k), event_id, "home"))
         rows.append((event_id + 1000, 5, 10, "view", base + timedelta(hours=9), 999, "home"))  # seller 5 views own item

@@ -10,7 +10,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -179,11 +178,10 @@ def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_
     already live (and verifying) writes nothing. A lost connection ends in one line; the live version stays."""
     try:
         return _publish(ctx, config, target, before_verify)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise P.PublishError(_connection_lost(target, str(exc))) from None
-    except Exception as exc:  # the executors' failure reaches the driver wrapped in Spark's exception
-        if P.WRITE_LOST not in str(exc):
+    except Exception as exc:  # an executor's failure reaches the driver wrapped in Spark's exception
+        if isinstance(exc, P.PublishError) or not P.lost_connection(exc):
             raise
+        log.debug("lost the connection to Redis", exc_info=True)
         raise P.PublishError(_connection_lost(target, str(exc))) from None
 
 

@@ -38,13 +38,22 @@ def redis_binary() -> str:
 
 
 class RedisProcess:
-    """A redis-server on 127.0.0.1 without persistence, its files under ``workdir``.
+    """A redis-server on 127.0.0.1, its files under ``workdir``; without persistence unless ``appendonly`` (an
+    append-only file synced on every write, so a killed server restarts with every acknowledged write).
 
     ``daemon=True`` outlives this process (the demo's, stopped with ``redis-cli -p PORT shutdown``); otherwise it
     is a child that ``stop`` kills (tests, benchmarks; stop and start again to simulate an outage)."""
 
-    def __init__(self, workdir: Path, port: int | None = None, password: str | None = None, daemon: bool = False):
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        password: str | None = None,
+        daemon: bool = False,
+        appendonly: bool = False,
+    ):
         self.workdir = workdir
+        self.appendonly = appendonly
         self.port = port or free_port()
         self.password = password
         self.daemon = daemon
@@ -65,7 +74,9 @@ class RedisProcess:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "always",
             "--dir",
             str(self.workdir.resolve()),
         ]

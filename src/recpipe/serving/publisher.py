@@ -59,6 +59,14 @@ def _stats_batch(entries: int, checksum: int, size: int) -> pa.RecordBatch:
 WRITE_LOST = "Redis connection lost while writing"  # how the driver recognises the executors' failure
 
 
+def lost_connection(exc: BaseException) -> bool:
+    """Whether a failure is Redis going away: on the driver, or on an executor (Spark wraps its Python error)."""
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return True
+    text = str(exc)
+    return WRITE_LOST in text or any(f"redis.exceptions.{name}" in text for name in ("ConnectionError", "TimeoutError"))
+
+
 def send_with_retry(client: redis.Redis, commands: list[bytes], target: RedisTarget) -> None:
     """Send pipelined commands and read every reply; on a connection error reconnect, back off exponentially
     and resend (HSETs are idempotent) while ``target.retries`` and ``target.retry_budget_s`` last."""
