@@ -133,7 +133,7 @@ def test_a_purchase_before_its_listing_is_quarantined_and_hides_nothing(spark, s
         catalog.BRONZE_USERS,
     )
     listed = datetime(2026, 10, 1)
-    items = [(i, 2, "tops", "COS", "M", 20.0, "good", listed, None, None, "active") for i in (10, 11)]
+    items = [(i, 9, "tops", "COS", "M", 20.0, "good", listed, None, None, "active") for i in (10, 11)]
     ctx.tables.overwrite(spark.createDataFrame(items, catalog.columns(catalog.BRONZE_ITEMS)), catalog.BRONZE_ITEMS)
     views = [(user, item, day) for day in range(2, 32) for user in (1, 2) for item in (10, 11)]
     events = [(e, u, i, "view", datetime(2026, 10, d, 12), u, "home") for e, (u, i, d) in enumerate(views)]
@@ -199,7 +199,7 @@ def test_the_stream_first_start_catches_up_from_the_live_lists_data_end(spark, s
     lists' data end is in the lists already and is not; where the stream began is logged and kept."""
     ctx = JobContext.for_settings("availability", settings, spark)
     listed = datetime(2026, 10, 1)
-    items = [(i, 2, "tops", "COS", "M", 20.0, "good", listed, None, None, "active") for i in (10, 11, 12)]
+    items = [(i, 9, "tops", "COS", "M", 20.0, "good", listed, None, None, "active") for i in (10, 11, 12)]
     ctx.tables.overwrite(spark.createDataFrame(items, catalog.columns(catalog.BRONZE_ITEMS)), catalog.BRONZE_ITEMS)
     sales = [
         (1, 1, 10, "purchase", datetime(2026, 10, 31, 20), 1, "home"),

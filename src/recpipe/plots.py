@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+def pyplot() -> ModuleType:
+    """matplotlib's pyplot, headless; imported on first use, so modules that chart start fast (a job's --help)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
 
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
 
@@ -17,13 +24,13 @@ def _save(fig, ax, path: Path) -> Path:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 
 def metrics_bar_chart(metrics_by_model: dict[str, dict[str, float]], k: int, path: Path) -> Path:
     """Grouped bars: one group per metric, one bar per model."""
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = pyplot().subplots(figsize=(8, 4))
     width = 0.8 / max(len(metrics_by_model), 1)
     for i, (model, metrics) in enumerate(metrics_by_model.items()):
         ax.bar([x + i * width for x in range(len(METRICS))], [metrics.get(m, 0.0) for m in METRICS], width, label=model)
@@ -39,7 +46,7 @@ def lorenz_curve(counts: list[int], path: Path) -> Path:
 
     values = np.sort(np.asarray(counts, dtype=float))
     cumulative = np.concatenate([[0.0], np.cumsum(values) / max(values.sum(), 1.0)])
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = pyplot().subplots(figsize=(5, 5))
     ax.plot(np.linspace(0, 1, len(cumulative)), cumulative, label="items")
     ax.plot([0, 1], [0, 1], linestyle="--", label="equal popularity")
     ax.set_xlabel("share of items")

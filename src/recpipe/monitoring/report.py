@@ -8,14 +8,11 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from recpipe.models.evaluation import MODEL_METRICS
 from recpipe.monitoring.runs import ROLLED_BACK, future_key
+from recpipe.plots import pyplot
 from recpipe.progress import format_figure
 
 # (column, header) of the run table; doubles are shown with format_figure so a reader can match them to Delta.
@@ -40,7 +37,7 @@ def _png(fig) -> str:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
+    pyplot().close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -57,7 +54,7 @@ def line_chart(
     x: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str, ylabel: str, share: bool = False
 ) -> str:
     """A line per series over runs; returns the PNG as base64."""
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = pyplot().subplots(figsize=(7, 3.2))
     for name, values in series.items():
         ax.plot(range(len(x)), [float("nan") if v is None else v for v in values], marker="o", label=name)
     ax.set_ylim(*y_limits([v for values in series.values() for v in values if v is not None], share))
@@ -73,7 +70,7 @@ def line_chart(
 def duration_chart(x: Sequence[str], seconds: Sequence[dict[str, float]]) -> str:
     """Stacked bars of seconds per task and run."""
     tasks = sorted({task for per_run in seconds for task in per_run})
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = pyplot().subplots(figsize=(7, 3.2))
     bottom = [0.0] * len(x)
     for task in tasks:
         values = [per_run.get(task, 0.0) for per_run in seconds]
