@@ -91,6 +91,35 @@ def test_bad_settings_name_the_variable_and_hide_secrets():
     assert "hunter2" not in str(err.value) and "RECPIPE_PLATFORM" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("variable", "closest"),
+    [
+        ("RECPIPE_REDIS_ULR", "RECPIPE_REDIS_URL"),
+        ("RECPIPE_DATADIR", "RECPIPE_DATA_DIR"),
+        ("RECPIPE_GENRATE__SEED", "RECPIPE_GENERATE__SEED"),  # a job's prefix mistyped
+    ],
+)
+def test_an_unknown_recpipe_variable_is_an_error_naming_the_closest_name(variable, closest):
+    with pytest.raises(
+        ConfigError, match=f"environment variable {variable} is not a recpipe setting: did you mean {closest}"
+    ):
+        load_settings(environ={variable: "x"})
+
+
+def test_every_recpipe_variable_the_project_reads_is_known():
+    known = {
+        "RECPIPE_DATA_DIR": "d",
+        "RECPIPE_REDIS_SECRET_SCOPE": "s",
+        "RECPIPE_CONF_DIR": "c",
+        "RECPIPE_PROFILE": "ratings",
+        "RECPIPE_RUN_ID": "r",
+        "RECPIPE_NB_USER_ID": "7",
+        "RECPIPE_GENERATE__SEED": "3",
+        "RECPIPE_CANDIDATES__MAX_PER_SELLER": "2",
+    }
+    assert load_settings(environ=known).data_dir == Path("d")
+
+
 def test_the_profiles_ship_inside_the_package_and_load():
     overlays = sorted(profiles_dir().glob("*/*.yml"))
     assert {p.parent.name for p in overlays} == {"ratings"}
