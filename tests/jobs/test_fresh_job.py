@@ -180,6 +180,11 @@ def test_overlays_merge_run_after_run_drop_sold_listings_and_end_at_the_next_pub
     user = int(overlay["user_id"].iloc[0])
     assert "fresh" in reader.for_user(user, n=RULES.list_length + FRESH.overlay_length).sources
 
+    assert publish(ctx, PUBLISHING, target)["unchanged"]  # the live lists again: nothing written, overlays stay
+    assert reader.live_version(keys.FRESH_SURFACE) == summary["fresh_version"]
+    lists = ctx.tables.read(catalog.GOLD_USER_CANDIDATES)
+    next_batch = ctx.spark.createDataFrame(lists.collect(), lists.schema)
+    ctx.tables.overwrite(next_batch, catalog.GOLD_USER_CANDIDATES)  # the next batch's lists: a new Delta version
     publish(ctx, PUBLISHING, target)  # the next full publish ends the overlays
     assert reader.live_version(keys.FRESH_SURFACE) is None
     assert "fresh" not in reader.for_user(user, n=RULES.list_length + FRESH.overlay_length).sources
