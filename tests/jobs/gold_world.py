@@ -103,7 +103,10 @@ def write_gold(
         catalog.GOLD_FALLBACK_CANDIDATES,
     )
     tables.overwrite(
-        spark.createDataFrame([(i, "sold" if i == SOLD else "active") for i in ITEMS], "item_id long, status string"),
+        spark.createDataFrame(
+            [(i, "sold" if i == SOLD else "active", datetime(2026, 10, 1)) for i in ITEMS],
+            "item_id long, status string, listed_at timestamp",
+        ),
         catalog.BRONZE_ITEMS,
     )
     tables.overwrite(  # no purchase since the lists were built: the sold item is known from its row
