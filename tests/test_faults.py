@@ -15,14 +15,17 @@ import pytest
 import redis
 
 from recpipe import catalog, cli
-from recpipe.config import AvailabilityConfig
+from recpipe.config import AvailabilityConfig, InteractionsConfig
 from recpipe.jobs import availability as stream
 from recpipe.jobs.context import JobContext
+from recpipe.jobs.interactions import build
 from recpipe.jobs.publish import publish, surfaces, version_of
 from recpipe.serving import RecommendationReader, keys
 from recpipe.serving.connection import RedisSetupError, RedisTarget
 from recpipe.serving.local_redis import RedisProcess
-from recpipe.serving.publisher import PublishError
+from recpipe.serving.publisher import PublishError, clear_unreferenced
+from recpipe.serving.stream_start import requested_start
+from recpipe.transforms.availability import unavailable_in
 
 from .serving.proxy import DroppingProxy
 from .serving.test_publish import CONFIG, N_USERS, gold_context, personal
@@ -111,8 +114,6 @@ def test_two_data_folders_with_the_same_run_never_share_a_version(spark, tmp_pat
 
 
 def test_a_version_a_reader_may_be_sent_to_is_never_cleared(gold, redis_server):
-    from recpipe.serving.publisher import clear_unreferenced
-
     (ctx, _), _ = gold
     live = publish(ctx, CONFIG, RedisTarget(redis_server.url))["version"]
     with pytest.raises(PublishError, match="is live or listed"):
@@ -122,10 +123,6 @@ def test_a_version_a_reader_may_be_sent_to_is_never_cleared(gold, redis_server):
 def test_a_purchase_before_its_listing_is_quarantined_and_hides_nothing(spark, settings):
     """Bronze on Delta: a purchase dated before listing 11 went up passes no rule, so the listing stays live in
     silver, in the lists and in what publish and the stream count as sold."""
-    from recpipe.config import InteractionsConfig
-    from recpipe.jobs.interactions import build
-    from recpipe.transforms.availability import unavailable_in
-
     ctx = JobContext.for_settings("interactions", settings, spark)
     ctx.tables.overwrite(
         spark.createDataFrame(
@@ -219,7 +216,7 @@ def test_the_stream_first_start_catches_up_from_the_live_lists_data_end(spark, s
     assert {int(i) for i in client.smembers(keys.UNAVAILABLE_KEY)} == {11}
     assert "first start began at 2026-11-01T00:00:00 (the data end of the live foryou version v1)" in caplog.text
     with pytest.raises(Exception, match="apply to a first start only"):
-        stream.start(ctx, AvailabilityConfig(), target, once=True, asked=stream.requested_start(None, ["3"]))
+        stream.start(ctx, AvailabilityConfig(), target, once=True, asked=requested_start(None, ["3"]))
 
 
 def test_job_help_imports_no_heavy_library():

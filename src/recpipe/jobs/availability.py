@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,13 +14,12 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from recpipe import catalog
-from recpipe.config import AvailabilityConfig, ConfigError, load_job_config, load_settings
+from recpipe.config import AvailabilityConfig, load_job_config, load_settings
 from recpipe.errors import MissingInputError
 from recpipe.jobs.context import JobContext
 from recpipe.serving import availability as RA
-from recpipe.serving import overlays
+from recpipe.serving import stream_start as SS
 from recpipe.serving.connection import RedisTarget, resolve_target
-from recpipe.serving.publisher import PublishError
 from recpipe.spark import get_spark
 from recpipe.transforms import availability as A
 
@@ -64,7 +61,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     target = resolve_target(args.redis_url or settings.redis_url, settings.redis_secret_scope)
     target.check()  # before Spark starts: a wrong URL fails in seconds
     ctx = JobContext.for_settings(NAME, settings, get_spark(settings, app_name=f"recpipe-{NAME}"))
-    asked = requested_start(args.since, args.starting_version)
+    asked = SS.requested_start(args.since, args.starting_version)
     query = start(ctx, config, target, once=args.once, asked=asked)
     query.awaitTermination()
     return summary(ctx, config, target, query)
@@ -74,82 +71,7 @@ def checkpoint_of(ctx: JobContext, config: AvailabilityConfig) -> Path:
     return Path(config.checkpoint) if config.checkpoint else ctx.settings.checkpoints / NAME
 
 
-@dataclass(frozen=True)
-class StreamStart:
-    """Where a stream's first start begins, kept in its checkpoint folder: a time from which signals apply (the
-    tables are read whole, then followed), or Delta versions of the bronze tables."""
-
-    since: datetime | None = None
-    versions: dict[str, int] | None = None
-    reason: str = ""
-
-    def describe(self) -> str:
-        if self.versions is not None:
-            return f"Delta versions {self.versions} ({self.reason})"
-        if self.since is not None:
-            return f"{self.since.isoformat()} ({self.reason})"
-        return f"the tables' beginning ({self.reason})"
-
-
-def requested_start(since: datetime | None, versions: list[str]) -> StreamStart | None:
-    """The start asked for on the command line: ``--since`` or ``--starting-version [TABLE=]N``."""
-    if since is not None:
-        return StreamStart(since=since, reason="--since")
-    if not versions:
-        return None
-    found: dict[str, int] = {}
-    for token in versions:
-        table, sep, number = token.rpartition("=")
-        names = [table] if sep else [catalog.BRONZE_ITEMS, catalog.BRONZE_EVENTS]
-        if not number.isdigit() or any(n not in (catalog.BRONZE_ITEMS, catalog.BRONZE_EVENTS) for n in names):
-            raise ConfigError(
-                f"--starting-version {token!r}: expected VERSION or TABLE=VERSION with TABLE "
-                f"{catalog.BRONZE_ITEMS} or {catalog.BRONZE_EVENTS}"
-            )
-        found |= dict.fromkeys(names, int(number))
-    return StreamStart(versions=found, reason="--starting-version")
-
-
-def lists_data_end(target: RedisTarget) -> StreamStart:
-    """The default first start: the live lists' data end (sales before it are in the lists); the tables'
-    beginning when nothing is published."""
-    try:
-        live = overlays.live_batch(target.client())
-    except PublishError:
-        return StreamStart(reason="nothing is published")
-    return StreamStart(since=live.generated_at, reason=f"the data end of the live foryou version {live.version}")
-
-
-def stream_start(checkpoint: Path, target: RedisTarget, asked: StreamStart | None = None) -> StreamStart:
-    """The start kept in the checkpoint folder, or, at the first start, the one asked for (else the live lists'
-    data end), recorded there; asking for a start when a checkpoint exists is an error."""
-    marker = checkpoint / "recpipe_start.json"
-    if marker.exists():
-        if asked is not None:
-            raise ConfigError(
-                f"{checkpoint} holds a started stream, which resumes where it stopped: --since and --starting-version "
-                "apply to a first start only (remove the checkpoint folder to start over)"
-            )
-        kept = json.loads(marker.read_text())
-        if "reason" not in kept:  # kept by an earlier release: Delta versions only
-            return StreamStart(versions={k: int(v) for k, v in kept.items()}, reason="kept in the checkpoint")
-        since = datetime.fromisoformat(kept["since"]) if kept["since"] else None
-        return StreamStart(since, kept["versions"], kept["reason"])
-    chosen = asked or lists_data_end(target)
-    checkpoint.mkdir(parents=True, exist_ok=True)
-    marker.write_text(
-        json.dumps(
-            {
-                "since": chosen.since.isoformat() if chosen.since else None,
-                "versions": chosen.versions,
-                "reason": chosen.reason,
-            }
-        )
-    )
-    return chosen
-
-
-def _delta_start(ctx: JobContext, table: str, begin: StreamStart) -> dict[str, str]:
+def _delta_start(ctx: JobContext, table: str, begin: SS.StreamStart) -> dict[str, str]:
     """Read a table whole and follow it, or start at a version when it exists (a table not written since then
     waits for its next commit)."""
     if begin.versions is None or table not in begin.versions:
@@ -158,7 +80,7 @@ def _delta_start(ctx: JobContext, table: str, begin: StreamStart) -> dict[str, s
     return {"startingVersion": str(version)} if version <= ctx.tables.version(table) else {"startingVersion": "latest"}
 
 
-def signals(ctx: JobContext, config: AvailabilityConfig, begin: StreamStart) -> DataFrame:
+def signals(ctx: JobContext, config: AvailabilityConfig, begin: SS.StreamStart) -> DataFrame:
     """The configured source as a stream of signals (``transforms.availability``), from ``begin`` on; purchases
     dated before their listing went up are left out (bronze.items read as of each micro-batch)."""
     if config.source == "kafka":
@@ -220,11 +142,11 @@ def start(
     config: AvailabilityConfig,
     target: RedisTarget,
     once: bool = False,
-    asked: StreamStart | None = None,
+    asked: SS.StreamStart | None = None,
 ) -> StreamingQuery:
     checkpoint = checkpoint_of(ctx, config)
     resuming = (checkpoint / "stream" / "commits").exists()
-    begin = stream_start(checkpoint, target, asked)
+    begin = SS.stream_start(checkpoint, target, asked)
     log.info(
         "availability stream %s; its first start began at %s",
         f"resumes from its checkpoint {checkpoint}" if resuming else "starts",
@@ -253,7 +175,7 @@ def summary(ctx: JobContext, config: AvailabilityConfig, target: RedisTarget, qu
             "last_batch": RA.last_batch(client, config.source),
             "items_applied": RA.items_applied(client, config.source),
             "checkpoint": str(checkpoint_of(ctx, config)),
-            "first_start": stream_start(checkpoint_of(ctx, config), target).describe(),
+            "first_start": SS.stream_start(checkpoint_of(ctx, config), target).describe(),
         }
     finally:
         client.close()

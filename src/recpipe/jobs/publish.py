@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import logging
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,9 +126,8 @@ def version_of(ctx: JobContext, gold_tables: list[str]) -> tuple[str, dict[str, 
         "recpipe candidates",
     )
     ctx.check_as_of(catalog.GOLD_USER_CANDIDATES, as_of_from_end(row.generated_at), "recpipe candidates")
-    data = [row.run_id, *[(ctx.tables.name(t), ctx.tables.version(t)) for t in gold_tables]]
-    digest = hashlib.sha256(json.dumps(data).encode()).hexdigest()[:10]
-    version = f"{row.generated_at:%Y%m%d}-{digest}"
+    sources = [(ctx.tables.name(t), ctx.tables.version(t)) for t in gold_tables]
+    version = P.version_id(row.generated_at, row.run_id, sources)
     return version, {"run_id": row.run_id, "model_version": row.model_version, "generated_at": str(row.generated_at)}
 
 
@@ -176,22 +172,8 @@ def require_passed_gate(ctx: JobContext, run_id: str) -> None:
 def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_verify=None) -> dict[str, Any]:
     """Write the gold lists under a version no reader is sent to, verify, then switch; a publish of the lists
     already live (and verifying) writes nothing. A lost connection ends in one line; the live version stays."""
-    try:
+    with P.lost_connection_in_one_line(target):
         return _publish(ctx, config, target, before_verify)
-    except Exception as exc:  # an executor's failure reaches the driver wrapped in Spark's exception
-        if isinstance(exc, P.PublishError) or not P.lost_connection(exc):
-            raise
-        log.debug("lost the connection to Redis", exc_info=True)
-        raise P.PublishError(_connection_lost(target, str(exc))) from None
-
-
-def _connection_lost(target: RedisTarget, detail: str) -> str:
-    found = re.search(r"gave up after (\d+) retries in ([\d.]+)s", detail)
-    tried = f" (gave up after {found.group(1)} retries in {found.group(2)}s)" if found else ""
-    return (
-        f"lost the connection to Redis at {target.safe_url} while publishing{tried}; the live version is unchanged: "
-        "rerun `recpipe publish` when Redis answers (publish.retry_budget_s sets how long a write retries)"
-    )
 
 
 def _publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_verify=None) -> dict[str, Any]:

@@ -11,11 +11,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import logging
+import re
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 import pyarrow as pa
@@ -65,6 +70,32 @@ def lost_connection(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return WRITE_LOST in text or any(f"redis.exceptions.{name}" in text for name in ("ConnectionError", "TimeoutError"))
+
+
+@contextmanager
+def lost_connection_in_one_line(target: RedisTarget) -> Iterator[None]:
+    """Turn Redis going away mid-publish (retries spent) into a ``PublishError`` of one line; the traceback is
+    logged at debug level."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, PublishError) or not lost_connection(exc):
+            raise
+        log.debug("lost the connection to Redis", exc_info=True)
+        found = re.search(r"gave up after (\d+) retries in ([\d.]+)s", str(exc))
+        tried = f" (gave up after {found.group(1)} retries in {found.group(2)}s)" if found else ""
+        raise PublishError(
+            f"lost the connection to Redis at {target.safe_url} while publishing{tried}; the live version is "
+            "unchanged: rerun `recpipe publish` when Redis answers (publish.retry_budget_s sets how long a write "
+            "retries)"
+        ) from None
+
+
+def version_id(generated_at: datetime, run_id: str, sources: list[tuple[str, int]]) -> str:
+    """``YYYYMMDD-<digest>``: the lists' as-of day and a digest of the run id and each source table's location and
+    Delta version, so two data folders sharing a Redis never share an id (docs/redis-contract.md)."""
+    digest = hashlib.sha256(json.dumps([run_id, *sources]).encode()).hexdigest()[:10]
+    return f"{generated_at:%Y%m%d}-{digest}"
 
 
 def send_with_retry(client: redis.Redis, commands: list[bytes], target: RedisTarget) -> None:
