@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recpipe.errors import RecpipeError
-from recpipe.transforms.availability import SALE_EVENT, counts_as_sale
+from recpipe.transforms.availability import counts_as_sale, is_purchase
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -86,10 +86,6 @@ def _with_listing(df: DataFrame, rule: Rule, references: dict[str, DataFrame]) -
     return df.join(listings, "item_id", "left")
 
 
-def _is_purchase() -> Column:
-    return F.coalesce(F.col("event_type") == SALE_EVENT, F.lit(False))
-
-
 def with_rule_flags(df: DataFrame, rules: list[Rule], references: dict[str, DataFrame] | None = None) -> DataFrame:
     """Add one boolean column per rule: True when the row passes. Null values pass every rule but not_null
     (as in Great Expectations), so a null is reported once, by its own rule."""
@@ -115,10 +111,10 @@ def with_rule_flags(df: DataFrame, rules: list[Rule], references: dict[str, Data
             ok = col.isNull() | F.coalesce(F.col(rule.flag), F.lit(False))
         elif rule.kind == "purchase_after_listing":
             df = _with_listing(df, rule, references)
-            ok = ~_is_purchase() | counts_as_sale(F.col("event_ts"), F.col(LISTED_AT))
+            ok = ~is_purchase(F.col("event_type")) | counts_as_sale(F.col("event_ts"), F.col(LISTED_AT))
         elif rule.kind == "sold_once":
             df = _with_listing(df, rule, references)
-            sale = _is_purchase() & counts_as_sale(F.col("event_ts"), F.col(LISTED_AT))
+            sale = is_purchase(F.col("event_type")) & counts_as_sale(F.col("event_ts"), F.col(LISTED_AT))
             nth = F.row_number().over(
                 Window.partitionBy("item_id", sale).orderBy("event_ts", "event_id", RECORD_COLUMN)
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import redis
@@ -84,7 +84,7 @@ class RedisTarget:
         auth = isinstance(exc, redis.exceptions.AuthenticationError) or any(
             word in text for word in ("NOAUTH", "WRONGPASS", "Authentication required", "invalid password")
         )
-        if auth and not self.password:
+        if auth and not (self.password or urlsplit(self.url).password):
             return (
                 f"Redis at {self.safe_url} requires a password and none was given: set {PASSWORD_ENV} "
                 "(or redis-password in the secret scope)"
@@ -106,9 +106,14 @@ def secret_from_scope(scope: str, key: str) -> str | None:
 
 
 def resolve_target(
-    url: str | None, secret_scope: str | None = None, retries: int = 3, environ=None, retry_budget_s: float = 30.0
+    url: str | None,
+    secret_scope: str | None = None,
+    retries: int = 3,
+    environ=None,
+    retry_budget_s: float | None = None,
 ) -> RedisTarget:
-    """The Redis target from config or ``REDIS_URL``; password and user from the environment or the secret scope."""
+    """The Redis target from config or ``REDIS_URL``; password and user from the environment or the secret scope;
+    ``retry_budget_s`` when the caller's config sets one (publish's), else the target's default."""
     environ = os.environ if environ is None else environ
     url = url or environ.get(URL_ENV)
     if not url and secret_scope:
@@ -120,10 +125,5 @@ def resolve_target(
     password = environ.get(PASSWORD_ENV) or (
         secret_from_scope(secret_scope, "redis-password") if secret_scope else None
     )
-    return RedisTarget(
-        url=url,
-        password=password,
-        username=environ.get(USERNAME_ENV),
-        retries=retries,
-        retry_budget_s=retry_budget_s,
-    )
+    target = RedisTarget(url=url, password=password, username=environ.get(USERNAME_ENV), retries=retries)
+    return target if retry_budget_s is None else replace(target, retry_budget_s=retry_budget_s)

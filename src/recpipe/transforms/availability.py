@@ -58,6 +58,11 @@ def kafka_signals(messages: DataFrame) -> DataFrame:
     )
 
 
+def is_purchase(event_type: Column) -> Column:
+    """Whether an event (or signal) is a purchase; a null type is not."""
+    return F.coalesce(event_type == SALE_EVENT, F.lit(False))
+
+
 def counts_as_sale(at: Column, listed_at: Column) -> Column:
     """Whether a purchase at ``at`` sells a listing that went up at ``listed_at``: only once it is listed. An
     unknown time or listing counts (its row may not have landed yet): a listing is hidden rather than oversold."""
@@ -70,7 +75,7 @@ def sales_after_listing(items: DataFrame):
     listed = items.groupBy(F.col("item_id").cast("bigint").alias("item_id")).agg(F.max("listed_at").alias("_listed"))
 
     def transform(signals: DataFrame) -> DataFrame:
-        purchase = F.coalesce(F.col("event_type") == SALE_EVENT, F.lit(False))
+        purchase = is_purchase(F.col("event_type"))
         purchases = (
             signals.where(purchase)
             .join(listed, "item_id", "left")
@@ -83,7 +88,7 @@ def sales_after_listing(items: DataFrame):
 
 
 def is_gone(signals: DataFrame) -> Column:
-    return F.col("status").isin(*GONE_STATUSES) | (F.col("event_type") == SALE_EVENT)
+    return F.col("status").isin(*GONE_STATUSES) | is_purchase(F.col("event_type"))
 
 
 def unavailable_items(signals: DataFrame) -> DataFrame:
