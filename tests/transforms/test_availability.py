@@ -65,3 +65,20 @@ def test_kafka_messages_carry_events_and_listing_states(spark):
     assert_df_equality(
         A.unavailable_items(A.kafka_signals(frame)), expected, ignore_row_order=True, ignore_nullable=True
     )
+
+
+def test_signals_since_keep_the_later_and_the_undated(spark):
+    signals = spark.createDataFrame(
+        [
+            (1, "sold", None, datetime(2026, 10, 31)),
+            (2, None, "purchase", datetime(2026, 11, 1, 9)),
+            (3, "sold", None, None),
+        ],
+        A.SIGNAL_COLUMNS,
+    )
+    expected = spark.createDataFrame(
+        [(2, None, "purchase", datetime(2026, 11, 1, 9)), (3, "sold", None, None)], A.SIGNAL_COLUMNS
+    )
+    assert_df_equality(
+        signals.transform(A.signals_since(datetime(2026, 11, 1))), expected, ignore_row_order=True, ignore_nullable=True
+    )

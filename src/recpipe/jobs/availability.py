@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from recpipe import catalog
@@ -110,7 +109,7 @@ def signals(ctx: JobContext, config: AvailabilityConfig, begin: SS.StreamStart) 
         events = ctx.tables.read_stream(catalog.BRONZE_EVENTS, **_delta_start(ctx, catalog.BRONZE_EVENTS, begin))
         found = A.item_signals(items).unionByName(A.event_signals(events))
     if begin.since is not None:
-        found = found.where(F.col("at").isNull() | (F.col("at") >= F.lit(begin.since)))
+        found = found.transform(A.signals_since(begin.since))
     return found.transform(A.sales_after_listing(ctx.tables.read(catalog.BRONZE_ITEMS)))
 
 

@@ -9,6 +9,8 @@ reads them. Works on batch and streaming DataFrames alike.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -83,6 +85,15 @@ def sales_after_listing(items: DataFrame):
             .drop("_listed")
         )
         return signals.where(~purchase).unionByName(purchases)
+
+    return transform
+
+
+def signals_since(since: datetime):
+    """Signals -> those dated at or after ``since``, and those without a date (a sold row without ``sold_at``)."""
+
+    def transform(signals: DataFrame) -> DataFrame:
+        return signals.where(F.col("at").isNull() | (F.col("at") >= F.lit(since)))
 
     return transform
 
