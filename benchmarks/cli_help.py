@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from recpipe.cli import JOBS
+from recpipe.commands import JOBS
 
 GOAL_S = 2.0
 

@@ -5,7 +5,7 @@ scored, merged with the previous overlay and published to Redis (goal: under 60 
 
 Set-up (not timed): random user vectors in a Delta table, a private redis-server with a live foryou version, new
 listings from sellers who are users (their own listings are excluded, as in the job). Timed: the job's own
-``score_overlays`` (scoring on the executors with the candidates scorer, merge with the previous overlay, Delta
+``write_overlays`` (scoring on the executors with the candidates scorer, merge with the previous overlay, Delta
 write) and ``publish_overlays`` (executor-side Redis write, read-back verification, pointer switch). Two runs: the
 first overlay after a publish (nothing to merge), then the next one (another batch of listings, merged with the
 first overlay, a tenth of the first run's listings sold and dropped): the figure is the second.
@@ -25,10 +25,10 @@ from pyspark.sql import functions as F
 from recpipe import catalog
 from recpipe.config import CandidatesConfig, FreshConfig, PublishConfig, Settings
 from recpipe.jobs.context import JobContext
-from recpipe.jobs.fresh import publish_overlays, score_overlays
 from recpipe.progress import configure_logging
 from recpipe.serving import keys, overlays
 from recpipe.serving.connection import RedisTarget
+from recpipe.serving.fresh_run import publish_overlays, write_overlays
 from recpipe.serving.local_redis import RedisProcess
 from recpipe.spark import get_spark
 from recpipe.transforms import candidates as C
@@ -50,10 +50,10 @@ def one_run(ctx: JobContext, target: RedisTarget, new: C.Catalog, gone: np.ndarr
     own = FR.own_new_listings(ctx.spark.createDataFrame(pd.DataFrame({"item_id": new.ids, "seller_id": new.sellers})))
     start = time.perf_counter()
     previous = overlays.live_overlay(target.client(), BATCH)
-    written = score_overlays(ctx, target, users, new, own, previous, gone, config, rules, stamp)
+    written = write_overlays(ctx.tables, target, users, new, own, previous, gone, config, rules, stamp)
     scored = time.perf_counter()
     manifest = {"batch_version": BATCH, "listed_until": f"2026-11-02 0{number}:00:00"}
-    stats = publish_overlays(ctx, target, publishing, stamp["fresh_version"], manifest, 3600)
+    stats = publish_overlays(ctx.tables, target, publishing, stamp["fresh_version"], manifest, 3600)
     published = time.perf_counter()
     return {
         "users": written,

@@ -100,12 +100,12 @@ def served(batch: RankedRows | None, overlay: RankedRows | None, gone: np.ndarra
 
 
 def replay(ctx: JobContext, target: RedisTarget, as_of) -> None:
-    rules, publishing, config = load_job_config("candidates", CandidatesConfig), PublishConfig(), FreshConfig()
+    config = FreshConfig()
     day_start = as_of_end(as_of).replace(tzinfo=None)  # naive UTC, as Spark hands timestamps to pandas
     overlays_by_hour: dict[int, dict[int, RankedRows]] = {0: {}}
     started = time.perf_counter()
     for hour in range(1, 24):
-        summary = refresh(ctx, config, target, rules, publishing, until=day_start + timedelta(hours=hour))
+        summary = refresh(ctx, config, target, until=day_start + timedelta(hours=hour))
         if summary.get("entries"):
             rows = to_pandas(ctx.tables.read(catalog.GOLD_FRESH_OVERLAYS).select("user_id", "item_ids", "scores"))
             overlays_by_hour[hour] = {
@@ -192,8 +192,7 @@ def purchase_latency(ctx: JobContext, target: RedisTarget, samples: int) -> None
 
 def listing_latency(ctx: JobContext, target: RedisTarget, samples: int) -> None:
     reader = RecommendationReader(target)
-    rules = load_job_config("candidates", CandidatesConfig)
-    refresh(ctx, FreshConfig(), target, rules, PublishConfig())  # catch up with every listing generated so far
+    refresh(ctx, FreshConfig(), target)  # catch up with every listing generated so far
     last_listed = ctx.tables.read(catalog.BRONZE_ITEMS).agg(F.max("listed_at")).first()[0]
     like = to_pandas(
         ctx.tables.read(catalog.GOLD_USER_CANDIDATES)
@@ -215,7 +214,7 @@ def listing_latency(ctx: JobContext, target: RedisTarget, samples: int) -> None:
         )
         started = time.perf_counter()
         ctx.tables.append(new, catalog.BRONZE_ITEMS)
-        refresh(ctx, FreshConfig(), target, rules, PublishConfig())
+        refresh(ctx, FreshConfig(), target)
         overlay = to_pandas(ctx.tables.read(catalog.GOLD_FRESH_OVERLAYS).select("user_id", "item_ids", "scores"))
         mine = overlay[overlay["item_ids"].map(lambda ids, item=item_id: item in set(ids))]
         if mine.empty:  # in no user's overlay: nothing to wait for
@@ -226,7 +225,10 @@ def listing_latency(ctx: JobContext, target: RedisTarget, samples: int) -> None:
                 mine.apply(lambda r, item=item_id: r.scores[list(r.item_ids).index(item)], axis=1).idxmax(), "user_id"
             ]
         )
-        while item_id not in reader.for_user(best, n=rules.list_length + FreshConfig().overlay_length).item_ids:
+        while (
+            item_id
+            not in reader.for_user(best, n=ctx.config.candidates.list_length + FreshConfig().overlay_length).item_ids
+        ):
             time.sleep(0.02)
         latencies.append(time.perf_counter() - started)
     print(f"listing write -> in the reader's list (fresh run started at the write): {quantiles(latencies)}")

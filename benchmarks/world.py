@@ -32,6 +32,8 @@ from recpipe.config import (
     FutureEvaluationConfig,
     GenerateConfig,
     InteractionsConfig,
+    ModelReference,
+    RunConfig,
     Settings,
     TrainConfig,
     load_job_config,
@@ -57,8 +59,9 @@ SEEN_RULES = {  # which of a user's interactions exclude the item from their lis
 }
 
 
-def context(settings: Settings, spark, job: str, as_of=None) -> JobContext:
-    return JobContext.for_settings(job, settings, spark, as_of)
+def context(settings: Settings, spark, job: str, as_of=None, model: ModelReference | None = None) -> JobContext:
+    """A job's context on the embedded defaults; ``model``: the registered model (name, version) it uses."""
+    return JobContext.for_settings(job, settings, spark, as_of, RunConfig(model=model or ModelReference()))
 
 
 def print_scoring_table(table, ks) -> None:
@@ -131,17 +134,17 @@ def main() -> None:
     tables, default_train = Tables(spark, settings), load_job_config("train", TrainConfig)
     scored, seconds, summaries = [], {}, {}
     for variant, train_config in (
-        (ALS_ONLY, default_train.model_copy(update={"families": ("als",), "model_name": "recpipe_als_only"})),
+        (ALS_ONLY, default_train.model_copy(update={"families": ("als",)})),
         ("pipeline", default_train),
     ):
+        model = ModelReference(name="recpipe_als_only") if variant == ALS_ONLY else ModelReference()
         start = time.perf_counter()
-        summaries[variant] = trained = train(context(settings, spark, "train", as_of), train_config)
+        summaries[variant] = trained = train(context(settings, spark, "train", as_of, model), train_config)
         seconds[f"{variant}: train"] = time.perf_counter() - start
-        candidates = load_job_config("candidates", CandidatesConfig).model_copy(
-            update={"model_name": train_config.model_name, "model_version": trained["model_version"]}
-        )
+        trained_model = model.model_copy(update={"version": trained["model_version"]})
+        candidates = load_job_config("candidates", CandidatesConfig)
         start = time.perf_counter()
-        run_id = generate_candidates(context(settings, spark, "candidates", as_of), candidates)["run_id"]
+        run_id = generate_candidates(context(settings, spark, "candidates", as_of, trained_model), candidates)["run_id"]
         seconds[f"{variant}: candidates"] = time.perf_counter() - start
         evaluate(context(settings, spark, "evaluate"), evaluation, as_of)
         table = tables.read(catalog.MONITORING_FUTURE_EVALUATION).where(f"run_id = '{run_id}'").toPandas()
@@ -174,14 +177,9 @@ def main() -> None:
         f"(hit@{k}); the candidates config excludes {', '.join(default_rule.exclude_seen_event_types)}"
     )
     for name, event_types in SEEN_RULES.items():
-        rule = default_rule.model_copy(
-            update={
-                "model_name": default_train.model_name,
-                "model_version": chosen["model_version"],
-                "exclude_seen_event_types": event_types,
-            }
-        )
-        run_id = generate_candidates(context(settings, spark, "candidates", as_of), rule)["run_id"]
+        rule = default_rule.model_copy(update={"exclude_seen_event_types": event_types})
+        champion = ModelReference(version=chosen["model_version"])
+        run_id = generate_candidates(context(settings, spark, "candidates", as_of, champion), rule)["run_id"]
         evaluate(context(settings, spark, "evaluate"), evaluation, as_of)
         row = (
             tables.read(catalog.MONITORING_FUTURE_EVALUATION)

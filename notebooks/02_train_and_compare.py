@@ -9,15 +9,15 @@
 import mlflow
 
 from recpipe import tracking
-from recpipe.config import MODEL_FAMILIES, TrainConfig, load_job_config
-from recpipe.jobs.train import load_training_data
+from recpipe.config import MODEL_FAMILIES
 from recpipe.models.ease import MAX_ITEMS, EASERecommender
 from recpipe.models.item2vec import Item2VecRecommender
 from recpipe.models.training import evaluate_on_time_split, model_factory
 from recpipe.notebook import notebook_context, param
+from recpipe.training_data import load_training_data
 
 ctx = notebook_context()
-config = load_job_config("train", TrainConfig)
+config = ctx.config.train  # the run configuration: defaults, conf folder, profile and variables
 holdout_days = int(param("holdout_days", str(config.evaluation.holdout_days)))
 evaluation_config = config.evaluation.model_copy(update={"holdout_days": holdout_days})
 # the time split from daily rows; listings for sale during the holdout without history join the index

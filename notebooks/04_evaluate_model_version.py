@@ -11,15 +11,15 @@ from pyspark.sql import functions as F
 
 from recpipe import catalog, tracking
 from recpipe.config import EvaluationConfig
-from recpipe.jobs.train import load_training_data
 from recpipe.models.als import ALSRecommender
 from recpipe.models.base import recommend_all
 from recpipe.models.evaluation import available_items_mask, ranking_metrics, time_split
 from recpipe.models.popularity import PopularityRecommender
 from recpipe.notebook import notebook_context, param
+from recpipe.training_data import load_training_data
 
 ctx = notebook_context()
-version = param("model_version", "") or tracking.champion_version(ctx.settings, "recpipe_als")
+version = param("model_version", "") or tracking.champion_version(ctx.settings, ctx.config.model.name)
 data = load_training_data(ctx)
 print(f"evaluating model version {version}")
 

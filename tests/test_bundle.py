@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from recpipe.cli import parse_args
+from recpipe.commands import parse_args
 from recpipe.config import load_settings
 from recpipe.dag import pipeline_job, pipeline_tasks, resolve_parameters
 

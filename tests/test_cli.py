@@ -3,7 +3,8 @@ import sys
 
 import pytest
 
-from recpipe.cli import JOBS, build_parser, load_job, main
+from recpipe.cli import main
+from recpipe.commands import JOBS, build_parser, load_job
 
 
 def test_every_job_has_a_subcommand_with_help(capsys):
@@ -37,7 +38,7 @@ def test_config_error_is_one_clear_line(tmp_path, capsys):
         main(["generate", "--conf", str(conf)])
     assert exit_info.value.code == 2  # raised, not returned: a runner calling the entry point sees the failure
     err = capsys.readouterr().err
-    assert err.startswith("recpipe generate: error:") and "field 'colour'" in err and str(conf) in err
+    assert err.startswith("recpipe generate: error:") and "field 'generate.colour'" in err and str(conf) in err
     assert "Traceback" not in err
 
 

@@ -3,13 +3,14 @@ from pathlib import Path
 import pytest
 
 from recpipe.config import (
-    JOB_CONFIGS,
+    SECTIONS,
     ConfigError,
     GenerateConfig,
     InteractionsConfig,
     Settings,
     load_config,
     load_job_config,
+    load_run_config,
     load_settings,
     parse_overrides,
     profiles_dir,
@@ -124,7 +125,7 @@ def test_the_profiles_ship_inside_the_package_and_load():
     overlays = sorted(profiles_dir().glob("*/*.yml"))
     assert {p.parent.name for p in overlays} == {"ratings"}
     for overlay in overlays:
-        load_config(JOB_CONFIGS[overlay.stem], None, overlay=overlay)
+        load_config(SECTIONS[overlay.stem], None, overlay=overlay)
 
 
 def test_conf_dir_files_and_a_profile_overlay_the_defaults_and_name_themselves(tmp_path, monkeypatch):
@@ -136,7 +137,7 @@ def test_conf_dir_files_and_a_profile_overlay_the_defaults_and_name_themselves(t
     assert config.validation.max_quarantine_share == 0.05 and str(config.validation.platform_start) == "1990-01-01"
     write(tmp_path, "interactions.yml", "half_life_days: soon\n")
     monkeypatch.delenv("RECPIPE_PROFILE")
-    with pytest.raises(ConfigError, match=r"interactions\.yml: field 'half_life_days'"):
+    with pytest.raises(ConfigError, match=r"interactions\.yml: field 'interactions.half_life_days'"):
         load_job_config("interactions", InteractionsConfig)
     monkeypatch.setenv("RECPIPE_PROFILE", "weekly")
     with pytest.raises(ConfigError, match="RECPIPE_PROFILE=weekly: no such profile \\(profiles: ratings\\)"):
@@ -157,3 +158,40 @@ def test_without_files_a_job_runs_on_the_one_set_of_embedded_defaults(monkeypatc
 def test_a_config_file_named_but_missing_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match=r"missing\.yml: config file of job generate not found"):
         load_job_config("generate", GenerateConfig, tmp_path / "missing.yml")
+
+
+def test_an_override_of_one_section_reaches_every_job_that_reads_it():
+    """One configuration per run: train, the list gate and fresh read the served rules of the same run config."""
+    for job in ("train", "gate", "fresh", "candidates"):
+        run = load_run_config(job, None, ["candidates.max_per_seller=1", "model.name=shop"])
+        assert run.candidates.max_per_seller == 1 and run.model.name == "shop", job
+    own = load_run_config("train", None, ["seed=5", "als.factors=8", "train.promotion.metric=ndcg"])
+    assert (own.train.seed, own.train.als.factors, own.train.promotion.metric) == (5, 8, "ndcg")
+    with pytest.raises(
+        ConfigError, match=r"override --set candidates.max_per_seller: field 'candidates.max_per_seller'"
+    ):
+        load_run_config("train", None, ["candidates.max_per_seller=0"])
+    with pytest.raises(ConfigError, match="expected SECTION.FIELD=VALUE"):
+        load_run_config(None, None, ["factors=8"])
+
+
+def test_no_section_has_a_field_named_like_a_section():
+    """A job's --set FIELD=VALUE reads its own field first, SECTION.FIELD=VALUE another section: never ambiguous."""
+    for section, model in SECTIONS.items():
+        assert not set(model.model_fields) & set(SECTIONS), section
+
+
+def test_the_reference_conf_files_are_the_embedded_defaults():
+    """conf/<section>.yml (shipped in the wheel) and docs/configuration.md are generated from the models: they hold
+    every default, and loading one gives the defaults back."""
+    import yaml
+
+    from recpipe.config.reference import reference_markdown, reference_yaml
+    from recpipe.config.shipped import shipped_dir
+
+    for section, model in SECTIONS.items():
+        text = (shipped_dir("conf") / f"{section}.yml").read_text()
+        assert text == reference_yaml(section), f"conf/{section}.yml: run python -m recpipe.config.reference"
+        assert model.model_validate(yaml.safe_load(text)) == model()
+    docs = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    assert docs.read_text() == reference_markdown(), "docs/configuration.md: run python -m recpipe.config.reference"

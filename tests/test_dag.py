@@ -3,7 +3,7 @@ wheel run's data)."""
 
 import pytest
 
-from recpipe.dag import Task, TaskGraphError, pipeline_tasks, resolve_parameters, task_overrides
+from recpipe.dag import Task, TaskGraphError, check_run_overrides, pipeline_tasks, resolve_parameters
 from recpipe.errors import RecpipeError
 
 
@@ -30,10 +30,9 @@ def test_a_task_listed_before_its_dependency_is_rejected():
     assert Task("a", ("gate", "--x")).job == "gate"
 
 
-def test_run_overrides_name_their_job():
-    assert task_overrides(["train.als.factors=8", "gate.min_list_length=1"], ["gate", "train"]) == {
-        "train": ["als.factors=8"],
-        "gate": ["min_list_length=1"],
-    }
-    with pytest.raises(RecpipeError, match="expected JOB.FIELD=VALUE"):
-        task_overrides(["factors=8"], ["train"])
+def test_run_overrides_name_a_section_of_the_run_config():
+    check_run_overrides(["train.als.factors=8", "gate.min_list_length=1", "model.name=x"])
+    with pytest.raises(RecpipeError, match="expected SECTION.FIELD=VALUE"):
+        check_run_overrides(["factors=8"])
+    with pytest.raises(RecpipeError, match="expected SECTION.FIELD=VALUE"):
+        check_run_overrides(["trian.als.factors=8"])

@@ -23,8 +23,9 @@ from recpipe import catalog
 from recpipe.cli import execute
 from recpipe.config import GenerateConfig, load_settings
 from recpipe.dag import resolve_parameters
-from recpipe.serving import RecommendationReader, keys
+from recpipe.serving import keys
 from recpipe.serving.local_redis import RedisProcess
+from recpipe.serving.reader import RecommendationReader
 from recpipe.tables import Tables
 
 from .conftest import REPO_ROOT

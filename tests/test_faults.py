@@ -19,11 +19,12 @@ from recpipe.config import AvailabilityConfig, InteractionsConfig
 from recpipe.jobs import availability as stream
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.interactions import build
-from recpipe.jobs.publish import publish, surfaces, version_of
-from recpipe.serving import RecommendationReader, keys
+from recpipe.jobs.publish import publish, versioned_surfaces
+from recpipe.serving import keys
 from recpipe.serving.connection import RedisSetupError, RedisTarget
 from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving.publisher import PublishError, clear_unreferenced
+from recpipe.serving.reader import RecommendationReader
 from recpipe.serving.stream_start import requested_start
 from recpipe.transforms.availability import unavailable_in
 
@@ -109,8 +110,7 @@ def test_a_dropped_connection_mid_write_exits_2_in_one_line_and_the_reader_keeps
 def test_two_data_folders_with_the_same_run_never_share_a_version(spark, tmp_path):
     one, _ = gold_context(spark, tmp_path / "staging", "same-run")
     two, _ = gold_context(spark, tmp_path / "prod", "same-run")
-    tables = lambda ctx: [table for table, _, _ in surfaces(ctx, CONFIG).values()]
-    assert version_of(one, tables(one))[0] != version_of(two, tables(two))[0]
+    assert versioned_surfaces(one, CONFIG)[1] != versioned_surfaces(two, CONFIG)[1]
 
 
 def test_a_version_a_reader_may_be_sent_to_is_never_cleared(gold, redis_server):
@@ -223,7 +223,7 @@ def test_job_help_imports_no_heavy_library():
     """`recpipe <job> --help` builds the job's parser without MLflow, Great Expectations or matplotlib (the
     seconds they take to import are what made help slow; benchmarks/cli_help.py times it)."""
     probe = (
-        "import sys; from recpipe.cli import JOBS, build_parser\n"
+        "import sys; from recpipe.commands import JOBS, build_parser\n"
         "for job in JOBS: build_parser(job)\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'great_expectations', 'matplotlib'}))"
     )

@@ -39,22 +39,22 @@ def register(name: str, ndcg: float) -> str:
     ("value", "champion", "tolerance", "expected"),
     [(0.30, None, 0.0, True), (0.30, 0.30, 0.0, True), (0.296, 0.30, 0.005, True), (0.29, 0.30, 0.005, False)],
 )
-def test_passes_gate(value, champion, tolerance, expected):
-    assert tracking.passes_gate(value, champion, tolerance) is expected
+def test_passes_promotion(value, champion, tolerance, expected):
+    assert tracking.passes_promotion(value, champion, tolerance) is expected
 
 
 def test_gate_keeps_the_champion_when_the_challenger_is_worse(mlflow_store):
     client, name = MlflowClient(), "gate_model"
-    first = tracking.gate(client, name, register(name, 0.30), "ndcg", 0.30, 0.005)
+    first = tracking.promote(client, name, register(name, 0.30), "ndcg", 0.30, 0.005)
     assert first.promoted and "first" in first.message
     worse = register(name, 0.20)
-    decision = tracking.gate(client, name, worse, "ndcg", 0.20, 0.005)
+    decision = tracking.promote(client, name, worse, "ndcg", 0.20, 0.005)
     assert not decision.promoted and decision.champion_version == first.version
     assert "kept champion version 1" in decision.message
     assert str(client.get_model_version_by_alias(name, "champion").version) == first.version
     assert str(client.get_model_version_by_alias(name, "challenger").version) == worse
     better = register(name, 0.298)
-    assert tracking.gate(client, name, better, "ndcg", 0.298, 0.005).promoted
+    assert tracking.promote(client, name, better, "ndcg", 0.298, 0.005).promoted
     assert tracking.champion_version(mlflow_store, name) == better
 
 

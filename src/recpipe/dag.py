@@ -1,24 +1,20 @@
-"""`recpipe run`: the Databricks job's task graph, read from the bundle's job file, run locally in order."""
+"""The Databricks pipeline job's task graph, read from the bundle's job file (``jobs/pipeline.job.yml``), and
+running it in order with the same command lines (``recpipe run``)."""
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import re
-import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from recpipe import catalog
+from recpipe.config.shipped import shipped_dir
 from recpipe.errors import RecpipeError
 
 log = logging.getLogger(__name__)
@@ -26,16 +22,6 @@ log = logging.getLogger(__name__)
 PIPELINE_FILE = "pipeline.job.yml"
 PIPELINE_JOB = "recpipe_pipeline"
 RUN_DATE = "run_date"
-
-HELP = "Run the pipeline job's task graph locally, task by task; then show a few users' lists."
-DESCRIPTION = """\
-Runs the tasks of the Databricks pipeline job (read from the job file the bundle deploys) in order with the same
-entry points and parameters: interactions -> tune -> train -> candidates -> gate -> publish -> report. A failing
-task stops the graph (later tasks are skipped, nothing is published; tasks marked run_if ALL_DONE, the report, still
-run). The run's as-of is --as-of, else the day of the last valid event, found by interactions and passed on to every
-later task. Bronze tables are generated first only when there are none, or with --generate (which replaces only
-tables recpipe generated). Without a configured Redis (--redis-url, RECPIPE_REDIS_URL or REDIS_URL) it starts a
-local redis-server. --set JOB.FIELD=VALUE and --conf FOLDER (of <job>.yml files) reach the tasks."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +50,7 @@ class TaskGraphError(RecpipeError):
 
 def pipeline_job(path: Path | None = None) -> dict[str, Any]:
     """The pipeline job of the bundle, from the job file shipped in the package."""
-    text = path.read_text() if path else (resources.files("recpipe") / "bundle" / PIPELINE_FILE).read_text()
+    text = (path or shipped_dir("jobs") / PIPELINE_FILE).read_text()
     return yaml.safe_load(text)["resources"]["jobs"][PIPELINE_JOB]
 
 
@@ -103,83 +89,30 @@ def resolve_parameters(parameters: Sequence[str], job_parameters: Mapping[str, s
     return resolved
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--as-of", type=date.fromisoformat, help="the run's as-of (YYYY-MM-DD; default: the last valid event's day)"
-    )
-    parser.add_argument(
-        "--generate",
-        action="store_true",
-        help="generate bronze tables first even when there are some "
-        "(replaces only tables recpipe generate or ingest wrote)",
-    )
-    parser.add_argument("--users", type=int, help="users to generate")
-    parser.add_argument("--items", type=int, help="items to generate")
-    parser.add_argument(
-        "--redis-url", help="publish here (default: RECPIPE_REDIS_URL, REDIS_URL, else a local redis-server)"
-    )
-    parser.add_argument("--show", type=int, default=3, help="users whose recommendations are printed at the end")
+def check_run_overrides(pairs: Sequence[str]) -> None:
+    """``--set`` of `recpipe run` names a section of the run's configuration: ``SECTION.FIELD=VALUE``."""
+    from recpipe.config import SECTIONS
 
-
-def task_overrides(pairs: Sequence[str], jobs: Sequence[str]) -> dict[str, list[str]]:
-    """``--set JOB.FIELD=VALUE`` of `recpipe run` -> {job: ["FIELD=VALUE", ...]}."""
-    by_job: dict[str, list[str]] = {}
     for pair in pairs:
-        job, sep, rest = pair.partition(".")
-        if not sep or job not in jobs or "=" not in rest:
+        section, sep, rest = pair.partition(".")
+        if not sep or section not in SECTIONS or "=" not in rest:
             raise RecpipeError(
-                f"recpipe run --set {pair!r}: expected JOB.FIELD=VALUE with JOB one of {', '.join(jobs)}"
+                f"recpipe run --set {pair!r}: expected SECTION.FIELD=VALUE with SECTION one of {', '.join(SECTIONS)}"
             )
-        by_job.setdefault(job, []).append(rest)
-    return by_job
 
 
-def _redis_url(args: argparse.Namespace) -> str | None:
-    from recpipe.config import load_settings
-    from recpipe.serving.local_redis import ensure_local_redis
-
-    settings = load_settings()
-    url = args.redis_url or settings.redis_url
-    if url or settings.platform == "databricks":
-        return url
-    return ensure_local_redis(settings.data_dir)
-
-
-@contextmanager
-def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
-    """The tasks' environment (what a job cluster's variables are on Databricks), restored afterwards."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: v for k, v in values.items() if v is not None})
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _bronze_missing() -> bool:
-    from recpipe.config import load_settings
-    from recpipe.spark import get_spark
-    from recpipe.tables import Tables
-
-    settings = load_settings()
-    tables = Tables(get_spark(settings), settings)
-    return not any(tables.exists(name) for name in catalog.BRONZE)
-
-
-def _common_flags(args: argparse.Namespace) -> list[str]:
-    return ["--verbose"] if args.verbose else []
-
-
-def run_tasks(args: argparse.Namespace, tasks: list[Task]) -> list[TaskResult]:
-    """Run tasks in order; after a failure the rest are skipped, except tasks that run_if ALL_DONE."""
-    from recpipe.cli import load_job, parse_args  # the same parser as the standalone entry points
-
-    overrides = task_overrides(args.set, sorted({t.job for t in tasks}))
-    job_parameters: dict[str, str | None] = {RUN_DATE: str(args.as_of + timedelta(days=1)) if args.as_of else None}
+def run_tasks(
+    tasks: list[Task],
+    run_task: Callable[[list[str]], dict[str, Any]],
+    overrides: Sequence[str] = (),
+    as_of: date | None = None,
+    flags: Sequence[str] = (),
+) -> list[TaskResult]:
+    """Run tasks in order with ``run_task`` (a command line -> the job's summary); after a failure the rest are
+    skipped, except tasks that run_if ALL_DONE. Every task gets the run's ``overrides`` (``SECTION.FIELD=VALUE``):
+    one configuration per run. The as-of is ``as_of``, else the first task that reports one decides it."""
+    check_run_overrides(overrides)
+    job_parameters: dict[str, str | None] = {RUN_DATE: str(as_of + timedelta(days=1)) if as_of else None}
     results: list[TaskResult] = []
     failed = False
     for task in tasks:
@@ -188,13 +121,13 @@ def run_tasks(args: argparse.Namespace, tasks: list[Task]) -> list[TaskResult]:
             continue
         argv = [
             *resolve_parameters(task.parameters, job_parameters),
-            *_common_flags(args),
-            *(f"--set={o}" for o in overrides.get(task.job, [])),
+            *flags,
+            *(f"--set={o}" for o in overrides),
         ]
         start = time.perf_counter()
         try:
             log.info("task %s: recpipe %s", task.name, " ".join(argv))
-            summary = load_job(task.job).run(parse_args(argv))
+            summary = run_task(argv)
             rows = ", ".join(f"{k}={v:,}" for k, v in summary.get("rows", {}).items()) or summary.get("report", "")
             results.append(TaskResult(task.name, "ok", time.perf_counter() - start, rows))
             if (
@@ -215,65 +148,3 @@ def format_summary(results: list[TaskResult]) -> str:
     lines = [header, "-" * len(header)]
     lines += [f"{r.name:<14} {r.status:<8} {r.seconds:>8.1f}  {r.detail[:160]}" for r in results]
     return "\n".join(lines)
-
-
-def show_recommendations(redis_url: str, n_users: int) -> None:
-    """Read a few users' lists back through the reader an app backend would use, with item attributes."""
-    from recpipe.config import load_settings
-    from recpipe.serving import RecommendationReader
-    from recpipe.spark import get_spark
-    from recpipe.tables import Tables, to_pandas
-
-    settings = load_settings()
-    tables = Tables(get_spark(settings), settings)
-    users = (
-        tables.read(catalog.GOLD_USER_CANDIDATES)
-        .orderBy("source", "user_id")
-        .select("user_id", "source")
-        .limit(n_users)
-        .collect()
-    )
-    items = to_pandas(tables.read(catalog.SILVER_ITEMS).select("item_id", "category", "brand", "size", "price"))
-    items = items.set_index("item_id")
-    reader = RecommendationReader(redis_url)
-    for row in users:
-        rec = reader.for_user(row.user_id, n=5)
-        print(f"\nuser {row.user_id} ({row.source}), read from Redis {reader.target.safe_url}:")
-        for item, score in zip(rec.item_ids, rec.scores):
-            a = items.loc[item] if item in items.index else None
-            described = (
-                f"{a.category:<12} {a.brand:<14} size {a['size']:<3} {a.price:7.2f} EUR" if a is not None else ""
-            )
-            print(f"  item {item:<8} score {score:7.3f}  {described}")
-
-
-def _task_environment(args: argparse.Namespace, redis_url: str | None) -> dict[str, str | None]:
-    from recpipe.config import CONF_DIR_ENV
-
-    if args.conf is not None and not args.conf.is_dir():
-        raise RecpipeError(f"recpipe run --conf {args.conf}: expected a folder of <job>.yml files")
-    return {"RECPIPE_REDIS_URL": redis_url, CONF_DIR_ENV: str(args.conf) if args.conf else None}
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run every task in order; return 0, or at the first failure 2 when the user can fix it, else 1."""
-    redis_url = _redis_url(args)
-    tasks = pipeline_tasks(pipeline_job())
-    with _environment(_task_environment(args, redis_url)):
-        sizes_asked = bool(args.users or args.items)
-        if args.generate or _bronze_missing():
-            sizes = [f"--{k}={v}" for k, v in (("users", args.users), ("items", args.items)) if v]
-            tasks = [Task("generate", ("generate", *sizes, *(["--replace"] if args.generate else []))), *tasks]
-        elif sizes_asked:
-            raise RecpipeError("recpipe run: bronze tables exist and are kept; --users/--items apply with --generate")
-        results = run_tasks(args, tasks)
-    print(format_summary(results))
-    failed = [r for r in results if r.status == "FAILED"]
-    if failed:
-        print(
-            f"recpipe run: task {failed[0].name} failed: {failed[0].detail}; later tasks did not run", file=sys.stderr
-        )
-        return 2 if failed[0].fixable else 1
-    if redis_url and args.show:
-        show_recommendations(redis_url, args.show)
-    return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -56,6 +56,18 @@ def physical_name(logical: str, settings: Settings) -> str:
 def to_pandas(df: DataFrame) -> pd.DataFrame:
     """``df.toPandas()``, typed."""
     return cast(pd.DataFrame, df.toPandas())
+
+
+def rows_frame(spark: SparkSession, logical: str, rows: Sequence[Mapping[str, object]]) -> DataFrame:
+    """Rows given by column name as a DataFrame of the registered table's columns (``catalog``: one home of the
+    column list); a missing or unknown column is an error naming the table."""
+    names = [name for name, _ in catalog.split_ddl(catalog.columns(logical))]
+    for row in rows:
+        if set(row) != set(names):
+            raise RecpipeError(
+                f"{logical}: row columns {sorted(row)} differ from the table's {names} (catalog.{logical})"
+            )
+    return spark.createDataFrame([tuple(row[name] for name in names) for row in rows], catalog.columns(logical))
 
 
 def one_row(df: DataFrame) -> Row:

@@ -1,4 +1,4 @@
-"""MLflow: where runs go, what a registered version carries, and the champion/challenger gate.
+"""MLflow: where runs go, what a registered version carries, and champion/challenger promotion.
 
 MLflow is imported where it is used: a job's ``--help`` and the modules that only name these functions start in a
 second, not in the seconds MLflow's import takes. The pyfunc wrapper lives in ``recpipe.pyfunc``.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,14 +17,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from recpipe.config import Settings
+from recpipe.config import ALSConfig, Settings, TrainConfig
 from recpipe.errors import MissingInputError
 from recpipe.models.base import Recommender
 from recpipe.models.evaluation import MODEL_METRICS
 from recpipe.models.features import FeatureEncoder, listing_features
+from recpipe.models.training import ModelFactory, SplitEvaluation, TrainingData, model_factory
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+    from recpipe.monitoring.tuning import Tuning
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +114,7 @@ def listing_side(settings: Settings, model: str, version: str) -> ListingSide | 
 
 
 @dataclass(frozen=True)
-class GateDecision:
+class PromotionDecision:
     promoted: bool
     version: str
     champion_version: str | None
@@ -131,7 +135,7 @@ class GateDecision:
         )
 
 
-def passes_gate(value: float, champion_value: float | None, tolerance: float) -> bool:
+def passes_promotion(value: float, champion_value: float | None, tolerance: float) -> bool:
     """A challenger wins when it is no worse than the champion minus the tolerance."""
     return champion_value is None or value >= champion_value - tolerance
 
@@ -159,7 +163,7 @@ def champion_params(settings: Settings, model: str) -> tuple[str, dict[str, str]
     return str(champion.version), dict(params)
 
 
-def gate(
+def promote(
     client: MlflowClient,
     model_name: str,
     version: str,
@@ -167,8 +171,8 @@ def gate(
     value: float,
     tolerance: float,
     champion_value: float | None = None,
-) -> GateDecision:
-    """Tag ``version`` as challenger, and move the champion alias to it when it passes the gate.
+) -> PromotionDecision:
+    """Tag ``version`` as challenger, and move the champion alias to it when it is no worse than the champion within the tolerance.
 
     ``champion_value``: the champion scored on the challenger's split in the same run (what training passes);
     without it the champion's stored metric is used, which came from another day's split."""
@@ -178,8 +182,8 @@ def gate(
         champion_value = None
     elif champion_value is None:
         champion_value = client.get_run(champion.run_id).data.metrics.get(metric)
-    decision = GateDecision(
-        promoted=passes_gate(value, champion_value, tolerance),
+    decision = PromotionDecision(
+        promoted=passes_promotion(value, champion_value, tolerance),
         version=str(version),
         champion_version=None if champion is None or champion_value is None else str(champion.version),
         metric=metric,
@@ -204,6 +208,113 @@ def champion_version(settings: Settings, model: str) -> str:
         return str(MlflowClient().get_model_version_by_alias(name, CHAMPION).version)
     except mlflow.exceptions.MlflowException as exc:
         raise MissingInputError(f"registered model {name} has no {CHAMPION} alias: run `recpipe train` first") from exc
+
+
+# What a registered version was trained with: logged as run parameters, read back for the champion.
+def model_params(config: TrainConfig, als: ALSConfig) -> dict[str, Any]:
+    """Every parameter that defines the families' models, as logged to MLflow (and read back for the champion)."""
+    return {
+        **{f"als.{k}": v for k, v in als.model_dump().items()},
+        **{f"als_attributes.{k}": v for k, v in config.als_attributes.model_dump().items()},
+        **{f"two_tower.{k}": v for k, v in config.two_tower.model_dump().items()},
+        "feature_min_count": config.feature_min_count,
+    }
+
+
+def champion_model(
+    champion: tuple[str, dict[str, str]] | None, challenger: TrainConfig, als: ALSConfig, data: TrainingData
+) -> tuple[str | None, ModelFactory | None]:
+    """The champion's family, and a factory of its configuration (read back from its training run's parameters,
+    the inverse of ``model_params``) when it differs from this run's configuration of that family (None: no
+    champion, or this run trains the same model)."""
+    if champion is None:
+        return None, None
+    params = champion[1]
+    family = params.get("family", "als")  # versions registered before families were compared are ALS
+    sections = {
+        name: {k.removeprefix(f"{name}."): v for k, v in params.items() if k.startswith(f"{name}.")}
+        for name in ("als", "als_attributes", "two_tower")
+    }
+    machine = {"use_gpu": als.use_gpu, "num_threads": als.num_threads}  # where it runs is not what it is
+    champion_als = ALSConfig.model_validate(
+        {**als.model_dump(), **{k: v for k, v in sections["als"].items() if k in ALSConfig.model_fields}, **machine}
+    )
+    config = challenger.model_copy(
+        update={
+            "als_attributes": challenger.als_attributes.model_validate(
+                {**challenger.als_attributes.model_dump(), **sections["als_attributes"]}
+            ),
+            "two_tower": challenger.two_tower.model_validate(
+                {
+                    **challenger.two_tower.model_dump(),
+                    **sections["two_tower"],
+                    "num_threads": challenger.two_tower.num_threads,
+                }
+            ),
+            "feature_min_count": int(params.get("feature_min_count", challenger.feature_min_count)),
+        }
+    )
+    if family in challenger.families and model_params(config, champion_als) == model_params(challenger, als):
+        return family, None
+    return family, model_factory(family, config, champion_als, data)
+
+
+def log_training_params(
+    config: TrainConfig, als: ALSConfig, tuned: Tuning | None, versions_read: Mapping[str, int]
+) -> None:
+    """The active run's parameters (what defines its models, ``model_params``), library and Delta versions, and
+    the tuning its ALS parameters came from."""
+    import mlflow
+
+    mlflow.log_params(
+        {
+            "seed": config.seed,
+            "families": ",".join(config.families),
+            **model_params(config, als),
+            **{f"item2vec.{k}": v for k, v in config.item2vec.model_dump().items()},
+            **{f"evaluation.{k}": v for k, v in config.evaluation.model_dump().items()},
+        }
+    )
+    mlflow.set_tags({**library_versions(), **{f"delta_version.{k}": v for k, v in versions_read.items()}})
+    if tuned is not None:
+        mlflow.log_params({"tuned.as_of": str(tuned.as_of), "tuned.mlflow_run_id": tuned.mlflow_run_id})
+
+
+def log_evaluation(evaluation: SplitEvaluation, family: str) -> None:
+    """Every compared model's time-split figures (prefixed by its name), the chosen family's unprefixed."""
+    import mlflow
+
+    for name in evaluation.metrics:
+        mlflow.log_metrics(
+            {
+                **evaluation.metrics[name].as_dict(prefix=f"{name}."),
+                **evaluation.targets[name].as_dict(prefix=f"{name}."),
+            }
+        )
+    chosen = {**evaluation.metrics[family].as_dict(), **evaluation.targets[family].as_dict()}
+    mlflow.log_metrics({k: v for k, v in chosen.items() if k in MODEL_METRICS})
+    mlflow.log_params({"family": family, "evaluation.split_time": str(evaluation.split_time)})
+
+
+def log_recommender(
+    folder: Path, artifacts: dict[str, Path], registered: str, top_n: int, max_per_seller: int, users: np.ndarray
+) -> str:
+    """Log and register the pyfunc model serving ``top_n`` items with the served seller cap; return its version."""
+    import mlflow
+
+    from recpipe import __version__, pyfunc
+
+    mlflow.log_artifacts(str(artifacts["item2vec"]), artifact_path="item2vec")
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=pyfunc.RecommenderPyfunc(top_n=top_n, max_per_seller=max_per_seller),
+        artifacts={k: str(v) for k, v in artifacts.items() if k != "item2vec"},
+        pip_requirements=[f"recpipe=={__version__}"],
+        registered_model_name=registered,
+        input_example=pd.DataFrame({"user_id": users[:2]}),
+        signature=pyfunc.pyfunc_signature(),
+    )
+    return str(info.registered_model_version)
 
 
 PIPELINE_RUN_TAG = "recpipe.pipeline_run_id"

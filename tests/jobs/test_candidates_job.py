@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from recpipe import catalog
-from recpipe.config import CandidatesConfig, Settings
+from recpipe.config import CandidatesConfig, ModelReference, RunConfig, Settings
 from recpipe.jobs.candidates import generate_candidates
 from recpipe.jobs.context import JobContext
 from recpipe.serving import encoding
@@ -22,7 +22,6 @@ THIN_USER, NEW_USER, NO_COUNTRY_LIST_USER = 9, 10, 11
 SOLD, DELETED, COLD = {3, 17}, {5}, {28, 29}  # cold items: listed, no interactions, no factors
 SELLER_OF = {item: 100 + item % 4 for item in range(N_ITEMS)} | {7: 2, 8: 2}  # user 2 sells items 7 and 8
 CONFIG = CandidatesConfig(
-    model_version="1",
     top_n=6,
     overfetch=1.5,
     max_per_seller=2,
@@ -111,7 +110,7 @@ def write_tables(t: Tables, rng: np.random.Generator) -> dict:
 @pytest.fixture(scope="module")
 def generated(spark, tmp_path_factory):
     settings = Settings(data_dir=tmp_path_factory.mktemp("candidates"), shuffle_partitions=2)
-    ctx = JobContext.for_settings("candidates", settings, spark)
+    ctx = JobContext.for_settings("candidates", settings, spark, config=RunConfig(model=ModelReference(version="1")))
     truth = write_tables(ctx.tables, np.random.default_rng(5))
     summary = generate_candidates(ctx, CONFIG)
     lists = ctx.tables.read(catalog.GOLD_USER_CANDIDATES).toPandas().set_index("user_id")

@@ -16,6 +16,7 @@ from recpipe.config import (
     GenerateConfig,
     InteractionsConfig,
     PublishConfig,
+    RunConfig,
     Settings,
     TrainConfig,
 )
@@ -55,7 +56,8 @@ def daily(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("fresh")
     server = RedisProcess(root / "redis").start()
     settings = Settings(data_dir=root, shuffle_partitions=2, mlflow_experiment="fresh-tests")
-    ctx = JobContext.for_settings("fresh", settings, spark)
+    run_config = RunConfig(candidates=RULES, publish=PUBLISHING, fresh=FRESH)
+    ctx = JobContext.for_settings("fresh", settings, spark, config=run_config)
     write_marketplace(ctx, GenerateConfig(users=150, items=300, days=14, events_per_user=30))
     build(ctx, InteractionsConfig())
     train(ctx, TRAINING)
@@ -115,7 +117,7 @@ def test_a_new_listing_reaches_matching_users_lists_scored_as_the_batch_scores(d
     live = overlays.live_batch(target.client())
     new_item = 10**7 + 1
     append_listing(ctx, target, popular_listing(ctx), new_item, timedelta(hours=1))
-    summary = refresh(ctx, FRESH, target, RULES, PUBLISHING)
+    summary = refresh(ctx, FRESH, target)
     assert summary["listings"] == 1 and summary["users"] > 0 and summary["entries"] == summary["users"]
 
     overlay = to_pandas(ctx.tables.read(catalog.GOLD_FRESH_OVERLAYS))
@@ -150,7 +152,7 @@ def test_the_fresh_path_gives_a_listing_without_history_its_batch_vector(daily):
     )
     listings = to_pandas(cold)
     assert len(listings) >= 3
-    side = tracking.listing_side(ctx.settings, RULES.model_name, live.model_version)
+    side = tracking.listing_side(ctx.settings, ctx.config.model.name, live.model_version)
     assert side is not None
     np.testing.assert_allclose(side.vectors(listings), np.stack(listings["factors"]), rtol=1e-5, atol=1e-6)
 
@@ -161,18 +163,18 @@ def test_overlays_merge_run_after_run_drop_sold_listings_and_end_at_the_next_pub
     like = popular_listing(ctx)
     first, second, third = 10**7 + 11, 10**7 + 12, 10**7 + 13
     append_listing(ctx, target, like, first, timedelta(hours=2))
-    refresh(ctx, FRESH, target, RULES, PUBLISHING)
-    again = refresh(ctx, FRESH, target, RULES, PUBLISHING)  # nothing new: nothing changes
+    refresh(ctx, FRESH, target)
+    again = refresh(ctx, FRESH, target)  # nothing new: nothing changes
     assert again["listings"] == 0
     append_listing(ctx, target, like, second, timedelta(hours=3))
-    refresh(ctx, FRESH, target, RULES, PUBLISHING)
+    refresh(ctx, FRESH, target)
     overlay = to_pandas(ctx.tables.read(catalog.GOLD_FRESH_OVERLAYS))
     assert overlay["item_ids"].map(lambda ids: {first, second} <= set(ids)).any()  # merged with the previous run
 
     live = overlays.live_batch(target.client())
     purchase(ctx, first, live.generated_at + timedelta(hours=3, minutes=30))
     append_listing(ctx, target, like, third, timedelta(hours=4))
-    summary = refresh(ctx, FRESH, target, RULES, PUBLISHING)
+    summary = refresh(ctx, FRESH, target)
     overlay = to_pandas(ctx.tables.read(catalog.GOLD_FRESH_OVERLAYS))
     assert not overlay["item_ids"].map(lambda ids: first in set(ids)).any()  # sold: dropped
     assert overlay["item_ids"].map(lambda ids: {second, third} <= set(ids)).any()

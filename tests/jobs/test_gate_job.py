@@ -12,20 +12,22 @@ import pytest
 import redis
 
 from recpipe import catalog
-from recpipe.config import CandidatesConfig, PublishConfig, QualityGateConfig
-from recpipe.jobs.gate import QualityGateError, check
+from recpipe.config import ListGateConfig, PublishConfig
+from recpipe.jobs.gate import check
 from recpipe.jobs.publish import publish
 from recpipe.jobs.report import write_report
 from recpipe.monitoring.report import TABLE_COLUMNS
 from recpipe.progress import format_figure
-from recpipe.serving import RecommendationReader, keys
+from recpipe.quality.list_gate import ListGateError
+from recpipe.serving import keys
 from recpipe.serving.connection import RedisTarget
 from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving.publisher import PublishError
+from recpipe.serving.reader import RecommendationReader
 
 from . import gold_world as W
 
-GATE = QualityGateConfig(
+GATE = ListGateConfig(
     min_list_length=5,
     max_short_list_share=0.0,
     max_missing_users=0,
@@ -38,7 +40,6 @@ GATE = QualityGateConfig(
 )
 
 pytestmark = pytest.mark.slow  # runs jobs end to end on Spark
-CANDIDATES = CandidatesConfig()
 PUBLISH = PublishConfig(foryou_buckets=4, similar_buckets=2, write_partitions=1, retries=0)
 
 
@@ -85,7 +86,7 @@ def live(spark, tmp_path_factory, spark_settings):
     ctx = W.context(spark, settings, "gate")
     W.write_silver(ctx.tables)
     W.write_gold(ctx.tables, W.good_lists(), "candidates-good")
-    check(ctx, GATE, CANDIDATES)
+    check(ctx, GATE)
     summary = publish(W.context(spark, settings, "publish"), PUBLISH, RedisTarget(server.url))
     yield settings, server, summary["version"]
     server.stop()
@@ -104,8 +105,8 @@ def test_bad_lists_stop_publishing_naming_each_rule_and_the_live_version_stays(r
     gate_ctx = W.context(spark, settings, "gate")
     W.write_gold(gate_ctx.tables, lists, run, scores=scores)
 
-    with pytest.raises(QualityGateError) as failure:
-        check(gate_ctx, GATE, CANDIDATES)
+    with pytest.raises(ListGateError) as failure:
+        check(gate_ctx, GATE)
     assert "nothing published" in str(failure.value)
     for rule, how_much in rules.items():
         assert f"{rule}: {how_much}" in str(failure.value)
@@ -143,7 +144,7 @@ def test_two_runs_make_two_records_with_known_depletion_and_the_report_shows_the
     first = W.good_lists()
     W.write_silver(W.context(spark, settings, "x").tables)
     W.write_gold(W.context(spark, settings, "x").tables, first, "candidates-day1")
-    check(W.context(spark, settings, "gate"), GATE, CANDIDATES)
+    check(W.context(spark, settings, "gate"), GATE)
     publish(W.context(spark, settings, "publish"), PUBLISH, RedisTarget(redis_server.url))
 
     newly_sold = (100, 104)
@@ -160,7 +161,7 @@ def test_two_runs_make_two_records_with_known_depletion_and_the_report_shows_the
         as_of=W.AS_OF + timedelta(days=1),
         for_sale=second[1],
     )
-    check(W.context(spark, settings, "gate"), GATE, CANDIDATES)
+    check(W.context(spark, settings, "gate"), GATE)
 
     tables = W.context(spark, settings, "x").tables
     records = {r.run_id: r for r in tables.read(catalog.MONITORING_PIPELINE_RUNS).collect()}

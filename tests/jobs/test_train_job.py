@@ -10,16 +10,17 @@ import pytest
 from mlflow import MlflowClient
 
 from recpipe import catalog
-from recpipe.config import Settings, TrainConfig, TuneConfig
+from recpipe.config import ModelReference, Settings, TrainConfig, TuneConfig
 from recpipe.jobs.candidates import generate_candidates
 from recpipe.jobs.context import JobContext
-from recpipe.jobs.train import load_training_data, serving_rules, train
+from recpipe.jobs.train import train
 from recpipe.jobs.tune import tune
 from recpipe.models.als import ALSRecommender
 from recpipe.models.ranking import RankingRules
 from recpipe.models.training import served_ranking
 from recpipe.monitoring import tuning
 from recpipe.tables import Tables
+from recpipe.training_data import load_training_data
 
 pytestmark = pytest.mark.slow  # runs jobs end to end on Spark
 
@@ -123,6 +124,11 @@ def write_silver(tables: Tables) -> None:
     )
 
 
+def use_model(ctx: JobContext, name: str, version: str | None = None) -> None:
+    """The run's model section: the registered name (one registry per test) and the version lists come from."""
+    ctx.config = ctx.config.model_copy(update={"model": ModelReference(name=name, version=version)})
+
+
 @pytest.fixture
 def ctx(spark, tmp_path):
     settings = Settings(data_dir=tmp_path, shuffle_partitions=2, mlflow_experiment="train-tests")
@@ -138,7 +144,7 @@ CONFIG = TrainConfig.model_validate(
         "als": {"factors": 4, "regularization": 0.1, "alpha": 2, "iterations": 10, "use_gpu": False},
         "item2vec": {"vector_size": 8, "epochs": 5},
         "families": ["als"],
-        "gate": {"metric": "ndcg"},
+        "promotion": {"metric": "ndcg"},
         "evaluation": {"holdout_days": 3, "target_k": 5},
     }
 )
@@ -160,7 +166,7 @@ def test_train_tracks_registers_and_writes_factors(ctx):
     assert len(user_factors.first().factors) == 4
     assert ctx.tables.read(catalog.GOLD_ITEM_EMBEDDINGS).count() == N_ITEMS
 
-    model = mlflow.pyfunc.load_model("models:/recpipe_als@champion")
+    model = mlflow.pyfunc.load_model("models:/recpipe_recommender@champion")
     out = model.predict(pd.DataFrame({"user_id": [100]}))
     assert len(out["item_ids"][0]) == 3 * 3  # the served rules: three sellers, at most max_per_seller (3) each
     assert all((item - 500) % 2 == 0 for item in out["item_ids"][0][:3])  # user 100 is in group 0
@@ -173,8 +179,8 @@ def test_a_worse_model_is_registered_but_not_promoted(ctx):
     )
     summary = train(ctx, worse)
     assert summary["model_version"] == "2" and not summary["promoted"]
-    assert "kept champion version 1" in summary["gate"]
-    assert str(MlflowClient().get_model_version_by_alias("recpipe_als", "champion").version) == "1"
+    assert "kept champion version 1" in summary["promotion"]
+    assert str(MlflowClient().get_model_version_by_alias("recpipe_recommender", "champion").version) == "1"
     # both versions' factors are kept, so later jobs can read the champion's
     versions = {
         r.model_version for r in ctx.tables.read(catalog.GOLD_ITEM_FACTORS).select("model_version").distinct().collect()
@@ -209,14 +215,15 @@ def test_tune_records_best_parameters_that_training_uses_and_searches_again_only
 def test_champion_and_challenger_are_scored_on_one_split(ctx):
     """The champion's configuration is retrained on the challenger's split: the gate compares two scores of one
     run, not a score stored on another day's split."""
-    base = CONFIG.model_copy(update={"model_name": "fair_gate", "use_tuned_params": False})
+    use_model(ctx, "fair_gate")
+    base = CONFIG.model_copy(update={"use_tuned_params": False})
     first = train(ctx, base)
     assert first["promoted"] and "champion" not in first["metrics"]
     other = base.model_copy(update={"als": base.als.model_copy(update={"factors": 2, "iterations": 3})})
     summary = train(ctx, other)
     champion_ndcg = summary["metrics"]["champion"]["ndcg"]
     assert champion_ndcg == pytest.approx(first["metrics"]["als"]["ndcg"])  # same data, split, parameters and seed
-    assert f"champion {champion_ndcg:.4f}" in summary["gate"]
+    assert f"champion {champion_ndcg:.4f}" in summary["promotion"]
     assert MlflowClient().get_run(summary["mlflow_run_id"]).data.metrics["champion.ndcg"] == pytest.approx(
         champion_ndcg
     )
@@ -228,10 +235,12 @@ def test_champion_and_challenger_are_scored_on_one_split(ctx):
 def test_served_lists_offline_ranking_and_registered_model_agree(ctx):
     """One ranking path: gold.user_candidates, the ranking offline evaluation uses, and the registered pyfunc give
     the same items in the same order for the same users and model version."""
-    config = CONFIG.model_copy(update={"model_name": "agree", "use_tuned_params": False})
+    use_model(ctx, "agree")
+    config = CONFIG.model_copy(update={"use_tuned_params": False})
     version = train(ctx, config)["model_version"]
-    rules = serving_rules()
-    generate_candidates(ctx, rules.model_copy(update={"model_name": "agree", "model_version": version}))
+    rules = ctx.config.candidates
+    use_model(ctx, "agree", version)
+    generate_candidates(ctx, rules)
     served = {
         r.user_id: r.item_ids
         for r in ctx.tables.read(catalog.GOLD_USER_CANDIDATES).where("source = 'personal'").collect()
@@ -240,7 +249,7 @@ def test_served_lists_offline_ranking_and_registered_model_agree(ctx):
     assert len(users) == N_USERS
 
     registered = mlflow.pyfunc.load_model(f"models:/agree/{version}").predict(pd.DataFrame({"user_id": users}))
-    data = load_training_data(ctx, rules)
+    data = load_training_data(ctx)
     factors = lambda table, key: np.stack(
         ctx.tables.read(table).where(f"model_version = '{version}'").orderBy(key).toPandas()["factors"].to_numpy()
     )
@@ -262,7 +271,7 @@ def test_served_lists_offline_ranking_and_registered_model_agree(ctx):
     for row, user in enumerate(users):
         listed = served[user]
         assert len(listed) == 9  # three sellers, at most three each
-        assert registered["item_ids"][row] == listed[: config.top_n]
+        assert registered["item_ids"][row] == listed[: rules.top_n]
         assert data.item_ids[offline[row][offline[row] >= 0]].tolist() == listed
 
 
@@ -271,12 +280,12 @@ def test_families_compete_on_target_recall_and_cold_listings_are_served(ctx):
     listings without history, which the candidates job then ranks by the user's brand."""
     config = CONFIG.model_copy(
         update={
-            "model_name": "families",
             "families": ("als", "als_attributes", "two_tower"),
-            "gate": CONFIG.gate.model_copy(update={"metric": "target_recall"}),
+            "promotion": CONFIG.promotion.model_copy(update={"metric": "target_recall"}),
             "two_tower": CONFIG.two_tower.model_copy(update={"factors": 8, "epochs": 20, "batch_size": 64}),
         }
     )
+    use_model(ctx, "families")
     summary = train(ctx, config)
     metrics = summary["metrics"]
     assert {"als", "als_attributes", "two_tower", "popularity"} <= set(metrics)
@@ -286,7 +295,8 @@ def test_families_compete_on_target_recall_and_cold_listings_are_served(ctx):
     assert all(0 <= metrics[f]["target_recall"] <= 1 and metrics[f]["targets_all"] > 0 for f in config.families)
     assert MlflowClient().get_run(summary["mlflow_run_id"]).data.params["family"] == summary["family"]
 
-    only_attributes = config.model_copy(update={"model_name": "attributes", "families": ("als_attributes",)})
+    use_model(ctx, "attributes")
+    only_attributes = config.model_copy(update={"families": ("als_attributes",)})
     trained = train(ctx, only_attributes)
     version = trained["model_version"]
     logged = {Path(a.path).name for a in MlflowClient().list_artifacts(trained["mlflow_run_id"], "model/artifacts")}
@@ -295,7 +305,8 @@ def test_families_compete_on_target_recall_and_cold_listings_are_served(ctx):
         ctx.tables.read(catalog.GOLD_ITEM_FACTORS).where(f"model_version = '{version}'").toPandas().set_index("item_id")
     )
     assert set(COLD_LISTINGS) <= set(vectors.index)  # listings without history get vectors from their attributes
-    generate_candidates(ctx, serving_rules().model_copy(update={"model_name": "attributes", "model_version": version}))
+    use_model(ctx, "attributes", version)
+    generate_candidates(ctx, ctx.config.candidates)
     lists = ctx.tables.read(catalog.GOLD_USER_CANDIDATES).toPandas().set_index("user_id")
     for user in (100, 101):  # group 0 buys brand A (even ids), group 1 brand B
         listed = [i for i in lists.loc[user, "item_ids"] if i in COLD_LISTINGS]

@@ -6,7 +6,7 @@ import pytest
 from chispa import assert_df_equality
 
 from recpipe import catalog
-from recpipe.config import QualityGateConfig
+from recpipe.config import ListGateConfig
 from recpipe.quality import gold
 from recpipe.quality.rules import DataQualityError
 from recpipe.serving import encoding
@@ -141,7 +141,7 @@ def test_run_figures_on_known_lists(spark):
     users = spark.createDataFrame([(1,), (2,), (3,)], "user_id long")
     available = spark.createDataFrame([(i,) for i in range(10, 20)], "item_id long")
     status = spark.createDataFrame([(15, "sold"), (16, "sold"), (13, "active")], "item_id long, status string")
-    config = QualityGateConfig(overlap_at=2)
+    config = ListGateConfig(overlap_at=2)
 
     figures = gold.run_figures(today, users, available, before, status, config)
 
@@ -163,7 +163,7 @@ def test_a_first_run_has_no_comparison(spark):
     users = spark.createDataFrame([(1,)], "user_id long")
     available = spark.createDataFrame([(10,)], "item_id long")
     figures = gold.run_figures(
-        today, users, available, None, available.selectExpr("item_id", "'active' AS status"), QualityGateConfig()
+        today, users, available, None, available.selectExpr("item_id", "'active' AS status"), ListGateConfig()
     )
     assert figures["overlap_at_n"] is None and figures["depletion"] is None and figures["coverage"] == 1.0
 

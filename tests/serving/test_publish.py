@@ -14,10 +14,11 @@ from recpipe.config import PublishConfig, Settings
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.publish import dry_run, publish, roll_back
 from recpipe.monitoring import rollbacks, runs
-from recpipe.serving import RecommendationReader, keys
+from recpipe.serving import keys
 from recpipe.serving.connection import RedisSetupError, RedisTarget, resolve_target
 from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving.publisher import PublishError, rollback
+from recpipe.serving.reader import RecommendationReader
 from recpipe.tables import Tables
 from recpipe.transforms.candidates import with_encoded_lists
 

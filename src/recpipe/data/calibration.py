@@ -10,7 +10,7 @@ from datetime import datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recpipe.config import CalibrationRanges
+from recpipe.data.config import CalibrationRanges
 from recpipe.data.world import LETTER_SIZES, SHOE_CLASS, SHOE_SIZES
 from recpipe.tables import one_row
 

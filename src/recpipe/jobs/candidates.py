@@ -6,14 +6,13 @@ import argparse
 from datetime import timedelta
 from typing import Any
 
-from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recpipe import catalog, tracking
-from recpipe.config import CandidatesConfig, load_job_config
+from recpipe.config import CandidatesConfig
 from recpipe.jobs.context import JobContext, add_as_of_arguments
 from recpipe.monitoring import runs
-from recpipe.transforms import candidates as C
+from recpipe.transforms import candidates, served_lists
 from recpipe.transforms.interactions import as_of_end
 
 NAME = "candidates"
@@ -31,26 +30,18 @@ gold.topup_exclusions: per user the fallback items a reader must not top the use
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_as_of_arguments(parser)
-    parser.add_argument("--model-version", help="model version to use (default: the champion)")
+    parser.add_argument("--model-version", help="model version to use (default: the champion; model.version)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    flags = [f"model_version='{args.model_version}'"] if args.model_version else []
-    config = load_job_config(NAME, CandidatesConfig, args.conf, [*args.set, *flags])
-    return generate_candidates(JobContext.create(NAME, args), config)
-
-
-def _stamp(df: DataFrame, version: str, run_id: str, generated_at) -> DataFrame:
-    return (
-        df.withColumn("model_version", F.lit(version))
-        .withColumn("run_id", F.lit(run_id))
-        .withColumn("generated_at", F.lit(generated_at).cast("timestamp"))
-    )
+    flags = [f"model.version='{args.model_version}'"] if args.model_version else []
+    ctx = JobContext.create(NAME, args, flags)
+    return generate_candidates(ctx, ctx.config.candidates)
 
 
 def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, Any]:
-    t, stages, spark = ctx.tables, ctx.stages, ctx.spark
-    version = config.model_version or tracking.champion_version(ctx.settings, config.model_name)
+    t, stages, spark, model = ctx.tables, ctx.stages, ctx.spark, ctx.config.model
+    version = model.version or tracking.champion_version(ctx.settings, model.name)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
     users, items = t.read(catalog.SILVER_USERS), t.read(catalog.SILVER_ITEMS)
     interactions, daily = t.read(catalog.SILVER_INTERACTIONS), t.read(catalog.SILVER_DAILY_INTERACTIONS)
@@ -58,96 +49,38 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
     of_version = F.col("model_version") == version
     user_factors = t.read(catalog.GOLD_USER_FACTORS).where(of_version)
     item_factors = t.read(catalog.GOLD_ITEM_FACTORS).where(of_version)
-    embeddings = (
-        t.read(catalog.GOLD_ITEM_EMBEDDINGS)
-        .where(of_version)
-        .where(F.aggregate("factors", F.lit(0.0), lambda a, x: a + F.abs(x)) > 0)
-    )
+    embeddings = served_lists.with_vector(t.read(catalog.GOLD_ITEM_EMBEDDINGS).where(of_version))
     as_of = ctx.interactions_as_of()
-    generated_at = as_of_end(as_of)
     run_id = ctx.run_id(version, as_of, config.model_dump_json(), sorted(t.versions_read.items()))
-    exclusions = C.excluded_items(interactions, items, config.exclude_seen_event_types).cache()
-    length = config.list_length
+    stamp = served_lists.stamped(version, run_id, as_of_end(as_of))
+    exclusions = candidates.excluded_items(interactions, items, config.exclude_seen_event_types).cache()
 
     with stages.stage("fallbacks"):
         since = as_of - timedelta(days=config.fallback_days - 1)
-        fallbacks = C.segment_fallbacks(daily, users, available, since, length, config.max_per_seller).cache()
+        fallbacks = candidates.segment_fallbacks(
+            daily, users, available, since, config.list_length, config.max_per_seller
+        ).cache()
         stages.count("fallback segments", fallbacks.count())
 
     with stages.stage("user lists"):  # personal lists are scored here, when gold.user_candidates is written
-        counts = interactions.groupBy("user_id").count().where(F.col("count") >= config.min_user_interactions)
-        listings = C.Catalog.from_pandas(
-            available.join(item_factors, "item_id").select("item_id", "seller_id", "factors").toPandas()
-        )
+        listings = served_lists.listing_catalog(available, item_factors)
         stages.count("catalog items", len(listings.ids))
-        personal = (
-            user_factors.join(counts.select("user_id"), "user_id")
-            .transform(C.with_exclusions(exclusions))
-            .select("user_id", "factors", "exclude")
-            .transform(C.score_top_k(C.broadcast_catalog(spark, listings), "user_id", length, config.max_per_seller))
-            .withColumn("source", F.lit(C.PERSONAL_SOURCE))
-        )
-        cold_users = (
-            users.join(personal.select("user_id"), "user_id", "left_anti")
-            .transform(C.with_exclusions(exclusions))
-            .transform(C.assign_fallbacks(fallbacks, length))
-            .drop("exclude")
-            .transform(C.with_encoded_lists())
-        )
-        user_candidates = _stamp(personal.unionByName(cold_users), version, run_id, generated_at)
-        t.overwrite(user_candidates, catalog.GOLD_USER_CANDIDATES)
+        eligible = served_lists.eligible_users(interactions, config.min_user_interactions)
+        personal = served_lists.personal_lists(spark, user_factors, eligible, exclusions, listings, config)
+        others = served_lists.fallback_lists(users, personal, exclusions, fallbacks, config.list_length)
+        t.overwrite(personal.unionByName(others).transform(stamp), catalog.GOLD_USER_CANDIDATES)
         t.overwrite(
-            _stamp(fallbacks.transform(C.with_encoded_lists()), version, run_id, generated_at),
-            catalog.GOLD_FALLBACK_CANDIDATES,
+            fallbacks.transform(candidates.with_encoded_lists()).transform(stamp), catalog.GOLD_FALLBACK_CANDIDATES
         )
-        topups = exclusions.transform(C.topup_exclusions(fallbacks)).transform(C.with_encoded_lists())
-        t.overwrite(_stamp(topups, version, run_id, generated_at), catalog.GOLD_TOPUP_EXCLUSIONS)
+        topups = exclusions.transform(candidates.topup_exclusions(fallbacks)).transform(candidates.with_encoded_lists())
+        t.overwrite(topups.transform(stamp), catalog.GOLD_TOPUP_EXCLUSIONS)
         stages.count(catalog.GOLD_USER_CANDIDATES, t.rows_written(catalog.GOLD_USER_CANDIDATES))
-        personal_users = t.read(catalog.GOLD_USER_CANDIDATES).where(F.col("source") == C.PERSONAL_SOURCE).count()
-        stages.count("personal users", personal_users)
+        written = t.read(catalog.GOLD_USER_CANDIDATES)
+        stages.count("personal users", written.where(F.col("source") == candidates.PERSONAL_SOURCE).count())
 
     with stages.stage("similar items"):
-        sellers = items.select("item_id", "seller_id")
-        similar = []
-        for source, vectors in (("vectors", item_factors), ("item2vec", embeddings)):
-            cat = C.Catalog.from_pandas(
-                available.join(vectors, "item_id").select("item_id", "seller_id", "factors").toPandas(), normalize=True
-            )
-            queries = vectors.join(sellers, "item_id").select(
-                "item_id", "factors", F.array("item_id").alias("exclude"), "seller_id"
-            )
-            similar.append(
-                queries.transform(
-                    C.score_top_k(
-                        C.broadcast_catalog(spark, cat),
-                        "item_id",
-                        config.similar_n,
-                        None,
-                        normalize_queries=True,
-                        exclude_query_seller=config.similar_exclude_same_seller,
-                    )
-                ).select(
-                    "item_id",
-                    F.col("item_ids").alias("similar_item_ids"),
-                    "scores",
-                    "encoded_list",
-                    F.lit(source).alias("source"),
-                )
-            )
-        popularity = daily.groupBy("item_id").agg(F.countDistinct("user_id").alias("score"))
-        cold_items = available.join(item_factors.select("item_id"), "item_id", "left_anti")
-        attribute_items = items.join(available.select("item_id"), "item_id")
-        similar.append(
-            cold_items.transform(
-                C.attribute_neighbours(
-                    attribute_items, popularity, config.similar_n, config.similar_exclude_same_seller
-                )
-            )
-            .transform(C.with_encoded_lists("similar_item_ids"))
-            .withColumn("source", F.lit("attributes"))
-        )
-        similar_items = similar[0].unionByName(similar[1]).unionByName(similar[2])
-        t.overwrite(_stamp(similar_items, version, run_id, generated_at), catalog.GOLD_SIMILAR_ITEMS)
+        similar = served_lists.similar_items(spark, items, available, item_factors, embeddings, daily, config)
+        t.overwrite(similar.transform(stamp), catalog.GOLD_SIMILAR_ITEMS)
         stages.count(catalog.GOLD_SIMILAR_ITEMS, t.rows_written(catalog.GOLD_SIMILAR_ITEMS))
 
     exclusions.unpersist()

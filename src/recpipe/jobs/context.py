@@ -1,4 +1,5 @@
-"""What every job needs: where (settings), a Spark session, tables by name, a run id and a stage log."""
+"""What every job needs: where (settings), the run's configuration, a Spark session, tables by name, a run id and a
+stage log."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import argparse
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from recpipe import catalog
-from recpipe.config import RUN_ID_ENV, Settings, load_settings
+from recpipe.config import RUN_ID_ENV, RunConfig, Settings, load_run_config, load_settings
 from recpipe.errors import MissingInputError
 from recpipe.progress import StageLog
 from recpipe.spark import get_spark
@@ -54,15 +56,34 @@ class JobContext:
     tables: Tables
     stages: StageLog
     as_of: date | None = None  # the run's as-of when one was passed; else each job takes it from its validated input
+    config: RunConfig = field(default_factory=load_run_config)  # the run's configuration, every section
 
     @classmethod
-    def create(cls, job: str, args: argparse.Namespace) -> JobContext:
+    def create(cls, job: str, args: argparse.Namespace, flags: Sequence[str] = ()) -> JobContext:
+        """The context of a job's command line: its configuration (``--conf``, ``--set`` and ``flags``, overrides of
+        its own section, loaded before Spark starts so a bad value fails at once), settings and a Spark session."""
+        config = load_run_config(job, args.conf, [*args.set, *flags])
         settings = load_settings()
-        return cls.for_settings(job, settings, get_spark(settings, app_name=f"recpipe-{job}"), requested_as_of(args))
+        spark = get_spark(settings, app_name=f"recpipe-{job}")
+        return cls.for_settings(job, settings, spark, requested_as_of(args), config)
 
     @classmethod
-    def for_settings(cls, job: str, settings: Settings, spark: SparkSession, as_of: date | None = None) -> JobContext:
-        return cls(settings=settings, spark=spark, tables=Tables(spark, settings), stages=StageLog(job), as_of=as_of)
+    def for_settings(
+        cls,
+        job: str,
+        settings: Settings,
+        spark: SparkSession,
+        as_of: date | None = None,
+        config: RunConfig | None = None,
+    ) -> JobContext:
+        return cls(
+            settings=settings,
+            spark=spark,
+            tables=Tables(spark, settings),
+            stages=StageLog(job),
+            as_of=as_of,
+            config=config or load_run_config(),
+        )
 
     def interactions_as_of(self) -> date:
         """The as-of day of silver.interactions (the day of their last event): the day training and lists are for.

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from recpipe import catalog
-from recpipe.config import GenerateConfig, load_job_config
+from recpipe.config import GenerateConfig
 from recpipe.data.calibration import calibration_figures, out_of_range
 from recpipe.data.generator import MarketplaceGenerator
 from recpipe.jobs.bronze import check_bronze_writable, writer_note
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for key in ("users", "items", "days", "events", "seed")
         if getattr(args, key) is not None
     ]
-    config = load_job_config(NAME, GenerateConfig, args.conf, [*args.set, *flags])
-    ctx = JobContext.create(NAME, args)
+    ctx = JobContext.create(NAME, args, flags)
+    config = ctx.config.generate
     write_marketplace(ctx, config, args.replace)
     figures = check_calibration(ctx, config)
     return {

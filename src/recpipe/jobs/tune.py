@@ -8,12 +8,12 @@ from functools import partial
 from typing import Any
 
 from recpipe import catalog, tracking
-from recpipe.config import ALSConfig, TrainConfig, TuneConfig, load_job_config
+from recpipe.config import ALSConfig, TrainConfig, TuneConfig
 from recpipe.jobs.context import JobContext, add_as_of_arguments
-from recpipe.jobs.train import load_training_data, serving_rules
 from recpipe.models.base import Recommender
 from recpipe.models.training import build_als, evaluate_on_time_split, sample_grid
 from recpipe.monitoring import runs, tuning
+from recpipe.training_data import load_training_data
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    config = load_job_config(
-        NAME, TuneConfig, args.conf, [*args.set, *([f"trials={args.trials}"] if args.trials else [])]
-    )
-    train_config = load_job_config("train", TrainConfig)
-    return tune(JobContext.create(NAME, args), config, train_config, force=args.force)
+    ctx = JobContext.create(NAME, args, [f"trials={args.trials}"] if args.trials else [])
+    return tune(ctx, ctx.config.tune, ctx.config.train, force=args.force)
 
 
 def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: bool = False) -> dict[str, Any]:
@@ -50,12 +47,12 @@ def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: 
         runs.record_task(ctx.tables, ctx.stages.summary(), as_of, previous.mlflow_run_id)
         return {**ctx.stages.summary(), "skipped": message, "best": previous.params, "as_of": str(previous.as_of)}
     with ctx.stages.stage("load"):
-        rules = serving_rules()
-        data = load_training_data(ctx, rules, holdout_days=train_config.evaluation.holdout_days)
+        rules = ctx.config.candidates
+        data = load_training_data(ctx, holdout_days=train_config.evaluation.holdout_days)
     tracking.configure(ctx.settings)
     grid = {k: getattr(config, k) for k in ("factors", "regularization", "alpha", "iterations", "weighting")}
     candidates = sample_grid(grid, config.trials, config.seed)
-    metric = train_config.gate.metric
+    metric = train_config.promotion.metric
     results = []
     with mlflow.start_run(run_name="tune") as parent, ctx.stages.stage("search"):
         mlflow.log_params({"seed": config.seed, "trials": len(candidates), "metric": metric})

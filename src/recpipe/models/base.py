@@ -1,4 +1,8 @@
-"""The one contract every model keeps: fit, recommend, similar_items, save, load."""
+"""The one contract every model keeps: fit, recommend, similar_items, save, load; and the kinds of saved model.
+
+Every ``Recommender`` subclass that names itself registers its ``name`` as a kind: ``save_model`` writes the kind
+next to the model, ``load_model`` reads it back with the class of that kind (``models.registry`` imports every model
+module, so every kind is known when an artifact is loaded)."""
 
 from __future__ import annotations
 
@@ -12,11 +16,18 @@ import scipy.sparse as sp
 
 from recpipe.models.topk import top_k_rows
 
+KINDS: dict[str, type[Recommender]] = {}  # kind -> class, filled as model classes are defined
+
 
 class Recommender(abc.ABC):
     """A model over contiguous user and item indices."""
 
     name: str = "model"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            KINDS[cls.name] = cls
 
     @abc.abstractmethod
     def fit(self, user_items: sp.csr_matrix) -> Recommender:
@@ -119,3 +130,18 @@ def recommend_all(
     if not ids:
         return np.empty((0, n), dtype=np.int64), np.empty((0, n), dtype=np.float32)
     return np.vstack(ids), np.vstack(scores)
+
+
+def save_model(model: Recommender, path: Path) -> Path:
+    """Save ``model`` with its kind, so the artifact says what it holds."""
+    model.save(path)
+    (path / "kind").write_text(model.name)
+    return path
+
+
+def load_model(path: Path) -> Recommender:
+    """Load a model saved by ``save_model`` with the class of its kind."""
+    kind = (path / "kind").read_text().strip()
+    if kind not in KINDS:
+        raise ValueError(f"{path}: unknown model kind {kind!r} (known: {', '.join(KINDS)})")
+    return KINDS[kind].load(path)

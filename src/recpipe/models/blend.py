@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from recpipe.models.base import Recommender
+from recpipe.models.base import Recommender, load_model, save_model
 
 
 class BlendRecommender(Recommender):
@@ -60,8 +60,6 @@ class BlendRecommender(Recommender):
         return users @ items.T
 
     def save(self, path: Path) -> None:
-        from recpipe.models.registry import save_model
-
         path.mkdir(parents=True, exist_ok=True)
         for i, part in enumerate(self.parts):
             save_model(part, path / f"part{i}")
@@ -69,7 +67,5 @@ class BlendRecommender(Recommender):
 
     @classmethod
     def load(cls, path: Path) -> BlendRecommender:
-        from recpipe.models.registry import load_model
-
         weights = json.loads((path / "weights.json").read_text())
         return cls([load_model(path / f"part{i}") for i in range(len(weights))], weights)

@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recpipe.config import ModelMetric
+from recpipe.models.matrix import to_csr
 
 MODEL_METRICS: tuple[str, ...] = get_args(ModelMetric)  # what a model version is judged and charted by
 
@@ -126,3 +127,23 @@ def available_items_mask(availability: pd.DataFrame, n_items: int, at: pd.Timest
     ok = (availability["listed_at"] <= at) & ~sold_before & (availability["status"] != "deleted")
     mask[availability.loc[ok, "item_idx"].to_numpy(dtype=np.int64)] = True
     return mask
+
+
+def holdout_metrics(served: pd.DataFrame, truth: pd.DataFrame, k: int) -> RankingMetrics:
+    """Ranking metrics of served lists (``user_id``, ``item_ids``) against held-out pairs (``user_id``, ``item_id``)."""
+    user_codes, users = pd.factorize(pd.concat([served["user_id"], truth["user_id"]], ignore_index=True))
+    listed = (
+        np.concatenate([np.asarray(ids, dtype=np.int64) for ids in served["item_ids"]])
+        if len(served)
+        else np.zeros(0, np.int64)
+    )
+    item_codes, items = pd.factorize(pd.concat([pd.Series(listed), truth["item_id"]], ignore_index=True))
+    recommended = np.full((len(served), k), -1, dtype=np.int64)
+    lengths = served["item_ids"].map(len).to_numpy()
+    rows = np.repeat(np.arange(len(served)), lengths)
+    columns = np.arange(len(listed)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    recommended[rows, columns] = item_codes[: len(listed)]
+    truth_matrix = to_csr(
+        user_codes[len(served) :], item_codes[len(listed) :], np.ones(len(truth)), len(users), len(items)
+    )
+    return ranking_metrics(user_codes[: len(served)], recommended, truth_matrix, k)

@@ -326,6 +326,10 @@ class SplitEvaluation:
         """One figure of one model: a ranking metric at k, or ``target_recall``."""
         return self.targets[model].recall if metric == "target_recall" else getattr(self.metrics[model], metric)
 
+    def best(self, families: Sequence[str], metric: str) -> str:
+        """The family with the highest ``metric``; the first listed wins a tie."""
+        return max(families, key=lambda f: (self.figure(f, metric), -list(families).index(f)))
+
 
 def evaluate_on_time_split(
     data: TrainingData,

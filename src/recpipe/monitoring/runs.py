@@ -8,14 +8,16 @@ replaces its own record instead of adding one.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from recpipe import catalog
+from recpipe import catalog, tracking
+from recpipe.config import Settings
 from recpipe.tables import Tables
+from recpipe.transforms.interactions import as_of_from_end
 
 
 def future_key(list_name: str, target: str, horizon_days: int, segment: str, metric: str) -> str:
@@ -113,3 +115,19 @@ def latest_runs(tables: Tables, limit: int) -> DataFrame:
 def _frame(spark: SparkSession, records: list[dict[str, Any]]) -> DataFrame:
     spec = catalog.REGISTRY[catalog.MONITORING_PIPELINE_RUNS]
     return spark.createDataFrame([tuple(r.get(name) for name, _ in spec.fields()) for r in records], spec.columns)
+
+
+def mark_published(
+    tables: Tables, settings: Settings, summary: dict[str, Any], manifest: dict[str, str], version: str
+) -> None:
+    """Record the publish task and mark the run's pipeline_runs row published (when the gate wrote one), in Delta
+    and in the run's MLflow mirror."""
+    run_id, as_of = manifest["run_id"], as_of_from_end(datetime.fromisoformat(manifest["generated_at"]))
+    record_task(tables, summary, as_of, run_id)
+    record = read_run(tables, run_id)
+    if record is None:
+        return
+    task_seconds, task_rows = task_figures(tables, as_of)
+    record.update(status="published", published_version=version, task_seconds=task_seconds, task_rows=task_rows)
+    write_run(tables, record)
+    tracking.log_pipeline_run(settings, record)

@@ -14,6 +14,7 @@ from typing import Any
 from pyspark.sql import functions as F
 
 from recpipe import catalog
+from recpipe.config import ALSConfig, TrainConfig
 from recpipe.tables import Tables
 
 
@@ -55,3 +56,9 @@ def latest(tables: Tables, as_of: date) -> Tuning | None:
     if row is None:
         return None
     return Tuning(row.as_of, row.mlflow_run_id, row.metric, row.value, json.loads(row.params))
+
+
+def effective_als_params(tables: Tables, config: TrainConfig, as_of: date) -> tuple[ALSConfig, Tuning | None]:
+    """The configured ALS parameters, updated by the newest tuning up to ``as_of`` when ``use_tuned_params``."""
+    tuned = latest(tables, as_of) if config.use_tuned_params else None
+    return (config.als.model_copy(update=tuned.params) if tuned else config.als), tuned

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from recpipe import catalog, schemas
 from recpipe.config import ValidationConfig
-from recpipe.quality.rules import bronze_rules
+from recpipe.quality.rules import DataQualityError, bronze_rules
 from recpipe.quality.validation import TableValidation, enforce_threshold, validate_table
+from recpipe.tables import one_row
+from recpipe.transforms.interactions import within_days
 
 
 @dataclass
@@ -38,6 +41,30 @@ class BronzeValidation:
 
     def enforce(self, config: ValidationConfig) -> None:
         enforce_threshold(self.tables, config.max_quarantine_share)
+
+    def require_events_within(self, first_day: date, last_day: date, lookback_days: int) -> None:
+        """Raise when no valid event falls in the window: there is nothing to build."""
+        if self.events.valid.transform(within_days(first_day, last_day)).isEmpty():
+            raise DataQualityError(
+                f"bronze.events: no valid events in the window {first_day} .. {last_day} "
+                f"(lookback_days {lookback_days} up to the as-of): nothing was written"
+            )
+
+    def last_event_day(self) -> date | None:
+        """The day of the last *valid* event: one event dated years ahead is quarantined and must not move it."""
+        return one_row(self.events.valid.agg(F.max(F.to_date("event_ts"))))[0]
+
+
+def checked_as_of(requested: date | None, last_event_day: date | None) -> date:
+    """The run's as-of: the requested day, or the day of the last valid event; an as-of past the data is an error."""
+    if last_event_day is None:
+        raise DataQualityError("bronze.events: no valid events: nothing to build interactions from")
+    if requested is not None and requested > last_event_day:
+        raise DataQualityError(
+            f"bronze.events: the as-of {requested} is after the last valid event ({last_event_day}): "
+            f"that day's events have not arrived; nothing was written"
+        )
+    return requested or last_event_day
 
 
 def validate_bronze(

@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recpipe import catalog
-from recpipe.config import QualityGateConfig
+from recpipe.config import ListGateConfig
 from recpipe.quality.rules import DataQualityError
 from recpipe.tables import one_row
 from recpipe.transforms.candidates import PERSONAL_SOURCE, with_encoding_check
@@ -192,7 +192,7 @@ def run_figures(
     available: DataFrame,
     previous: DataFrame | None,
     item_status: DataFrame,
-    config: QualityGateConfig,
+    config: ListGateConfig,
 ) -> dict[str, Any]:
     """Run-level figures of today's user lists, and their change against the previous published lists, computed in
     one Spark job (one-row aggregates joined into one row).
@@ -307,7 +307,7 @@ RUN_RULES = {  # figure -> rule name
 }
 
 
-def run_bounds(config: QualityGateConfig) -> dict[str, tuple[float | None, float | None]]:
+def run_bounds(config: ListGateConfig) -> dict[str, tuple[float | None, float | None]]:
     """Allowed ``[min, max]`` of each run-level figure (None: open)."""
     return {
         "users_missing": (0, config.max_missing_users),
@@ -319,7 +319,7 @@ def run_bounds(config: QualityGateConfig) -> dict[str, tuple[float | None, float
     }
 
 
-def run_expectations(config: QualityGateConfig) -> list[gx.expectations.Expectation]:
+def run_expectations(config: ListGateConfig) -> list[gx.expectations.Expectation]:
     """Expectations on the one-row figures frame; a figure that is null (no previous run) is not judged."""
     import great_expectations as gx  # here, not at the top: a job's --help must not pay for its import
 

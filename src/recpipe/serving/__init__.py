@@ -1,5 +1,2 @@
-"""Redis serving: the key contract, the value encoding, the bulk publisher and the reader an app copies."""
-
-from recpipe.serving.reader import RecommendationReader
-
-__all__ = ["RecommendationReader"]
+"""Redis serving: the key contract (keys), the value encoding (encoding), the bulk publisher (publisher) and the
+reader an app backend copies (reader.RecommendationReader)."""

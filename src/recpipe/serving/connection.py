@@ -12,6 +12,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from recpipe.config import PublishConfig, Settings
 from recpipe.errors import RecpipeError
 
 PASSWORD_ENV, USERNAME_ENV, URL_ENV = "REDIS_PASSWORD", "REDIS_USERNAME", "REDIS_URL"
@@ -127,3 +128,15 @@ def resolve_target(
     )
     target = RedisTarget(url=url, password=password, username=environ.get(USERNAME_ENV), retries=retries)
     return target if retry_budget_s is None else replace(target, retry_budget_s=retry_budget_s)
+
+
+def target_for(settings: Settings, publishing: PublishConfig, url: str | None = None) -> RedisTarget:
+    """The run's Redis, resolved one way for every job that reads or writes it: ``url`` (a job's --redis-url), else
+    the settings' URL (``RECPIPE_REDIS_URL``, ``REDIS_URL``), else the secret scope; retries and the retry budget
+    from the publish config."""
+    return resolve_target(
+        url or settings.redis_url,
+        settings.redis_secret_scope,
+        retries=publishing.retries,
+        retry_budget_s=publishing.retry_budget_s,
+    )

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from recpipe.config import FutureEvaluationConfig
 from recpipe.transforms import candidates as C
 from recpipe.transforms.interactions import Transform
 
@@ -189,3 +190,27 @@ def future_metrics(source: ListSource, targets: DataFrame, segments: DataFrame, 
             F.avg(F.col(f"hits_{k}") / F.col("n")).alias(f"recall_at_{k}"),
         ]
     return per_user.groupBy(*group).agg(F.count(F.lit(1)).alias("users"), F.sum("n").alias("targets"), *metrics)
+
+
+def compared_lists(
+    spark: SparkSession,
+    lists: DataFrame,
+    available: DataFrame,
+    items: DataFrame,
+    events: DataFrame,
+    users: DataFrame,
+    end: datetime,
+    config: FutureEvaluationConfig,
+    sim: tuple[DataFrame, DataFrame] | None = None,
+) -> ListSource:
+    """The served lists next to what they are judged against: recent popularity, the newest listings in each user's
+    taste and, with the generator's ground truth (``sim``: sim.users, sim.items), the oracle."""
+    depth = max(config.ks)
+    sources = [
+        personal_source("pipeline", lists, depth),
+        recent_popularity_source(available, events, users, end, config.recent_days, depth),
+        newest_in_taste_source(available, items, events, users, end, depth),
+    ]
+    if sim is not None:
+        sources.append(oracle_source(spark, sim[0], sim[1], available, users, depth))
+    return ListSource.union(sources)

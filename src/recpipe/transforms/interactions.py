@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from recpipe import catalog
+
 Transform = Callable[[DataFrame], DataFrame]
 DAY_SECONDS = 86_400
 
@@ -186,3 +188,56 @@ def item_availability(as_of: date) -> Transform:
         )
 
     return transform
+
+
+def interactions_from_daily(
+    as_of: date,
+    half_life_days: float,
+    max_confidence: float,
+    bots: DataFrame,
+    min_per_user: int,
+    min_per_item: int,
+    passes: int,
+) -> Transform:
+    """Daily rows of the window -> silver.interactions: bots dropped, decayed to the as-of, minimum counts kept."""
+
+    def transform(window: DataFrame) -> DataFrame:
+        return (
+            window.transform(drop_users(bots))
+            .transform(decay_to(as_of, half_life_days, max_confidence))
+            .transform(keep_min_interactions(min_per_user, min_per_item, passes))
+            .select("user_id", "item_id", "confidence", "n_events", "last_event_ts", "event_types")
+        )
+
+    return transform
+
+
+def daily_from_events(
+    items: DataFrame, first_day: date, last_day: date, weights: Mapping[str, float], half_life_days: float
+) -> Transform:
+    """Valid events -> silver.daily_interactions rows of ``first_day`` .. ``last_day``: deduplicated, without
+    sellers' events on their own listings."""
+
+    def transform(events: DataFrame) -> DataFrame:
+        return (
+            events.transform(deduplicate_events)
+            .transform(within_days(first_day, last_day))
+            .transform(drop_own_item_events(items))
+            .transform(daily_interactions(weights, half_life_days))
+        )
+
+    return transform
+
+
+def silver_snapshots(
+    interactions: DataFrame, items: DataFrame, users: DataFrame, as_of: date, run_id: str
+) -> dict[str, DataFrame]:
+    """The silver tables rebuilt whole on every run: the indices of the interactions, the listings' availability as
+    of the as-of, and the validated listings and users."""
+    return {
+        catalog.SILVER_USER_INDEX: interactions.transform(contiguous_index("user_id", "user_idx", run_id)),
+        catalog.SILVER_ITEM_INDEX: interactions.transform(contiguous_index("item_id", "item_idx", run_id)),
+        catalog.SILVER_ITEM_AVAILABILITY: items.transform(item_availability(as_of)),
+        catalog.SILVER_ITEMS: items,
+        catalog.SILVER_USERS: users,
+    }
