@@ -15,11 +15,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import redis
 import yaml
+from mlflow import MlflowClient
 
-from recpipe import catalog
+from recpipe import catalog, tracking
 from recpipe.cli import execute
 from recpipe.config import GenerateConfig, load_settings
 from recpipe.dag import resolve_parameters
@@ -210,3 +212,35 @@ def test_run_on_existing_bronze_keeps_it_and_a_failing_task_stops_the_graph(depl
     assert "report         ok" in out  # run_if ALL_DONE, as on Databricks
     assert "after the last valid event" in err.strip().splitlines()[-1]  # the output ends with the reason
     assert redis.Redis.from_url(server.url).get(keys.pointer_key("foryou")) == live
+
+
+@pytest.mark.slow
+def test_one_override_reaches_the_lists_the_evaluation_and_the_registered_model(deployed_run, spark, monkeypatch):
+    """`recpipe run --set candidates.max_per_seller=1`: the served lists, train's time-split evaluation and the
+    registered model's rules all hold at most one listing per seller (one configuration per run)."""
+    _, data_dir, server, _, _ = deployed_run
+    monkeypatch.setenv("RECPIPE_DATA_DIR", str(data_dir))
+    overrides = ["--set", "candidates.max_per_seller=1", "--set", "gate.min_list_length=1"]
+    assert execute(["run", "--redis-url", server.url, "--no-show", *overrides]) == 0
+    tables = Tables(spark, load_settings())
+    sellers = tables.read(catalog.SILVER_ITEMS).select("item_id", "seller_id").toPandas().set_index("item_id")
+    lists = tables.read(catalog.GOLD_USER_CANDIDATES).where("source = 'personal'").toPandas()
+    assert len(lists) > 0
+    for items in lists["item_ids"]:
+        assert sellers.loc[list(items), "seller_id"].is_unique  # the served lists
+    tracking.configure(load_settings())
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias("recpipe_recommender", "champion")
+    latest_train = client.search_runs(
+        [mlflow.get_experiment_by_name("recpipe").experiment_id],
+        "attributes.run_name = 'train'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )[0]
+    assert latest_train.data.params["rules.max_per_seller"] == "1"  # the time-split evaluation's rules
+    model = mlflow.pyfunc.load_model(f"models:/recpipe_recommender/{champion.version}")
+    assert champion.run_id == latest_train.info.run_id  # the same configuration retrained ties: the fresh one wins
+    served = model.predict(pd.DataFrame({"user_id": lists["user_id"].head(5).tolist()}))
+    for items in served["item_ids"]:
+        assert sellers.loc[list(items), "seller_id"].is_unique  # the registered model's rules
+    mlflow.set_tracking_uri(None)

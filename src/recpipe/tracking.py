@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from recpipe.config import ALSConfig, Settings, TrainConfig
+from recpipe.config import ALSConfig, CandidatesConfig, Settings, TrainConfig
 from recpipe.errors import MissingInputError
 from recpipe.models.base import Recommender
 from recpipe.models.evaluation import MODEL_METRICS
@@ -260,10 +260,14 @@ def champion_model(
 
 
 def log_training_params(
-    config: TrainConfig, als: ALSConfig, tuned: Tuning | None, versions_read: Mapping[str, int]
+    config: TrainConfig,
+    als: ALSConfig,
+    rules: CandidatesConfig,
+    tuned: Tuning | None,
+    versions_read: Mapping[str, int],
 ) -> None:
-    """The active run's parameters (what defines its models, ``model_params``), library and Delta versions, and
-    the tuning its ALS parameters came from."""
+    """The active run's parameters (what defines its models, ``model_params``), the served rules its evaluation and
+    registered model apply, library and Delta versions, and the tuning its ALS parameters came from."""
     import mlflow
 
     mlflow.log_params(
@@ -273,6 +277,9 @@ def log_training_params(
             **model_params(config, als),
             **{f"item2vec.{k}": v for k, v in config.item2vec.model_dump().items()},
             **{f"evaluation.{k}": v for k, v in config.evaluation.model_dump().items()},
+            "rules.max_per_seller": rules.max_per_seller,
+            "rules.list_length": rules.list_length,
+            "rules.exclude_seen_event_types": ",".join(rules.exclude_seen_event_types),
         }
     )
     mlflow.set_tags({**library_versions(), **{f"delta_version.{k}": v for k, v in versions_read.items()}})

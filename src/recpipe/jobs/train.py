@@ -66,7 +66,7 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         compared["champion"] = champion_factory
 
     with mlflow.start_run(run_name="train") as run, tempfile.TemporaryDirectory() as tmp:
-        tracking.log_training_params(config, als, tuned, ctx.tables.versions_read)
+        tracking.log_training_params(config, als, rules, tuned, ctx.tables.versions_read)
         with stages.stage("evaluate"):
             evaluation = evaluate_on_time_split(data, compared, config.evaluation, max_per_seller=rules.max_per_seller)
             family = evaluation.best(config.families, metric)

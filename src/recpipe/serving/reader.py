@@ -1,12 +1,17 @@
-"""What an app backend does: follow the surface pointer, read a list, merge in the fresh overlay, drop items sold
-since the run, fall back from the personal list to the user's segment to global popularity."""
+"""What an app backend does: follow the surface pointers, read the lists, merge in the fresh overlay, drop items sold
+since the run, fall back from the personal list to the user's segment to global popularity.
+
+One request is one round trip: a server-side script (``READ_SCRIPT``) reads the pointers once, each list of the
+request under the versions those pointers name, and which listed items are unavailable, atomically, so a publish
+between two reads cannot mix versions. ``for_users`` sends many requests in one pipelined round trip.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import cast
+from typing import Any
 
 import numpy as np
 import redis
@@ -15,8 +20,48 @@ from recpipe.models.merge import RankedRows, merge_ranked
 from recpipe.serving import encoding, keys
 from recpipe.serving.connection import RedisTarget
 
-Found = tuple[np.ndarray, np.ndarray, list[str]]  # ids, scores, the source of each item
-Source = tuple[Callable[[], Found | None], bool]  # fetches a list lazily; True: a fallback (the user's skips apply)
+# ARGV: the key prefix, then (surface, entity id) pairs. Returns the foryou version, then per pair the list's value
+# and the unavailability of its items as a string of "0"/"1" (false when the value has 64-bit ids: the client asks
+# the set itself). A fresh overlay is read only when its manifest names the live foryou version.
+READ_SCRIPT = """
+local prefix = ARGV[1]
+local pointers, buckets = {}, {}
+local function pointer(surface)
+  if pointers[surface] == nil then
+    pointers[surface] = redis.call('GET', prefix .. ':' .. surface .. ':current') or false
+  end
+  return pointers[surface]
+end
+local function value(surface, entity)
+  local version = pointer(surface)
+  if not version then return false end
+  local manifest = prefix .. ':' .. surface .. ':manifest:' .. version
+  if surface == 'fresh' and redis.call('HGET', manifest, 'batch_version') ~= pointer('foryou') then return false end
+  if buckets[manifest] == nil then buckets[manifest] = tonumber(redis.call('HGET', manifest, 'buckets') or '1') end
+  local bucket = 0
+  if buckets[manifest] > 1 then bucket = tonumber(entity) % buckets[manifest] end
+  return redis.call('HGET', prefix .. ':' .. surface .. ':' .. version .. ':' .. bucket, entity)
+end
+local function unavailable(list)
+  if not list or string.byte(list, 3) ~= 4 then return false end
+  local n = struct.unpack('<H', list, 4)
+  if n == 0 then return '' end
+  local ids = {}
+  for i = 1, n do ids[i] = tostring(struct.unpack('<I4', list, 6 + (i - 1) * 4)) end
+  local flags = redis.call('SMISMEMBER', prefix .. ':unavailable', unpack(ids))
+  for i = 1, n do flags[i] = tostring(flags[i]) end
+  return table.concat(flags)
+end
+local out = {pointer('foryou')}
+for i = 2, #ARGV, 2 do
+  local list = value(ARGV[i], ARGV[i + 1])
+  out[#out + 1] = list
+  out[#out + 1] = unavailable(list)
+end
+return out
+"""
+
+Request = tuple[str, int | str]  # (surface, entity id)
 
 
 @dataclass(frozen=True)
@@ -30,8 +75,17 @@ class Recommendation:
     sources: list[str]
 
 
+@dataclass(frozen=True)
+class Lists:
+    """One request's answer: each list found (ids, scores) and the ids among them that are unavailable."""
+
+    foryou_version: str | None
+    found: dict[Request, tuple[np.ndarray, np.ndarray]]
+    unavailable: frozenset[int]
+
+
 class RecommendationReader:
-    """Read precomputed lists from Redis.
+    """Read precomputed lists from Redis, one round trip per request.
 
     Args:
         url: ``redis://`` or ``rediss://`` URL (or a ``RedisTarget`` with credentials).
@@ -40,97 +94,129 @@ class RecommendationReader:
     def __init__(self, url: str | RedisTarget):
         self.target = url if isinstance(url, RedisTarget) else RedisTarget(url)
         self._client: redis.Redis | None = None
-        self._manifests: dict[tuple[str, str, str], str | None] = {}
+        self._script: Any = None
 
     @property
     def client(self) -> redis.Redis:
         if self._client is None:  # created lazily: constructing a reader never blocks
             self._client = self.target.client()
+            self._script = self._client.register_script(READ_SCRIPT)  # EVALSHA, loaded on first use
         return self._client
 
     def live_version(self, surface: str) -> str | None:
-        value = cast(bytes | None, self.client.get(keys.pointer_key(surface)))
-        return value.decode() if value is not None else None
-
-    def _manifest_field(self, surface: str, version: str, field: str) -> str | None:
-        """A field of a version's manifest, cached: a version never changes once its pointer is set."""
-        if (surface, version, field) not in self._manifests:
-            value = cast(bytes | None, self.client.hget(keys.manifest_key(surface, version), field))
-            self._manifests[(surface, version, field)] = value.decode() if value is not None else None
-        return self._manifests[(surface, version, field)]
-
-    def _list_of(self, surface: str, version: str, entity_id: int | str) -> tuple[np.ndarray, np.ndarray] | None:
-        buckets = int(self._manifest_field(surface, version, "buckets") or 1)
-        key, field = keys.entry_location(surface, version, entity_id, buckets)
-        value = cast(bytes | None, self.client.hget(key, field))
-        return encoding.decode(value) if value is not None else None
-
-    def _list(self, surface: str, entity_id: int | str) -> tuple[np.ndarray, np.ndarray] | None:
-        version = self.live_version(surface)
-        return None if version is None else self._list_of(surface, version, entity_id)
-
-    def _personal(self, user_id: int) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-        """The user's list merged by score with their fresh overlay, when one is live for the live lists."""
-        batch = self.live_version("foryou")
-        if batch is None:
-            return None
-        found = self._list_of("foryou", batch, user_id)
-        fresh = self.live_version(keys.FRESH_SURFACE)
-        overlay = None
-        if fresh is not None and self._manifest_field(keys.FRESH_SURFACE, fresh, "batch_version") == batch:
-            overlay = self._list_of(keys.FRESH_SURFACE, fresh, user_id)
-        if overlay is None:
-            return None if found is None else (found[0], found[1], ["foryou"] * len(found[0]))
-        merged, origin = merge_ranked([RankedRows.one(*(found or ([], []))), RankedRows.one(*overlay)])
-        return merged.ids, merged.scores, [("foryou", keys.FRESH_SURFACE)[o] for o in origin]
-
-    def _available(self, ids: np.ndarray) -> np.ndarray:
-        if not len(ids):
-            return np.zeros(0, dtype=bool)
-        flags = self.client.smismember(keys.UNAVAILABLE_KEY, [str(i) for i in ids])
-        return ~np.asarray(flags, dtype=bool)
-
-    def _collect(self, chain: list[Source], n: int, skip: AbstractSet[int] = frozenset()) -> Recommendation:
-        """The chain's lists in order, available items only, no duplicates; ``skip``: ids no fallback may add."""
-        item_ids: list[int] = []
-        scores: list[float] = []
-        sources: list[str] = []
-        for fetch, is_fallback in chain:
-            found = fetch()
-            if found is None:
-                continue
-            ids, values, labels = found
-            keep = self._available(ids)
-            skipped = skip if is_fallback else frozenset()
-            for item, score, label in zip(ids[keep].tolist(), values[keep].tolist(), np.asarray(labels)[keep].tolist()):
-                if item not in item_ids and item not in skipped:
-                    item_ids.append(item)
-                    scores.append(score)
-                    sources.append(label)
-                if len(item_ids) == n:
-                    break
-            if len(item_ids) == n:
-                break
-        return Recommendation(item_ids, scores, sources)
-
-    def _labelled(self, label: str, surface: str, entity: int | str) -> Callable[[], Found | None]:
-        def fetch() -> Found | None:
-            found = self._list(surface, entity)
-            return None if found is None else (found[0], found[1], [label] * len(found[0]))
-
-        return fetch
+        value = self.client.get(keys.pointer_key(surface))
+        return value.decode() if isinstance(value, bytes) else None
 
     def for_user(self, user_id: int, n: int = 20, country: str | None = None) -> Recommendation:
         """The user's list, merged by score with their fresh overlay (listings created since the lists were built);
         when it is missing or short after sold items are dropped, the user's country list, then the global list
         fill the rest, without the user's seen items and own listings (surface ``exclude``)."""
-        chain: list[Source] = [(lambda: self._personal(user_id), False)]
-        if country:
-            chain.append((self._labelled(f"fallback:country={country}", "fallback", f"country={country}"), True))
-        chain.append((self._labelled("fallback:global", "fallback", "global"), True))
-        excluded = self._list("exclude", user_id)
-        return self._collect(chain, n, set(excluded[0].tolist()) if excluded is not None else set())
+        return self.for_users([user_id], n, [country])[0]
+
+    def for_users(
+        self, user_ids: Sequence[int], n: int = 20, countries: Sequence[str | None] | None = None
+    ) -> list[Recommendation]:
+        """``for_user`` of many users in one pipelined round trip."""
+        countries = countries if countries is not None else [None] * len(user_ids)
+        requests = [_user_requests(user, country) for user, country in zip(user_ids, countries)]
+        return [_user_recommendation(user, lists, n) for user, lists in zip(user_ids, self._read(requests))]
 
     def similar_items(self, item_id: int, n: int = 20) -> Recommendation:
         """Items similar to ``item_id`` that are still for sale."""
-        return self._collect([(self._labelled("similar", "similar", item_id), False)], n)
+        [lists] = self._read([[("similar", item_id)]])
+        return _collect([(lists.found.get(("similar", item_id)), "similar", False)], lists.unavailable, n)
+
+    def _read(self, requests: list[list[Request]]) -> list[Lists]:
+        """Each request's lists, in one round trip (pipelined when there are several)."""
+        client = self.client
+        argv = [[keys.PREFIX, *(str(part) for pair in request for part in pair)] for request in requests]
+        if len(argv) == 1:
+            replies = [self._script(args=argv[0], client=client)]
+        else:
+            try:
+                replies = self._pipelined(argv)
+            except redis.exceptions.NoScriptError:  # a restarted or flushed server: load once, send again
+                client.script_load(READ_SCRIPT)
+                replies = self._pipelined(argv)
+        return [self._lists(request, reply) for request, reply in zip(requests, replies)]
+
+    def _pipelined(self, argv: list[list[str]]) -> list[Any]:
+        """EVALSHA per request in one pipeline (redis-py's script pipelining would add a SCRIPT EXISTS trip)."""
+        pipe = self.client.pipeline(transaction=False)
+        for args in argv:
+            pipe.evalsha(self._script.sha, 0, *args)
+        return pipe.execute()
+
+    def _lists(self, request: list[Request], reply: list[Any]) -> Lists:
+        found: dict[Request, tuple[np.ndarray, np.ndarray]] = {}
+        unavailable: set[int] = set()
+        for pair, value, flags in zip(request, reply[1::2], reply[2::2]):
+            if not value:
+                continue
+            ids, scores = encoding.decode(value)
+            found[pair] = (ids, scores)
+            if flags is None or flags is False:  # 64-bit ids: asked of the set directly
+                flags = "".join(str(f) for f in self.client.smismember(keys.UNAVAILABLE_KEY, [str(i) for i in ids]))
+            if isinstance(flags, bytes) and b"1" in flags:
+                unavailable.update(ids[np.frombuffer(flags, np.uint8) == ord("1")].tolist())
+            elif isinstance(flags, str) and "1" in flags:
+                unavailable.update(ids[np.frombuffer(flags.encode(), np.uint8) == ord("1")].tolist())
+        version = reply[0].decode() if isinstance(reply[0], bytes) else None
+        return Lists(version, found, frozenset(unavailable))
+
+
+def _user_requests(user_id: int, country: str | None) -> list[Request]:
+    fallbacks: list[Request] = [("fallback", f"country={country}")] if country else []
+    return [
+        ("foryou", user_id),
+        (keys.FRESH_SURFACE, user_id),
+        ("exclude", user_id),
+        *fallbacks,
+        ("fallback", "global"),
+    ]
+
+
+def _user_recommendation(user_id: int, lists: Lists, n: int) -> Recommendation:
+    personal = lists.found.get(("foryou", user_id))
+    overlay = lists.found.get((keys.FRESH_SURFACE, user_id))
+    chain: list[tuple[Any, Any, bool]] = []
+    if overlay is None:
+        chain.append((personal, "foryou", False))
+    else:  # merged by score: both come from the same model version
+        merged, origin = merge_ranked([RankedRows.one(*(personal or ([], []))), RankedRows.one(*overlay)])
+        labels = np.array(["foryou", keys.FRESH_SURFACE])[origin]
+        chain.append(((merged.ids, merged.scores), labels, False))
+    for (surface, entity), found in lists.found.items():
+        if surface == "fallback":
+            chain.append((found, f"fallback:{entity}", True))
+    excluded = lists.found.get(("exclude", user_id))
+    return _collect(
+        chain, lists.unavailable, n, frozenset(excluded[0].tolist()) if excluded is not None else frozenset()
+    )
+
+
+def _collect(
+    chain: list[tuple[Any, Any, bool]], unavailable: AbstractSet[int], n: int, skip: AbstractSet[int] = frozenset()
+) -> Recommendation:
+    """The chain's lists in order (each: (ids, scores) or None, its label or labels, whether it is a fallback),
+    available items only, no duplicates; ``skip``: ids no fallback may add."""
+    item_ids: list[int] = []
+    scores: list[float] = []
+    sources: list[str] = []
+    seen: set[int] = set()
+    for found, labels, is_fallback in chain:
+        if found is None:
+            continue
+        ids, values = found
+        names = [labels] * len(ids) if isinstance(labels, str) else list(labels)
+        blocked = unavailable | skip if is_fallback else unavailable
+        for item, score, label in zip(np.asarray(ids).tolist(), np.asarray(values).tolist(), names):
+            if item in blocked or item in seen:
+                continue
+            seen.add(item)
+            item_ids.append(item)
+            scores.append(score)
+            sources.append(str(label))
+            if len(item_ids) == n:
+                return Recommendation(item_ids, scores, sources)
+    return Recommendation(item_ids, scores, sources)
