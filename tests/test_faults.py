@@ -1,7 +1,7 @@
 """Fault injection: what an on-call engineer meets, each with its outcome asserted on real Redis and real Delta.
 
 Nothing live is lost, a bad row is quarantined with its reason, and a fault the user can fix ends with exit 2 and
-one line naming what failed and what to do. The README's reliability table lists these cases.
+one line naming what failed and what to do. docs/pipeline.md's reliability table lists these cases.
 """
 
 from __future__ import annotations

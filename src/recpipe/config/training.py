@@ -19,7 +19,7 @@ class ModelReference(StrictModel):
 
 
 class ALSConfig(StrictModel):
-    """Hyperparameters of implicit ALS (defaults: tuned on MovieLens 100k, see README)."""
+    """Hyperparameters of implicit ALS (defaults: tuned on MovieLens 100k, docs/pipeline.md)."""
 
     factors: int = Field(default=128, gt=0)
     regularization: float = Field(default=20.0, ge=0)
@@ -29,7 +29,7 @@ class ALSConfig(StrictModel):
     cg_steps: int = Field(
         default=2,
         ge=1,
-        description="conjugate-gradient steps per update (solver: cg); 2 matches 3 on MovieLens, see README",
+        description="conjugate-gradient steps per update (solver: cg); 2 matches 3 on MovieLens, docs/pipeline.md",
     )
     weighting: Literal["none", "bm25"] = "none"
     normalize_confidence: bool = Field(

@@ -82,7 +82,7 @@ class CalibrationRanges(StrictModel):
 
 
 class GenerateConfig(StrictModel):
-    """Synthetic resale marketplace: sizes, time window, and the behaviour of its people (see README)."""
+    """Synthetic resale marketplace: sizes, time window, and the behaviour of its people (docs/world.md)."""
 
     users: int = Field(default=2_000, gt=0)
     items: int = Field(default=3_000, gt=0, description="listings created during the window")

@@ -20,11 +20,13 @@ from recpipe.models.merge import RankedRows, merge_ranked
 from recpipe.serving import encoding, keys
 from recpipe.serving.connection import RedisTarget
 
-# ARGV: the key prefix, then (surface, entity id) pairs. Returns the foryou version, then per pair the list's value
-# and the unavailability of its items as a string of "0"/"1" (false when the value has 64-bit ids: the client asks
-# the set itself). A fresh overlay is read only when its manifest names the live foryou version.
+# ARGV: the key prefix, the number of items asked for, then (surface, entity id) pairs. Returns the foryou version,
+# then per pair the list's value and the unavailability of its first items as a string of "0"/"1": only as many as
+# the answer can need (a list's first n available items, a fallback's first 2n + the user's exclusions: items past
+# those cannot reach the answer), false for a list of 64-bit ids (the client asks the set itself). A fresh overlay
+# is read only when its manifest names the live foryou version.
 READ_SCRIPT = """
-local prefix = ARGV[1]
+local prefix, n = ARGV[1], tonumber(ARGV[2])
 local pointers, buckets = {}, {}
 local function pointer(surface)
   if pointers[surface] == nil then
@@ -42,21 +44,35 @@ local function value(surface, entity)
   if buckets[manifest] > 1 then bucket = tonumber(entity) % buckets[manifest] end
   return redis.call('HGET', prefix .. ':' .. surface .. ':' .. version .. ':' .. bucket, entity)
 end
-local function unavailable(list)
+local function unavailable(list, need)
   if not list or string.byte(list, 3) ~= 4 then return false end
-  local n = struct.unpack('<H', list, 4)
-  if n == 0 then return '' end
-  local ids = {}
-  for i = 1, n do ids[i] = tostring(struct.unpack('<I4', list, 6 + (i - 1) * 4)) end
-  local flags = redis.call('SMISMEMBER', prefix .. ':unavailable', unpack(ids))
-  for i = 1, n do flags[i] = tostring(flags[i]) end
+  local size = struct.unpack('<H', list, 4)
+  local flags, checked, available = {}, 0, 0
+  while checked < size and available < need do
+    local ids, last = {}, math.min(size, checked + need - available)
+    for i = checked + 1, last do ids[#ids + 1] = tostring(struct.unpack('<I4', list, 6 + (i - 1) * 4)) end
+    local found = redis.call('SMISMEMBER', prefix .. ':unavailable', unpack(ids))
+    for i = 1, #found do
+      flags[#flags + 1] = found[i]
+      available = available + 1 - found[i]
+    end
+    checked = last
+  end
   return table.concat(flags)
 end
-local out = {pointer('foryou')}
-for i = 2, #ARGV, 2 do
-  local list = value(ARGV[i], ARGV[i + 1])
+local out, excluded = {pointer('foryou')}, 0
+for i = 3, #ARGV, 2 do
+  local surface = ARGV[i]
+  local list = value(surface, ARGV[i + 1])
+  local need = n
+  if surface == 'exclude' then
+    need = 0
+    if list then excluded = struct.unpack('<H', list, 4) end
+  elseif surface == 'fallback' then
+    need = 2 * n + excluded
+  end
   out[#out + 1] = list
-  out[#out + 1] = unavailable(list)
+  out[#out + 1] = unavailable(list, need)
 end
 return out
 """
@@ -119,17 +135,18 @@ class RecommendationReader:
         """``for_user`` of many users in one pipelined round trip."""
         countries = countries if countries is not None else [None] * len(user_ids)
         requests = [_user_requests(user, country) for user, country in zip(user_ids, countries)]
-        return [_user_recommendation(user, lists, n) for user, lists in zip(user_ids, self._read(requests))]
+        return [_user_recommendation(user, lists, n) for user, lists in zip(user_ids, self._read(requests, n))]
 
     def similar_items(self, item_id: int, n: int = 20) -> Recommendation:
         """Items similar to ``item_id`` that are still for sale."""
-        [lists] = self._read([[("similar", item_id)]])
+        [lists] = self._read([[("similar", item_id)]], n)
         return _collect([(lists.found.get(("similar", item_id)), "similar", False)], lists.unavailable, n)
 
-    def _read(self, requests: list[list[Request]]) -> list[Lists]:
-        """Each request's lists, in one round trip (pipelined when there are several)."""
+    def _read(self, requests: list[list[Request]], n: int) -> list[Lists]:
+        """Each request's lists, as far as an answer of ``n`` items can need them, in one round trip (pipelined
+        when there are several)."""
         client = self.client
-        argv = [[keys.PREFIX, *(str(part) for pair in request for part in pair)] for request in requests]
+        argv = [[keys.PREFIX, str(n), *(str(part) for pair in request for part in pair)] for request in requests]
         if len(argv) == 1:
             replies = [self._script(args=argv[0], client=client)]
         else:
@@ -154,13 +171,13 @@ class RecommendationReader:
             if not value:
                 continue
             ids, scores = encoding.decode(value)
-            found[pair] = (ids, scores)
-            if flags is None or flags is False:  # 64-bit ids: asked of the set directly
-                flags = "".join(str(f) for f in self.client.smismember(keys.UNAVAILABLE_KEY, [str(i) for i in ids]))
-            if isinstance(flags, bytes) and b"1" in flags:
+            if flags is None:  # 64-bit ids: asked of the set directly, every item
+                flags = bytes(48 + f for f in self.client.smismember(keys.UNAVAILABLE_KEY, [str(i) for i in ids]))
+            if pair[0] != "exclude":  # items past the checked ones cannot reach the answer
+                ids, scores = ids[: len(flags)], scores[: len(flags)]
+            if b"1" in flags:
                 unavailable.update(ids[np.frombuffer(flags, np.uint8) == ord("1")].tolist())
-            elif isinstance(flags, str) and "1" in flags:
-                unavailable.update(ids[np.frombuffer(flags.encode(), np.uint8) == ord("1")].tolist())
+            found[pair] = (ids, scores)
         version = reply[0].decode() if isinstance(reply[0], bytes) else None
         return Lists(version, found, frozenset(unavailable))
 
