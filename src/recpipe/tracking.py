@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -341,6 +341,28 @@ def model_metrics(settings: Settings, model: str, version: str) -> dict[str, flo
     except mlflow.exceptions.MlflowException:
         return {}
     return {k: float(metrics[k]) for k in MODEL_METRICS if k in metrics}
+
+
+def compared_models(
+    settings: Settings, model: str, version: str, figures: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """The time-split ``figures`` of every model the training run of a registered version compared (families,
+    baselines, the retrained champion): {model: {figure: value}}; empty when unknown."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    configure(settings)
+    try:
+        run_id = MlflowClient().get_model_version(registered_name(settings, model), version).run_id
+        metrics = MlflowClient().get_run(run_id).data.metrics if run_id else {}
+    except mlflow.exceptions.MlflowException:
+        return {}
+    compared: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        name, _, figure = key.rpartition(".")
+        if name and figure in figures:
+            compared.setdefault(name, {})[figure] = float(value)
+    return compared
 
 
 def log_pipeline_run(settings: Settings, record: dict) -> str:

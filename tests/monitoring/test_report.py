@@ -3,11 +3,13 @@
 import re
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from recpipe import catalog
-from recpipe.monitoring.report import future_table, headline, render, y_limits
+from recpipe.monitoring.charts import ServedLists, y_limits
+from recpipe.monitoring.report import future_table, headline, render, this_run
 from recpipe.monitoring.runs import ROLLED_BACK
 
 
@@ -56,8 +58,8 @@ def test_the_page_shows_the_latest_scored_run_and_charts_it():
 def test_without_a_scored_run_the_page_says_how_to_get_one():
     page = render(runs_frame([None]))
     assert 'id="future"' not in page and "recpipe evaluate --as-of D" in page
-    # one run: lines would be single dots, so only the duration bars are drawn and the rest say when they start
-    assert len(re.findall(r"<img ", page)) == 1 and "charted from the second run on" in page
+    # one run: lines would be single dots, so no run-over-run chart is drawn and the page says when they start
+    assert len(re.findall(r"<img ", page)) == 0 and "start with the second run" in page
 
 
 def test_the_headline_names_the_live_version_not_just_the_latest_run():
@@ -81,3 +83,19 @@ def test_shares_are_drawn_on_their_whole_range_and_other_figures_from_zero():
 def test_holdout_figures_make_a_table_too():
     columns, rows = future_table({"pipeline/holdout/ndcg_at_10": 0.48, "pipeline/holdout/map_at_10": 0.15})
     assert columns == ["holdout/map_at_10", "holdout/ndcg_at_10"] and rows == [["pipeline", "0.1500", "0.4800"]]
+
+
+def test_the_first_run_shows_the_models_compared_and_the_served_lists():
+    """From the first run on: the time-split figures of every model as bars, list sources, lengths and scores."""
+    served = ServedLists({"personal": 8, "fallback:country=FR": 2}, {9: 8, 4: 2}, np.linspace(0.1, 0.9, 72))
+    families = {"als": {"target_recall": 0.2, "ndcg": 0.3}, "popularity": {"target_recall": 0.1, "ndcg": 0.1}}
+    latest = this_run(served, families)
+    assert [c.caption.split(":")[0] for c in latest] == [
+        "Time split",
+        "Where the served lists come from",
+        "How long the served lists are",
+        "Scores of the personal lists",
+    ]
+    page = render(runs_frame([None]), latest)
+    assert len(re.findall(r"<img ", page)) == 4 and page.index("This run") < page.index("Over runs")
+    assert [c.caption for c in this_run(None, {})] == []  # nothing to draw before the first lists

@@ -7,17 +7,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from recpipe import catalog
+from recpipe import catalog, tracking
 from recpipe.jobs.context import JobContext
-from recpipe.monitoring import rollbacks, runs
-from recpipe.monitoring.report import NO_RUN_YET, render, render_no_runs
+from recpipe.monitoring import charts, rollbacks, runs
+from recpipe.monitoring.report import NO_RUN_YET, render, render_no_runs, this_run
+from recpipe.tables import to_pandas
 
 log = logging.getLogger(__name__)
 
 NAME = "report"
 DESCRIPTION = """\
 Reads the latest runs from monitoring.pipeline_runs and writes one HTML file with embedded PNG charts (model
-metrics, catalog coverage and fallback share, depletion, popularity concentration, task durations) and a table
+metrics, catalog coverage and fallback share, depletion, popularity concentration, task durations; from the second
+run on), the latest run's charts (the models train compared, list sources, lengths, scores) and a table
 of each run's figures; runs whose lists were rolled back (`recpipe publish --rollback`) are marked so. Default
 output: <artifacts>/reports/pipeline_health.html (the data folder locally, a Unity Catalog volume on Databricks)."""
 
@@ -40,6 +42,9 @@ def write_report(ctx: JobContext, limit: int, output: Path | None = None) -> dic
         log.info("%s: %s is empty; the report says so", NO_RUN_YET, catalog.MONITORING_PIPELINE_RUNS)
         return {"job": NAME, "report": str(output), "runs": 0, "note": NO_RUN_YET}
     marked = runs.mark_rolled_back(ctx.tables, rollbacks.abandoned_versions(rollbacks.read(ctx.settings.artifacts)))
-    frame = runs.latest_runs(ctx.tables, limit).toPandas()
-    output.write_text(render(frame))
+    frame = to_pandas(runs.latest_runs(ctx.tables, limit))
+    version = frame.iloc[-1]["model_version"] if len(frame) else None
+    names = charts.FAMILY_FIGURES
+    families = tracking.compared_models(ctx.settings, ctx.config.model.name, str(version), names) if version else {}
+    output.write_text(render(frame, this_run(charts.served_lists(ctx.tables), families)))
     return {"job": NAME, "report": str(output), "runs": len(frame), "marked_rolled_back": marked}

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from recpipe.models.evaluation import MODEL_METRICS
+from recpipe.monitoring import charts as draw
+from recpipe.monitoring.charts import ServedLists, duration_chart, line_chart
 from recpipe.monitoring.runs import ROLLED_BACK, future_key
-from recpipe.plots import pyplot
 from recpipe.progress import format_figure
 
 # (column, header) of the run table; doubles are shown with format_figure so a reader can match them to Delta.
@@ -31,63 +30,6 @@ TABLE_COLUMNS = (
     ("gate_failures", "gate failures"),
     ("published_version", "published version"),
 )
-
-
-def _png(fig) -> str:
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=90)
-    pyplot().close(fig)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def y_limits(values: Sequence[float], share: bool) -> tuple[float, float]:
-    """Honest axes: shares span 0..1; other figures start at 0 with a little headroom, so a change of 0.0005 looks
-    like one and not like a cliff."""
-    if share:
-        return 0.0, 1.0
-    top = max((v for v in values if v is not None and v == v), default=0.0)
-    return 0.0, top * 1.15 if top > 0 else 1.0
-
-
-def line_chart(
-    x: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str, ylabel: str, share: bool = False
-) -> str:
-    """A line per series over runs; returns the PNG as base64."""
-    fig, ax = pyplot().subplots(figsize=(7, 3.2))
-    for name, values in series.items():
-        ax.plot(range(len(x)), [float("nan") if v is None else v for v in values], marker="o", label=name)
-    ax.set_ylim(*y_limits([v for values in series.values() for v in values if v is not None], share))
-    ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    if len(series) > 1:
-        ax.legend()
-    _label_runs(ax, x)
-    return _png(fig)
-
-
-def duration_chart(x: Sequence[str], seconds: Sequence[dict[str, float]]) -> str:
-    """Stacked bars of seconds per task and run."""
-    tasks = sorted({task for per_run in seconds for task in per_run})
-    fig, ax = pyplot().subplots(figsize=(7, 3.2))
-    bottom = [0.0] * len(x)
-    for task in tasks:
-        values = [per_run.get(task, 0.0) for per_run in seconds]
-        ax.bar(range(len(x)), values, bottom=bottom, label=task)
-        bottom = [b + v for b, v in zip(bottom, values)]
-    ax.set_title("Task durations")
-    ax.set_ylabel("seconds")
-    ax.legend(fontsize=7)
-    _label_runs(ax, x)
-    return _png(fig)
-
-
-def _label_runs(ax, x: Sequence[str]) -> None:
-    """One tick per run, labelled: runs sit at their positions, so two runs of one day stay apart (and matplotlib
-    does not treat date-like labels as categories to guess about)."""
-    ax.set_xticks(range(len(x)), list(x))
-    ax.tick_params(axis="x", labelrotation=30)
 
 
 @dataclass(frozen=True)
@@ -112,13 +54,33 @@ def _line(
     present = {name: values for name, values in series.items() if any(v is not None for v in values)}
     if not present:
         return Chart(caption, note=no_data)
-    if len(x) < 2:
-        return Chart(caption, note="charted from the second run on; this run's figures are in the table below")
     return Chart(caption, png=line_chart(x, present, title, ylabel, share))
 
 
+def this_run(served: ServedLists | None, families: Mapping[str, Mapping[str, float]]) -> list[Chart]:
+    """Charts of the latest run, shown from the first run on: the models train compared, the served lists'
+    sources, lengths and scores."""
+    made = []
+    if families:
+        made.append(
+            Chart(
+                "Time split: every model train compared (target recall at target_k, nDCG at k)",
+                png=draw.families_chart(families),
+            )
+        )
+    if served is not None:
+        made.append(Chart("Where the served lists come from", png=draw.sources_chart(served.sources)))
+        made.append(Chart("How long the served lists are", png=draw.lengths_chart(served.lengths)))
+        if len(served.scores):
+            made.append(Chart("Scores of the personal lists", png=draw.scores_chart(served.scores)))
+    return made
+
+
 def charts(runs: pd.DataFrame) -> list[Chart]:
-    """The page's charts, for runs ordered oldest first."""
+    """The page's run-over-run charts, for runs ordered oldest first (none over a single run: a line of one point
+    says nothing a table does not)."""
+    if len(runs) < 2:
+        return []
     x = [str(d) for d in runs["as_of"]]
     metrics = [m or {} for m in runs["model_metrics"]]
     figures = lambda column: [None if pd.isna(v) else float(v) for v in runs[column]]
@@ -274,9 +236,19 @@ def render_no_runs(title: str = "recpipe pipeline health") -> str:
 """
 
 
-def render(runs: pd.DataFrame, title: str = "recpipe pipeline health") -> str:
-    """The HTML page for ``runs`` (one row per pipeline run, oldest first)."""
-    images = "\n".join(_figure_html(chart) for chart in charts(runs))
+def render(
+    runs: pd.DataFrame,
+    latest: Sequence[Chart] = (),
+    title: str = "recpipe pipeline health",
+) -> str:
+    """The HTML page for ``runs`` (one row per pipeline run, oldest first) and the latest run's charts."""
+    this = "\n".join(_figure_html(chart) for chart in latest)
+    over_runs = charts(runs)
+    images = (
+        "\n".join(_figure_html(chart) for chart in over_runs)
+        if over_runs
+        else "<p>Run-over-run charts (model quality, coverage, depletion, concentration, durations) start with the second run.</p>"
+    )
     header = "".join(f"<th>{html.escape(label)}</th>" for _, label in TABLE_COLUMNS)
     body = "\n".join(
         "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in table_rows(runs)
@@ -286,6 +258,9 @@ def render(runs: pd.DataFrame, title: str = "recpipe pipeline health") -> str:
 <style>body{{font-family:sans-serif;margin:2em}} figure{{display:inline-block;margin:0.5em}}
 figure.empty p{{width:28em;color:#666}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}</style></head>
 <body><h1>{html.escape(title)}</h1><p id="headline">{html.escape(headline(runs))}</p>
+<h2>This run</h2>
+{this}
+<h2>Over runs</h2>
 {images}
 <h2>Runs</h2><table id="runs"><thead><tr>{header}</tr></thead><tbody>
 {body}
