@@ -156,3 +156,22 @@ def test_thresholds_are_the_rank_th_best_score_ignoring_nan():
     _thresholds(scores, 9, out)
     expected = [np.sort(row[~np.isnan(row)])[::-1][8] for row in scores]
     np.testing.assert_array_equal(out, expected)
+
+
+def test_a_models_top_k_equals_the_served_ranking_without_a_seller_cap():
+    """Parity: ``Recommender.recommend`` (the model contract: seen items and items not allowed removed) and the
+    served ``ListRanker`` with no seller cap give the same items in the same order for a model with vectors."""
+    from recpipe.models.als import ALSRecommender
+    from recpipe.models.ranking import ListRanker, RankingRules
+
+    rng = np.random.default_rng(11)
+    matrix = sp.random(40, 60, density=0.15, format="csr", random_state=3, dtype=np.float32)
+    matrix.data[:] = rng.integers(1, 5, len(matrix.data))
+    model = ALSRecommender(factors=6, iterations=4, regularization=0.1, use_gpu=False, num_threads=1).fit(matrix)
+    users = np.arange(40)
+    for_sale = rng.random(60) < 0.8
+    expected, _ = model.recommend(users, matrix, n=10, allowed_items=for_sale)
+    user_vectors, item_vectors = model.embed(users, matrix)
+    ranker = ListRanker(item_vectors, np.arange(60), RankingRules(10, None), for_sale)
+    found, _ = ranker.rank(user_vectors, exclude=matrix[users])
+    assert np.array_equal(found, expected)

@@ -2,9 +2,12 @@
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
 from chispa import assert_df_equality
 
+from recpipe.models.evaluation import ITEM_STATES, item_states, ranking_metrics
 from recpipe.transforms import future_scoring as S
 
 END = datetime(2026, 10, 10)  # the as-of's exclusive end
@@ -109,3 +112,44 @@ def test_future_metrics_known_answer(spark):
     assert rows["warm"].users == 3 and rows["warm"].recall_at_1 == pytest.approx(1 / 3)
     assert rows["cold"].users == 1 and rows["cold"].recall_at_1 == 0.0 and rows["cold"].recall_at_10 == 1.0
     assert set(rows) == {"all", "warm", "cold"}
+
+
+def test_recall_hit_rate_and_item_states_equal_their_numpy_definitions(spark):
+    """Parity: the Spark scoring of served lists (``future_metrics``, ``item_states``) and the numpy definitions
+    train uses on its time split (``ranking_metrics``, ``models.evaluation.item_states``) give the same figures."""
+    rng = np.random.default_rng(3)
+    n_users, n_items, ks = 12, 30, (5, 10)
+    listed = [END + timedelta(days=float(d)) for d in rng.uniform(-5, 2, n_items)]  # a few listed after the end
+    had_events = rng.random(n_items) < 0.5
+    events = [(0, i, "view", END - timedelta(hours=1)) for i in range(n_items) if had_events[i] and listed[i] < END]
+    lists = {u: rng.permutation(n_items)[:15].tolist() for u in range(n_users - 2)}  # two users without a list
+    targets = {(int(u), int(i)) for u, i in zip(rng.integers(0, n_users, 40), rng.integers(0, n_items, 40))}
+
+    items_df = spark.createDataFrame([(i, 1, "c", "M", listed[i]) for i in range(n_items)], ITEMS)
+    events_df = spark.createDataFrame(events, EVENTS)
+    lists_df = spark.createDataFrame(list(lists.items()), "user_id long, item_ids array<long>")
+    targets_df = spark.createDataFrame(
+        [(u, i, "purchase", 7) for u, i in targets], "user_id long, item_id long, target string, horizon_days int"
+    )
+    states = S.item_states(items_df, events_df, END)
+    scored = S.future_metrics(S.personal_source("pipeline", lists_df, max(ks)), targets_df, states, ks).toPandas()
+
+    seen_before = np.zeros(n_items, bool)
+    seen_before[[i for _, i, _, _ in events]] = True
+    state = item_states(seen_before, np.array(listed, "datetime64[ns]"), END)
+    assert dict(states.toPandas().values) == dict(enumerate(state.tolist()))  # the item states agree
+    recommended = np.full((n_users, max(ks)), -1)
+    for user, ids in lists.items():
+        recommended[user] = ids[: max(ks)]
+    for segment in ("all", *ITEM_STATES):
+        pairs = [(u, i) for u, i in targets if segment == "all" or state[i] == segment]
+        if not pairs:
+            continue
+        rows, cols = zip(*pairs)
+        truth = sp.csr_matrix((np.ones(len(pairs)), (rows, cols)), shape=(n_users, n_items))
+        row = scored[scored.segment == segment].iloc[0]
+        for k in ks:
+            expected = ranking_metrics(np.arange(n_users), recommended, truth, k)
+            assert row[f"recall_at_{k}"] == pytest.approx(expected.recall), (segment, k)
+            assert row[f"hit_rate_at_{k}"] == pytest.approx(expected.hit_rate), (segment, k)
+            assert row["users"] == expected.n_users

@@ -93,6 +93,17 @@ def ranking_metrics(
     )
 
 
+ITEM_STATES = ("warm", "cold", "new")  # a target listing's state at the split (or the as-of's end)
+
+
+def item_states(had_events: np.ndarray, listed_at: np.ndarray, at: np.datetime64 | pd.Timestamp) -> np.ndarray:
+    """The one rule of a listing's state at ``at``: ``new`` when listed at or after it (no list made at ``at`` can
+    hold it), else ``warm`` when it had events before ``at``, else ``cold`` (for sale, no history). Its Spark twin,
+    ``transforms.future_scoring.item_states``, is held equal by a parity test."""
+    listed_later = np.asarray(listed_at, "datetime64[ns]") >= np.datetime64(pd.Timestamp(at).to_datetime64(), "ns")
+    return np.where(listed_later, "new", np.where(np.asarray(had_events, bool), "warm", "cold"))
+
+
 def stratified_split(
     df: pd.DataFrame, ratio: float = 0.75, by: str = "user_idx", seed: int = 42
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

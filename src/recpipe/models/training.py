@@ -17,7 +17,13 @@ from recpipe.config import ALSConfig, EvaluationConfig, Item2VecConfig, TrainCon
 from recpipe.models.als import ALSRecommender
 from recpipe.models.base import Recommender
 from recpipe.models.blend import BlendRecommender
-from recpipe.models.evaluation import RankingMetrics, available_items_mask, ranking_metrics, time_split
+from recpipe.models.evaluation import (
+    RankingMetrics,
+    available_items_mask,
+    item_states,
+    ranking_metrics,
+    time_split,
+)
 from recpipe.models.features import FeatureEncoder, listing_features
 from recpipe.models.freshness import age_prior, inventory_ages, naive_utc
 from recpipe.models.hybrid import AttributeALSRecommender
@@ -277,8 +283,9 @@ class TimeSplit:
         self.allowed = available_items_mask(data.availability, data.n_items, self.split_time)
         self.length = max(self.evaluation.k, self.evaluation.target_k)
         targets = self.test_rows[data.with_events(self.test_rows, self.evaluation.target_event_types)]
-        history = users_per_item(self.train) > 0
-        state = np.where(history, "warm", np.where(self.allowed, "cold", "new"))[targets["item_idx"].to_numpy()]
+        state = item_states(users_per_item(self.train) > 0, data.listed_at, self.split_time)[
+            targets["item_idx"].to_numpy()
+        ]
         self.targets = {name: data.matrix(targets[state == name]) for name in ("warm", "cold", "new")}
         self.targets["all"] = data.matrix(targets)
 

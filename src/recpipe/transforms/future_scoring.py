@@ -62,7 +62,8 @@ def personal_source(name: str, lists: DataFrame, depth: int) -> ListSource:
 
 
 def item_states(items: DataFrame, events: DataFrame, as_of_end: datetime) -> DataFrame:
-    """``item_id, segment``: warm, cold or new at ``as_of_end``."""
+    """``item_id, segment``: the Spark twin of ``models.evaluation.item_states`` (new when listed at or after
+    ``as_of_end``, else warm when it had events before, else cold; a parity test holds the two equal)."""
     end = _ts(as_of_end)
     seen = events.where(F.col("event_ts") < end).select("item_id").distinct().withColumn("_seen", F.lit(True))
     segment = F.when(F.col("listed_at") >= end, "new").when(F.col("_seen").isNotNull(), "warm").otherwise("cold")
@@ -165,7 +166,8 @@ def oracle_source(
 
 
 def future_metrics(source: ListSource, targets: DataFrame, segments: DataFrame, ks: Sequence[int]) -> DataFrame:
-    """Hit rate and recall at each k per (list, horizon, target, segment), over users with a target there.
+    """Hit rate and recall at each k per (list, horizon, target, segment), over users with a target there: the
+    Spark twin of ``models.evaluation.ranking_metrics``' recall and hit rate (a parity test holds them equal).
 
     ``targets``: user_id, item_id, target, horizon_days (users without a list of a source count as misses);
     ``segments``: item_id, segment. recall@k = mean over users of hits in the top k / their targets.
