@@ -50,12 +50,12 @@ from recpipe.jobs.publish import publish
 from recpipe.jobs.train import train
 from recpipe.models.merge import RankedRows, merge_ranked
 from recpipe.progress import configure_logging
+from recpipe.run_day import as_of_end
 from recpipe.serving.connection import RedisTarget
 from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving.reader import RecommendationReader
 from recpipe.spark import get_spark
 from recpipe.tables import to_pandas
-from recpipe.transforms.interactions import as_of_end
 
 K = 100
 

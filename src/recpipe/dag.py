@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import yaml
 
 from recpipe.config.shipped import shipped_dir
 from recpipe.errors import RecpipeError
+from recpipe.run_day import RunDay
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +106,14 @@ def run_tasks(
     tasks: list[Task],
     run_task: Callable[[list[str]], dict[str, Any]],
     overrides: Sequence[str] = (),
-    as_of: date | None = None,
+    day: RunDay | None = None,
     flags: Sequence[str] = (),
 ) -> list[TaskResult]:
     """Run tasks in order with ``run_task`` (a command line -> the job's summary); after a failure the rest are
     skipped, except tasks that run_if ALL_DONE. Every task gets the run's ``overrides`` (``SECTION.FIELD=VALUE``):
-    one configuration per run. The as-of is ``as_of``, else the first task that reports one decides it."""
+    one configuration per run. The run's day is ``day``, else the first task that reports an as-of decides it."""
     check_run_overrides(overrides)
-    job_parameters: dict[str, str | None] = {RUN_DATE: str(as_of + timedelta(days=1)) if as_of else None}
+    job_parameters: dict[str, str | None] = {RUN_DATE: str(day.run_date) if day else None}
     results: list[TaskResult] = []
     failed = False
     for task in tasks:
@@ -133,7 +134,7 @@ def run_tasks(
             if (
                 job_parameters[RUN_DATE] is None and "as_of" in summary
             ):  # found from validated events: one as-of per run
-                job_parameters[RUN_DATE] = str(date.fromisoformat(summary["as_of"]) + timedelta(days=1))
+                job_parameters[RUN_DATE] = str(RunDay(date.fromisoformat(summary["as_of"])).run_date)
         except Exception as exc:
             log.error("task %s failed", task.name, exc_info=not isinstance(exc, RecpipeError))
             reason = (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -15,10 +15,11 @@ from recpipe.models.base import Recommender
 from recpipe.models.item2vec import Item2VecRecommender
 from recpipe.models.ranking import has_vector
 from recpipe.models.training import EventSplit, TrainingData
+from recpipe.run_day import as_of_end
 from recpipe.schemas import EVENT_TYPES
 from recpipe.tables import to_pandas
 from recpipe.transforms import candidates, training_inputs
-from recpipe.transforms.interactions import as_of_end, decay_to, within_days
+from recpipe.transforms.interactions import decay_to, within_days
 
 
 def event_split(

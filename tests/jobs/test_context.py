@@ -8,8 +8,9 @@ import pytest
 from recpipe import catalog
 from recpipe.config import Settings
 from recpipe.errors import MissingInputError
-from recpipe.jobs.context import JobContext, add_as_of_arguments, requested_as_of
+from recpipe.jobs.context import JobContext, requested_as_of
 from recpipe.progress import StageLog
+from recpipe.run_day import add_as_of_arguments
 
 
 def parse(argv):

@@ -169,7 +169,7 @@ def test_a_first_run_has_no_comparison(spark):
 
 
 def test_generated_at_marks_the_end_of_the_as_of_day():
-    from recpipe.transforms.interactions import as_of_end, as_of_from_end
+    from recpipe.run_day import as_of_end, as_of_from_end
 
     end = as_of_end(datetime(2026, 11, 1).date())
     assert as_of_from_end(end.replace(tzinfo=None)) == datetime(2026, 11, 1).date()

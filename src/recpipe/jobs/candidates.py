@@ -10,10 +10,10 @@ from pyspark.sql import functions as F
 
 from recpipe import catalog, tracking
 from recpipe.config import CandidatesConfig
-from recpipe.jobs.context import JobContext, add_as_of_arguments
+from recpipe.jobs.context import JobContext
 from recpipe.monitoring import runs
+from recpipe.run_day import add_as_of_arguments, as_of_end
 from recpipe.transforms import candidates, served_lists
-from recpipe.transforms.interactions import as_of_end
 
 NAME = "candidates"
 DESCRIPTION = """\

@@ -9,7 +9,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -18,6 +18,7 @@ from recpipe import catalog
 from recpipe.config import RUN_ID_ENV, RunConfig, Settings, load_run_config, load_settings
 from recpipe.errors import MissingInputError
 from recpipe.progress import StageLog
+from recpipe.run_day import requested_day
 from recpipe.spark import get_spark
 from recpipe.tables import Tables, one_row
 
@@ -28,25 +29,10 @@ def deterministic_run_id(job: str, *parts: object) -> str:
     return f"{job}-{digest}"
 
 
-def add_as_of_arguments(parser: argparse.ArgumentParser) -> None:
-    """The run's as-of, one per run: the scheduler passes its run date to every task; `recpipe run` passes one."""
-    when = parser.add_mutually_exclusive_group()
-    when.add_argument(
-        "--as-of", type=date.fromisoformat, help="the run's as-of day: data up to the end of this day (YYYY-MM-DD)"
-    )
-    when.add_argument(
-        "--run-date",
-        type=date.fromisoformat,
-        help="the day the run starts (YYYY-MM-DD); its as-of is the day before, the last complete day",
-    )
-
-
 def requested_as_of(args: argparse.Namespace) -> date | None:
     """The as-of named on the command line (``--as-of``, or the day before ``--run-date``), None without one."""
-    if getattr(args, "as_of", None):
-        return args.as_of
-    run_date = getattr(args, "run_date", None)
-    return run_date - timedelta(days=1) if run_date else None
+    day = requested_day(args)
+    return day.as_of if day else None
 
 
 @dataclass

@@ -11,12 +11,13 @@ from pyspark.sql import functions as F
 
 from recpipe import catalog
 from recpipe.config import FutureEvaluationConfig
-from recpipe.jobs.context import JobContext, add_as_of_arguments
+from recpipe.jobs.context import JobContext
 from recpipe.models.evaluation import holdout_metrics
 from recpipe.monitoring import runs, served_evaluation
+from recpipe.run_day import add_as_of_arguments, as_of_end, as_of_from_end
 from recpipe.tables import first_row, one_row
 from recpipe.transforms import future_scoring
-from recpipe.transforms.interactions import as_of_end, as_of_from_end, item_availability
+from recpipe.transforms.interactions import item_availability
 
 log = logging.getLogger(__name__)
 

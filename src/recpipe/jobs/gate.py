@@ -11,14 +11,14 @@ from pyspark.sql import functions as F
 
 from recpipe import catalog, tracking
 from recpipe.config import ListGateConfig
-from recpipe.jobs.context import JobContext, add_as_of_arguments
+from recpipe.jobs.context import JobContext
 from recpipe.monitoring import runs
 from recpipe.progress import format_figure
 from recpipe.quality import list_gate
 from recpipe.quality.list_gate import ListGateError
 from recpipe.quality.validation import summarize
+from recpipe.run_day import add_as_of_arguments, as_of_from_end
 from recpipe.transforms.candidates import seen_pairs
-from recpipe.transforms.interactions import as_of_from_end
 
 log = logging.getLogger(__name__)
 

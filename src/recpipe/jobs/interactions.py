@@ -8,10 +8,11 @@ from typing import Any
 
 from recpipe import catalog
 from recpipe.config import InteractionsConfig
-from recpipe.jobs.context import JobContext, add_as_of_arguments
+from recpipe.jobs.context import JobContext
 from recpipe.monitoring import runs
 from recpipe.quality.bronze import checked_as_of, validate_bronze
 from recpipe.quality.rules import DataQualityError
+from recpipe.run_day import add_as_of_arguments
 from recpipe.transforms import interactions as transforms
 
 NAME = "interactions"

@@ -9,14 +9,14 @@ from typing import Any
 
 from recpipe import catalog
 from recpipe.config import PublishConfig, Settings, load_run_config, load_settings
-from recpipe.jobs.context import JobContext, add_as_of_arguments, requested_as_of
+from recpipe.jobs.context import JobContext, requested_as_of
 from recpipe.monitoring import rollbacks, runs
+from recpipe.run_day import add_as_of_arguments, as_of_from_end
 from recpipe.serving import keys, publication
 from recpipe.serving import publisher as P
 from recpipe.serving.connection import RedisTarget, target_for
 from recpipe.spark import get_spark
 from recpipe.tables import rows_frame
-from recpipe.transforms.interactions import as_of_from_end
 
 log = logging.getLogger(__name__)
 

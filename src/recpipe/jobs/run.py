@@ -7,12 +7,12 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date
 
 from recpipe import catalog, dag
 from recpipe.commands import load_job, parse_args
 from recpipe.config import CONF_DIR_ENV, load_run_config, load_settings
 from recpipe.errors import RecpipeError
+from recpipe.run_day import add_as_of_arguments, requested_day
 
 DESCRIPTION = """\
 Runs the tasks of the Databricks pipeline job (jobs/pipeline.job.yml, the file the bundle deploys) in order with the
@@ -26,9 +26,7 @@ user's to fix (configuration, input, data), else 1."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--as-of", type=date.fromisoformat, help="the run's as-of (YYYY-MM-DD; default: the last valid event's day)"
-    )
+    add_as_of_arguments(parser, default_help="; default: the last valid event's day")
     parser.add_argument(
         "--generate",
         action="store_true",
@@ -76,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             raise RecpipeError("recpipe run: bronze tables exist and are kept; --users/--items apply with --generate")
         flags = ["--verbose"] if args.verbose else []
         run_task = lambda argv: load_job(argv[0]).run(parse_args(argv))  # the standalone entry points' parser
-        results = dag.run_tasks(tasks, run_task, args.set, args.as_of, flags)
+        results = dag.run_tasks(tasks, run_task, args.set, requested_day(args), flags)
     print(dag.format_summary(results))
     failed = [r for r in results if r.status == "FAILED"]
     if failed:

@@ -13,13 +13,13 @@ import pandas as pd
 
 from recpipe import tracking
 from recpipe.config import TrainConfig
-from recpipe.jobs.context import JobContext, add_as_of_arguments
+from recpipe.jobs.context import JobContext
 from recpipe.models.registry import write_artifacts
 from recpipe.models.training import ModelFactory, evaluate_on_time_split, fit_item2vec, model_factory
 from recpipe.monitoring import runs, tuning
 from recpipe.plots import metrics_bar_chart
+from recpipe.run_day import add_as_of_arguments, as_of_end
 from recpipe.training_data import load_training_data, vector_frames
-from recpipe.transforms.interactions import as_of_end
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,11 @@ from typing import Any
 
 from recpipe import catalog, tracking
 from recpipe.config import ALSConfig, TrainConfig, TuneConfig
-from recpipe.jobs.context import JobContext, add_as_of_arguments
+from recpipe.jobs.context import JobContext
 from recpipe.models.base import Recommender
 from recpipe.models.training import build_als, evaluate_on_time_split, sample_grid
 from recpipe.monitoring import runs, tuning
+from recpipe.run_day import add_as_of_arguments
 from recpipe.training_data import load_training_data
 
 log = logging.getLogger(__name__)

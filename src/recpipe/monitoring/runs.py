@@ -16,8 +16,8 @@ from pyspark.sql import functions as F
 
 from recpipe import catalog, tracking
 from recpipe.config import Settings
+from recpipe.run_day import as_of_from_end
 from recpipe.tables import Tables
-from recpipe.transforms.interactions import as_of_from_end
 
 
 def future_key(list_name: str, target: str, horizon_days: int, segment: str, metric: str) -> str:

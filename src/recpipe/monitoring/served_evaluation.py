@@ -15,8 +15,8 @@ from recpipe import catalog, tracking
 from recpipe.config import FutureEvaluationConfig, Settings
 from recpipe.errors import MissingInputError
 from recpipe.monitoring import runs
+from recpipe.run_day import as_of_from_end
 from recpipe.tables import Tables
-from recpipe.transforms.interactions import as_of_from_end
 
 log = logging.getLogger(__name__)
 

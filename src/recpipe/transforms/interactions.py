@@ -12,25 +12,16 @@ The path is split at the day so that a daily incremental run and a full rebuild 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from recpipe import catalog
+from recpipe.run_day import as_of_end
 
 Transform = Callable[[DataFrame], DataFrame]
 DAY_SECONDS = 86_400
-
-
-def as_of_end(as_of: date) -> datetime:
-    """The exclusive end of an as-of date: midnight UTC after it. Events strictly before it are processed."""
-    return datetime.combine(as_of + timedelta(days=1), time(), tzinfo=UTC)
-
-
-def as_of_from_end(end: datetime) -> date:
-    """The as-of date whose exclusive end is ``end`` (the inverse of ``as_of_end``)."""
-    return (end - timedelta(days=1)).date()
 
 
 def deduplicate_events(events: DataFrame) -> DataFrame:
