@@ -112,3 +112,13 @@ def test_ease_rejects_huge_catalogs():
     m = to_csr(np.array([0]), np.array([0]), np.array([1.0]), 1, ease.MAX_ITEMS + 1)
     with pytest.raises(ValueError, match="items x items"):
         EASERecommender().fit(m)
+
+
+def test_every_configured_family_has_a_factory_and_the_kind_it_saves():
+    """One table: the families the config accepts are the factory's, and each names a kind a saved model has."""
+    from recpipe.config import MODEL_FAMILIES
+    from recpipe.models.base import KINDS
+    from recpipe.models.training import FAMILIES
+
+    assert set(FAMILIES) == set(MODEL_FAMILIES)
+    assert all(family.kind in KINDS for family in FAMILIES.values())

@@ -208,36 +208,64 @@ def build_als(params: ALSConfig, seed: int) -> ALSRecommender:
 ModelFactory = Callable[[pd.Timestamp], Recommender]  # a model whose listing side sees the listings as of a time
 
 
+def _als_family(config: TrainConfig, als: ALSConfig, data: TrainingData) -> ModelFactory:
+    return lambda at: build_als(als, config.seed)
+
+
+def _als_attributes_family(config: TrainConfig, als: ALSConfig, data: TrainingData) -> ModelFactory:
+    return lambda at: AttributeALSRecommender(
+        data.listing_features(config.feature_min_count),
+        **config.als_attributes.model_dump(),
+        **build_als(als, config.seed).params,
+    )
+
+
+def _two_tower_family(config: TrainConfig, als: ALSConfig, data: TrainingData) -> ModelFactory:
+    tower = config.two_tower.model_dump(exclude={"freshness_weight", "als_weight"})
+    weight, targets = config.two_tower.freshness_weight, config.evaluation.target_event_types
+
+    def two_tower(at: pd.Timestamp) -> TwoTowerRecommender:
+        return TwoTowerRecommender(
+            data.listing_features(config.feature_min_count),
+            data.user_features(),
+            seed=config.seed,
+            **tower,
+            listed_at=data.listed_at,
+            age_prior=(weight * data.freshness_table(at, targets)).tolist() if weight else None,
+            prior_at=str(naive_utc(at)),
+        )
+
+    return two_tower
+
+
+def _two_tower_als_family(config: TrainConfig, als: ALSConfig, data: TrainingData) -> ModelFactory:
+    two_tower = _two_tower_family(config, als, data)
+    weights = [1.0, config.two_tower.als_weight]
+    return lambda at: BlendRecommender([two_tower(at), build_als(als, config.seed)], weights)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: the kind of model it saves (``models.base.KINDS``) and how to build one from the config."""
+
+    kind: str
+    build: Callable[[TrainConfig, ALSConfig, TrainingData], ModelFactory]
+
+
+# The one table of families (config.training.ModelFamily names them): the factory and the saved model's kind.
+FAMILIES: dict[str, Family] = {
+    "als": Family(ALSRecommender.name, _als_family),
+    "als_attributes": Family(AttributeALSRecommender.name, _als_attributes_family),
+    "two_tower": Family(TwoTowerRecommender.name, _two_tower_family),
+    "two_tower_als": Family(BlendRecommender.name, _two_tower_als_family),
+}
+
+
 def model_factory(family: str, config: TrainConfig, als: ALSConfig, data: TrainingData) -> ModelFactory:
     """How to build a model of ``family`` with ``config``'s parameters (``als``: the effective ALS parameters)."""
-    seed = config.seed
-    if family == "als":
-        return lambda at: build_als(als, seed)
-    if family == "als_attributes":
-        return lambda at: AttributeALSRecommender(
-            data.listing_features(config.feature_min_count),
-            **config.als_attributes.model_dump(),
-            **build_als(als, seed).params,
-        )
-    if family in ("two_tower", "two_tower_als"):
-        tower = config.two_tower.model_dump(exclude={"freshness_weight", "als_weight"})
-        weight, targets = config.two_tower.freshness_weight, config.evaluation.target_event_types
-
-        def two_tower(at: pd.Timestamp) -> TwoTowerRecommender:
-            return TwoTowerRecommender(
-                data.listing_features(config.feature_min_count),
-                data.user_features(),
-                seed=seed,
-                **tower,
-                listed_at=data.listed_at,
-                age_prior=(weight * data.freshness_table(at, targets)).tolist() if weight else None,
-                prior_at=str(naive_utc(at)),
-            )
-
-        if family == "two_tower":
-            return two_tower
-        return lambda at: BlendRecommender([two_tower(at), build_als(als, seed)], [1.0, config.two_tower.als_weight])
-    raise ValueError(f"unknown model family {family!r}")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r} (families: {', '.join(FAMILIES)})")
+    return FAMILIES[family].build(config, als, data)
 
 
 @dataclass(frozen=True)
