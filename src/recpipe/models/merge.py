@@ -34,8 +34,13 @@ def merge_ranked(
     across the lists (one model's dot products). Returns the merged rows and, per item, the list it came from.
 
     Ranked input (each row best first) merges list by list with binary searches, then drops repeated items (rare:
-    found with one sort); anything else takes one sort of every entry. Both give the same answer (tested)."""
+    found with one sort); anything else takes one sort of every entry; one short row (a reader's request) is sorted
+    in Python, where numpy's per-call cost would dominate. All give the same answer (tested)."""
     rows = len(lists[0].offsets) - 1
+    if rows == 1 and sum(len(part.ids) for part in lists) <= SHORT_ROW:
+        short = _merge_short_row(lists, length, drop)
+        if short is not None:
+            return short
     flats = [_Flat.of(part, origin) for origin, part in enumerate(lists)] if rows < ROW_LIMIT else []
     if not flats or not all(flat.ranked() for flat in flats):
         return _merge_by_sort(lists, length, drop)
@@ -56,6 +61,40 @@ def merge_ranked(
         counts = np.minimum(counts, length)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return RankedRows(offsets, merged.ids[keep], merged.scores[keep]), merged.origin[keep]
+
+
+SHORT_ROW = 512  # entries of one row below which sorting Python tuples beats numpy's fixed cost per call
+
+
+def _merge_short_row(
+    lists: list[RankedRows], length: int | None, drop: np.ndarray | None
+) -> tuple[RankedRows, np.ndarray] | None:
+    """``merge_ranked`` of a single row: (-score, list, position) tuples sorted, first place of each item kept.
+    None when a score is not finite (NaN and infinities take the numpy rule)."""
+    dropped = set(np.asarray(drop).tolist()) if drop is not None else set()
+    entries = []
+    for origin, part in enumerate(lists):
+        scores = np.asarray(part.scores, np.float32)
+        if not np.isfinite(scores).all():
+            return None
+        for position, (item, score) in enumerate(zip(np.asarray(part.ids).tolist(), scores.tolist())):
+            entries.append((-score, origin, position, item, score))
+    entries.sort()
+    ids: list[int] = []
+    kept_scores: list[float] = []
+    origins: list[int] = []
+    seen: set[int] = set()
+    for _, origin, _, item, score in entries:
+        if item in seen or item in dropped:
+            continue
+        seen.add(item)
+        ids.append(item)
+        kept_scores.append(score)
+        origins.append(origin)
+        if length is not None and len(ids) == length:
+            break
+    merged = RankedRows(np.array([0, len(ids)]), np.array(ids, np.int64), np.array(kept_scores, np.float32))
+    return merged, np.array(origins, np.int64)
 
 
 def _first_of_each_item(rows: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ between two reads cannot mix versions. ``for_users`` sends many requests in one 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from recpipe.serving.connection import RedisTarget
 # then per pair the list's value and the unavailability of its first items as a string of "0"/"1": only as many as
 # the answer can need (a list's first n available items, a fallback's first 2n + the user's exclusions: items past
 # those cannot reach the answer), false for a list of 64-bit ids (the client asks the set itself). A fresh overlay
-# is read only when its manifest names the live foryou version.
+# is read only when its manifest names the live foryou version. Once a personal list (foryou, fresh) has n
+# available items the answer is within it: the exclusions and fallbacks after it are not read.
 READ_SCRIPT = """
 local prefix, n = ARGV[1], tonumber(ARGV[2])
 local pointers, buckets = {}, {}
@@ -45,7 +47,7 @@ local function value(surface, entity)
   return redis.call('HGET', prefix .. ':' .. surface .. ':' .. version .. ':' .. bucket, entity)
 end
 local function unavailable(list, need)
-  if not list or string.byte(list, 3) ~= 4 then return false end
+  if not list or string.byte(list, 3) ~= 4 then return false, 0 end
   local size = struct.unpack('<H', list, 4)
   local flags, checked, available = {}, 0, 0
   while checked < size and available < need do
@@ -58,21 +60,25 @@ local function unavailable(list, need)
     end
     checked = last
   end
-  return table.concat(flags)
+  return table.concat(flags), available
 end
-local out, excluded = {pointer('foryou')}, 0
+local out, excluded, enough = {pointer('foryou')}, 0, false
 for i = 3, #ARGV, 2 do
-  local surface = ARGV[i]
-  local list = value(surface, ARGV[i + 1])
-  local need = n
-  if surface == 'exclude' then
-    need = 0
-    if list then excluded = struct.unpack('<H', list, 4) end
-  elseif surface == 'fallback' then
-    need = 2 * n + excluded
+  local surface, list, flags, available = ARGV[i], false, false, 0
+  if not (enough and (surface == 'exclude' or surface == 'fallback')) then
+    list = value(surface, ARGV[i + 1])
+    local need = n
+    if surface == 'exclude' then
+      need = 0
+      if list then excluded = struct.unpack('<H', list, 4) end
+    elseif surface == 'fallback' then
+      need = 2 * n + excluded
+    end
+    flags, available = unavailable(list, need)
+    if (surface == 'foryou' or surface == 'fresh') and available >= n then enough = true end
   end
   out[#out + 1] = list
-  out[#out + 1] = unavailable(list, need)
+  out[#out + 1] = flags
 end
 return out
 """
@@ -110,13 +116,12 @@ class RecommendationReader:
     def __init__(self, url: str | RedisTarget):
         self.target = url if isinstance(url, RedisTarget) else RedisTarget(url)
         self._client: redis.Redis | None = None
-        self._script: Any = None
+        self._sha = hashlib.sha1(READ_SCRIPT.encode()).hexdigest()  # the script's id on any server
 
     @property
     def client(self) -> redis.Redis:
         if self._client is None:  # created lazily: constructing a reader never blocks
             self._client = self.target.client()
-            self._script = self._client.register_script(READ_SCRIPT)  # EVALSHA, loaded on first use
         return self._client
 
     def live_version(self, surface: str) -> str | None:
@@ -147,21 +152,21 @@ class RecommendationReader:
         when there are several)."""
         client = self.client
         argv = [[keys.PREFIX, str(n), *(str(part) for pair in request for part in pair)] for request in requests]
-        if len(argv) == 1:
-            replies = [self._script(args=argv[0], client=client)]
-        else:
-            try:
-                replies = self._pipelined(argv)
-            except redis.exceptions.NoScriptError:  # a restarted or flushed server: load once, send again
-                client.script_load(READ_SCRIPT)
-                replies = self._pipelined(argv)
+        try:
+            replies = self._send(argv)
+        except redis.exceptions.NoScriptError:  # a new, restarted or flushed server: load it once, send again
+            client.script_load(READ_SCRIPT)
+            replies = self._send(argv)
         return [self._lists(request, reply) for request, reply in zip(requests, replies)]
 
-    def _pipelined(self, argv: list[list[str]]) -> list[Any]:
-        """EVALSHA per request in one pipeline (redis-py's script pipelining would add a SCRIPT EXISTS trip)."""
+    def _send(self, argv: list[list[str]]) -> list[Any]:
+        """EVALSHA per request: alone, or in one pipeline (redis-py's script pipelining would add a SCRIPT EXISTS
+        round trip)."""
+        if len(argv) == 1:
+            return [self.client.evalsha(self._sha, 0, *argv[0])]
         pipe = self.client.pipeline(transaction=False)
         for args in argv:
-            pipe.evalsha(self._script.sha, 0, *args)
+            pipe.evalsha(self._sha, 0, *args)
         return pipe.execute()
 
     def _lists(self, request: list[Request], reply: list[Any]) -> Lists:
