@@ -162,6 +162,22 @@ def test_every_bundle_task_runs_from_the_installed_wheel(deployed_run, installed
 
 
 @pytest.mark.slow
+def test_the_wheel_carries_conf_and_jobs_and_reads_them_from_itself(installed_wheel, tmp_path):
+    """conf/ (reference configuration, profiles) and jobs/ (the bundle's job files) ship in the wheel: an installed
+    recpipe reads its profiles and the task graph from its own package, whatever the working directory."""
+    probe = (
+        "from recpipe.config.shipped import shipped_dir; from recpipe.dag import pipeline_job, pipeline_tasks\n"
+        "print(shipped_dir('conf')); print(shipped_dir('jobs')); print(len(pipeline_tasks(pipeline_job())))"
+    )
+    out = subprocess.run([installed_wheel, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
+    conf, jobs, tasks = out.stdout.split()
+    venv = installed_wheel.parent.parent
+    assert Path(conf).is_relative_to(venv) and Path(jobs).is_relative_to(venv)
+    assert (Path(conf) / "candidates.yml").exists() and (Path(conf) / "profiles" / "ratings" / "train.yml").exists()
+    assert int(tasks) == len(wheel_tasks("recpipe_pipeline"))
+
+
+@pytest.mark.slow
 def test_every_table_a_full_run_writes_has_its_registered_columns(deployed_run, spark, monkeypatch):
     _, data_dir, _, _, _ = deployed_run
     monkeypatch.setenv("RECPIPE_DATA_DIR", str(data_dir))

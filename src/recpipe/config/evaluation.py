@@ -14,7 +14,10 @@ class FutureEvaluationConfig(StrictModel):
 
     horizons_days: tuple[int, ...] = Field(default=(1, 7), min_length=1, description="days after the as-of")
     ks: tuple[int, ...] = Field(default=(10, 100), min_length=1, description="list depths scored")
-    target_event_types: EventTypes = ("purchase", "add_to_bag")
+    target_event_types: EventTypes = Field(
+        default=("purchase", "add_to_bag"),
+        description="each scored as its own target (train.evaluation.target_event_types, purchases, picks the champion)",
+    )
     recent_days: int = Field(default=7, gt=0, description="window of the recent-popularity baseline")
     oracle: bool = Field(default=True, description="score the ground-truth oracle when sim tables exist")
     protocol: Literal["auto", "future", "holdout"] = Field(

@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import Field
 
-from recpipe.config.base import PLATFORM_START, StrictModel
+from recpipe.config.base import StrictModel
 
 
 class PeopleConfig(StrictModel):
@@ -93,7 +93,6 @@ class GenerateConfig(StrictModel):
         default=None, gt=0, description="total events (approximate); default users * events_per_user"
     )
     end_date: date = date(2026, 11, 1)
-    platform_start: date = PLATFORM_START
     countries: tuple[str, ...] = ("FR", "DE", "GB", "IT", "ES", "NL", "PL", "SE")
     people: PeopleConfig = PeopleConfig()
     listings: ListingsConfig = ListingsConfig()

@@ -21,7 +21,7 @@ from functools import cached_property
 
 import numpy as np
 
-from recpipe.config import GenerateConfig
+from recpipe.config import PLATFORM_START, GenerateConfig
 from recpipe.data.hashing import Draws, Permutation
 
 DAY_SECONDS = 86_400
@@ -134,9 +134,10 @@ class World:
         self.draws = Draws(config.seed)
         self.window_end = epoch_seconds(config.end_date)
         self.window_start = self.window_end - config.days * DAY_SECONDS
-        self.platform_start = epoch_seconds(config.platform_start)
+        # sellers signed up between the marketplace's opening (the bronze contract's first day) and the window
+        self.platform_start = epoch_seconds(PLATFORM_START)
         if self.platform_start >= self.window_start:
-            raise ValueError(f"generate: platform_start {config.platform_start} must precede the window start")
+            raise ValueError(f"generate: the window must start after the platform opened ({PLATFORM_START})")
         self.n_old_users = max(1, round(config.users * (1 - config.people.new_user_share)))
         self.seller_order = Permutation(self.n_old_users, config.seed)
         self.activity_order = Permutation(config.users, config.seed * 7 + 1)
