@@ -80,8 +80,11 @@ def sources_chart(sources: Mapping[str, int]) -> str:
 def lengths_chart(lengths: Mapping[int, int]) -> str:
     """Bars: lists per length (the gate's minimum and the configured length are where they cluster)."""
     fig, ax = pyplot().subplots(figsize=(7, 3.2))
-    ax.bar(list(lengths), list(lengths.values()))
-    ax.set_title("List lengths")
+    longest, total = max(lengths, default=0), sum(lengths.values())
+    ax.bar(list(lengths), list(lengths.values()), width=max(longest / 60, 1))
+    ax.set_xlim(0, longest * 1.05 + 1)  # from zero: short lists stand apart from full ones
+    full = lengths.get(longest, 0) / total if total else 0.0
+    ax.set_title(f"List lengths ({full:.0%} of {total:,} lists hold {longest})")
     ax.set_xlabel("items in the list")
     ax.set_ylabel("lists")
     return png(fig)

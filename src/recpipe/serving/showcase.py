@@ -14,15 +14,14 @@ from recpipe.transforms.candidates import PERSONAL_SOURCE
 
 
 def showcase_users(tables: Tables) -> list[tuple[str, int]]:
-    """(label, user id): the personal user with the longest history, a user with a fresh overlay, a fallback user."""
+    """(label, user id): a personal user of median history, a user with a fresh overlay, a fallback user."""
     lists = tables.read(catalog.GOLD_USER_CANDIDATES)
     chosen: list[tuple[str, int]] = []
-    personal = (
-        lists.where(F.col("source") == PERSONAL_SOURCE)
-        .join(tables.read(catalog.SILVER_INTERACTIONS).groupBy("user_id").count(), "user_id")
-        .orderBy(F.desc("count"), "user_id")
-        .first()
+    counts = lists.where(F.col("source") == PERSONAL_SOURCE).join(
+        tables.read(catalog.SILVER_INTERACTIONS).groupBy("user_id").count(), "user_id"
     )
+    median = counts.approxQuantile("count", [0.5], 0.01)
+    personal = counts.where(F.col("count") >= (median[0] if median else 0)).orderBy("count", "user_id").first()
     if personal is not None:
         chosen.append((f"personal list ({personal['count']} interactions)", personal.user_id))
     if tables.exists(catalog.GOLD_FRESH_OVERLAYS):
