@@ -236,7 +236,9 @@ def test_one_override_reaches_the_lists_the_evaluation_and_the_registered_model(
     registered model's rules all hold at most one listing per seller (one configuration per run)."""
     _, data_dir, server, _, _ = deployed_run
     monkeypatch.setenv("RECPIPE_DATA_DIR", str(data_dir))
+    # a deliberate change of the rules: the list gate is told not to hold the new lists against the last ones
     overrides = ["--set", "candidates.max_per_seller=1", "--set", "gate.min_list_length=1"]
+    overrides += ["--set", "gate.compare_with_previous=false"]
     assert execute(["run", "--redis-url", server.url, "--no-show", *overrides]) == 0
     tables = Tables(spark, load_settings())
     sellers = tables.read(catalog.SILVER_ITEMS).select("item_id", "seller_id").toPandas().set_index("item_id")

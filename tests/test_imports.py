@@ -47,13 +47,21 @@ def imported_modules(path: Path, known: set[str]) -> set[str]:
                 name = name.rpartition(".")[0]
             if name:
                 found.add(name)
+    # importing a.b.c first runs the __init__ of a and a.b: an edge to each, except the importer's own packages
+    # (initialised before the importer runs)
+    own = set(_ancestors(module_name(path)))
+    found |= {parent for name in found for parent in _ancestors(name) if parent in known and parent not in own}
     return found
+
+
+def _ancestors(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def import_graph() -> dict[str, set[str]]:
     files = {module_name(p): p for p in SRC.rglob("*.py")}
     known = set(files)
-    # importing a package's submodule runs the package's __init__ first: an edge parent -> nothing, child -> parent
     return {m: (imported_modules(p, known) - {m}) for m, p in files.items()}
 
 

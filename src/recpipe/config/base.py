@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from recpipe.errors import RecpipeError
+from recpipe.strict import StrictModel
 
 PLATFORM_START = date(2020, 1, 1)  # the marketplace opened: no bronze timestamp is earlier (validation, generator)
 # Values of these fields may carry credentials and are never echoed in errors.
@@ -17,12 +18,6 @@ SECRET_FIELDS = frozenset({"redis_url", "mlflow_tracking_uri"})
 
 class ConfigError(RecpipeError, ValueError):
     """A configuration file or override is invalid; the message names the source and the field."""
-
-
-class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors and values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 T = TypeVar("T", bound=StrictModel)

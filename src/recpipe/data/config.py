@@ -6,7 +6,7 @@ from datetime import date
 
 from pydantic import Field
 
-from recpipe.config.base import StrictModel
+from recpipe.strict import StrictModel
 
 
 class PeopleConfig(StrictModel):
