@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from recpipe.config import Settings
 from recpipe.spark import get_spark
-from recpipe.transforms import candidates as C
+from recpipe.transforms import candidates
 
 
 class PeakMemory:
@@ -132,10 +132,10 @@ def main() -> None:
     )
     user_df = user_df.repartition(os.cpu_count() * 2).cache()
     user_df.count()
-    catalog = C.broadcast_catalog(
-        spark, C.Catalog(np.arange(args.items, dtype=np.int64), items, sellers.astype(np.int64))
+    catalog = candidates.broadcast_listings(
+        spark, candidates.ListingVectors(np.arange(args.items, dtype=np.int64), items, sellers.astype(np.int64))
     )
-    score = C.score_top_k(catalog, "user_id", args.top, max_per_seller=3)
+    score = candidates.score_top_k(catalog, "user_id", args.top, max_per_seller=3)
     warm_up(lambda df: df.transform(score), user_df, "item_ids")
     flops = 2.0 * args.users * args.items * args.factors
     runs = []  # (seconds, share of the limit, peak bytes)

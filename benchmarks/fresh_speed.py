@@ -31,23 +31,28 @@ from recpipe.serving.connection import RedisTarget
 from recpipe.serving.fresh_run import publish_overlays, write_overlays
 from recpipe.serving.local_redis import RedisProcess
 from recpipe.spark import get_spark
-from recpipe.transforms import candidates as C
-from recpipe.transforms import fresh as FR
+from recpipe.transforms import candidates, fresh
 
 GOAL_SECONDS = 60.0
 BATCH = "bench-v1"
 
 
-def listings(rng: np.random.Generator, first_id: int, n: int, dims: int, users: int) -> C.Catalog:
+def listings(rng: np.random.Generator, first_id: int, n: int, dims: int, users: int) -> candidates.ListingVectors:
     vectors = (rng.standard_normal((n, dims)) / np.sqrt(dims)).astype(np.float32)
-    return C.Catalog(np.arange(first_id, first_id + n, dtype=np.int64), vectors, rng.integers(0, users, n))
+    return candidates.ListingVectors(
+        np.arange(first_id, first_id + n, dtype=np.int64), vectors, rng.integers(0, users, n)
+    )
 
 
-def one_run(ctx: JobContext, target: RedisTarget, new: C.Catalog, gone: np.ndarray, number: int) -> dict[str, float]:
+def one_run(
+    ctx: JobContext, target: RedisTarget, new: candidates.ListingVectors, gone: np.ndarray, number: int
+) -> dict[str, float]:
     config, rules, publishing = FreshConfig(), CandidatesConfig(), PublishConfig()
     stamp = {"model_version": "1", "batch_version": BATCH, "fresh_version": f"{BATCH}-f{number}"}
     users = ctx.tables.read(catalog.GOLD_USER_FACTORS).select("user_id", "factors")
-    own = FR.own_new_listings(ctx.spark.createDataFrame(pd.DataFrame({"item_id": new.ids, "seller_id": new.sellers})))
+    own = fresh.own_new_listings(
+        ctx.spark.createDataFrame(pd.DataFrame({"item_id": new.ids, "seller_id": new.sellers}))
+    )
     start = time.perf_counter()
     previous = overlays.live_overlay(target.client(), BATCH)
     written = write_overlays(ctx.tables, target, users, new, own, previous, gone, config, rules, stamp)

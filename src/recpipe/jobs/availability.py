@@ -12,10 +12,9 @@ from pyspark.sql.streaming import StreamingQuery
 
 from recpipe.config import AvailabilityConfig, load_run_config, load_settings
 from recpipe.jobs.context import JobContext
-from recpipe.serving import availability_stream
-from recpipe.serving import stream_start as SS
+from recpipe.serving import availability_stream, stream_start
 from recpipe.serving.availability import items_applied, last_batch
-from recpipe.serving.connection import RedisTarget, resolve_target
+from recpipe.serving.connection import RedisTarget, target_for
 from recpipe.spark import get_spark
 
 log = logging.getLogger(__name__)
@@ -53,12 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     run_config = load_run_config(NAME, args.conf, args.set)
     settings = load_settings()
-    target = resolve_target(args.redis_url or settings.redis_url, settings.redis_secret_scope)
+    target = target_for(settings, run_config.publish, args.redis_url)
     target.check()  # before Spark starts: a wrong URL fails in seconds
     spark = get_spark(settings, app_name=f"recpipe-{NAME}")
     ctx = JobContext.for_settings(NAME, settings, spark, config=run_config)
     config = run_config.availability
-    asked = SS.requested_start(args.since, args.starting_version)
+    asked = stream_start.requested_start(args.since, args.starting_version)
     query = start(ctx, config, target, once=args.once, asked=asked)
     query.awaitTermination()
     return summary(ctx, config, target, query)
@@ -73,11 +72,11 @@ def start(
     config: AvailabilityConfig,
     target: RedisTarget,
     once: bool = False,
-    asked: SS.StreamStart | None = None,
+    asked: stream_start.StreamStart | None = None,
 ) -> StreamingQuery:
     checkpoint = checkpoint_of(ctx, config)
     resuming = (checkpoint / "stream" / "commits").exists()
-    begin = SS.stream_start(checkpoint, target, asked)
+    begin = stream_start.stream_start(checkpoint, target, asked)
     log.info(
         "availability stream %s; its first start began at %s",
         f"resumes from its checkpoint {checkpoint}" if resuming else "starts",
@@ -106,7 +105,7 @@ def summary(ctx: JobContext, config: AvailabilityConfig, target: RedisTarget, qu
             "last_batch": last_batch(client, config.source),
             "items_applied": items_applied(client, config.source),
             "checkpoint": str(checkpoint_of(ctx, config)),
-            "first_start": SS.stream_start(checkpoint_of(ctx, config), target).describe(),
+            "first_start": stream_start.stream_start(checkpoint_of(ctx, config), target).describe(),
         }
     finally:
         client.close()

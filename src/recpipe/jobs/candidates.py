@@ -63,7 +63,7 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         stages.count("fallback segments", fallbacks.count())
 
     with stages.stage("user lists"):  # personal lists are scored here, when gold.user_candidates is written
-        listings = served_lists.listing_catalog(available, item_factors)
+        listings = served_lists.listing_vectors(available, item_factors)
         stages.count("catalog items", len(listings.ids))
         eligible = served_lists.eligible_users(interactions, config.min_user_interactions)
         personal = served_lists.personal_lists(spark, user_factors, eligible, exclusions, listings, config)

@@ -87,7 +87,7 @@ def refresh(ctx: JobContext, config: FreshConfig, target: RedisTarget, until: da
 
     with stages.stage("overlays"):
         gone_ids = np.array([r.item_id for r in gone.collect()], dtype=np.int64)
-        new_vectors = fresh_run.listing_catalog(listings, vectors)
+        new_vectors = fresh_run.listing_vectors(listings, vectors)
         own = fresh.own_new_listings(t.read(catalog.GOLD_FRESH_LISTINGS).where(F.col("fresh_version") == fresh_version))
         users, rules = fresh_run.overlay_users(t, live), ctx.config.candidates
         scored = fresh_run.write_overlays(t, target, users, new_vectors, own, previous, gone_ids, config, rules, stamp)

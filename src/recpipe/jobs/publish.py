@@ -12,8 +12,7 @@ from recpipe.config import PublishConfig, Settings, load_run_config, load_settin
 from recpipe.jobs.context import JobContext, requested_as_of
 from recpipe.monitoring import rollbacks, runs
 from recpipe.run_day import add_as_of_arguments, as_of_from_end
-from recpipe.serving import keys, publication
-from recpipe.serving import publisher as P
+from recpipe.serving import keys, publication, publisher
 from recpipe.serving.connection import RedisTarget, target_for
 from recpipe.spark import get_spark
 from recpipe.tables import rows_frame
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def roll_back(settings: Settings, config: PublishConfig, redis_url: str | None) -> dict[str, Any]:
     """Point every surface at its previous version: Redis only, no Spark; recorded for the report."""
     target = target_for(settings, config, redis_url)
-    abandoned, restored = P.rollback(
+    abandoned, restored = publisher.rollback(
         target.check(), list(keys.BATCH_SURFACES), config.expire_after_s, keys.OPTIONAL_SURFACES
     )
     event = rollbacks.record(settings.artifacts, abandoned, restored)
@@ -78,20 +77,20 @@ def dry_run(ctx: JobContext, config: PublishConfig) -> dict[str, Any]:
 def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_verify=None) -> dict[str, Any]:
     """Write the gold lists under a version no reader is sent to, verify, then switch; a publish of the lists
     already live (and verifying) writes nothing. A lost connection ends in one line; the live version stays."""
-    with P.lost_connection_in_one_line(target):
+    with publisher.lost_connection_in_one_line(target):
         published, base, manifest = versioned_surfaces(ctx, config)
         if config.require_gate:
             publication.require_passed_gate(ctx.tables, manifest["run_id"])
         client, names = target.check(), list(published)
-        if P.is_live(client, base, names) and P.verify_live(ctx.spark, target, base, names):
+        if publisher.is_live(client, base, names) and publisher.verify_live(ctx.spark, target, base, names):
             log.info("version %s of these lists is live and verifies: nothing to publish", base)
             runs.mark_published(ctx.tables, ctx.settings, ctx.stages.summary(), manifest, base)
             return {**ctx.stages.summary(), "version": base, "unchanged": True, "redis": target.safe_url}
-        version = P.unreferenced_version(client, base, names, {s: b for s, (_, _, b) in published.items()})
+        version = publisher.unreferenced_version(client, base, names, {s: b for s, (_, _, b) in published.items()})
         stats = {}
         for surface, (_, df, buckets) in published.items():
             with ctx.stages.stage(f"write {surface}"):
-                stats[surface] = P.publish_surface(
+                stats[surface] = publisher.publish_surface(
                     ctx.spark, df, target, surface, version, buckets, config.batch_size, manifest,
                     verify=config.verify, before_verify=before_verify,
                 )  # fmt: skip
@@ -99,7 +98,7 @@ def publish(ctx: JobContext, config: PublishConfig, target: RedisTarget, before_
         with ctx.stages.stage("switch"):
             unavailable = publication.unavailable_listed_items(ctx.tables)
             built_at = datetime.fromisoformat(manifest["generated_at"]).replace(tzinfo=UTC).timestamp()
-            P.switch(
+            publisher.switch(
                 target.check(), version, list(stats), unavailable, config.keep_versions, config.expire_after_s,
                 lists_built_at=built_at,
             )  # fmt: skip

@@ -16,8 +16,7 @@ from recpipe import catalog, schemas
 from recpipe.config import CandidatesConfig, FreshConfig, PublishConfig
 from recpipe.quality.rules import bronze_rules
 from recpipe.quality.validation import validate_table
-from recpipe.serving import keys, overlays
-from recpipe.serving import publisher as P
+from recpipe.serving import keys, overlays, publisher
 from recpipe.serving.connection import RedisTarget
 from recpipe.tables import Tables, to_pandas
 from recpipe.transforms import availability, candidates, fresh, serving_inputs
@@ -31,7 +30,9 @@ def overlay_users(tables: Tables, live: overlays.LiveBatch) -> DataFrame:
     manifests = tables.read(catalog.MONITORING_PUBLISH_MANIFESTS)
     published = manifests.where((F.col("version") == live.version) & (F.col("surface") == "foryou")).first()
     if published is None:
-        raise P.PublishError(f"{catalog.MONITORING_PUBLISH_MANIFESTS} has no row for live version {live.version}")
+        raise publisher.PublishError(
+            f"{catalog.MONITORING_PUBLISH_MANIFESTS} has no row for live version {live.version}"
+        )
     lists = tables.read(catalog.GOLD_USER_CANDIDATES, version=int(published.gold_version))
     personal = lists.where(F.col("source") == candidates.PERSONAL_SOURCE).select("user_id")
     factors = tables.read(catalog.GOLD_USER_FACTORS).where(F.col("model_version") == live.model_version)
@@ -69,9 +70,11 @@ def valid_new_listings(tables: Tables, new: DataFrame, platform_start: date, run
     return to_pandas(listings).sort_values("item_id"), checked.quarantined
 
 
-def listing_catalog(listings: pd.DataFrame, vectors: np.ndarray) -> candidates.Catalog:
+def listing_vectors(listings: pd.DataFrame, vectors: np.ndarray) -> candidates.ListingVectors:
     """The new listings' vectors as the scorer's catalog (ids, vectors, sellers)."""
-    return candidates.Catalog(listings["item_id"].to_numpy(np.int64), vectors, listings["seller_id"].to_numpy(np.int64))
+    return candidates.ListingVectors(
+        listings["item_id"].to_numpy(np.int64), vectors, listings["seller_id"].to_numpy(np.int64)
+    )
 
 
 def listing_frame(spark: SparkSession, listings: pd.DataFrame, vectors: np.ndarray, stamp: dict[str, str]) -> DataFrame:
@@ -92,7 +95,7 @@ def write_overlays(
     tables: Tables,
     target: RedisTarget,
     users: DataFrame,
-    listings: candidates.Catalog,
+    listings: candidates.ListingVectors,
     own: DataFrame,
     previous: overlays.LiveOverlay | None,
     gone: np.ndarray,
@@ -107,7 +110,7 @@ def write_overlays(
     overlay."""
     spark = tables.spark
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
-    scored_against = candidates.broadcast_catalog(spark, listings)
+    scored_against = candidates.broadcast_listings(spark, listings)
     served_gone = spark.sparkContext.broadcast(np.unique(gone))
     merged = (
         users.transform(candidates.with_exclusions(F.broadcast(own)))
@@ -127,13 +130,13 @@ def publish_overlays(
     fresh_version: str,
     manifest: dict[str, str],
     expire_s: int,
-) -> P.SurfaceStats:
+) -> publisher.SurfaceStats:
     """gold.fresh_overlays into Redis as surface ``fresh``: written, read back and verified like a publish, then
     switched while the lists it was built for (``manifest["batch_version"]``) are live."""
     entries = serving_inputs.foryou_entries(tables.read(catalog.GOLD_FRESH_OVERLAYS)).transform(
         serving_inputs.by_bucket(publishing.foryou_buckets, publishing.write_partitions)
     )
-    written = P.publish_surface(
+    written = publisher.publish_surface(
         tables.spark,
         entries,
         target,

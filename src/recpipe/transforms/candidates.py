@@ -26,7 +26,7 @@ SCORED_SCHEMA = "{key} long, item_ids array<long>, scores array<float>, encoded_
 
 
 @dataclass(frozen=True)
-class Catalog:
+class ListingVectors:
     """Candidate items on the driver: sorted ids, their vectors and sellers (broadcast to executors)."""
 
     ids: np.ndarray
@@ -34,7 +34,7 @@ class Catalog:
     sellers: np.ndarray
 
     @classmethod
-    def from_pandas(cls, pdf, normalize: bool = False) -> Catalog:
+    def from_pandas(cls, pdf, normalize: bool = False) -> ListingVectors:
         pdf = pdf.sort_values("item_id")
         vectors = np.stack(pdf["factors"].to_numpy()).astype(np.float32) if len(pdf) else np.zeros((0, 1), np.float32)
         if normalize:
@@ -46,22 +46,22 @@ def _list_column(values: np.ndarray, offsets: np.ndarray, value_type: pa.DataTyp
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, value_type))
 
 
-def _exclusion_matrix(batch: pa.RecordBatch, catalog_ids: np.ndarray) -> sp.csr_matrix:
-    """Rows: the batch; columns: catalog positions listed in the batch's ``exclude`` ids (unknown ids ignored)."""
+def _exclusion_matrix(batch: pa.RecordBatch, listing_ids: np.ndarray) -> sp.csr_matrix:
+    """Rows: the batch; columns: listing positions listed in the batch's ``exclude`` ids (unknown ids ignored)."""
     excluded = batch.column("exclude")
     lengths = pc.list_value_length(excluded).fill_null(0).to_numpy(zero_copy_only=False)
     ids = pc.list_flatten(excluded).to_numpy(zero_copy_only=False).astype(np.int64)  # respects slicing
     rows = np.repeat(np.arange(batch.num_rows), lengths)
-    positions = np.clip(np.searchsorted(catalog_ids, ids), 0, max(len(catalog_ids) - 1, 0))
-    known = (catalog_ids[positions] == ids) if len(catalog_ids) else np.zeros(len(ids), dtype=bool)
+    positions = np.clip(np.searchsorted(listing_ids, ids), 0, max(len(listing_ids) - 1, 0))
+    known = (listing_ids[positions] == ids) if len(listing_ids) else np.zeros(len(ids), dtype=bool)
     return sp.csr_matrix(
         (np.ones(known.sum(), dtype=np.float32), (rows[known], positions[known])),
-        shape=(batch.num_rows, len(catalog_ids)),
+        shape=(batch.num_rows, len(listing_ids)),
     )
 
 
 def score_top_k(
-    catalog: Broadcast,
+    listings: Broadcast,
     key: str,
     k: int,
     max_per_seller: int | None,
@@ -69,9 +69,9 @@ def score_top_k(
     exclude_query_seller: bool = False,
 ) -> Transform:
     """``key, factors, exclude[, seller_id]`` -> ``key, item_ids, scores, encoded_list`` (top ``k`` of the
-    broadcast catalog; ``encoded_list`` is the list as Redis serves it, R1).
+    broadcast listing vectors; ``encoded_list`` is the list as Redis serves it, R1).
 
-    Runs on the executors one Arrow batch at a time: cache-sized BLAS products against the catalog, each scanned
+    Runs on the executors one Arrow batch at a time: cache-sized BLAS products against the listings, each scanned
     by a compiled pass that keeps the few scores able to make a list, which are then walked under the exclusions
     and the seller rules (``models.scoring``). Memory per task is batch x tile, never users x items.
     The served value is encoded here, while the lists are numpy arrays, so publishing ships bytes.
@@ -79,10 +79,10 @@ def score_top_k(
 
     def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         with threadpool_limits(limits=1, user_api="blas"):  # a Spark task owns one core: no nested BLAS threads
-            yield from _score_batches(batches, catalog.value)
+            yield from _score_batches(batches, listings.value)
 
-    def _score_batches(batches: Iterator[pa.RecordBatch], cat: Catalog) -> Iterator[pa.RecordBatch]:
-        ranker = ListRanker(cat.vectors, cat.sellers, RankingRules(k, max_per_seller))  # once per partition
+    def _score_batches(batches: Iterator[pa.RecordBatch], vectors: ListingVectors) -> Iterator[pa.RecordBatch]:
+        ranker = ListRanker(vectors.vectors, vectors.sellers, RankingRules(k, max_per_seller))  # once per partition
         for batch in batches:
             if batch.num_rows == 0:
                 continue
@@ -95,10 +95,10 @@ def score_top_k(
                 if exclude_query_seller
                 else None
             )
-            ids, scores = ranker.rank(queries, _exclusion_matrix(batch, cat.ids), query_sellers)
+            ids, scores = ranker.rank(queries, _exclusion_matrix(batch, vectors.ids), query_sellers)
             valid = ids >= 0
             offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))])
-            item_ids = _list_column(cat.ids[ids[valid]], offsets, pa.int64())
+            item_ids = _list_column(vectors.ids[ids[valid]], offsets, pa.int64())
             item_scores = _list_column(scores[valid], offsets, pa.float32())
             yield pa.RecordBatch.from_arrays(
                 [batch.column(key), item_ids, item_scores, encoding.encode_arrow(item_ids, item_scores)],
@@ -337,5 +337,5 @@ def attribute_neighbours(items: DataFrame, popularity: DataFrame, limit: int, ex
     return transform
 
 
-def broadcast_catalog(spark: SparkSession, catalog: Catalog) -> Broadcast:
-    return spark.sparkContext.broadcast(catalog)
+def broadcast_listings(spark: SparkSession, listings: ListingVectors) -> Broadcast:
+    return spark.sparkContext.broadcast(listings)

@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from recpipe.config import FutureEvaluationConfig
-from recpipe.transforms import candidates as C
+from recpipe.transforms import candidates
 from recpipe.transforms.interactions import Transform
 
 SEGMENTS = ("all", "warm", "cold", "new")
@@ -150,7 +150,7 @@ def oracle_source(
     """
     name = "oracle"
     live = available.select("item_id", "seller_id").join(sim_items, "item_id")
-    catalog = C.Catalog.from_pandas(
+    listings = candidates.ListingVectors.from_pandas(
         live.select("item_id", "seller_id", F.col("utility_vector").alias("factors")).toPandas()
     )
     queries = users.join(sim_users, "user_id").select(
@@ -160,7 +160,9 @@ def oracle_source(
         F.col("user_id").alias("seller_id"),
     )
     lists = queries.transform(
-        C.score_top_k(C.broadcast_catalog(spark, catalog), "user_id", depth, None, exclude_query_seller=True)
+        candidates.score_top_k(
+            candidates.broadcast_listings(spark, listings), "user_id", depth, None, exclude_query_seller=True
+        )
     )
     return personal_source(name, lists, depth)
 

@@ -31,10 +31,10 @@ def with_vector(vectors: DataFrame) -> DataFrame:
     return vectors.where(F.aggregate("factors", F.lit(0.0), lambda a, x: a + F.abs(x)) > 0)
 
 
-def listing_catalog(available: DataFrame, vectors: DataFrame, normalize: bool = False) -> candidates.Catalog:
+def listing_vectors(available: DataFrame, vectors: DataFrame, normalize: bool = False) -> candidates.ListingVectors:
     """The vectors of the listings for sale, collected for broadcast scoring."""
     rows = available.join(vectors, "item_id").select("item_id", "seller_id", "factors").toPandas()
-    return candidates.Catalog.from_pandas(rows, normalize=normalize)
+    return candidates.ListingVectors.from_pandas(rows, normalize=normalize)
 
 
 def personal_lists(
@@ -42,7 +42,7 @@ def personal_lists(
     user_factors: DataFrame,
     eligible_users: DataFrame,
     exclusions: DataFrame,
-    listings: candidates.Catalog,
+    listings: candidates.ListingVectors,
     config: CandidatesConfig,
 ) -> DataFrame:
     """Every eligible user's vector scored against the listings, without excluded items, capped per seller."""
@@ -52,7 +52,7 @@ def personal_lists(
         .select("user_id", "factors", "exclude")
         .transform(
             candidates.score_top_k(
-                candidates.broadcast_catalog(spark, listings), "user_id", config.list_length, config.max_per_seller
+                candidates.broadcast_listings(spark, listings), "user_id", config.list_length, config.max_per_seller
             )
         )
         .withColumn("source", F.lit(candidates.PERSONAL_SOURCE))
@@ -94,7 +94,7 @@ def similar_items(
         )
         scored = queries.transform(
             candidates.score_top_k(
-                candidates.broadcast_catalog(spark, listing_catalog(available, vectors, normalize=True)),
+                candidates.broadcast_listings(spark, listing_vectors(available, vectors, normalize=True)),
                 "item_id",
                 config.similar_n,
                 None,
