@@ -14,7 +14,7 @@ from recpipe.jobs.context import JobContext
 from recpipe.models.base import Recommender
 from recpipe.models.item2vec import Item2VecRecommender
 from recpipe.models.ranking import has_vector
-from recpipe.models.training import EventSplit, TrainingData
+from recpipe.models.training_set import EventSplit, TrainingData
 from recpipe.run_day import as_of_end
 from recpipe.schemas import EVENT_TYPES
 from recpipe.tables import to_pandas

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from recpipe import tracking
+from recpipe import tracking, training_runs
 from recpipe.config import TrainConfig
 from recpipe.jobs.context import JobContext
 from recpipe.models.registry import write_artifacts
@@ -60,17 +60,17 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
     }
     # the champion's configuration is retrained and scored on this run's split: a fair comparison
     champion = tracking.champion_params(ctx.settings, ctx.config.model.name)
-    champion_family, champion_factory = tracking.champion_model(champion, config, als, data)
+    champion_family, champion_factory = training_runs.champion_model(champion, config, als, data)
     compared: dict[str, ModelFactory] = {**factories}
     if champion_factory is not None:
         compared["champion"] = champion_factory
 
     with mlflow.start_run(run_name="train") as run, tempfile.TemporaryDirectory() as tmp:
-        tracking.log_training_params(config, als, rules, tuned, ctx.tables.versions_read)
+        training_runs.log_training_params(config, als, rules, tuned, ctx.tables.versions_read)
         with stages.stage("evaluate"):
             evaluation = evaluate_on_time_split(data, compared, config.evaluation, max_per_seller=rules.max_per_seller)
             family = evaluation.best(config.families, metric)
-            tracking.log_evaluation(evaluation, family)
+            training_runs.log_evaluation(evaluation, family)
         with stages.stage("fit"):
             model = factories[family](pd.Timestamp(as_of_end(as_of))).fit(data.matrix())
             item2vec = fit_item2vec(data, config.item2vec, config.seed)
@@ -78,7 +78,7 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
             artifacts = write_artifacts(Path(tmp), model, item2vec, data, config.feature_min_count)
             metrics = {name: m.as_dict() for name, m in evaluation.metrics.items()}
             mlflow.log_artifact(str(metrics_bar_chart(metrics, config.evaluation.k, Path(tmp) / "metrics.png")))
-            version = tracking.log_recommender(
+            version = training_runs.log_recommender(
                 Path(tmp), artifacts, registered, rules.top_n, rules.max_per_seller, data.user_ids
             )
             champion_value = None

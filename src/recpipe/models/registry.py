@@ -15,7 +15,7 @@ from recpipe.models.ease import EASERecommender
 from recpipe.models.hybrid import AttributeALSRecommender
 from recpipe.models.item2vec import Item2VecRecommender
 from recpipe.models.popularity import PopularityRecommender
-from recpipe.models.training import TrainingData
+from recpipe.models.training_set import TrainingData
 from recpipe.models.two_tower import TwoTowerRecommender
 
 # Every kind of saved model, by name: the classes above registered themselves (``models.base.KINDS``).
