@@ -53,3 +53,13 @@ def test_an_unexpected_error_exits_1_with_its_traceback(monkeypatch, capsys):
     err = capsys.readouterr().err
     # the traceback first, so the output still ends in one line naming the failure
     assert err.strip().splitlines()[-1].startswith("recpipe report: failed: KeyError") and "Traceback" in err
+
+
+def test_run_refuses_a_bad_override_before_starting_anything(monkeypatch, tmp_path, capsys):
+    """One configuration per run, validated first: a typo in a section fails before Redis or Spark start."""
+    from recpipe.cli import execute
+
+    monkeypatch.setenv("RECPIPE_DATA_DIR", str(tmp_path))
+    assert execute(["run", "--set", "trian.als.factors=8"]) == 2
+    assert "expected SECTION.FIELD=VALUE" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # no local redis-server, no tables

@@ -59,14 +59,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.conf is not None and not args.conf.is_dir():
         raise RecpipeError(f"recpipe run --conf {args.conf}: expected a folder of <section>.yml files")
+    conf_environment = {CONF_DIR_ENV: str(args.conf) if args.conf else None}
+    with environment(conf_environment):
+        load_run_config(None, None, args.set)  # one configuration for every task: a bad override fails before any
     settings = load_settings()
     redis_url = args.redis_url or settings.redis_url
     if not redis_url and settings.platform != "databricks":
         redis_url = ensure_local_redis(settings.data_dir)
     tasks = dag.pipeline_tasks(dag.pipeline_job())
-    task_environment = {"RECPIPE_REDIS_URL": redis_url, CONF_DIR_ENV: str(args.conf) if args.conf else None}
-    with environment(task_environment):
-        load_run_config(None, None, args.set)  # one configuration for every task: a bad override fails before any
+    with environment({"RECPIPE_REDIS_URL": redis_url, **conf_environment}):
         if args.generate or not _bronze_exists():
             sizes = [f"--{k}={v}" for k, v in (("users", args.users), ("items", args.items)) if v]
             tasks = [dag.Task("generate", ("generate", *sizes, *(["--replace"] if args.generate else []))), *tasks]
