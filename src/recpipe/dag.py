@@ -91,15 +91,12 @@ def resolve_parameters(parameters: Sequence[str], job_parameters: Mapping[str, s
 
 
 def check_run_overrides(pairs: Sequence[str]) -> None:
-    """``--set`` of `recpipe run` names a section of the run's configuration: ``SECTION.FIELD=VALUE``."""
-    from recpipe.config import SECTIONS
+    """``--set`` of `recpipe run` names a section of the run's configuration: ``SECTION.FIELD=VALUE`` (the
+    loader's rule for an override outside a job; raises its ConfigError)."""
+    from recpipe.config.loader import parse_overrides, scoped_override
 
-    for pair in pairs:
-        section, sep, rest = pair.partition(".")
-        if not sep or section not in SECTIONS or "=" not in rest:
-            raise RecpipeError(
-                f"recpipe run --set {pair!r}: expected SECTION.FIELD=VALUE with SECTION one of {', '.join(SECTIONS)}"
-            )
+    for dotted in parse_overrides(pairs):
+        scoped_override(dotted, None)
 
 
 def run_tasks(

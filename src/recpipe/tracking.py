@@ -211,19 +211,22 @@ def champion_version(settings: Settings, model: str) -> str:
 PIPELINE_RUN_TAG = "recpipe.pipeline_run_id"
 
 
-def model_metrics(settings: Settings, model: str, version: str) -> dict[str, float]:
-    """Evaluation metrics of a registered model version (from its training run); empty when unknown."""
+def _training_metrics(settings: Settings, model: str, version: str) -> dict[str, float]:
+    """Every metric the training run of a registered model version logged; empty when unknown."""
     import mlflow
     from mlflow import MlflowClient
 
     configure(settings)
     try:
-        model_version = MlflowClient().get_model_version(registered_name(settings, model), version)
-        if model_version.run_id is None:
-            return {}
-        metrics = MlflowClient().get_run(model_version.run_id).data.metrics
+        run_id = MlflowClient().get_model_version(registered_name(settings, model), version).run_id
+        return dict(MlflowClient().get_run(run_id).data.metrics) if run_id else {}
     except mlflow.exceptions.MlflowException:
         return {}
+
+
+def model_metrics(settings: Settings, model: str, version: str) -> dict[str, float]:
+    """Evaluation metrics of a registered model version (from its training run); empty when unknown."""
+    metrics = _training_metrics(settings, model, version)
     return {k: float(metrics[k]) for k in MODEL_METRICS if k in metrics}
 
 
@@ -232,17 +235,8 @@ def compared_models(
 ) -> dict[str, dict[str, float]]:
     """The time-split ``figures`` of every model the training run of a registered version compared (families,
     baselines, the retrained champion): {model: {figure: value}}; empty when unknown."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    configure(settings)
-    try:
-        run_id = MlflowClient().get_model_version(registered_name(settings, model), version).run_id
-        metrics = MlflowClient().get_run(run_id).data.metrics if run_id else {}
-    except mlflow.exceptions.MlflowException:
-        return {}
     compared: dict[str, dict[str, float]] = {}
-    for key, value in metrics.items():
+    for key, value in _training_metrics(settings, model, version).items():
         name, _, figure = key.rpartition(".")
         if name and figure in figures:
             compared.setdefault(name, {})[figure] = float(value)

@@ -67,8 +67,8 @@ def refresh(ctx: JobContext, config: FreshConfig, target: RedisTarget, until: da
         run_id = ctx.run_id(live.version, str(since), str(until), sorted(t.versions_read.items()))
         gone = fresh_run.unavailable_since(items, events, live, until).cache()
         new = items.transform(fresh.new_listings(since, gone, until))
-        start = ctx.config.interactions.validation.platform_start
-        listings, quarantined = fresh_run.valid_new_listings(t, new, start, run_id)
+        validation = ctx.config.interactions.validation
+        listings, quarantined = fresh_run.valid_new_listings(t, new, validation, run_id)
         stages.count(catalog.QUARANTINE_ITEMS, quarantined)
         stages.count("new listings", len(listings))
     side = None if listings.empty else tracking.listing_side(ctx.settings, ctx.config.model.name, live.model_version)

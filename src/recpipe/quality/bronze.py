@@ -67,13 +67,23 @@ def checked_as_of(requested: date | None, last_event_day: date | None) -> date:
     return requested or last_event_day
 
 
+def validate_items(items: DataFrame, config: ValidationConfig, run_id: str, now: datetime) -> TableValidation:
+    """bronze.items rows against the item rules (the batch's, and fresh's new listings)."""
+    rules = bronze_rules("items", _platform_start(config), now)
+    return validate_table(items, "items", schemas.ITEMS, rules, run_id)
+
+
+def _platform_start(config: ValidationConfig) -> datetime:
+    return datetime.combine(config.platform_start, time(), tzinfo=UTC)
+
+
 def validate_bronze(
     users: DataFrame, items: DataFrame, events: DataFrame, config: ValidationConfig, run_id: str, now: datetime
 ) -> BronzeValidation:
     """Validate users and items, then events against the *valid* users and items."""
-    start = datetime.combine(config.platform_start, time(), tzinfo=UTC)
+    start = _platform_start(config)
     checked_users = validate_table(users, "users", schemas.USERS, bronze_rules("users", start, now), run_id)
-    checked_items = validate_table(items, "items", schemas.ITEMS, bronze_rules("items", start, now), run_id)
+    checked_items = validate_items(items, config, run_id, now)
     checked_events = validate_table(
         events,
         "events",

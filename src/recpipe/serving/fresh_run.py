@@ -4,7 +4,7 @@ their vectors, the overlays scored and merged with what each user is served, and
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -12,10 +12,9 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from recpipe import catalog, schemas
-from recpipe.config import CandidatesConfig, FreshConfig, PublishConfig
-from recpipe.quality.rules import bronze_rules
-from recpipe.quality.validation import validate_table
+from recpipe import catalog
+from recpipe.config import CandidatesConfig, FreshConfig, PublishConfig, ValidationConfig
+from recpipe.quality.bronze import validate_items
 from recpipe.serving import keys, overlays, publisher
 from recpipe.serving.connection import RedisTarget
 from recpipe.tables import Tables, to_pandas
@@ -56,14 +55,15 @@ def unavailable_since(
     return gone if until is None else gone.where(F.col("at").isNull() | (F.col("at") <= F.lit(until)))
 
 
-def valid_new_listings(tables: Tables, new: DataFrame, platform_start: date, run_id: str) -> tuple[pd.DataFrame, int]:
-    """New listings that pass the bronze item rules (the batch's, with the run's platform start), with their
+def valid_new_listings(
+    tables: Tables, new: DataFrame, validation: ValidationConfig, run_id: str
+) -> tuple[pd.DataFrame, int]:
+    """New listings that pass the bronze item rules (the batch's validation, with the run's settings), with their
     sellers' country, on the driver (a few thousand rows); failing rows go to quarantine.items with the rules they
     broke. Returns them and the quarantined count."""
     if new.isEmpty():
         return pd.DataFrame(), 0
-    start = datetime.combine(platform_start, datetime.min.time())
-    checked = validate_table(new, "items", schemas.ITEMS, bronze_rules("items", start, datetime.now(UTC)), run_id)
+    checked = validate_items(new, validation, run_id, datetime.now(UTC))
     tables.replace_where(checked.quarantine, catalog.QUARANTINE_ITEMS, f"run_id = '{run_id}'")
     sellers = tables.read(catalog.SILVER_USERS)
     listings = checked.valid.transform(with_seller_country(sellers)).select("item_id", "seller_id", *LISTING_ATTRIBUTES)
