@@ -162,8 +162,8 @@ GOLD_ITEM_EMBEDDINGS = _table(
 )
 GOLD_USER_CANDIDATES = _table(
     "gold.user_candidates",
-    f"user_id bigint, {_LIST}, source string, {_STAMP}",
-    "one ranked list per user (personal or a fallback)",
+    f"user_id bigint, {_LIST}, source string, item_sources array<string>, {_STAMP}",
+    "one ranked list per user (personal or a fallback); item_sources: the retrieval source of each item",
 )
 GOLD_SIMILAR_ITEMS = _table(
     "gold.similar_items",

@@ -52,3 +52,12 @@ def lorenz_curve(counts: list[int], path: Path) -> Path:
     ax.set_xlabel("share of items")
     ax.set_ylabel("share of interactions")
     return _save(fig, ax, path)
+
+
+def importance_chart(importances: dict[str, float], path: Path, top: int = 25) -> Path:
+    """Horizontal bars of the ranker's total gain per feature, largest on top."""
+    names = list(importances)[:top][::-1]
+    fig, ax = pyplot().subplots(figsize=(7, max(3.0, 0.25 * len(names))))
+    ax.barh(names, [importances[n] for n in names], label="total gain")
+    ax.set_title("ranker feature importance")
+    return _save(fig, ax, path)

@@ -26,6 +26,8 @@ from recpipe.models.features import FeatureEncoder, listing_features
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from recpipe.models.ranker import LearnedRanker
+
 
 log = logging.getLogger(__name__)
 
@@ -92,23 +94,36 @@ class ListingSide:
         return self.model.listing_vectors(features, listings["listed_at"].to_numpy("datetime64[ns]"))
 
 
-def listing_side(settings: Settings, model: str, version: str) -> ListingSide | None:
-    """The listing side of a registered model version (None when its family has none, e.g. ALS alone)."""
+def _version_artifacts(settings: Settings, model: str, version: str) -> tuple[Path, dict]:
+    """The downloaded folder of a registered version and its pyfunc artifacts (name -> relative path)."""
     import mlflow
     from mlflow.models import Model
-
-    from recpipe.models.registry import load_model
 
     configure(settings)
     uri = f"models:/{registered_name(settings, model)}/{version}"
     root = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    artifacts = Model.load(str(root / "MLmodel")).flavors["python_function"].get("artifacts", {})
+    return root, Model.load(str(root / "MLmodel")).flavors["python_function"].get("artifacts", {})
+
+
+def listing_side(settings: Settings, model: str, version: str) -> ListingSide | None:
+    """The listing side of a registered model version (None when its family has none, e.g. ALS alone)."""
+    from recpipe.models.registry import load_model
+
+    root, artifacts = _version_artifacts(settings, model, version)
     if "listing_features" not in artifacts:
         return None
     recommender = load_model(root / artifacts["model"]["path"])
     if not recommender.has_listing_side:
         return None
     return ListingSide(recommender, FeatureEncoder.load(root / artifacts["listing_features"]["path"]))
+
+
+def learned_ranker(settings: Settings, model: str, version: str) -> LearnedRanker | None:
+    """The learned ranker registered with a model version (None: the version was trained without one)."""
+    from recpipe.models.ranker import LearnedRanker
+
+    root, artifacts = _version_artifacts(settings, model, version)
+    return LearnedRanker.load(root / artifacts["ranker"]["path"]) if "ranker" in artifacts else None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ the registered pyfunc model. Where runs go, the registry and promotion are ``rec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from recpipe.config import ALSConfig, CandidatesConfig, TrainConfig
+from recpipe.config import ALSConfig, CandidatesConfig, RankingConfig, TrainConfig
 from recpipe.models.evaluation import MODEL_METRICS
 from recpipe.models.training import ModelFactory, SplitEvaluation, model_factory
 from recpipe.models.training_set import TrainingData
@@ -19,6 +20,7 @@ from recpipe.tracking import library_versions
 
 if TYPE_CHECKING:
     from recpipe.monitoring.tuning import Tuning
+    from recpipe.ranking_stage import RankerFit
 
 
 def model_params(config: TrainConfig, als: ALSConfig) -> dict[str, Any]:
@@ -132,3 +134,30 @@ def log_recommender(
         signature=pyfunc.pyfunc_signature(),
     )
     return str(info.registered_model_version)
+
+
+def log_ranker(fit: RankerFit, ranking: RankingConfig, folder: Path) -> None:
+    """The ranker's configuration, training size, figures (ranked vs the model alone on validation users) and
+    feature importances (JSON and a chart) on the active run."""
+    import mlflow
+
+    from recpipe.plots import importance_chart
+
+    mlflow.log_params(
+        {
+            **{f"ranking.ranker.{k}": v for k, v in ranking.ranker.model_dump().items()},
+            **{f"ranking.retrieval.{k}": v for k, v in ranking.retrieval.model_dump().items()},
+            "ranking.grades": json.dumps(ranking.grades, sort_keys=True),
+            "ranking.best_iteration": fit.ranker.best_iteration,
+        }
+    )
+    mlflow.log_metrics(
+        {
+            "ranker.training_rows": float(fit.training_rows),
+            "ranker.training_users": float(fit.training_users),
+            **{f"ranker.{k}": v for k, v in fit.figures.items()},
+        }
+    )
+    importances = fit.ranker.importances()
+    mlflow.log_dict(importances, "ranker_importances.json")
+    mlflow.log_artifact(str(importance_chart(importances, folder / "ranker_importances.png")))

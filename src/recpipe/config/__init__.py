@@ -25,6 +25,7 @@ from recpipe.config.loader import (
     profile_overlay,
     profiles_dir,
 )
+from recpipe.config.ranking import RankerConfig, RankingConfig, RetrievalConfig
 from recpipe.config.run import SECTIONS, RunConfig
 from recpipe.config.serving import (
     AvailabilityConfig,
@@ -87,6 +88,9 @@ __all__ = [
     "ModelReference",
     "PromotionConfig",
     "PublishConfig",
+    "RankerConfig",
+    "RankingConfig",
+    "RetrievalConfig",
     "RunConfig",
     "Settings",
     "StrictModel",

@@ -23,7 +23,7 @@ class ConfigError(RecpipeError, ValueError):
 T = TypeVar("T", bound=StrictModel)
 
 
-def _check_event_types(names: Any) -> Any:
+def check_event_types(names: Any) -> Any:
     """Raise when a name is not an event type of bronze.events; return the names."""
     from recpipe.schemas import EVENT_TYPES
 
@@ -33,7 +33,7 @@ def _check_event_types(names: Any) -> Any:
     return names
 
 
-EventTypes = Annotated[tuple[str, ...], AfterValidator(_check_event_types)]  # names of bronze.events event types
+EventTypes = Annotated[tuple[str, ...], AfterValidator(check_event_types)]  # names of bronze.events event types
 
 
 def build_model(model: type[T], values: dict[str, Any], source: str, overridden: Mapping[str, str] | None = None) -> T:

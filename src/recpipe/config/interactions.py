@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from pydantic import Field, field_validator
 
-from recpipe.config.base import PLATFORM_START, StrictModel, _check_event_types
+from recpipe.config.base import PLATFORM_START, StrictModel, check_event_types
 
 
 class ValidationConfig(StrictModel):
@@ -41,7 +41,7 @@ class InteractionsConfig(StrictModel):
     @field_validator("event_weights")
     @classmethod
     def _known_event_types(cls, weights: dict[str, float]) -> dict[str, float]:
-        _check_event_types(weights)
+        check_event_types(weights)
         if any(w < 0 for w in weights.values()):
             raise ValueError("weights must be >= 0")
         return weights

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from recpipe.config.base import StrictModel
 from recpipe.config.evaluation import FutureEvaluationConfig
 from recpipe.config.interactions import InteractionsConfig
+from recpipe.config.ranking import RankingConfig
 from recpipe.config.serving import AvailabilityConfig, CandidatesConfig, FreshConfig, ListGateConfig, PublishConfig
 from recpipe.config.training import ModelReference, TrainConfig, TuneConfig
 from recpipe.data.config import GenerateConfig
@@ -26,6 +27,7 @@ class RunConfig(StrictModel):
     tune: TuneConfig = TuneConfig()
     train: TrainConfig = TrainConfig()
     candidates: CandidatesConfig = CandidatesConfig()
+    ranking: RankingConfig = RankingConfig()
     gate: ListGateConfig = ListGateConfig()
     publish: PublishConfig = PublishConfig()
     evaluate: FutureEvaluationConfig = FutureEvaluationConfig()

@@ -8,7 +8,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from recpipe import catalog, tracking
+from recpipe import catalog, ranking_stage, tracking
 from recpipe.config import CandidatesConfig
 from recpipe.jobs.context import JobContext
 from recpipe.monitoring import runs
@@ -62,11 +62,19 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         ).cache()
         stages.count("fallback segments", fallbacks.count())
 
+    ranking = ctx.config.ranking
+    ranker = tracking.learned_ranker(ctx.settings, model.name, version) if ranking.enabled else None
+    inputs = None
     with stages.stage("user lists"):  # personal lists are scored here, when gold.user_candidates is written
-        listings = served_lists.listing_vectors(available, item_factors)
-        stages.count("catalog items", len(listings.ids))
-        eligible = served_lists.eligible_users(interactions, config.min_user_interactions)
-        personal = served_lists.personal_lists(spark, user_factors, eligible, exclusions, listings, config)
+        if ranker is not None:  # two stages: retrieval from every source, then the learned ranker
+            vectors = (user_factors.select("user_id", "factors"), item_factors.select("item_id", "factors"))
+            inputs = ranking_stage.ranking_inputs(ctx, as_of, *vectors, ranking, exclusions)
+            personal = ranking_stage.ranked_personal_lists(inputs, ranker, ranking, config)
+        else:  # one stage: the model's top K by its vectors
+            listings = served_lists.listing_vectors(available, item_factors)
+            stages.count("catalog items", len(listings.ids))
+            eligible = served_lists.eligible_users(interactions, config.min_user_interactions)
+            personal = served_lists.personal_lists(spark, user_factors, eligible, exclusions, listings, config)
         others = served_lists.fallback_lists(users, personal, exclusions, fallbacks, config.list_length)
         t.overwrite(personal.unionByName(others).transform(stamp), catalog.GOLD_USER_CANDIDATES)
         t.overwrite(
@@ -77,6 +85,8 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         stages.count(catalog.GOLD_USER_CANDIDATES, t.rows_written(catalog.GOLD_USER_CANDIDATES))
         written = t.read(catalog.GOLD_USER_CANDIDATES)
         stages.count("personal users", written.where(F.col("source") == candidates.PERSONAL_SOURCE).count())
+        if inputs is not None:
+            inputs.release()
 
     with stages.stage("similar items"):
         similar = served_lists.similar_items(spark, items, available, item_factors, embeddings, daily, config)

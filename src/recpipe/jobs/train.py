@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from recpipe import tracking, training_runs
+from recpipe import ranking_stage, tracking, training_runs
 from recpipe.config import TrainConfig
 from recpipe.jobs.context import JobContext
 from recpipe.models.registry import write_artifacts
@@ -29,7 +29,9 @@ Evaluates every model family of `families` (ALS; ALS with an attribute-to-factor
 ALS) against popularity on a time split of silver (the last `evaluation.holdout_days`), on the lists the candidates
 job would serve then (the run's candidates rules), by recall of the holdout's purchases at `evaluation.target_k`.
 The best family is fitted on everything, logged to MLflow, registered under `model.name` and promoted to champion
-when within `promotion.tolerance` of the champion retrained on the same split. Vectors go to gold.user_factors,
+when within `promotion.tolerance` of the champion retrained on the same split. With `ranking.enabled`, the learned
+ranker is fitted at the same split on that family's candidates (LightGBM LambdaRank, labels from the held-out
+days) and registered with the version; its figures against the model's order alone are logged. Vectors go to gold.user_factors,
 gold.item_factors and gold.item_embeddings with the model version."""
 
 
@@ -71,11 +73,19 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
             evaluation = evaluate_on_time_split(data, compared, config.evaluation, max_per_seller=rules.max_per_seller)
             family = evaluation.best(config.families, metric)
             training_runs.log_evaluation(evaluation, family)
+        ranker = None
+        if ctx.config.ranking.enabled:
+            with stages.stage("ranker"):
+                ranker = ranking_stage.ranker_on_split(ctx, data, evaluation, family, ctx.config.ranking, config.seed)
+                training_runs.log_ranker(ranker, ctx.config.ranking, Path(tmp))
+                stages.count("ranker training rows", ranker.training_rows)
         with stages.stage("fit"):
             model = factories[family](pd.Timestamp(as_of_end(as_of))).fit(data.matrix())
             item2vec = fit_item2vec(data, config.item2vec, config.seed)
         with stages.stage("log model"):
-            artifacts = write_artifacts(Path(tmp), model, item2vec, data, config.feature_min_count)
+            artifacts = write_artifacts(
+                Path(tmp), model, item2vec, data, config.feature_min_count, ranker.ranker if ranker else None
+            )
             metrics = {name: m.as_dict() for name, m in evaluation.metrics.items()}
             mlflow.log_artifact(str(metrics_bar_chart(metrics, config.evaluation.k, Path(tmp) / "metrics.png")))
             version = training_runs.log_recommender(
@@ -113,6 +123,7 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
         "metrics": {
             name: {**m.as_dict(), **evaluation.targets[name].as_dict()} for name, m in evaluation.metrics.items()
         },
+        "ranker": ranker.figures if ranker else None,
         "fit_seconds": {name: round(seconds, 2) for name, seconds in evaluation.seconds.items()},
         "versions_read": dict(ctx.tables.versions_read),
         "versions_written": dict(ctx.tables.versions_written),

@@ -15,6 +15,7 @@ from recpipe.models.ease import EASERecommender
 from recpipe.models.hybrid import AttributeALSRecommender
 from recpipe.models.item2vec import Item2VecRecommender
 from recpipe.models.popularity import PopularityRecommender
+from recpipe.models.ranker import LearnedRanker
 from recpipe.models.training_set import TrainingData
 from recpipe.models.two_tower import TwoTowerRecommender
 
@@ -35,11 +36,18 @@ assert MODEL_KINDS.items() <= KINDS.items()
 
 
 def write_artifacts(
-    tmp: Path, model: Recommender, item2vec, data: TrainingData, feature_min_count: int
+    tmp: Path,
+    model: Recommender,
+    item2vec,
+    data: TrainingData,
+    feature_min_count: int,
+    ranker: LearnedRanker | None = None,
 ) -> dict[str, Path]:
-    """The model, id maps, the served rules' inputs as of the data's as-of (exclusions, sellers, for sale) and the
-    listing feature encoder (what encodes a listing created after training)."""
+    """The model, id maps, the served rules' inputs as of the data's as-of (exclusions, sellers, for sale), the
+    listing feature encoder (what encodes a listing created after training) and the learned ranker if any."""
     paths = {"model": save_model(model, tmp / model.name), "item2vec": save_model(item2vec, tmp / "item2vec")}
+    if ranker is not None:
+        paths["ranker"] = ranker.save(tmp / "ranker")
     if data.items is not None:
         paths["listing_features"] = tmp / "listing_features.json"
         data.listing_encoder(feature_min_count).save(paths["listing_features"])

@@ -6,7 +6,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -217,6 +217,8 @@ class SplitEvaluation:
     train_rows: int
     test_rows: int
     seconds: dict[str, float]
+    split: TimeSplit | None = None
+    models: dict[str, Recommender] = field(default_factory=dict)  # each candidate fitted on the split's train rows
 
     def figure(self, model: str, metric: str) -> float:
         """One figure of one model: a ranking metric at k, or ``target_recall``."""
@@ -247,11 +249,12 @@ def evaluate_on_time_split(
         models.update(
             popularity=lambda at: PopularityRecommender(), recent_popularity=lambda at: PopularityRecommender()
         )
-    metrics, targets, seconds = {}, {}, {}
+    metrics, targets, seconds, fitted = {}, {}, {}, {}
     for name, factory in models.items():
         start = time.perf_counter()
         model = factory(split.split_time).fit(recent if name == "recent_popularity" else split.train)
         seconds[name] = time.perf_counter() - start
+        fitted[name] = model
         ids = split.served(model, exclude)
         metrics[name] = ranking_metrics(split.users, ids, split.test, evaluation.k, split.train)
         targets[name] = split.target_recall(ids)
@@ -266,7 +269,9 @@ def evaluate_on_time_split(
             targets[name].cold,
             seconds[name],
         )
-    return SplitEvaluation(metrics, targets, split.split_time, len(split.train_rows), len(split.test_rows), seconds)
+    return SplitEvaluation(
+        metrics, targets, split.split_time, len(split.train_rows), len(split.test_rows), seconds, split, fitted
+    )
 
 
 def sample_grid(grid: dict[str, Sequence], trials: int, seed: int) -> list[dict]:

@@ -200,7 +200,7 @@ def with_exclusions(exclusions: DataFrame) -> Transform:
     return transform
 
 
-def _capped_ranking(df: DataFrame, partition: str, order: list[Column], max_per_seller: int, limit: int) -> DataFrame:
+def capped_ranking(df: DataFrame, partition: str, order: list[Column], max_per_seller: int, limit: int) -> DataFrame:
     """Rank rows per ``partition``, drop those past ``max_per_seller`` per seller, keep the first ``limit``."""
     per_seller = Window.partitionBy(partition, "seller_id").orderBy(*order)
     ranked = df.withColumn("_seller_rank", F.row_number().over(per_seller)).where(
@@ -236,7 +236,7 @@ def segment_fallbacks(
         .join(available.select("item_id", "seller_id", "listed_at"), "item_id")
     )
     order = [F.desc("score"), F.desc("listed_at"), F.asc("item_id")]
-    ranked = _capped_ranking(pool, "segment", order, max_per_seller, limit)
+    ranked = capped_ranking(pool, "segment", order, max_per_seller, limit)
     return collect_ranked(ranked, "segment")
 
 

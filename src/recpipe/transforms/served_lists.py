@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from recpipe.config import CandidatesConfig
 from recpipe.transforms import candidates
 from recpipe.transforms.interactions import Transform
+from recpipe.transforms.retrieval import MODEL_SOURCE
 
 
 def stamped(version: str, run_id: str, generated_at: datetime) -> Transform:
@@ -56,6 +57,7 @@ def personal_lists(
             )
         )
         .withColumn("source", F.lit(candidates.PERSONAL_SOURCE))
+        .withColumn("item_sources", F.transform("item_ids", lambda _: F.lit(MODEL_SOURCE)))
     )
 
 
@@ -72,6 +74,7 @@ def fallback_lists(users: DataFrame, personal: DataFrame, exclusions: DataFrame,
         .transform(candidates.assign_fallbacks(fallbacks, length))
         .drop("exclude")
         .transform(candidates.with_encoded_lists())
+        .withColumn("item_sources", F.transform("item_ids", lambda _: F.col("source")))
     )
 
 
