@@ -22,7 +22,7 @@ from recpipe.models.training_set import TrainingData
 from recpipe.tables import to_pandas
 from recpipe.training_data import factors_frame
 from recpipe.transforms import candidates, ranked_lists, ranking_features, retrieval
-from recpipe.transforms.interactions import item_availability
+from recpipe.transforms.interactions import Transform, item_availability
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,52 @@ def ranked_personal_lists(inputs: RankingInputs, ranker: LearnedRanker, config: 
         .withColumn("source", F.lit(candidates.PERSONAL_SOURCE))
         .transform(candidates.with_encoded_lists())
     )
+
+
+def overlay_ranking(
+    ctx: JobContext,
+    as_of: date,
+    new_listings: pd.DataFrame,
+    ranker: LearnedRanker,
+    length: int,
+    max_per_seller: int,
+    now: datetime,
+) -> Transform:
+    """Fresh overlays (``user_id, item_ids, scores``: new listings by the model's vectors) -> the same ranked by
+    the batch's ranker on the batch's features: user and pair features as of the lists' ``as_of``, the new
+    listings' own features at ``now`` (their age then; no events yet). Overlay scores are then the ranker's, as
+    the lists' are, so the reader's merge by score compares like with like."""
+    t = ctx.tables
+    daily = t.read(catalog.SILVER_DAILY_INTERACTIONS).where(F.col("day") <= F.lit(as_of))
+    columns = list(ranking_features.ITEM_COLUMNS)
+    new = ctx.spark.createDataFrame(
+        new_listings.assign(sold_at=pd.NaT)[columns], t.read(catalog.SILVER_ITEMS).select(*columns).schema
+    )
+    items = t.read(catalog.SILVER_ITEMS).select(*columns).unionByName(new)
+    inputs = ranking_features.FeatureInputs(as_of, daily, items, t.read(catalog.SILVER_USERS), now)
+    tables = ranking_features.FeatureTables.build(inputs)
+    scores = ranked_lists.with_rank_scores(ranked_lists.broadcast_ranker(ctx.spark, ranker))
+    model_score, model_rank = (
+        retrieval.score_column(retrieval.MODEL_SOURCE),
+        retrieval.rank_column(retrieval.MODEL_SOURCE),
+    )
+
+    def transform(overlays: DataFrame) -> DataFrame:
+        pairs = overlays.select("user_id", F.posexplode(F.arrays_zip("item_ids", "scores")).alias("pos", "p")).select(
+            "user_id",
+            F.col("p.item_ids").alias("item_id"),
+            F.col("p.scores").cast("double").alias(model_score),
+            (F.col("pos") + 1).alias(model_rank),
+        )
+        return (
+            pairs.transform(ranking_features.with_features(tables))
+            .transform(scores)
+            .transform(ranked_lists.ranked_lists(new.select("item_id", "seller_id"), length, max_per_seller))
+            .drop("item_sources")
+            .transform(candidates.with_encoded_lists())
+        )
+
+    return transform
 
 
 def training_set(

@@ -19,6 +19,9 @@ class FutureEvaluationConfig(StrictModel):
         description="each scored as its own target (train.evaluation.target_event_types, purchases, picks the champion)",
     )
     recent_days: int = Field(default=7, gt=0, description="window of the recent-popularity baseline")
+    light_user_events: int = Field(
+        default=5, ge=0, description="buyers with at most this many events before the as-of: segment light_users"
+    )
     oracle: bool = Field(default=True, description="score the ground-truth oracle when sim tables exist")
     protocol: Literal["auto", "future", "holdout"] = Field(
         default="auto",

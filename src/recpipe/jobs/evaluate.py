@@ -26,7 +26,8 @@ DESCRIPTION = """\
 Takes the user lists of the run at --as-of (default: the newest run whose longest horizon has passed; earlier
 lists are read from gold.user_candidates by Delta time travel) and scores them against the purchases and
 add-to-bags of the following days: hit rate and recall at each k, split by the target item's state at the as-of
-(warm: had events; cold: listed without events; new: listed later). Next to them: recent popularity, the newest
+(warm: had events; cold: listed without events; new: listed later) and for light users (at most
+`light_user_events` events before the as-of). Next to them: recent popularity, the newest
 listings in each user's top category and size, and, on generated data (sim tables), the oracle: each user's
 truly best live items. Writes monitoring.future_evaluation and adds the figures to the run's row in
 monitoring.pipeline_runs and its MLflow run."""
@@ -100,9 +101,9 @@ def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date
         targets = events.transform(
             future_scoring.future_targets(end, config.horizons_days, config.target_event_types)
         ).join(users, "user_id")
-        metrics = future_scoring.future_metrics(
-            source, targets, future_scoring.item_states(items, events, end), config.ks
-        )
+        light = future_scoring.light_users(events, end, config.light_user_events)
+        states = future_scoring.item_states(items, events, end)
+        metrics = future_scoring.future_metrics(source, targets, states, config.ks, light)
         results = metrics.select(F.lit(run_id).alias("run_id"), F.lit(as_of).alias("as_of"), "*")
         t.replace_where(results, catalog.MONITORING_FUTURE_EVALUATION, f"run_id = '{run_id}'")
         table = (

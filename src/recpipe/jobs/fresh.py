@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
-from recpipe import catalog, tracking
+from recpipe import catalog, ranking_stage, tracking
 from recpipe.config import FreshConfig, load_run_config, load_settings
 from recpipe.jobs.context import JobContext
+from recpipe.run_day import as_of_from_end
 from recpipe.serving import fresh_run, overlays
 from recpipe.serving.connection import RedisTarget, target_for
 from recpipe.spark import get_spark
@@ -90,7 +91,16 @@ def refresh(ctx: JobContext, config: FreshConfig, target: RedisTarget, until: da
         new_vectors = fresh_run.listing_vectors(listings, vectors)
         own = fresh.own_new_listings(t.read(catalog.GOLD_FRESH_LISTINGS).where(F.col("fresh_version") == fresh_version))
         users, rules = fresh_run.overlay_users(t, live), ctx.config.candidates
-        scored = fresh_run.write_overlays(t, target, users, new_vectors, own, previous, gone_ids, config, rules, stamp)
+        ranker = tracking.learned_ranker(ctx.settings, ctx.config.model.name, live.model_version)
+        rank = None  # the batch's ranker re-ranks the overlays, so their scores compare with the lists'
+        if ranker is not None and ctx.config.ranking.enabled:
+            as_of, length = as_of_from_end(live.generated_at), config.overlay_length
+            rank = ranking_stage.overlay_ranking(
+                ctx, as_of, listings, ranker, length, rules.max_per_seller, listed_until
+            )
+        scored = fresh_run.write_overlays(
+            t, target, users, new_vectors, own, previous, gone_ids, config, rules, stamp, rank
+        )
         stages.count(catalog.GOLD_FRESH_OVERLAYS, scored)
     gone.unpersist()
 

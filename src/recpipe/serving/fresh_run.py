@@ -19,6 +19,7 @@ from recpipe.serving import keys, overlays, publisher
 from recpipe.serving.connection import RedisTarget
 from recpipe.tables import Tables, to_pandas
 from recpipe.transforms import availability, candidates, fresh, serving_inputs
+from recpipe.transforms.interactions import Transform
 from recpipe.transforms.training_inputs import LISTING_ATTRIBUTES, with_seller_country
 
 
@@ -102,12 +103,13 @@ def write_overlays(
     config: FreshConfig,
     rules: CandidatesConfig,
     stamp: dict[str, str],
+    rank: Transform | None = None,
 ) -> int:
     """Users (``user_id, factors``: ``overlay_users``) x new listings on the executors with the candidates job's
     scorer and the run's served rules (``own``: ``user_id, exclude``, each seller's new listings: a few rows,
     broadcast), merged by score with the overlay each user is served now (``previous``; ``gone`` ids dropped),
-    written to gold.fresh_overlays with ``stamp``. One pass over the users, no shuffle. Returns the users with an
-    overlay."""
+    written to gold.fresh_overlays with ``stamp``. ``rank``: the batch's learned ranker re-ranking each overlay
+    (``ranking_stage.overlay_ranking``), so its scores compare with the lists'. Returns the users with an overlay."""
     spark = tables.spark
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_size))
     scored_against = candidates.broadcast_listings(spark, listings)
@@ -116,6 +118,7 @@ def write_overlays(
         users.transform(candidates.with_exclusions(F.broadcast(own)))
         .select("user_id", "factors", "exclude")
         .transform(candidates.score_top_k(scored_against, "user_id", config.overlay_length, rules.max_per_seller))
+        .transform(rank or (lambda overlays: overlays))
         .transform(fresh.merged_with_served(target, previous, served_gone, config.overlay_length))
         .where(F.size("item_ids") > 0)
     )

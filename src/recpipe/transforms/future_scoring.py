@@ -21,6 +21,7 @@ from recpipe.transforms import candidates
 from recpipe.transforms.interactions import Transform
 
 SEGMENTS = ("all", "warm", "cold", "new")
+LIGHT_USERS = "light_users"  # a user segment next to the item segments: buyers with little history at the as-of
 GLOBAL_KEY = "*"
 
 
@@ -59,6 +60,19 @@ def personal_lists(name: str, depth: int) -> Transform:
 def personal_source(name: str, lists: DataFrame, depth: int) -> ListSource:
     keys = lists.select(F.lit(name).alias("list"), "user_id", F.col("user_id").cast("string").alias("key"))
     return ListSource(lists.transform(personal_lists(name, depth)), keys)
+
+
+def light_users(events: DataFrame, as_of_end: datetime, max_events: int) -> DataFrame:
+    """``user_id`` of users with at most ``max_events`` events before the as-of's end (none included: every user
+    of ``events``' later days with no earlier event is light)."""
+    before = events.where(F.col("event_ts") < _ts(as_of_end)).groupBy("user_id").count()
+    return (
+        events.select("user_id")
+        .distinct()
+        .join(before, "user_id", "left")
+        .where(F.coalesce(F.col("count"), F.lit(0)) <= max_events)
+        .select("user_id")
+    )
 
 
 def item_states(items: DataFrame, events: DataFrame, as_of_end: datetime) -> DataFrame:
@@ -167,16 +181,26 @@ def oracle_source(
     return personal_source(name, lists, depth)
 
 
-def future_metrics(source: ListSource, targets: DataFrame, segments: DataFrame, ks: Sequence[int]) -> DataFrame:
+def future_metrics(
+    source: ListSource,
+    targets: DataFrame,
+    segments: DataFrame,
+    ks: Sequence[int],
+    light_users: DataFrame | None = None,
+) -> DataFrame:
     """Hit rate and recall at each k per (list, horizon, target, segment), over users with a target there: the
     Spark twin of ``models.evaluation.ranking_metrics``' recall and hit rate (a parity test holds them equal).
 
     ``targets``: user_id, item_id, target, horizon_days (users without a list of a source count as misses);
-    ``segments``: item_id, segment. recall@k = mean over users of hits in the top k / their targets.
+    ``segments``: item_id, segment; ``light_users`` (``user_id``): their targets again as segment ``light_users``.
+    recall@k = mean over users of hits in the top k / their targets.
     """
     lists = source.keys.select("list").distinct()
     with_segment = targets.join(segments, "item_id", "left").withColumn("segment", F.coalesce("segment", F.lit("new")))
     all_segments = with_segment.withColumn("segment", F.lit("all")).unionByName(with_segment)
+    if light_users is not None:
+        light = targets.join(light_users.select("user_id"), "user_id").withColumn("segment", F.lit(LIGHT_USERS))
+        all_segments = all_segments.unionByName(light.select(*all_segments.columns))
     ranked = (
         all_segments.crossJoin(lists)
         .join(source.keys, ["list", "user_id"], "left")

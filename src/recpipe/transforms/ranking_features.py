@@ -61,6 +61,8 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 FEATURES: tuple[str, ...] = tuple(name for group in FEATURE_GROUPS.values() for name in group)
 CATEGORICAL = ("category_code", "condition_code")
+# The columns of silver.items the features read (a listing created since the batch is one of these rows too)
+ITEM_COLUMNS = ("item_id", "seller_id", "category", "brand", "size", "price", "condition", "listed_at", "sold_at")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ class FeatureInputs:
     def known_items(self) -> DataFrame:
         """Listings listed before the as-of's end, with what was known of them then (a later sale unknown)."""
         sold = F.when(F.col("sold_at") < self.end, F.col("sold_at"))
-        return self.items.where(F.col("listed_at") < self.end).withColumn("sold_at", sold)
+        return self.items.select(*ITEM_COLUMNS).where(F.col("listed_at") < self.end).withColumn("sold_at", sold)
 
 
 def code(column: str) -> Column:
