@@ -107,6 +107,21 @@ def ranked_personal_lists(inputs: RankingInputs, ranker: LearnedRanker, config: 
     )
 
 
+def fresh_feature_tables(
+    ctx: JobContext, as_of: date, new_listings: pd.DataFrame, now: datetime
+) -> tuple[ranking_features.FeatureTables, DataFrame]:
+    """The feature tables of a fresh run: silver as of the lists' ``as_of`` plus the listings created since
+    (``new_listings``, bronze rows: no sale yet), listing facts read at ``now``; and the new listings' frame."""
+    t = ctx.tables
+    daily = t.read(catalog.SILVER_DAILY_INTERACTIONS).where(F.col("day") <= F.lit(as_of))
+    columns = list(ranking_features.ITEM_COLUMNS)
+    silver_items = t.read(catalog.SILVER_ITEMS).select(*columns)
+    new = ctx.spark.createDataFrame(new_listings.assign(sold_at=pd.NaT)[columns], silver_items.schema)
+    items = silver_items.unionByName(new)
+    inputs = ranking_features.FeatureInputs(as_of, daily, items, t.read(catalog.SILVER_USERS), now)
+    return ranking_features.FeatureTables.build(inputs), new
+
+
 def overlay_ranking(
     ctx: JobContext,
     as_of: date,
@@ -120,15 +135,7 @@ def overlay_ranking(
     the batch's ranker on the batch's features: user and pair features as of the lists' ``as_of``, the new
     listings' own features at ``now`` (their age then; no events yet). Overlay scores are then the ranker's, as
     the lists' are, so the reader's merge by score compares like with like."""
-    t = ctx.tables
-    daily = t.read(catalog.SILVER_DAILY_INTERACTIONS).where(F.col("day") <= F.lit(as_of))
-    columns = list(ranking_features.ITEM_COLUMNS)
-    new = ctx.spark.createDataFrame(
-        new_listings.assign(sold_at=pd.NaT)[columns], t.read(catalog.SILVER_ITEMS).select(*columns).schema
-    )
-    items = t.read(catalog.SILVER_ITEMS).select(*columns).unionByName(new)
-    inputs = ranking_features.FeatureInputs(as_of, daily, items, t.read(catalog.SILVER_USERS), now)
-    tables = ranking_features.FeatureTables.build(inputs)
+    tables, new = fresh_feature_tables(ctx, as_of, new_listings, now)
     scores = ranked_lists.with_rank_scores(ranked_lists.broadcast_ranker(ctx.spark, ranker))
     model_score, model_rank = (
         retrieval.score_column(retrieval.MODEL_SOURCE),
@@ -247,6 +254,23 @@ def fit_ranker(
     return RankerFit(ranker, len(frame), int(frame["user_id"].nunique()), figures)
 
 
+def split_vectors(
+    ctx: JobContext, data: TrainingData, evaluation: SplitEvaluation, family: str
+) -> tuple[DataFrame, DataFrame]:
+    """``user_id, factors`` and ``item_id, factors`` of ``family``'s model fitted on the split's train rows."""
+    split = evaluation.split
+    if split is None:
+        raise ValueError("the evaluation carries no time split to fit the ranker on")
+    user_vectors, item_vectors = evaluation.models[family].embed(np.arange(data.n_users), split.train)
+    users, items = (
+        factors_frame(ctx.spark, ids[has_vector(vectors)], vectors[has_vector(vectors)], column, "split").drop(
+            "model_version"
+        )
+        for ids, vectors, column in ((data.user_ids, user_vectors, "user_id"), (data.item_ids, item_vectors, "item_id"))
+    )
+    return users, items
+
+
 def ranker_on_split(
     ctx: JobContext, data: TrainingData, evaluation: SplitEvaluation, family: str, config: RankingConfig, seed: int
 ) -> RankerFit:
@@ -255,13 +279,8 @@ def ranker_on_split(
     split = evaluation.split
     if split is None:
         raise ValueError("the evaluation carries no time split to fit the ranker on")
-    user_vectors, item_vectors = evaluation.models[family].embed(np.arange(data.n_users), split.train)
-    frames = [
-        factors_frame(ctx.spark, ids[has_vector(vectors)], vectors[has_vector(vectors)], column, "split")
-        for ids, vectors, column in ((data.user_ids, user_vectors, "user_id"), (data.item_ids, item_vectors, "item_id"))
-    ]
     as_of = split_as_of(split.split_time)
-    inputs = ranking_inputs(ctx, as_of, frames[0].drop("model_version"), frames[1].drop("model_version"), config)
+    inputs = ranking_inputs(ctx, as_of, *split_vectors(ctx, data, evaluation, family), config)
     last_day = as_of + timedelta(days=split.evaluation.holdout_days)
     fitted = fit_ranker(
         ctx, inputs, (as_of + timedelta(days=1), last_day), split.evaluation.target_event_types, config, seed

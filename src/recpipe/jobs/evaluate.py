@@ -95,7 +95,9 @@ def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date
     with stages.stage("lists"):
         oracle = config.oracle and t.exists(catalog.SIM_USERS) and t.exists(catalog.SIM_ITEMS)
         sim = (t.read(catalog.SIM_USERS), t.read(catalog.SIM_ITEMS)) if oracle else None
-        source = future_scoring.compared_lists(spark, lists, available, items, events, users, end, config, sim)
+        served = ctx.config.candidates  # the oracle may list what the lists may list
+        rules = (served.max_per_seller, future_scoring.served_exclusions(events, end, served.exclude_seen_event_types))
+        source = future_scoring.compared_lists(spark, lists, available, items, events, users, end, config, sim, rules)
 
     with stages.stage("score"):
         targets = events.transform(

@@ -62,6 +62,16 @@ def personal_source(name: str, lists: DataFrame, depth: int) -> ListSource:
     return ListSource(lists.transform(personal_lists(name, depth)), keys)
 
 
+def served_exclusions(events: DataFrame, as_of_end: datetime, event_types: Sequence[str]) -> DataFrame:
+    """``user_id, exclude``: the listings each user had an event of ``event_types`` with before the as-of's end
+    (the served rule that keeps a bought listing off a list)."""
+    return (
+        events.where((F.col("event_ts") < _ts(as_of_end)) & F.col("event_type").isin(*event_types))
+        .groupBy("user_id")
+        .agg(F.array_sort(F.collect_set("item_id")).alias("exclude"))
+    )
+
+
 def light_users(events: DataFrame, as_of_end: datetime, max_events: int) -> DataFrame:
     """``user_id`` of users with at most ``max_events`` events before the as-of's end (none included: every user
     of ``events``' later days with no earlier event is light)."""
@@ -156,9 +166,18 @@ def newest_in_taste_source(
 
 
 def oracle_source(
-    spark: SparkSession, sim_users: DataFrame, sim_items: DataFrame, available: DataFrame, users: DataFrame, depth: int
+    spark: SparkSession,
+    sim_users: DataFrame,
+    sim_items: DataFrame,
+    available: DataFrame,
+    users: DataFrame,
+    depth: int,
+    max_per_seller: int | None = None,
+    exclusions: DataFrame | None = None,
 ) -> ListSource:
-    """Each user's truly best live listings (true utility from the world's ground truth), own listings excluded.
+    """Each user's truly best live listings (true utility from the world's ground truth) under the served rules:
+    own listings and ``exclusions`` (``user_id, exclude``) never, at most ``max_per_seller`` per seller. It may
+    list what the lists may list, so its recall is the ceiling of theirs.
 
     Scored by the same scorer as the personal lists, on the world's utility vectors instead of model factors.
     """
@@ -167,15 +186,17 @@ def oracle_source(
     listings = candidates.ListingVectors.from_pandas(
         live.select("item_id", "seller_id", F.col("utility_vector").alias("factors")).toPandas()
     )
-    queries = users.join(sim_users, "user_id").select(
-        "user_id",
-        F.col("utility_vector").alias("factors"),
-        F.array().cast("array<long>").alias("exclude"),
-        F.col("user_id").alias("seller_id"),
+    queries = users.join(sim_users, "user_id")
+    if exclusions is not None:
+        queries = queries.transform(candidates.with_exclusions(exclusions))
+    else:
+        queries = queries.withColumn("exclude", F.array().cast("array<long>"))
+    queries = queries.select(
+        "user_id", F.col("utility_vector").alias("factors"), "exclude", F.col("user_id").alias("seller_id")
     )
     lists = queries.transform(
         candidates.score_top_k(
-            candidates.broadcast_listings(spark, listings), "user_id", depth, None, exclude_query_seller=True
+            candidates.broadcast_listings(spark, listings), "user_id", depth, max_per_seller, exclude_query_seller=True
         )
     )
     return personal_source(name, lists, depth)
@@ -230,9 +251,11 @@ def compared_lists(
     end: datetime,
     config: FutureEvaluationConfig,
     sim: tuple[DataFrame, DataFrame] | None = None,
+    rules: tuple[int, DataFrame] | None = None,
 ) -> ListSource:
     """The served lists next to what they are judged against: recent popularity, the newest listings in each user's
-    taste and, with the generator's ground truth (``sim``: sim.users, sim.items), the oracle."""
+    taste and, with the generator's ground truth (``sim``: sim.users, sim.items), the oracle under the served
+    ``rules`` (the seller cap and the users' exclusions at the as-of)."""
     depth = max(config.ks)
     sources = [
         personal_source("pipeline", lists, depth),
@@ -240,5 +263,6 @@ def compared_lists(
         newest_in_taste_source(available, items, events, users, end, depth),
     ]
     if sim is not None:
-        sources.append(oracle_source(spark, sim[0], sim[1], available, users, depth))
+        cap, exclusions = rules if rules is not None else (None, None)
+        sources.append(oracle_source(spark, sim[0], sim[1], available, users, depth, cap, exclusions))
     return ListSource.union(sources)
