@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from recpipe import catalog
-from recpipe.config import CandidatesConfig, ModelReference, RunConfig, Settings
+from recpipe.config import CandidatesConfig, ModelReference, RankingConfig, RunConfig, Settings
 from recpipe.jobs.candidates import generate_candidates
 from recpipe.jobs.context import JobContext
 from recpipe.serving import encoding
@@ -110,7 +110,9 @@ def write_tables(t: Tables, rng: np.random.Generator) -> dict:
 @pytest.fixture(scope="module")
 def generated(spark, tmp_path_factory):
     settings = Settings(data_dir=tmp_path_factory.mktemp("candidates"), shuffle_partitions=2)
-    ctx = JobContext.for_settings("candidates", settings, spark, config=RunConfig(model=ModelReference(version="1")))
+    # the one-stage scorer against a brute force: no ranker (tests/test_ranking_stage.py ranks)
+    one_stage = RunConfig(model=ModelReference(version="1"), ranking=RankingConfig(enabled=False))
+    ctx = JobContext.for_settings("candidates", settings, spark, config=one_stage)
     truth = write_tables(ctx.tables, np.random.default_rng(5))
     summary = generate_candidates(ctx, CONFIG)
     lists = ctx.tables.read(catalog.GOLD_USER_CANDIDATES).toPandas().set_index("user_id")

@@ -38,7 +38,7 @@ class RankerConfig(StrictModel):
         default=0.2, gt=0, lt=1, description="users held out for early stopping and the ranked-vs-retrieval figures"
     )
     negatives_per_user: int = Field(
-        default=100, gt=0, description="candidates without events kept per training user (a seeded sample)"
+        default=400, gt=0, description="candidates without events kept per training user (a seeded sample)"
     )
     max_users: int = Field(default=50_000, gt=0, description="users with a positive label the ranker trains on")
     eval_at: int = Field(default=10, gt=0, description="nDCG depth early stopping watches")
@@ -54,8 +54,9 @@ class RankingConfig(StrictModel):
     retrieval: RetrievalConfig = RetrievalConfig()
     ranker: RankerConfig = RankerConfig()
     grades: dict[str, int] = Field(
-        default={"purchase": 4, "add_to_bag": 3, "save": 2, "like": 2, "view": 1},
-        description="label of a candidate by the best event on it in the days after the as-of (none: 0)",
+        default={"purchase": 4, "add_to_bag": 3, "save": 2, "like": 2},
+        description="label of a candidate by the best event on it in the days after the as-of (none: 0); views are "
+        "no label: measured in benchmarks/ranking.py, a ranker taught views ranks what the feed exposes",
     )
     min_user_events: int = Field(
         default=1, ge=1, description="events a user needs for a ranked list (fewer: the segment fallback)"
