@@ -20,7 +20,7 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         data_dir=tmp_path_factory.mktemp("recpipe"),
         spark_master="local[2]",
-        spark_driver_memory="2g",
+        spark_driver_memory="3g",
         shuffle_partitions=1,  # tiny frames: one reduce task beats the scheduling cost of more
         # Tiny frames run faster interpreted than compiled: the suite runs many distinct queries once each, and
         # code generation costs more than it saves (the job tests took 22% less time without it)

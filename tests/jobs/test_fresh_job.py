@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
-from recpipe import catalog, tracking
+from recpipe import catalog, ranking_stage, tracking
 from recpipe.config import (
     CandidatesConfig,
     FreshConfig,
@@ -27,11 +28,13 @@ from recpipe.jobs.generate import write_marketplace
 from recpipe.jobs.interactions import build
 from recpipe.jobs.publish import publish
 from recpipe.jobs.train import train
+from recpipe.run_day import as_of_from_end
 from recpipe.serving import keys, overlays
 from recpipe.serving.connection import RedisTarget
 from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving.reader import RecommendationReader
 from recpipe.tables import to_pandas
+from recpipe.transforms import ranking_features
 from recpipe.transforms.training_inputs import LISTING_ATTRIBUTES, with_seller_country
 
 pytestmark = pytest.mark.slow  # runs the daily jobs and the fresh job end to end
@@ -112,6 +115,21 @@ def factors_of(ctx: JobContext, table: str, key: str, ids: list[int], version: s
     return {r[key]: np.asarray(r.factors, np.float32) for r in rows}
 
 
+def ranked_scores(ctx: JobContext, live, item_id: int, dot: dict[int, float]) -> dict[int, float]:
+    """The registered ranker's score of (user, new listing) with the listing's features at its listing time."""
+    listing = to_pandas(ctx.tables.read(catalog.BRONZE_ITEMS).where(F.col("item_id") == item_id))
+    now = pd.Timestamp(listing["listed_at"].iloc[0]).to_pydatetime()
+    tables, _ = ranking_stage.fresh_feature_tables(ctx, as_of_from_end(live.generated_at), listing, now)
+    pairs = ctx.spark.createDataFrame(
+        [(u, item_id, score, 1) for u, score in dot.items()],
+        "user_id long, item_id long, model_score double, model_rank int",
+    )
+    featured = to_pandas(pairs.transform(ranking_features.with_features(tables)))
+    ranker = tracking.learned_ranker(ctx.settings, ctx.config.model.name, live.model_version)
+    assert ranker is not None
+    return dict(zip(featured["user_id"], ranker.predict(featured)))
+
+
 def test_a_new_listing_reaches_matching_users_lists_scored_as_the_batch_scores(daily):
     ctx, target = daily
     live = overlays.live_batch(target.client())
@@ -124,10 +142,12 @@ def test_a_new_listing_reaches_matching_users_lists_scored_as_the_batch_scores(d
     assert set(overlay["batch_version"]) == {live.version}
     vector = factors_of(ctx, catalog.GOLD_FRESH_LISTINGS, "item_id", [new_item], live.model_version)[new_item]
     users = factors_of(ctx, catalog.GOLD_USER_FACTORS, "user_id", overlay["user_id"].tolist(), live.model_version)
-    # the overlay's score is the model's dot product: the same scorer as the batch lists
+    # the overlay's score is the batch's ranker on the pair's features, the model's dot product among them: the
+    # same scorer as the batch lists
+    expected = ranked_scores(ctx, live, new_item, {u: float(users[u] @ vector) for u in users})
     for row in overlay.itertuples():
         assert list(row.item_ids) == [new_item]
-        np.testing.assert_allclose(row.scores[0], users[row.user_id] @ vector, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(row.scores[0], expected[row.user_id], rtol=1e-5)
     best = int(overlay.loc[overlay["scores"].map(lambda s: s[0]).idxmax(), "user_id"])
     reader = RecommendationReader(target)
     rec = reader.for_user(best, n=RULES.list_length + 1)

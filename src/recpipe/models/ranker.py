@@ -89,10 +89,13 @@ class LearnedRanker:
         return cls(booster, tuple(features), tuple(categorical), int(booster.best_iteration))
 
     def predict(self, frame: pd.DataFrame, num_threads: int = 1) -> np.ndarray:
-        """Scores of the rows of ``frame`` (its feature columns, by name); higher ranks first."""
+        """Scores of the rows of ``frame`` (its feature columns, by name); higher ranks first. In (0, 1): the raw
+        LambdaRank score squashed by a logistic (order kept), so served scores keep one scale across versions and
+        the list gate's bounds on the median score stay meaningful."""
         values = frame[list(self.features)].to_numpy(np.float64)
         iteration = self.best_iteration or None
-        return self.booster.predict(values, num_iteration=iteration, num_threads=num_threads)  # type: ignore[attr-defined]
+        raw = self.booster.predict(values, num_iteration=iteration, num_threads=num_threads)  # type: ignore[attr-defined]
+        return 1.0 / (1.0 + np.exp(-raw))
 
     def importances(self) -> dict[str, float]:
         """Total gain per feature, largest first."""

@@ -89,7 +89,8 @@ class FeatureInputs:
     def known_items(self) -> DataFrame:
         """Listings listed before the as-of's end, with what was known of them then (a later sale unknown)."""
         sold = F.when(F.col("sold_at") < self.end, F.col("sold_at"))
-        return self.items.select(*ITEM_COLUMNS).where(F.col("listed_at") < self.end).withColumn("sold_at", sold)
+        listed = F.col("listed_at") <= self.end  # a fresh run's newest listing was listed at its `now`
+        return self.items.select(*ITEM_COLUMNS).where(listed).withColumn("sold_at", sold)
 
 
 def code(column: str) -> Column:
