@@ -10,7 +10,7 @@ import pytest
 from mlflow import MlflowClient
 
 from recpipe import catalog
-from recpipe.config import ModelReference, Settings, TrainConfig, TuneConfig
+from recpipe.config import ModelReference, RankingConfig, RunConfig, Settings, TrainConfig, TuneConfig
 from recpipe.jobs.candidates import generate_candidates
 from recpipe.jobs.context import JobContext
 from recpipe.jobs.train import train
@@ -132,7 +132,9 @@ def use_model(ctx: JobContext, name: str, version: str | None = None) -> None:
 @pytest.fixture
 def ctx(spark, tmp_path):
     settings = Settings(data_dir=tmp_path, shuffle_partitions=2, mlflow_experiment="train-tests")
-    context = JobContext.for_settings("train", settings, spark)
+    # the training and promotion mechanics and the one-stage path; the ranker's are tests/test_ranking_stage.py's
+    one_stage = RunConfig(ranking=RankingConfig(enabled=False))
+    context = JobContext.for_settings("train", settings, spark, config=one_stage)
     write_silver(context.tables)
     yield context
     mlflow.set_tracking_uri(None)
