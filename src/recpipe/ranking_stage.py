@@ -236,12 +236,14 @@ def fit_ranker(
     if frame.empty:
         raise ValueError("no candidate of the time split has a later event: the ranker has nothing to learn from")
     valid = validation_users(frame["user_id"], config.ranker.validation_share, seed)
+    if valid.all():  # a tiny world whose every user hashed into validation: train on them, stop by rounds
+        valid = ~valid
     ranker = LearnedRanker.fit(
         frame[~valid], frame[valid], ranking_features.FEATURES, ranking_features.CATEGORICAL, config.ranker, seed
     )
     targets = holdout_targets(ctx, *label_days, target_event_types)
     held_out = targets[validation_users(targets["user_id"], config.ranker.validation_share, seed)]
-    users = ctx.spark.createDataFrame(held_out[["user_id"]].drop_duplicates())
+    users = ctx.spark.createDataFrame(held_out[["user_id"]].drop_duplicates(), "user_id long")  # may be empty
     pool = to_pandas(retrieved.join(users, "user_id").transform(ranking_features.with_features(inputs.features)))
     retrieved.unpersist()
     pool["ranked_order"] = -ranker.predict(pool, num_threads=config.ranker.num_threads)

@@ -63,8 +63,18 @@ def test_predict_reads_features_by_name_not_position():
     np.testing.assert_array_equal(ranker.predict(shuffled), ranker.predict(frame))
 
 
+def test_without_validation_rows_the_ranker_trains_its_configured_rounds():
+    """A tiny world whose users all hashed into training (the deploy test's) still gets a ranker."""
+    frame = size_world(40, 10, seed=5)
+    config = CONFIG.model_copy(update={"max_rounds": 7})
+    ranker = LearnedRanker.fit(frame, frame.iloc[:0], FEATURES, ("category_code",), config, 7)
+    assert ranker.booster.current_iteration() == 7
+    assert len(ranker.predict(frame)) == len(frame)
+
+
 def test_group_sizes_require_each_users_rows_together():
     assert group_sizes(np.array([1, 1, 2, 5, 5, 5])).tolist() == [2, 1, 3]
+    assert group_sizes(np.array([], dtype=np.int64)).tolist() == []
     with pytest.raises(ValueError, match="sorted by user_id"):
         group_sizes(np.array([1, 2, 1]))
 

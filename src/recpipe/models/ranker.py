@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 def group_sizes(users: np.ndarray) -> np.ndarray:
     """Rows per user of a frame sorted by user (LightGBM's query groups)."""
     _, counts = np.unique(users, return_counts=True)
+    if len(users) == 0:
+        return counts
     boundaries = np.flatnonzero(np.diff(users)) + 1
     if len(boundaries) + 1 != len(counts):
         raise ValueError("ranker rows must be sorted by user_id: each user's candidates contiguous")
@@ -46,7 +48,7 @@ class LearnedRanker:
         seed: int,
     ) -> LearnedRanker:
         """Fit on ``train`` (``user_id``, ``grade``, the features; sorted by user), stopping early on ``valid``'s
-        nDCG at ``config.eval_at``."""
+        nDCG at ``config.eval_at``; with no validation rows (a tiny world), for ``config.max_rounds`` rounds."""
         import lightgbm as lgb
 
         params = {
@@ -76,15 +78,16 @@ class LearnedRanker:
             )
 
         train_set = dataset(train)
-        valid_set = dataset(valid, train_set)
-        booster = lgb.train(
-            params,
-            train_set,
-            num_boost_round=config.max_rounds,
-            valid_sets=[valid_set],
-            valid_names=["valid"],
-            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
-        )
+        stopping = {}
+        if len(valid):
+            stopping = {
+                "valid_sets": [dataset(valid, train_set)],
+                "valid_names": ["valid"],
+                "callbacks": [lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+            }
+        else:
+            log.warning("ranker: no validation rows, so no early stopping (%d rounds)", config.max_rounds)
+        booster = lgb.train(params, train_set, num_boost_round=config.max_rounds, **stopping)
         log.info("ranker: %d rounds (best %d)", booster.current_iteration(), booster.best_iteration)
         return cls(booster, tuple(features), tuple(categorical), int(booster.best_iteration))
 
