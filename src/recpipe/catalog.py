@@ -119,12 +119,19 @@ BRONZE_ITEMS = _table(
     properties={CHANGE_FEED: "true"},
 )
 BRONZE_EVENTS = _table("bronze.events", _EVENT, "interaction events as they arrive", enforced=False)
-BRONZE = (BRONZE_USERS, BRONZE_ITEMS, BRONZE_EVENTS)
+BRONZE = (BRONZE_USERS, BRONZE_ITEMS, BRONZE_EVENTS)  # what every batch run validates and builds on
+BRONZE_IMPRESSIONS = _table(
+    "bronze.impressions",
+    _ddl(schemas.IMPRESSIONS),
+    "what the app showed, a row per listing of a shown list (read by recpipe experiment analyze)",
+    enforced=False,
+)
 
 # quarantine: failing rows with the rules they broke
 QUARANTINE_USERS = _table("quarantine.users", _QUARANTINE, "bronze.users rows that failed validation")
 QUARANTINE_ITEMS = _table("quarantine.items", _QUARANTINE, "bronze.items rows that failed validation")
 QUARANTINE_EVENTS = _table("quarantine.events", _QUARANTINE, "bronze.events rows that failed validation")
+QUARANTINE_IMPRESSIONS = _table("quarantine.impressions", _QUARANTINE, "bronze.impressions rows that failed validation")
 QUARANTINE_GOLD_LISTS = _table("quarantine.gold_lists", _QUARANTINE, "gold lists that failed the gate")
 
 # silver: validated, cleaned, model-ready
@@ -164,6 +171,11 @@ GOLD_USER_CANDIDATES = _table(
     "gold.user_candidates",
     f"user_id bigint, {_LIST}, source string, item_sources array<string>, {_STAMP}",
     "one ranked list per user (personal or a fallback); item_sources: the retrieval source of each item",
+)
+GOLD_VARIANT_CANDIDATES = _table(
+    "gold.variant_candidates",
+    f"experiment string, variant string, user_id bigint, {_LIST}, source string, item_sources array<string>, {_STAMP}",
+    "the personal lists of a live experiment's other variants, beside the control's gold.user_candidates",
 )
 GOLD_SIMILAR_ITEMS = _table(
     "gold.similar_items",
@@ -246,6 +258,13 @@ MONITORING_HOLDOUT_EVALUATION = _table(
     "monitoring.holdout_evaluation",
     "run_id string, as_of date, k int, metric string, value double",
     "served lists scored against a public dataset's holdout",
+)
+MONITORING_EXPERIMENT_RESULTS = _table(
+    "monitoring.experiment_results",
+    "experiment string, analysed_at timestamp, metric string, method string, variant string, control_value double, "
+    "variant_value double, difference double, low double, high double, p_value double, users bigint, "
+    "srm_p_value double, blocked boolean",
+    "an experiment's reading: per metric, method (plain, cuped, delta, interleaving) and variant against the control",
 )
 
 # sim: ground truth of generated or ingested data

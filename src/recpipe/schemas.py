@@ -66,4 +66,24 @@ EVENTS = _schema(
     ("surface", StringType(), False),
 )
 
-BRONZE_SCHEMAS = {"users": USERS, "items": ITEMS, "events": EVENTS}  # by the table's name in its layer
+# What the app showed: one row per listing of a list a user was shown (docs/redis-contract.md, "Impressions")
+IMPRESSIONS = _schema(
+    ("impression_id", LongType(), False),
+    ("user_id", LongType(), False),
+    ("item_id", LongType(), False),
+    ("position", LongType(), False),  # 0: first
+    ("surface", StringType(), False),
+    ("item_source", StringType(), False),  # the reader's source of the item: foryou, fresh, fallback:..., team:...
+    ("served_version", StringType(), True),  # the foryou version the reader followed (none: fallbacks only)
+    ("model_version", StringType(), True),
+    ("experiment", StringType(), True),
+    ("variant", StringType(), True),
+    ("impression_ts", TimestampType(), False),
+)
+
+BRONZE_SCHEMAS = {
+    "users": USERS,
+    "items": ITEMS,
+    "events": EVENTS,
+    "impressions": IMPRESSIONS,
+}  # by the table's name in its layer

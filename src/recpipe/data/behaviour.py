@@ -103,7 +103,7 @@ class SessionSimulator:
     def _sessions(self, session_ids: np.ndarray):
         w, draws, att = self.world, self.world.draws, self.world.cfg.attention
         users = w.users(w.session_user(session_ids))
-        start = w.window_start + draws.uniform("session_start", session_ids) * (w.window_end - w.window_start)
+        start = w.session_start(session_ids)
         keep = start >= users.signup_s
         search = draws.uniform("search", session_ids) < att.search_share
         surface = np.where(search, 0, 1 + draws.choice("surface", session_ids, FEED_SURFACE_WEIGHTS))
@@ -130,13 +130,7 @@ class SessionSimulator:
         ts = start[session_row] + pos * 60 + np.floor(draws.uniform("gap", view_id) * 40).astype(np.int64)
         user = users.user_id[session_row]
 
-        k = np.arange(att.candidates_per_view)[None, :]
-        age_days = np.where(
-            search[session_row][:, None],
-            draws.uniform("search_age", view_id[:, None], k) * att.search_max_age_days,
-            draws.exponential("feed_age", view_id[:, None], att.feed_age_days, k),
-        )
-        candidates = w.items_listed_around(ts[:, None] - age_days * DAY_SECONDS)
+        candidates, bias = self._shown(view_id, ts, search[session_row], session_ids[session_row], pos)
         safe = np.maximum(candidates, 0)
         cat = self.catalog
         live = (
@@ -147,7 +141,9 @@ class SessionSimulator:
             & (cat.seller_id[safe] != user[:, None])
         )
         utility = np.einsum("vkd,vd->vk", self.vectors[safe], user_vectors[session_row], optimize=False)
-        pick_score = np.where(live, att.choice_sharpness * utility + draws.gumbel("pick", view_id[:, None], k), -np.inf)
+        k = np.arange(candidates.shape[1])[None, :]
+        pick = att.choice_sharpness * utility + bias + draws.gumbel("pick", view_id[:, None], k)
+        pick_score = np.where(live, pick, -np.inf)
         best = np.argmax(pick_score, axis=1)
         viewed = live[np.arange(len(best)), best]
         rows = np.flatnonzero(viewed)
@@ -167,6 +163,20 @@ class SessionSimulator:
             return events
         old_links = self._old_link_views(view_id, ts, user, candidates, session_ids[session_row], surface[session_row])
         return Events.concat([events, old_links])
+
+    def _shown(
+        self, view_id: np.ndarray, ts: np.ndarray, search: np.ndarray, session_id: np.ndarray, position: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | float]:
+        """The listings each view chooses among (``candidates_per_view``; -1: none) and a bias added to their pick
+        score: the organic feed (listing age exponential) or a search (age uniform), no bias."""
+        att, draws = self.world.cfg.attention, self.world.draws
+        k = np.arange(att.candidates_per_view)[None, :]
+        age_days = np.where(
+            search[:, None],
+            draws.uniform("search_age", view_id[:, None], k) * att.search_max_age_days,
+            draws.exponential("feed_age", view_id[:, None], att.feed_age_days, k),
+        )
+        return self.world.items_listed_around(ts[:, None] - age_days * DAY_SECONDS), 0.0
 
     def _old_link_views(self, view_id, ts, user, candidates, sid, surface) -> Events:
         """A few views land on a shown listing that already sold (a saved link, a seller's profile)."""

@@ -184,6 +184,12 @@ class World:
         u = self.draws.uniform("session_user", session_id)
         return self.activity_order.forward(np.floor(self.cfg.users * u**self.cfg.people.activity_skew).astype(np.int64))
 
+    def session_start(self, session_id: np.ndarray) -> np.ndarray:
+        """When a session starts (unix seconds, float): uniform over the window."""
+        return self.window_start + self.draws.uniform("session_start", session_id) * (
+            self.window_end - self.window_start
+        )
+
     # ---- listings ------------------------------------------------------------------------------------------
     def listed_seconds(self, item_id: np.ndarray) -> np.ndarray:
         """Listing times, stratified: item ids are spread evenly over the window by a permutation."""

@@ -157,13 +157,14 @@ KEEP_ORDER = {
     "users": [("signup_ts", "desc")],
     "items": [("listed_at", "desc"), ("sold_at", "desc"), ("deleted_at", "desc")],
     "events": [("event_ts", "asc")],  # an event id sent twice: the first delivery
+    "impressions": [("impression_ts", "asc")],
 }
 
 
 def bronze_rules(table: str, platform_start: datetime, now: datetime) -> list[Rule]:
     """The row rules of a bronze table: every column the contract marks required must be set, then the table's
     own rules."""
-    from recpipe.schemas import BRONZE_SCHEMAS, EVENT_TYPES, ITEM_STATUSES
+    from recpipe.schemas import BRONZE_SCHEMAS, EVENT_TYPES, ITEM_STATUSES, SURFACES
 
     required = [Rule(table, f.name, "not_null") for f in BRONZE_SCHEMAS[table].fields if f.metadata.get("required")]
     in_time = lambda c: Rule(table, c, "between", {"min": platform_start, "max": now})
@@ -188,5 +189,13 @@ def bronze_rules(table: str, platform_start: datetime, now: datetime) -> list[Ru
             Rule(table, "item_id", "references", {"target": "items", "key": "item_id"}),
             Rule(table, "event_ts", "purchase_after_listing", {"target": "items", "key": "item_id"}),
             Rule(table, "item_id", "sold_once", {"target": "items", "key": "item_id"}),
+        ]
+    if table == "impressions":
+        return [
+            *required,
+            unique("impression_id"),
+            Rule(table, "position", "between", {"min": 0}),
+            Rule(table, "surface", "in_set", {"values": SURFACES}),
+            in_time("impression_ts"),
         ]
     raise ValueError(f"no rules for table {table!r}")

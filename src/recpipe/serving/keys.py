@@ -13,8 +13,10 @@ Surface ``exclude`` holds, per user, the fallback items the user must not be top
 Surface ``fresh`` holds, per user, listings created since the live ``foryou`` version was built (``recpipe fresh``);
 its manifest names that ``foryou`` version (``batch_version``) and a reader merges the two lists by score.
 
-An entity's bucket is ``int(id) % buckets`` (``buckets`` is in the manifest; string ids use bucket 0 when the
-surface has one bucket). Buckets keep a version to a fixed number of keys, so expiring it is cheap.
+An entity's bucket is ``int(id) % buckets`` of its leading decimal id (``buckets`` is in the manifest; string ids
+use bucket 0 when the surface has one bucket). Buckets keep a version to a fixed number of keys, so expiring it is
+cheap. A live experiment's other variants' lists sit in the same ``foryou`` version under ``{user_id}:{variant}``
+(the user's bucket), so one pointer switch moves every variant at once.
 """
 
 from __future__ import annotations
@@ -49,10 +51,19 @@ def manifest_key(surface: str, version: str) -> str:
     return f"{PREFIX}:{surface}:manifest:{version}"
 
 
+VARIANT_SEPARATOR = ":"
+
+
+def variant_entity(user_id: int, variant: str) -> str:
+    """The field of a user's list in an experiment's variant (the control's is the plain user id)."""
+    return f"{user_id}{VARIANT_SEPARATOR}{variant}"
+
+
 def bucket_of(entity_id: int | str, buckets: int) -> int:
+    """The bucket of an entity: its leading id modulo ``buckets`` (a variant's list goes with its user)."""
     if buckets == 1:
         return 0
-    return int(entity_id) % buckets
+    return int(str(entity_id).split(VARIANT_SEPARATOR, 1)[0]) % buckets
 
 
 def bucket_key(surface: str, version: str, bucket: int) -> str:

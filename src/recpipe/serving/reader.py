@@ -11,18 +11,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import redis
 
+from recpipe.config.experiments import ExperimentConfig
 from recpipe.models.merge import RankedRows, merge_ranked
-from recpipe.serving import encoding, keys
+from recpipe.serving import assignment, encoding, keys
 from recpipe.serving.connection import RedisTarget
 
-# ARGV: the key prefix, the number of items asked for, then (surface, entity id) pairs. Returns the foryou version,
-# then per pair the list's value and the unavailability of its first items as a string of "0"/"1": only as many as
+# ARGV: the key prefix, the number of items asked for, then (surface, entity id) pairs. Returns the foryou version
+# and its model version, then per pair the list's value and the unavailability of its first items as a string of "0"/"1": only as many as
 # the answer can need (a list's first n available items, a fallback's first 2n + the user's exclusions: items past
 # those cannot reach the answer), false for a list of 64-bit ids (the client asks the set itself). A fresh overlay
 # is read only when its manifest names the live foryou version. Once a personal list (foryou, fresh) has n
@@ -43,7 +44,7 @@ local function value(surface, entity)
   if surface == 'fresh' and redis.call('HGET', manifest, 'batch_version') ~= pointer('foryou') then return false end
   if buckets[manifest] == nil then buckets[manifest] = tonumber(redis.call('HGET', manifest, 'buckets') or '1') end
   local bucket = 0
-  if buckets[manifest] > 1 then bucket = tonumber(entity) % buckets[manifest] end
+  if buckets[manifest] > 1 then bucket = tonumber(string.match(entity, '^%d+')) % buckets[manifest] end
   return redis.call('HGET', prefix .. ':' .. surface .. ':' .. version .. ':' .. bucket, entity)
 end
 local function unavailable(list, need)
@@ -62,7 +63,11 @@ local function unavailable(list, need)
   end
   return table.concat(flags), available
 end
-local out, excluded, enough = {pointer('foryou')}, 0, false
+local model_version = false
+if pointer('foryou') then
+  model_version = redis.call('HGET', prefix .. ':foryou:manifest:' .. pointer('foryou'), 'model_version') or false
+end
+local out, excluded, enough = {pointer('foryou'), model_version}, 0, false
 for i = 3, #ARGV, 2 do
   local surface, list, flags, available = ARGV[i], false, false, 0
   if not (enough and (surface == 'exclude' or surface == 'fallback')) then
@@ -90,11 +95,20 @@ Request = tuple[str, int | str]  # (surface, entity id)
 class Recommendation:
     """A response: items best first. ``sources[i]`` says where item i came from (``foryou``, ``fresh``,
     ``fallback:country=FR``, ``fallback:global``, ``similar``); ``scores[i]`` is its score in that source, so scores
-    compare only within one source: the ranking across sources is the order (the position is the rank)."""
+    compare only within one source: the ranking across sources is the order (the position is the rank).
+
+    What the app logs with an impression (``serving.impressions``): the ``foryou`` version followed and its model
+    version, the experiment and the user's variant (``interleaved`` under interleaving, where ``teams[i]`` names
+    the variant whose list contributed item i)."""
 
     item_ids: list[int]
     scores: list[float]
     sources: list[str]
+    served_version: str | None = None
+    model_version: str | None = None
+    experiment: str | None = None
+    variant: str | None = None
+    teams: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,7 @@ class Lists:
     """One request's answer: each list found (ids, scores) and the ids among them that are unavailable."""
 
     foryou_version: str | None
+    model_version: str | None
     found: dict[Request, tuple[np.ndarray, np.ndarray]]
     unavailable: frozenset[int]
 
@@ -111,10 +126,13 @@ class RecommendationReader:
 
     Args:
         url: ``redis://`` or ``rediss://`` URL (or a ``RedisTarget`` with credentials).
+        experiment: the live experiment: each user reads their variant's list (assigned by a hash of the salt and
+            the user id), or under interleaving both variants' lists team-drafted into one.
     """
 
-    def __init__(self, url: str | RedisTarget):
+    def __init__(self, url: str | RedisTarget, experiment: ExperimentConfig | None = None):
         self.target = url if isinstance(url, RedisTarget) else RedisTarget(url)
+        self.experiment = experiment
         self._client: redis.Redis | None = None
         self._sha = hashlib.sha1(READ_SCRIPT.encode()).hexdigest()  # the script's id on any server
 
@@ -139,8 +157,34 @@ class RecommendationReader:
     ) -> list[Recommendation]:
         """``for_user`` of many users in one pipelined round trip."""
         countries = countries if countries is not None else [None] * len(user_ids)
-        requests = [_user_requests(user, country) for user, country in zip(user_ids, countries)]
-        return [_user_recommendation(user, lists, n) for user, lists in zip(user_ids, self._read(requests, n))]
+        variants = [self.variant_of(user) for user in user_ids]
+        requests = [
+            _user_requests(user, country, variant, self.experiment)
+            for user, country, variant in zip(user_ids, countries, variants)
+        ]
+        return [
+            self._stamped(_user_recommendation(user, lists, n, variant, self.experiment), lists, variant)
+            for user, lists, variant in zip(user_ids, self._read(requests, n), variants)
+        ]
+
+    def variant_of(self, user_id: int) -> str | None:
+        """The user's variant of the live experiment (``interleaved`` under interleaving; None without one)."""
+        experiment = self.experiment
+        if experiment is None:
+            return None
+        if experiment.kind == "interleaving":
+            return INTERLEAVED
+        names, weights = [v.name for v in experiment.variants], [v.weight for v in experiment.variants]
+        return assignment.assign(experiment.assignment_salt, user_id, names, weights)
+
+    def _stamped(self, recommendation: Recommendation, lists: Lists, variant: str | None) -> Recommendation:
+        return replace(
+            recommendation,
+            served_version=lists.foryou_version,
+            model_version=lists.model_version,
+            experiment=self.experiment.name if self.experiment else None,
+            variant=variant,
+        )
 
     def similar_items(self, item_id: int, n: int = 20) -> Recommendation:
         """Items similar to ``item_id`` that are still for sale."""
@@ -172,7 +216,7 @@ class RecommendationReader:
     def _lists(self, request: list[Request], reply: list[Any]) -> Lists:
         found: dict[Request, tuple[np.ndarray, np.ndarray]] = {}
         unavailable: set[int] = set()
-        for pair, value, flags in zip(request, reply[1::2], reply[2::2]):
+        for pair, value, flags in zip(request, reply[2::2], reply[3::2]):
             if not value:
                 continue
             ids, scores = encoding.decode(value)
@@ -183,14 +227,28 @@ class RecommendationReader:
             if b"1" in flags:
                 unavailable.update(ids[np.frombuffer(flags, np.uint8) == ord("1")].tolist())
             found[pair] = (ids, scores)
-        version = reply[0].decode() if isinstance(reply[0], bytes) else None
-        return Lists(version, found, frozenset(unavailable))
+        version, model = (part.decode() if isinstance(part, bytes) else None for part in reply[:2])
+        return Lists(version, model, found, frozenset(unavailable))
 
 
-def _user_requests(user_id: int, country: str | None) -> list[Request]:
+INTERLEAVED = "interleaved"
+
+
+def _personal_entities(user_id: int, variant: str | None, experiment: ExperimentConfig | None) -> list[int | str]:
+    """The foryou fields a user reads: their own, a variant's, or under interleaving both variants'."""
+    if experiment is None or variant is None:
+        return [user_id]
+    control = experiment.variants[0].name
+    names = [v.name for v in experiment.variants] if variant == INTERLEAVED else [variant]
+    return [user_id if name == control else keys.variant_entity(user_id, name) for name in names]
+
+
+def _user_requests(
+    user_id: int, country: str | None, variant: str | None = None, experiment: ExperimentConfig | None = None
+) -> list[Request]:
     fallbacks: list[Request] = [("fallback", f"country={country}")] if country else []
     return [
-        ("foryou", user_id),
+        *(("foryou", entity) for entity in _personal_entities(user_id, variant, experiment)),
         (keys.FRESH_SURFACE, user_id),
         ("exclude", user_id),
         *fallbacks,
@@ -198,8 +256,13 @@ def _user_requests(user_id: int, country: str | None) -> list[Request]:
     ]
 
 
-def _user_recommendation(user_id: int, lists: Lists, n: int) -> Recommendation:
-    personal = lists.found.get(("foryou", user_id))
+def _user_recommendation(
+    user_id: int, lists: Lists, n: int, variant: str | None = None, experiment: ExperimentConfig | None = None
+) -> Recommendation:
+    entities = _personal_entities(user_id, variant, experiment)
+    if variant == INTERLEAVED and experiment is not None:
+        return _interleaved(user_id, lists, n, entities, experiment)
+    personal = lists.found.get(("foryou", entities[0]))
     overlay = lists.found.get((keys.FRESH_SURFACE, user_id))
     chain: list[tuple[Any, Any, bool]] = []
     if overlay is None:
@@ -208,13 +271,38 @@ def _user_recommendation(user_id: int, lists: Lists, n: int) -> Recommendation:
         merged, origin = merge_ranked([RankedRows.one(*(personal or ([], []))), RankedRows.one(*overlay)])
         labels = np.array(["foryou", keys.FRESH_SURFACE])[origin]
         chain.append(((merged.ids, merged.scores), labels, False))
-    for (surface, entity), found in lists.found.items():
-        if surface == "fallback":
-            chain.append((found, f"fallback:{entity}", True))
+    return _collect(chain + _fallbacks(lists), lists.unavailable, n, _excluded(lists, user_id))
+
+
+def _fallbacks(lists: Lists) -> list[tuple[Any, Any, bool]]:
+    return [
+        (found, f"fallback:{entity}", True) for (surface, entity), found in lists.found.items() if surface == "fallback"
+    ]
+
+
+def _excluded(lists: Lists, user_id: int) -> frozenset[int]:
     excluded = lists.found.get(("exclude", user_id))
-    return _collect(
-        chain, lists.unavailable, n, frozenset(excluded[0].tolist()) if excluded is not None else frozenset()
-    )
+    return frozenset(excluded[0].tolist()) if excluded is not None else frozenset()
+
+
+def _interleaved(
+    user_id: int, lists: Lists, n: int, entities: list[int | str], experiment: ExperimentConfig
+) -> Recommendation:
+    """Team draft of the two variants' available items (``assignment.team_draft``); fallbacks fill what is short.
+    ``teams[i]``: the variant credited with item i (``fallback`` for a filler)."""
+    available = []
+    for entity in entities:
+        ids, scores = lists.found.get(("foryou", entity), ([], []))
+        kept = [
+            (i, s) for i, s in zip(np.asarray(ids).tolist(), np.asarray(scores).tolist()) if i not in lists.unavailable
+        ]
+        available.append(dict(kept))
+    items, teams = assignment.team_draft(list(available[0]), list(available[1]), n, experiment.assignment_salt, user_id)
+    names = [v.name for v in experiment.variants]
+    drafted = (np.asarray(items, dtype=np.int64), np.asarray([available[t][i] for i, t in zip(items, teams)]))
+    filled = _collect([(drafted, "foryou", False), *_fallbacks(lists)], lists.unavailable, n, _excluded(lists, user_id))
+    credited = [names[t] for t in teams] + ["fallback"] * (len(filled.item_ids) - len(teams))
+    return replace(filled, teams=credited)
 
 
 def _collect(

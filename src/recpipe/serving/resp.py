@@ -68,13 +68,14 @@ def _decimal(lengths: pa.Array) -> pa.Array:
 
 
 def records_of(batch: pa.RecordBatch, buckets: int) -> EncodedBatch:
-    """Records of a batch with ``entity`` (decimal text unless ``buckets`` is 1) and ``encoded_list`` (binary)."""
+    """Records of a batch with ``entity`` (decimal text, or ``{id}:{variant}``, unless ``buckets`` is 1) and
+    ``encoded_list`` (binary); an entity's bucket is ``keys.bucket_of``."""
     entity = batch.column("entity").cast(pa.binary())
     value = batch.column("encoded_list")
     if value.null_count or entity.null_count:
         raise ValueError("publish input has null entities or encoded lists")
     bucket = (
-        (pc.cast(entity.cast(pa.string()), pa.int64()).to_numpy() % buckets)
+        (pc.cast(pc.list_element(pc.split_pattern(entity.cast(pa.string()), ":"), 0), pa.int64()).to_numpy() % buckets)
         if buckets > 1
         else np.zeros(len(entity), np.int64)
     )

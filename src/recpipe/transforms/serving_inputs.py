@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from recpipe.serving import keys
 from recpipe.transforms.interactions import Transform
 
 
@@ -14,7 +15,8 @@ def by_bucket(buckets: int, partitions: int) -> Transform:
     """Co-locate and order each bucket's entries, so a writer sends few multi-field HSETs."""
 
     def transform(df: DataFrame) -> DataFrame:
-        bucket = (F.col("entity").cast("long") % buckets) if buckets > 1 else F.lit(0)
+        leading_id = F.split(F.col("entity"), keys.VARIANT_SEPARATOR).getItem(0).cast("long")  # keys.bucket_of
+        bucket = (leading_id % buckets) if buckets > 1 else F.lit(0)
         return (
             df.withColumn("_bucket", bucket)
             .repartition(partitions, "_bucket")
@@ -25,8 +27,13 @@ def by_bucket(buckets: int, partitions: int) -> Transform:
     return transform
 
 
-def foryou_entries(user_candidates: DataFrame) -> DataFrame:
-    return user_candidates.select(F.col("user_id").cast("string").alias("entity"), "encoded_list")
+def foryou_entries(user_candidates: DataFrame, variant_candidates: DataFrame | None = None) -> DataFrame:
+    """Each user's list under the user id; a live experiment's other variants' lists under ``{user}:{variant}``."""
+    entries = user_candidates.select(F.col("user_id").cast("string").alias("entity"), "encoded_list")
+    if variant_candidates is None:
+        return entries
+    variant = F.concat_ws(keys.VARIANT_SEPARATOR, F.col("user_id").cast("string"), F.col("variant"))
+    return entries.unionByName(variant_candidates.select(variant.alias("entity"), "encoded_list"))
 
 
 def similar_entries(similar_items: DataFrame, priority: Sequence[str]) -> DataFrame:
