@@ -8,6 +8,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ class LearnedRanker:
             )
 
         train_set = dataset(train)
-        stopping = {}
+        stopping: dict[str, Any] = {}
         if len(valid):
             stopping = {
                 "valid_sets": [dataset(valid, train_set)],
