@@ -70,6 +70,10 @@ JOBS: dict[str, JobEntry] = {
         "recpipe.jobs.evaluate",
         "Score a run's gold.user_candidates against the next days' purchases and add-to-bags, next to baselines.",
     ),
+    "experiment": JobEntry(
+        "recpipe.jobs.experiment",
+        "analyze NAME: read an online experiment from the impressions and the events after (intervals, CUPED, SRM).",
+    ),
     "run": JobEntry(
         "recpipe.jobs.run",
         "Run the pipeline job's task graph locally, task by task; then show a personal, a fresh and a fallback user.",

@@ -61,3 +61,31 @@ def importance_chart(importances: dict[str, float], path: Path, top: int = 25) -
     ax.barh(names, [importances[n] for n in names], label="total gain")
     ax.set_title("ranker feature importance")
     return _save(fig, ax, path)
+
+
+def interval_chart(rows: list[dict], path: Path, title: str) -> Path:
+    """One panel per metric: each variant's (and method's) difference against the control with its interval."""
+    plt = pyplot()
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(7, 1.2 + 1.1 * len(metrics)), squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
+        shown = [r for r in rows if r["metric"] == metric]
+        labels = [f"{r['variant']} ({r['method']})" for r in shown]
+        for y, r in enumerate(shown):
+            ax.errorbar(
+                r["difference"],
+                y,
+                xerr=[[r["difference"] - r["low"]], [r["high"] - r["difference"]]],
+                fmt="o",
+                capsize=4,
+            )
+        ax.axvline(0.0, linestyle="--", color="grey")
+        ax.set_yticks(range(len(shown)))
+        ax.set_yticklabels(labels)
+        ax.set_title(metric, fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -284,6 +284,26 @@ def log_pipeline_run(settings: Settings, record: dict) -> str:
         return run.info.run_id
 
 
+def log_experiment_reading(settings: Settings, experiment: str, run_id: str, rows: list[dict], chart: Path) -> str:
+    """An experiment's reading as one MLflow run per reading run id: every difference and bound as a metric
+    (``<metric>.<method>.<variant>.difference|low|high|p_value``), the chart as an artifact."""
+    import mlflow
+
+    configure(settings)  # the project's experiment: a reading is tagged with its online experiment's name
+    metrics = {
+        f"{r['metric']}.{r['method']}.{r['variant']}.{part}": float(r[part])
+        for r in rows
+        for part in ("difference", "low", "high", "p_value")
+    }
+    with mlflow.start_run(run_name=f"{experiment} {run_id}") as run:
+        mlflow.set_tags(
+            {"experiment": experiment, "reading_run_id": run_id, "blocked": str(any(r["blocked"] for r in rows))}
+        )
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(str(chart))
+        return run.info.run_id
+
+
 def __getattr__(name: str) -> Any:
     """Versions registered before the pyfunc moved to ``recpipe.pyfunc`` unpickle ``recpipe.tracking.<name>``."""
     if name in ("RecommenderPyfunc", "pyfunc_signature"):

@@ -14,7 +14,9 @@ def test_mean_difference_equals_welchs_hand_computation():
     d = es.mean_difference(es.MomentSums.of(control), es.MomentSums.of(treatment))
     se = math.sqrt(control.var(ddof=1) / 4 + treatment.var(ddof=1) / 3)
     assert d.difference == pytest.approx(4.0 - 2.5)
-    assert d.low == pytest.approx(1.5 - 1.959964 * se, rel=1e-5) and d.high == pytest.approx(1.5 + 1.959964 * se, rel=1e-5)
+    assert d.low == pytest.approx(1.5 - 1.959964 * se, rel=1e-5) and d.high == pytest.approx(
+        1.5 + 1.959964 * se, rel=1e-5
+    )
     assert d.relative == pytest.approx(0.6)
 
 

@@ -6,6 +6,7 @@ from recpipe.serving import assignment
 
 from ..conftest import REPO_ROOT
 
+
 def test_bucket_is_sha256_of_salt_and_id_modulo_ten_thousand():
     import hashlib
 
@@ -26,7 +27,9 @@ def test_assignment_follows_the_weights_and_a_new_salt_reshuffles():
     first = assignment.assign_many("exp", users, ["a", "b", "c"], [0.5, 0.25, 0.25])
     shares = [float((first == name).mean()) for name in "abc"]
     assert abs(shares[0] - 0.5) < 0.015 and abs(shares[1] - 0.25) < 0.015
-    assert list(first[:50]) == [assignment.assign("exp", int(u), ["a", "b", "c"], [0.5, 0.25, 0.25]) for u in users[:50]]
+    assert list(first[:50]) == [
+        assignment.assign("exp", int(u), ["a", "b", "c"], [0.5, 0.25, 0.25]) for u in users[:50]
+    ]
     reshuffled = assignment.assign_many("exp-2", users, ["a", "b", "c"], [0.5, 0.25, 0.25])
     assert 0.3 < float((first == reshuffled).mean()) < 0.45  # independent: 0.5^2 + 2 * 0.25^2 = 0.375
 

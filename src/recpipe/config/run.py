@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from recpipe.config.base import StrictModel
 from recpipe.config.evaluation import FutureEvaluationConfig
+from recpipe.config.experiments import ExperimentsConfig
 from recpipe.config.interactions import InteractionsConfig
 from recpipe.config.ranking import RankingConfig
 from recpipe.config.serving import AvailabilityConfig, CandidatesConfig, FreshConfig, ListGateConfig, PublishConfig
@@ -33,6 +34,7 @@ class RunConfig(StrictModel):
     evaluate: FutureEvaluationConfig = FutureEvaluationConfig()
     availability: AvailabilityConfig = AvailabilityConfig()
     fresh: FreshConfig = FreshConfig()
+    experiments: ExperimentsConfig = ExperimentsConfig()
 
 
 def _section_models() -> dict[str, type[BaseModel]]:

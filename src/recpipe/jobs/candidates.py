@@ -8,7 +8,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from recpipe import catalog, ranking_stage, tracking
+from recpipe import catalog, personal_lists, tracking
 from recpipe.config import CandidatesConfig
 from recpipe.jobs.context import JobContext
 from recpipe.monitoring import runs
@@ -47,7 +47,6 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
     interactions, daily = t.read(catalog.SILVER_INTERACTIONS), t.read(catalog.SILVER_DAILY_INTERACTIONS)
     available = t.read(catalog.SILVER_ITEM_AVAILABILITY).where(F.col("status") == "active")
     of_version = F.col("model_version") == version
-    user_factors = t.read(catalog.GOLD_USER_FACTORS).where(of_version)
     item_factors = t.read(catalog.GOLD_ITEM_FACTORS).where(of_version)
     embeddings = served_lists.with_vector(t.read(catalog.GOLD_ITEM_EMBEDDINGS).where(of_version))
     as_of = ctx.interactions_as_of()
@@ -62,19 +61,10 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         ).cache()
         stages.count("fallback segments", fallbacks.count())
 
-    ranking = ctx.config.ranking
-    ranker = tracking.learned_ranker(ctx.settings, model.name, version) if ranking.enabled else None
-    inputs = None
+    experiment = personal_lists.live_experiment(ctx, as_of)
     with stages.stage("user lists"):  # personal lists are scored here, when gold.user_candidates is written
-        if ranker is not None:  # two stages: retrieval from every source, then the learned ranker
-            vectors = (user_factors.select("user_id", "factors"), item_factors.select("item_id", "factors"))
-            inputs = ranking_stage.ranking_inputs(ctx, as_of, *vectors, ranking, exclusions)
-            personal = ranking_stage.ranked_personal_lists(inputs, ranker, ranking, config)
-        else:  # one stage: the model's top K by its vectors
-            listings = served_lists.listing_vectors(available, item_factors)
-            stages.count("catalog items", len(listings.ids))
-            eligible = served_lists.eligible_users(interactions, config.min_user_interactions)
-            personal = served_lists.personal_lists(spark, user_factors, eligible, exclusions, listings, config)
+        built = personal_lists.build(ctx, as_of, version, ctx.config.ranking.enabled, exclusions, available, config)
+        personal = built.lists
         others = served_lists.fallback_lists(users, personal, exclusions, fallbacks, config.list_length)
         t.overwrite(personal.unionByName(others).transform(stamp), catalog.GOLD_USER_CANDIDATES)
         t.overwrite(
@@ -85,8 +75,14 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         stages.count(catalog.GOLD_USER_CANDIDATES, t.rows_written(catalog.GOLD_USER_CANDIDATES))
         written = t.read(catalog.GOLD_USER_CANDIDATES)
         stages.count("personal users", written.where(F.col("source") == candidates.PERSONAL_SOURCE).count())
-        if inputs is not None:
-            inputs.release()
+        built.release()
+        if experiment is not None:  # the other variants' lists, served beside these
+            variants = personal_lists.variant_lists(
+                ctx, experiment, as_of, version, run_id, exclusions, available, config
+            )
+            t.overwrite(variants.lists, catalog.GOLD_VARIANT_CANDIDATES)
+            stages.count(catalog.GOLD_VARIANT_CANDIDATES, t.rows_written(catalog.GOLD_VARIANT_CANDIDATES))
+            variants.release()
 
     with stages.stage("similar items"):
         similar = served_lists.similar_items(spark, items, available, item_factors, embeddings, daily, config)

@@ -69,11 +69,12 @@ def checked_as_of(requested: date | None, last_event_day: date | None) -> date:
 
 def validate_items(items: DataFrame, config: ValidationConfig, run_id: str, now: datetime) -> TableValidation:
     """bronze.items rows against the item rules (the batch's, and fresh's new listings)."""
-    rules = bronze_rules("items", _platform_start(config), now)
+    rules = bronze_rules("items", platform_start_time(config), now)
     return validate_table(items, "items", schemas.ITEMS, rules, run_id)
 
 
-def _platform_start(config: ValidationConfig) -> datetime:
+def platform_start_time(config: ValidationConfig) -> datetime:
+    """The earliest timestamp a bronze row may carry."""
     return datetime.combine(config.platform_start, time(), tzinfo=UTC)
 
 
@@ -81,7 +82,7 @@ def validate_bronze(
     users: DataFrame, items: DataFrame, events: DataFrame, config: ValidationConfig, run_id: str, now: datetime
 ) -> BronzeValidation:
     """Validate users and items, then events against the *valid* users and items."""
-    start = _platform_start(config)
+    start = platform_start_time(config)
     checked_users = validate_table(users, "users", schemas.USERS, bronze_rules("users", start, now), run_id)
     checked_items = validate_items(items, config, run_id, now)
     checked_events = validate_table(

@@ -25,7 +25,7 @@ def surfaces(tables: Tables, config: PublishConfig) -> dict[str, tuple[str, Data
     published = {
         "foryou": (
             catalog.GOLD_USER_CANDIDATES,
-            serving_inputs.foryou_entries(read(catalog.GOLD_USER_CANDIDATES)).transform(
+            serving_inputs.foryou_entries(read(catalog.GOLD_USER_CANDIDATES), variant_lists(tables)).transform(
                 serving_inputs.by_bucket(config.foryou_buckets, parts)
             ),
             config.foryou_buckets,
@@ -53,6 +53,14 @@ def surfaces(tables: Tables, config: PublishConfig) -> dict[str, tuple[str, Data
             config.foryou_buckets,
         )
     return published
+
+
+def variant_lists(tables: Tables) -> DataFrame | None:
+    """A live experiment's other variants' lists built with gold.user_candidates (the same run), if any."""
+    if not tables.exists(catalog.GOLD_VARIANT_CANDIDATES):
+        return None
+    lists = require_encoded_lists(tables.read(catalog.GOLD_VARIANT_CANDIDATES), catalog.GOLD_VARIANT_CANDIDATES)
+    return lists.where(F.col("run_id") == lists_stamp(tables).run_id)
 
 
 def lists_stamp(tables: Tables) -> Row:
