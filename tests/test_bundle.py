@@ -68,6 +68,7 @@ def test_every_wheel_task_calls_a_declared_entry_point_that_answers_help(capsys)
         "gate",
         "publish",
         "report",
+        "experiment",
     }
     for task in tasks:
         wheel = task["python_wheel_task"]
@@ -80,7 +81,7 @@ def test_every_wheel_task_calls_a_declared_entry_point_that_answers_help(capsys)
         assert exit_info.value.code == 0, f"{job} --help"
         assert "--conf" in capsys.readouterr().out
         # the parameters themselves parse, job parameters resolved: the task would start
-        parse_args(resolve_parameters(wheel["parameters"], {"run_date": "2026-11-02"}))
+        parse_args(resolve_parameters(wheel["parameters"], {"run_date": "2026-11-02", "experiment": "ranker-vs-model"}))
 
 
 def test_the_local_graph_is_the_bundles_graph():

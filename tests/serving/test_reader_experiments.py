@@ -42,6 +42,8 @@ def test_users_of_different_variants_read_their_variants_lists_and_always_the_sa
         assert answer.served_version == "v1" and answer.model_version == "7" and answer.experiment == AB.name
     again = RecommendationReader(redis_server.url, AB).for_users(list(CONTROL), n=2)
     assert [a.variant for a in again] == [a.variant for a in answers]  # sticky: nothing stored, a hash
+    forced = RecommendationReader(redis_server.url, AB, forced_variant="model").for_users(list(CONTROL), n=2)
+    assert [a.item_ids for a in forced] == [TREATMENT[u][0] for u in CONTROL]  # a QA look at one arm
 
 
 def test_interleaving_drafts_both_lists_and_credits_each_item_to_its_team(redis_server):

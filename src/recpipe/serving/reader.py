@@ -128,11 +128,20 @@ class RecommendationReader:
         url: ``redis://`` or ``rediss://`` URL (or a ``RedisTarget`` with credentials).
         experiment: the live experiment: each user reads their variant's list (assigned by a hash of the salt and
             the user id), or under interleaving both variants' lists team-drafted into one.
+        forced_variant: every user reads this variant of ``experiment`` (a QA check of an arm; the counterfactual
+            runs of the closed-loop marketplace).
     """
 
-    def __init__(self, url: str | RedisTarget, experiment: ExperimentConfig | None = None):
+    def __init__(
+        self, url: str | RedisTarget, experiment: ExperimentConfig | None = None, forced_variant: str | None = None
+    ):
         self.target = url if isinstance(url, RedisTarget) else RedisTarget(url)
         self.experiment = experiment
+        self.forced_variant = forced_variant
+        if forced_variant is not None and (
+            experiment is None or forced_variant not in [v.name for v in experiment.variants]
+        ):
+            raise ValueError(f"forced variant {forced_variant!r} is not a variant of the experiment")
         self._client: redis.Redis | None = None
         self._sha = hashlib.sha1(READ_SCRIPT.encode()).hexdigest()  # the script's id on any server
 
@@ -172,6 +181,8 @@ class RecommendationReader:
         experiment = self.experiment
         if experiment is None:
             return None
+        if self.forced_variant is not None:
+            return self.forced_variant
         if experiment.kind == "interleaving":
             return INTERLEAVED
         names, weights = [v.name for v in experiment.variants], [v.weight for v in experiment.variants]
