@@ -262,14 +262,19 @@ def main() -> None:
     needed_inter = es.users_needed(exposed_inter, z_inter)
     print(f"\ninterleaving: {exposed_inter:,} users, {wins[0]:,} preferred {CONTROL}, {wins[1]:,} {TREATMENT}, "
           f"share for {TREATMENT} {pref.share:.3f} [{pref.low:.3f}, {pref.high:.3f}], p {pref.p_value:.2g}")  # fmt: skip
-    for metric in ("views_per_user", "purchases_per_user"):
-        row = next(r for r in reading["results"] if r["metric"] == metric and r["method"] == "cuped")
+    winner_inter = TREATMENT if pref.share > 0.5 else CONTROL
+    print(f"interleaving's winner: {winner_inter}; users it needs at 5%: {needed_inter:,.0f}")
+    for metric in ("views_per_impression", "views_per_user", "purchases_per_user"):
+        method = "delta" if metric in em.RATIO_METRICS else "cuped"
+        row = next(r for r in reading["results"] if r["metric"] == metric and r["method"] == method)
         se = (row["high"] - row["low"]) / (2 * 1.959964)
-        needed_ab = es.users_needed(row["users"], row["difference"] / se if se else 0.0)
-        winner_ab = TREATMENT if row["difference"] > 0 else CONTROL
-        winner_inter = TREATMENT if pref.share > 0.5 else CONTROL
-        print(f"users to call the winner at 5%: interleaving {needed_inter:,.0f} ({winner_inter}) vs A/B on {metric} "
-              f"(CUPED) {needed_ab:,.0f} ({winner_ab}): {needed_ab / needed_inter if math.isfinite(needed_ab) else float('inf'):.1f}x fewer")  # fmt: skip
+        truth = true_effect[metric]
+        needed_ab = es.users_needed(row["users"], truth / se if se else 0.0)  # the true effect at this noise
+        winner_true = TREATMENT if truth > 0 else CONTROL
+        ratio = needed_ab / needed_inter if math.isfinite(needed_ab) and needed_inter > 0 else float("inf")
+        print(f"A/B on {metric} ({method}): true winner {winner_true} (effect {truth:+.4f}), users to detect it at 5% "
+              f"{needed_ab:,.0f}; interleaving {'agrees' if winner_true == winner_inter else 'DISAGREES'}, "
+              f"{ratio:,.1f}x fewer users")  # fmt: skip
     redis.stop()
 
 

@@ -111,3 +111,21 @@ def test_an_ab_reading_covers_the_effect_the_counterfactual_runs_know(world):
     true_effect = truth[exposed].mean()
     assert true_effect > 0
     assert reading.low <= true_effect <= reading.high
+
+
+def test_an_aa_split_is_significant_at_five_percent_about_one_time_in_twenty(world):
+    """200 re-salted A/A readings of one simulated period (everyone served the same lists)."""
+    result = run(world, best_lists(world[0]))
+    exposed = np.unique(result.impressions["user_id"])
+    views = result.events.user_id[result.events.event_type == EVENT_TYPES.index("view")]
+    outcomes = {
+        "views": pd.Series(views).value_counts().reindex(exposed, fill_value=0).to_numpy(float),
+        "purchases": purchases_per_user(result, exposed),
+    }
+    for y in outcomes.values():
+        significant = 0
+        for salt in range(200):
+            arms = assignment.assign_many(f"aa-{salt}", exposed, ["a", "b"], [1, 1])
+            reading = es.mean_difference(es.MomentSums.of(y[arms == "a"]), es.MomentSums.of(y[arms == "b"]))
+            significant += reading.p_value < 0.05
+        assert 0.02 <= significant / 200 <= 0.08
