@@ -9,7 +9,7 @@ import pytest
 
 from recpipe import catalog
 from recpipe.monitoring.charts import ServedLists, y_limits
-from recpipe.monitoring.report import future_table, headline, render, this_run
+from recpipe.monitoring.report import experiments_section, future_table, headline, render, this_run
 from recpipe.monitoring.runs import ROLLED_BACK
 
 
@@ -99,3 +99,14 @@ def test_the_first_run_shows_the_models_compared_and_the_served_lists():
     page = render(runs_frame([None]), latest)
     assert len(re.findall(r"<img ", page)) == 4 and page.index("This run") < page.index("Over runs")
     assert [c.caption for c in this_run(None, {})] == []  # nothing to draw before the first lists
+
+
+def test_the_report_shows_each_experiments_reading_and_says_when_it_is_blocked():
+    row = dict(metric="purchases_per_user", method="cuped", variant="model", control_value=0.5, variant_value=0.6)
+    row |= dict(difference=0.1, low=-0.05, high=0.25, p_value=0.2, users=4_000, srm_p_value=0.5, blocked=False)
+    results = pd.DataFrame([{**row, "experiment": "ab"}, {**row, "experiment": "other", "blocked": True}])
+    page = experiments_section(results, {"ab": "iVBORw0KGgo="})
+    assert "<h3>ab</h3><p>4,000 exposed users</p>" in page and 'src="data:image/png;base64,iVBORw0KGgo="' in page
+    assert "<h3>other</h3><p>4,000 exposed users <strong>blocked: sample-ratio mismatch</strong></p>" in page
+    assert page.count("<td>purchases_per_user</td>") == 2
+    assert experiments_section(None, {}) == ""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import logging
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from recpipe import catalog, tracking
 from recpipe.jobs.context import JobContext
 from recpipe.monitoring import charts, rollbacks, runs
-from recpipe.monitoring.report import NO_RUN_YET, render, render_no_runs, this_run
+from recpipe.monitoring.report import NO_RUN_YET, experiments_section, render, render_no_runs, this_run
 from recpipe.tables import to_pandas
 
 log = logging.getLogger(__name__)
@@ -46,5 +49,18 @@ def write_report(ctx: JobContext, limit: int, output: Path | None = None) -> dic
     version = frame.iloc[-1]["model_version"] if len(frame) else None
     names = charts.FAMILY_FIGURES
     families = tracking.compared_models(ctx.settings, ctx.config.model.name, str(version), names) if version else {}
-    output.write_text(render(frame, this_run(charts.served_lists(ctx.tables), families)))
+    experiments = experiments_section(*experiment_readings(ctx))
+    output.write_text(render(frame, this_run(charts.served_lists(ctx.tables), families), experiments=experiments))
     return {"job": NAME, "report": str(output), "runs": len(frame), "marked_rolled_back": marked}
+
+
+def experiment_readings(ctx: JobContext) -> tuple[pd.DataFrame | None, dict[str, str]]:
+    """monitoring.experiment_results and each experiment's chart (base64 PNG) written by its analysis."""
+    if not ctx.tables.exists(catalog.MONITORING_EXPERIMENT_RESULTS):
+        return None, {}
+    results = to_pandas(ctx.tables.read(catalog.MONITORING_EXPERIMENT_RESULTS))
+    folder = ctx.settings.artifacts / "experiments"
+    pngs = {name: folder / f"{name}.png" for name in results["experiment"].unique()}
+    return results, {
+        name: base64.b64encode(path.read_bytes()).decode("ascii") for name, path in pngs.items() if path.exists()
+    }

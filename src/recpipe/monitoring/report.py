@@ -236,10 +236,32 @@ def render_no_runs(title: str = "recpipe pipeline health") -> str:
 """
 
 
+def experiments_section(results: pd.DataFrame | None, charts: Mapping[str, str]) -> str:
+    """Each experiment's reading (monitoring.experiment_results): its chart (base64 PNG by name) and its table."""
+    if results is None or results.empty:
+        return ""
+    parts = ["<h2>Experiments</h2>"]
+    columns = ["metric", "method", "variant", "control_value", "variant_value", "difference", "low", "high", "p_value"]
+    for name, rows in results.groupby("experiment", sort=True):
+        blocked = bool(rows["blocked"].any())
+        note = " <strong>blocked: sample-ratio mismatch</strong>" if blocked else ""
+        parts.append(f"<h3>{html.escape(str(name))}</h3><p>{int(rows['users'].max()):,} exposed users{note}</p>")
+        if name in charts:
+            parts.append(f'<img alt="experiment {html.escape(str(name))}" src="data:image/png;base64,{charts[name]}">')
+        header = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        body = "\n".join(
+            "<tr>" + "".join(f"<td>{html.escape(format_figure(_plain(r[c])))}</td>" for c in columns) + "</tr>"
+            for _, r in rows.iterrows()
+        )
+        parts.append(f'<table class="experiment"><thead><tr>{header}</tr></thead><tbody>\n{body}\n</tbody></table>')
+    return "\n".join(parts)
+
+
 def render(
     runs: pd.DataFrame,
     latest: Sequence[Chart] = (),
     title: str = "recpipe pipeline health",
+    experiments: str = "",
 ) -> str:
     """The HTML page for ``runs`` (one row per pipeline run, oldest first) and the latest run's charts."""
     this = "\n".join(_figure_html(chart) for chart in latest)
@@ -265,5 +287,6 @@ figure.empty p{{width:28em;color:#666}} table{{border-collapse:collapse}} td,th{
 <h2>Runs</h2><table id="runs"><thead><tr>{header}</tr></thead><tbody>
 {body}
 </tbody></table>
-{_future_section(runs)}</body></html>
+{_future_section(runs)}
+{experiments}</body></html>
 """
