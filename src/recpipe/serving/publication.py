@@ -101,12 +101,16 @@ def require_passed_gate(tables: Tables, run_id: str) -> None:
 
 
 def unavailable_listed_items(tables: Tables) -> list[int]:
-    """Listed items (user, fallback and similar lists) already sold or deleted: the unavailable set at the switch."""
+    """Listed items (user, variant, fallback and similar lists) already sold or deleted: the unavailable set at the
+    switch."""
     gold = [
         tables.read(catalog.GOLD_USER_CANDIDATES).select("item_ids"),
         tables.read(catalog.GOLD_FALLBACK_CANDIDATES).select("item_ids"),
         tables.read(catalog.GOLD_SIMILAR_ITEMS).select(F.col("similar_item_ids").alias("item_ids")),
     ]
+    variants = variant_lists(tables)
+    if variants is not None:
+        gold.append(variants.select("item_ids"))
     gone = unavailable_in(tables.read(catalog.BRONZE_ITEMS), tables.read(catalog.BRONZE_EVENTS))
     return [r.item_id for r in serving_inputs.unavailable_listed_items(gold, gone).collect()]
 
