@@ -29,22 +29,18 @@ class ResultRow:
     srm_p_value: float
     blocked: bool
 
+    @classmethod
+    def of(
+        cls, experiment: str, at: datetime, metric: str, method: str, variant: str, d: es.Difference, users: int,
+        srm_p_value: float, blocked: bool,
+    ) -> ResultRow:  # fmt: skip
+        fields = (d.control, d.treatment, d.difference, d.low, d.high, d.p_value)
+        return cls(experiment, at, metric, method, variant, *fields, users, srm_p_value, blocked)
 
-def _row(
-    experiment: str,
-    at: datetime,
-    metric: str,
-    method: str,
-    variant: str,
-    d: es.Difference,
-    users: int,
-    srm: float,
-    blocked: bool,
-) -> ResultRow:
-    return ResultRow(
-        experiment, at, metric, method, variant, d.control, d.treatment, d.difference, d.low, d.high, d.p_value,
-        users, srm, blocked,
-    )  # fmt: skip
+
+# method -> how a variant's sums are compared with the control's, per kind of metric
+USER_METHODS = {"plain": es.mean_difference, "cuped": es.cuped_difference}
+RATIO_METHODS = {"delta": es.ratio_difference}
 
 
 def exposed_counts(sums: dict[str, dict[str, es.MomentSums]], experiment: ExperimentConfig) -> list[float]:
@@ -58,48 +54,18 @@ def read_ab(
 ) -> list[ResultRow]:
     """Each variant against the control: user metrics plain and with CUPED, ratio metrics by the delta method.
     A sample ratio mismatch (p below ``config.srm_p_value``) marks every row blocked: no difference may be read."""
-    counts = exposed_counts(sums, experiment)
-    srm = es.sample_ratio_mismatch(counts, [v.weight for v in experiment.variants])
+    counts = dict(zip((v.name for v in experiment.variants), exposed_counts(sums, experiment)))
+    srm = es.sample_ratio_mismatch(list(counts.values()), [v.weight for v in experiment.variants])
     blocked = srm < config.srm_p_value
     control = experiment.variants[0].name
     rows: list[ResultRow] = []
-    if control not in sums:
-        return rows
-    for variant in experiment.variants[1:]:
-        if variant.name not in sums:
-            continue
-        users = int(sums[variant.name][next(iter(USER_METRICS))].n + sums[control][next(iter(USER_METRICS))].n)
-        for metric in USER_METRICS:
-            c, t = sums[control][metric], sums[variant.name][metric]
-            rows.append(
-                _row(
-                    experiment.name,
-                    at,
-                    metric,
-                    "plain",
-                    variant.name,
-                    es.mean_difference(c, t, config.alpha),
-                    users,
-                    srm,
-                    blocked,
-                )
-            )
-            rows.append(
-                _row(
-                    experiment.name,
-                    at,
-                    metric,
-                    "cuped",
-                    variant.name,
-                    es.cuped_difference(c, t, config.alpha),
-                    users,
-                    srm,
-                    blocked,
-                )
-            )
-        for metric in RATIO_METRICS:
-            c, t = sums[control][metric], sums[variant.name][metric]
-            rows.append(_row(experiment.name, at, metric, "delta", variant.name, es.ratio_difference(c, t, config.alpha), users, srm, blocked))  # fmt: skip
+    for variant in (v.name for v in experiment.variants[1:] if control in sums and v.name in sums):
+        users = int(counts[control] + counts[variant])
+        for metrics, methods in ((USER_METRICS, USER_METHODS), (RATIO_METRICS, RATIO_METHODS)):
+            for metric in metrics:
+                for method, compare in methods.items():
+                    d = compare(sums[control][metric], sums[variant][metric], config.alpha)
+                    rows.append(ResultRow.of(experiment.name, at, metric, method, variant, d, users, srm, blocked))
     return rows
 
 
@@ -116,8 +82,8 @@ def read_interleaving(
     ties = max(exposed - control_wins - treatment_wins, 0)
     p = es.interleaving_preference(control_wins, treatment_wins, ties, config.alpha)
     difference = es.Difference(0.5, p.share, p.share - 0.5, p.low - 0.5, p.high - 0.5, p.p_value)
-    variant = experiment.variants[1].name
-    return [_row(experiment.name, at, "preference", "interleaving", variant, difference, exposed, 1.0, False)]
+    variant, d = experiment.variants[1].name, difference
+    return [ResultRow.of(experiment.name, at, "preference", "interleaving", variant, d, exposed, 1.0, False)]
 
 
 def as_records(rows: list[ResultRow]) -> list[dict[str, Any]]:
