@@ -12,7 +12,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from recpipe import catalog
+from recpipe import catalog, tracking
 from recpipe.config import RankingConfig
 from recpipe.jobs.context import JobContext
 from recpipe.models.ranker import LearnedRanker, recall_at
@@ -124,17 +124,21 @@ def fresh_feature_tables(
 
 def overlay_ranking(
     ctx: JobContext,
+    model_version: str,
     as_of: date,
     new_listings: pd.DataFrame,
-    ranker: LearnedRanker,
     length: int,
     max_per_seller: int,
     now: datetime,
-) -> Transform:
+) -> Transform | None:
     """Fresh overlays (``user_id, item_ids, scores``: new listings by the model's vectors) -> the same ranked by
-    the batch's ranker on the batch's features: user and pair features as of the lists' ``as_of``, the new
-    listings' own features at ``now`` (their age then; no events yet). Overlay scores are then the ranker's, as
-    the lists' are, so the reader's merge by score compares like with like."""
+    the batch's ranker (``model_version``'s; None when it has none or ranking is off) on the batch's features:
+    user and pair features as of the lists' ``as_of``, the new listings' own features at ``now`` (their age then;
+    no events yet). Overlay scores are then the ranker's, as the lists' are, so the reader's merge by score
+    compares like with like."""
+    ranker = tracking.learned_ranker(ctx.settings, ctx.config.model.name, model_version)
+    if ranker is None or not ctx.config.ranking.enabled:
+        return None
     tables, new = fresh_feature_tables(ctx, as_of, new_listings, now)
     scores = ranked_lists.with_rank_scores(ranked_lists.broadcast_ranker(ctx.spark, ranker))
     model_score, model_rank = (

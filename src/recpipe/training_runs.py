@@ -16,7 +16,7 @@ from recpipe.config import ALSConfig, CandidatesConfig, RankingConfig, TrainConf
 from recpipe.models.evaluation import MODEL_METRICS
 from recpipe.models.training import ModelFactory, SplitEvaluation, model_factory
 from recpipe.models.training_set import TrainingData
-from recpipe.tracking import library_versions
+from recpipe.tracking import PromotionDecision, library_versions, promote
 
 if TYPE_CHECKING:
     from recpipe.monitoring.tuning import Tuning
@@ -161,3 +161,24 @@ def log_ranker(fit: RankerFit, ranking: RankingConfig, folder: Path) -> None:
     importances = fit.ranker.importances()
     mlflow.log_dict(importances, "ranker_importances.json")
     mlflow.log_artifact(str(importance_chart(importances, folder / "ranker_importances.png")))
+
+
+def promote_on_split(
+    registered: str,
+    version: str,
+    evaluation: SplitEvaluation,
+    family: str,
+    champion_scored_as: str | None,
+    config: TrainConfig,
+) -> PromotionDecision:
+    """Promote ``version`` (``family``'s) when its figure on this run's split is no worse than the champion's on
+    the same split (``champion_scored_as``: the champion's entry in ``evaluation``; None: there is no champion),
+    and tag the active MLflow run with the decision."""
+    import mlflow
+
+    metric = config.promotion.metric
+    champion_value = evaluation.figure(champion_scored_as, metric) if champion_scored_as is not None else None
+    value, tolerance = evaluation.figure(family, metric), config.promotion.tolerance
+    decision = promote(mlflow.MlflowClient(), registered, version, metric, value, tolerance, champion_value)
+    mlflow.set_tags({"promotion.promoted": decision.promoted, "promotion.message": decision.message})
+    return decision

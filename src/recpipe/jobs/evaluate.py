@@ -108,12 +108,7 @@ def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date
         metrics = future_scoring.future_metrics(source, targets, states, config.ks, light)
         results = metrics.select(F.lit(run_id).alias("run_id"), F.lit(as_of).alias("as_of"), "*")
         t.replace_where(results, catalog.MONITORING_FUTURE_EVALUATION, f"run_id = '{run_id}'")
-        table = (
-            t.read(catalog.MONITORING_FUTURE_EVALUATION)
-            .where(F.col("run_id") == run_id)
-            .orderBy("target", "horizon_days", "segment", "list")
-            .toPandas()
-        )
+        table = served_evaluation.future_table(t, run_id)
         stages.count(catalog.MONITORING_FUTURE_EVALUATION, len(table))
 
     served_evaluation.log_table(table, config)

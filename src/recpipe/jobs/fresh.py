@@ -91,13 +91,10 @@ def refresh(ctx: JobContext, config: FreshConfig, target: RedisTarget, until: da
         new_vectors = fresh_run.listing_vectors(listings, vectors)
         own = fresh.own_new_listings(t.read(catalog.GOLD_FRESH_LISTINGS).where(F.col("fresh_version") == fresh_version))
         users, rules = fresh_run.overlay_users(t, live), ctx.config.candidates
-        ranker = tracking.learned_ranker(ctx.settings, ctx.config.model.name, live.model_version)
-        rank = None  # the batch's ranker re-ranks the overlays, so their scores compare with the lists'
-        if ranker is not None and ctx.config.ranking.enabled:
-            as_of, length = as_of_from_end(live.generated_at), config.overlay_length
-            rank = ranking_stage.overlay_ranking(
-                ctx, as_of, listings, ranker, length, rules.max_per_seller, listed_until
-            )
+        as_of, length = as_of_from_end(live.generated_at), config.overlay_length
+        rank = ranking_stage.overlay_ranking(  # the batch's ranker: overlay scores compare with the lists'
+            ctx, live.model_version, as_of, listings, length, rules.max_per_seller, listed_until
+        )
         scored = fresh_run.write_overlays(
             t, target, users, new_vectors, own, previous, gone_ids, config, rules, stamp, rank
         )
@@ -116,9 +113,7 @@ def refresh(ctx: JobContext, config: FreshConfig, target: RedisTarget, until: da
         quarantined=quarantined, users=scored, entries=written.entries,
         seconds=round(time.perf_counter() - started, 3),
     )  # fmt: skip
-    runs_table = catalog.MONITORING_FRESH_RUNS
-    t.replace_where(rows_frame(ctx.spark, runs_table, [record]), runs_table, f"fresh_version = '{fresh_version}'")
-    log.info(
-        "published fresh overlay %s (%d listings, %d users) over %s", fresh_version, len(listings), scored, live.version
-    )
+    runs = rows_frame(ctx.spark, catalog.MONITORING_FRESH_RUNS, [record])
+    t.replace_where(runs, catalog.MONITORING_FRESH_RUNS, f"fresh_version = '{fresh_version}'")
+    log.info("published fresh overlay %s (%d listings, %d users) over %s", fresh_version, len(listings), scored, live.version)  # fmt: skip
     return {**stages.summary(), **summary, **{k: v for k, v in record.items() if k != "listed_after"}}

@@ -91,21 +91,9 @@ def train(ctx: JobContext, config: TrainConfig) -> dict[str, Any]:
             version = training_runs.log_recommender(
                 Path(tmp), artifacts, registered, rules.top_n, rules.max_per_seller, data.user_ids
             )
-            champion_value = None
-            if champion is not None:  # scored on this split: retrained when its configuration differs
-                champion_value = evaluation.figure(
-                    "champion" if champion_factory else champion_family or "champion", metric
-                )
-            decision = tracking.promote(
-                mlflow.MlflowClient(),
-                registered,
-                version,
-                metric,
-                evaluation.figure(family, metric),
-                config.promotion.tolerance,
-                champion_value=champion_value,
-            )
-            mlflow.set_tags({"promotion.promoted": decision.promoted, "promotion.message": decision.message})
+            # the champion is scored on this split: retrained when its configuration differs
+            scored_as = None if champion is None else "champion" if champion_factory else champion_family or "champion"
+            decision = training_runs.promote_on_split(registered, version, evaluation, family, scored_as, config)
         with stages.stage("write vectors"):
             for table, frame in vector_frames(ctx.spark, version, model, item2vec, data).items():
                 ctx.tables.replace_where(frame, table, f"model_version = '{version}'")

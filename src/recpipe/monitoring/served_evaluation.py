@@ -83,6 +83,12 @@ def log_table(table: pd.DataFrame, config: FutureEvaluationConfig) -> None:
             log.info("  %-18s %-5s users %6d  %s", row.list, row.segment, row.users, cells)
 
 
+def future_table(tables: Tables, run_id: str) -> pd.DataFrame:
+    """A run's monitoring.future_evaluation rows, by target, horizon, segment and list."""
+    rows = tables.read(catalog.MONITORING_FUTURE_EVALUATION).where(F.col("run_id") == run_id)
+    return rows.orderBy("target", "horizon_days", "segment", "list").toPandas()
+
+
 def scorable_events(events: DataFrame) -> DataFrame:
     """Raw bronze events that can be scored (user, item and time present); the lists are judged on what users
     did, validated or not."""
