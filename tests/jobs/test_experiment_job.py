@@ -83,3 +83,5 @@ def test_an_ab_reading_equals_the_hand_computation(spark, settings):
     again = to_pandas(t.read(catalog.MONITORING_EXPERIMENT_RESULTS)).sort_values(["metric", "method"])
     assert written.reset_index(drop=True).equals(again.reset_index(drop=True))
     assert len(to_pandas(t.read(catalog.QUARANTINE_IMPRESSIONS))) == 1
+    record = to_pandas(t.read(catalog.MONITORING_TASK_RUNS))
+    assert list(record["task"]) == ["experiment"] and record["rows"][0][catalog.MONITORING_EXPERIMENT_RESULTS] == 9

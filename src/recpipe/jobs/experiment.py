@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from recpipe import catalog, plots, schemas, tracking
 from recpipe.jobs.context import JobContext
-from recpipe.monitoring import experiment_reading
+from recpipe.monitoring import experiment_reading, runs
 from recpipe.quality.bronze import platform_start_time
 from recpipe.quality.rules import bronze_rules
 from recpipe.quality.validation import validate_table
@@ -72,5 +72,7 @@ def analyze(ctx: JobContext, name: str) -> dict[str, Any]:
     chart = plots.interval_chart(records, ctx.settings.artifacts / "experiments" / f"{name}.png", f"experiment {name}")
     tracking.log_experiment_reading(ctx.settings, name, run_id, records, chart)
     impressions.unpersist()
+    stages.count(catalog.MONITORING_EXPERIMENT_RESULTS, len(records))
+    runs.record_task(t, stages.summary(), through.date(), run_id)
     blocked = any(r["blocked"] for r in records)
     return {**stages.summary(), "experiment": name, "through": str(through), "blocked": blocked, "results": records}
