@@ -48,7 +48,7 @@ from recpipe.jobs.context import JobContext
 from recpipe.jobs.experiment import analyze
 from recpipe.monitoring import experiment_stats as es
 from recpipe.progress import configure_logging
-from recpipe.serving import assignment
+from recpipe.serving import assignment, keys
 from recpipe.serving.availability import apply_batch
 from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving.reader import RecommendationReader
@@ -96,10 +96,10 @@ def mark_sold(url: str, run: str):
 
 def reset_unavailable(url: str, sold_before: np.ndarray) -> None:
     client = RecommendationReader(url).client
-    client.delete("recpipe:unavailable", "recpipe:unavailable:log", "recpipe:availability:progress")
+    client.delete(keys.UNAVAILABLE_KEY, keys.UNAVAILABLE_LOG_KEY, keys.AVAILABILITY_PROGRESS_KEY)
     ids = np.flatnonzero(sold_before != NEVER).tolist()
     for start in range(0, len(ids), 10_000):
-        client.sadd("recpipe:unavailable", *ids[start : start + 10_000])
+        client.sadd(keys.UNAVAILABLE_KEY, *ids[start : start + 10_000])
 
 
 def impressions_frame(spark, frame: pd.DataFrame):

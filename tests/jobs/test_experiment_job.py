@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
-from recpipe import catalog, schemas
+from recpipe import catalog
 from recpipe.config import RunConfig
 from recpipe.config.experiments import ExperimentConfig, ExperimentsConfig, VariantConfig
 from recpipe.jobs.context import JobContext
@@ -23,7 +23,7 @@ AB = ExperimentConfig(
     variants=(VariantConfig(name="A"), VariantConfig(name="B")),
 )
 CONFIG = RunConfig(experiments=ExperimentsConfig(active=(AB,), attribution_days=1, pre_period_days=7))
-IMPRESSIONS = ", ".join(f"{f.name} {f.dataType.simpleString()}" for f in schemas.IMPRESSIONS.fields)
+IMPRESSIONS = catalog.columns(catalog.BRONZE_IMPRESSIONS)
 
 
 def shown(impression_id, user, item_id, variant, at, position=0):

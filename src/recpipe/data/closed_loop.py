@@ -24,6 +24,7 @@ import pandas as pd
 
 from recpipe.data.behaviour import EVENT_TYPES, NEVER, SURFACES, Events, SaleState, SessionSimulator
 from recpipe.data.world import DAY_SECONDS, World, epoch_seconds
+from recpipe.schemas import IMPRESSIONS
 from recpipe.strict import StrictModel
 
 FOR_YOU = SURFACES.index("for_you")
@@ -129,12 +130,8 @@ def _impressions(session_ids, world: World, lists: dict[int, ServedList], shown:
                 (session * IMPRESSION_STRIDE + position, user, item, position, "for_you", served.sources[position],
                  served.served_version, served.model_version, served.experiment, served.variant, start)
             )  # fmt: skip
-    columns = [
-        "impression_id", "user_id", "item_id", "position", "surface", "item_source", "served_version",
-        "model_version", "experiment", "variant", "ts_s",
-    ]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=columns)
-    frame["impression_ts"] = pd.to_datetime(frame.pop("ts_s"), unit="s", utc=True)
+    frame = pd.DataFrame(rows, columns=[f.name for f in IMPRESSIONS.fields])  # the bronze contract's columns
+    frame["impression_ts"] = pd.to_datetime(frame["impression_ts"], unit="s", utc=True)
     return frame
 
 
