@@ -226,7 +226,8 @@ MONITORING_PIPELINE_RUNS = _table(
     "task_seconds map<string,double>, task_rows map<string,bigint>, quarantined bigint, users bigint, lists bigint, "
     "users_missing bigint, coverage double, fallback_share double, top_items_share double, median_score double, "
     "overlap_at_n double, coverage_change double, score_shift double, depletion double, gate_passed boolean, "
-    "gate_failures array<string>, published_version string, future map<string,double>",
+    "gate_failures array<string>, published_version string, future map<string,double>, "
+    "responsible map<string,double>",
     "one row per pipeline run: the health report's source",
 )
 MONITORING_PUBLISH_MANIFESTS = _table(
@@ -265,6 +266,19 @@ MONITORING_EXPERIMENT_RESULTS = _table(
     "variant_value double, difference double, low double, high double, p_value double, users bigint, "
     "srm_p_value double, blocked boolean",
     "an experiment's reading: per metric, method (plain, cuped, delta, interleaving) and variant against the control",
+)
+MONITORING_RESPONSIBLE_MEASURES = _table(
+    "monitoring.responsible_measures",
+    "run_id string, as_of date, measure string, dimension string, segment string, users bigint, value double, "
+    "low double, high double",
+    "exposure, diversity and coverage of a run's served lists (dimension `lists`) and recall per buyer segment with "
+    "bootstrap intervals (dimension: country, size_class, price_level, tenure)",
+)
+MONITORING_ALERTS = _table(
+    "monitoring.alerts",
+    "as_of date, checked_at timestamp, stage string, check string, observed double, bound string, blocking boolean, "
+    "message string",
+    "every threshold a monitor found breached (recpipe monitor)",
 )
 
 # sim: ground truth of generated or ingested data

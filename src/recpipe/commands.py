@@ -70,6 +70,10 @@ JOBS: dict[str, JobEntry] = {
         "recpipe.jobs.evaluate",
         "Score a run's gold.user_candidates against the next days' purchases and add-to-bags, next to baselines.",
     ),
+    "monitor": JobEntry(
+        "recpipe.jobs.monitor",
+        "Check the run against thresholds (volume, lists, drift, exposure, parity, recall); alert to monitoring.alerts and a webhook.",
+    ),
     "experiment": JobEntry(
         "recpipe.jobs.experiment",
         "analyze NAME: read an online experiment from the impressions and the events after (intervals, CUPED, SRM).",

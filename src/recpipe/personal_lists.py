@@ -49,7 +49,9 @@ def build(
     if ranker is not None:
         vectors = (user_factors.select("user_id", "factors"), item_factors.select("item_id", "factors"))
         inputs = ranking_stage.ranking_inputs(ctx, as_of, *vectors, ctx.config.ranking, exclusions)
-        return PersonalLists(ranking_stage.ranked_personal_lists(inputs, ranker, ctx.config.ranking, config), [inputs])
+        rerank = ranking_stage.listing_reranking(ctx, inputs.retrieval.listings, vectors[1], as_of_end(as_of))
+        lists = ranking_stage.ranked_personal_lists(inputs, ranker, ctx.config.ranking, config, rerank)
+        return PersonalLists(lists, [inputs])
     listings = served_lists.listing_vectors(available, item_factors)
     ctx.stages.count("catalog items", len(listings.ids))
     eligible = served_lists.eligible_users(t.read(catalog.SILVER_INTERACTIONS), config.min_user_interactions)

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from recpipe import catalog, tracking
-from recpipe.config import RankingConfig
+from recpipe.config import CandidatesConfig, RankingConfig
 from recpipe.jobs.context import JobContext
 from recpipe.models.ranker import LearnedRanker, recall_at
 from recpipe.models.ranking import has_vector
@@ -21,8 +21,8 @@ from recpipe.models.training import SplitEvaluation
 from recpipe.models.training_set import TrainingData
 from recpipe.tables import to_pandas
 from recpipe.training_data import factors_frame
-from recpipe.transforms import candidates, ranked_lists, ranking_features, retrieval
-from recpipe.transforms.interactions import Transform, item_availability
+from recpipe.transforms import candidates, list_measures, ranked_lists, ranking_features, reranking, retrieval
+from recpipe.transforms.interactions import Transform, listings_for_sale
 
 
 @dataclass(frozen=True)
@@ -36,21 +36,6 @@ class RankingInputs:
         self.features.release()
         for frame in (self.retrieval.daily, self.retrieval.listings, self.retrieval.profile):
             frame.unpersist()
-
-
-def for_sale(items: DataFrame, as_of: date) -> DataFrame:
-    """The listings for sale at the end of ``as_of`` with their attributes."""
-    active = items.transform(item_availability(as_of)).where(F.col("status") == "active").select("item_id")
-    return items.join(active, "item_id").select(
-        "item_id", "seller_id", "category", "brand", "size", "price", "condition", "listed_at"
-    )
-
-
-def rankable_users(daily: DataFrame, min_events: int) -> DataFrame:
-    """``user_id`` of users with at least ``min_events`` events up to the as-of: they get a ranked list."""
-    return (
-        daily.groupBy("user_id").agg(F.sum("n_events").alias("_n")).where(F.col("_n") >= min_events).select("user_id")
-    )
 
 
 def ranking_inputs(
@@ -76,11 +61,11 @@ def ranking_inputs(
         daily=daily,
         users=users,
         items=items,
-        listings=for_sale(items, as_of).cache(),
+        listings=listings_for_sale(items, as_of).cache(),
         exclusions=exclusions,
         user_factors=user_factors,
         item_factors=item_factors,
-        targets=rankable_users(daily, config.min_user_events),
+        targets=retrieval.rankable_users(daily, config.min_user_events),
         profile=retrieval.taste_profile(daily, items, config.retrieval.taste_categories).cache(),
     )
     features = ranking_features.FeatureInputs(as_of, daily, items, users, now)
@@ -94,14 +79,37 @@ def featured_candidates(inputs: RankingInputs, config: RankingConfig) -> DataFra
     )
 
 
-def ranked_personal_lists(inputs: RankingInputs, ranker: LearnedRanker, config: RankingConfig, rules) -> DataFrame:
+def listing_reranking(
+    ctx: JobContext, listings: DataFrame, vectors: DataFrame | None, end: datetime
+) -> reranking.Reranking | None:
+    """The configured re-ranking (``responsible.rerank``) over ``listings`` (``item_id, seller_id, category,
+    brand``) with the model's vectors; new sellers as of ``end``. None when every knob is 0."""
+    config = ctx.config.responsible
+    if not reranking.knobs(config.rerank).active:
+        return None
+    silver_items = ctx.tables.read(catalog.SILVER_ITEMS).select("item_id", "seller_id", "listed_at")
+    new = list_measures.new_sellers(silver_items.unionByName(listings.select(*silver_items.columns)), end,
+                                    config.measures.new_seller_days)  # fmt: skip
+    style = reranking.listing_style(listings, new, vectors)
+    return reranking.broadcast_reranking(ctx.spark, style, config.rerank)
+
+
+def ranked_personal_lists(
+    inputs: RankingInputs,
+    ranker: LearnedRanker,
+    config: RankingConfig,
+    rules: CandidatesConfig,
+    rerank: reranking.Reranking | None = None,
+) -> DataFrame:
     """The served personal lists of the rankable users: retrieved, featured, scored by ``ranker`` on the executors,
-    under the served rules (``rules``: the candidates section); ``source`` personal, ``item_sources`` per item."""
+    under the served rules (the seller cap and length of ``rules``) and re-ranked by ``rerank``; ``source``
+    personal, ``item_sources`` per item."""
     scores = ranked_lists.with_rank_scores(ranked_lists.broadcast_ranker(inputs.retrieval.spark, ranker))
+    listings = inputs.retrieval.listings
     return (
         featured_candidates(inputs, config)
         .transform(scores)
-        .transform(ranked_lists.ranked_lists(inputs.retrieval.listings, rules.list_length, rules.max_per_seller))
+        .transform(ranked_lists.ranked_lists(listings, rules.list_length, rules.max_per_seller, rerank))
         .withColumn("source", F.lit(candidates.PERSONAL_SOURCE))
         .transform(candidates.with_encoded_lists())
     )
@@ -140,6 +148,7 @@ def overlay_ranking(
     if ranker is None or not ctx.config.ranking.enabled:
         return None
     tables, new = fresh_feature_tables(ctx, as_of, new_listings, now)
+    rerank = listing_reranking(ctx, new, None, now)
     scores = ranked_lists.with_rank_scores(ranked_lists.broadcast_ranker(ctx.spark, ranker))
     model_score, model_rank = (
         retrieval.score_column(retrieval.MODEL_SOURCE),
@@ -156,7 +165,7 @@ def overlay_ranking(
         return (
             pairs.transform(ranking_features.with_features(tables))
             .transform(scores)
-            .transform(ranked_lists.ranked_lists(new.select("item_id", "seller_id"), length, max_per_seller))
+            .transform(ranked_lists.ranked_lists(new, length, max_per_seller, rerank))
             .drop("item_sources")
             .transform(candidates.with_encoded_lists())
         )

@@ -268,6 +268,7 @@ def log_pipeline_run(settings: Settings, record: dict) -> str:
     numbers.update({f"seconds.{task}": s for task, s in (record.get("task_seconds") or {}).items()})
     numbers.update({f"model.{k}": v for k, v in (record.get("model_metrics") or {}).items()})
     numbers.update({f"future.{k}": v for k, v in (record.get("future") or {}).items()})
+    numbers.update({f"responsible.{k}": v for k, v in (record.get("responsible") or {}).items()})
     with mlflow.start_run(
         run_id=found[0].info.run_id if found else None, run_name=f"pipeline {record['as_of']}"
     ) as run:

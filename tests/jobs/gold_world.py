@@ -44,8 +44,17 @@ def write_silver(tables: Tables, sold: tuple[int, ...] = (SOLD,)) -> None:
     tables.overwrite(
         spark.createDataFrame([(u, "FR") for u in USERS], "user_id long, country string"), catalog.SILVER_USERS
     )
+    listed = datetime(2026, 10, 20)
+    sold_at = {i: datetime(2026, 10, 30) if i in sold else None for i in ITEMS}
     tables.overwrite(
-        spark.createDataFrame([(i, seller[i]) for i in ITEMS], "item_id long, seller_id long"), catalog.SILVER_ITEMS
+        spark.createDataFrame(
+            [
+                (i, seller[i], f"cat{i % 3}", f"brand{i % 4}", "M", 20.0, "good", listed, sold_at[i], None, status[i])
+                for i in ITEMS
+            ],
+            catalog.columns(catalog.SILVER_ITEMS),
+        ),
+        catalog.SILVER_ITEMS,
     )
     tables.overwrite(
         spark.createDataFrame(

@@ -37,6 +37,7 @@ GATE = ListGateConfig(
     min_overlap=0.0,
     max_coverage_change=0.5,
     max_score_shift=0.5,
+    max_seller_exposure_share=0.3,
 )
 
 pytestmark = pytest.mark.slow  # runs jobs end to end on Spark
@@ -52,6 +53,14 @@ def broken_lists() -> tuple[dict[int, list[int]], dict[int, list[float]]]:
     lists[4] = lists[4][:2]
     del lists[5]
     return lists, {3: [float(k) for k in range(W.LIST_LENGTH)]}
+
+
+def one_seller_first() -> dict[int, list[int]]:
+    """Every list opens with the six listings of seller 1001 (items 100, 105, ..., 125), then two of other
+    sellers: 1001 holds the exposure of positions 0-5 of every list, sum(1/log2(p + 2), p < 6) / the same over
+    p < 8 = 0.835891 of all."""
+    others = [i for i in range(101, 116) if i % 5]
+    return {u: [100, 105, 110, 115, 120, 125, *others[2 * (u - 1) : 2 * u]] for u in W.USERS}
 
 
 # run -> (lists, scores override, {rule the gate must name: how much it must report}). Deleted, seen, own and
@@ -72,7 +81,14 @@ BAD_RUNS = {
         None,
         {
             "previous_run.item_ids.coverage_change": "-0.652174 outside [-0.5, 0.5]",  # 8 of 28 items listed, was 23
+            # every list the same: seller 1001's items 100 and 105 at positions 0 and 5 of each
+            "gold.user_candidates.seller_id.max_exposure_share": "0.343043 outside [0, 0.3]",
         },
+    ),
+    "one-seller-dominates": (
+        one_seller_first(),
+        None,
+        {"gold.user_candidates.seller_id.max_exposure_share": "0.835891 outside [0, 0.3]"},
     ),
 }
 

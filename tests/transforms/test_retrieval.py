@@ -5,8 +5,9 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from recpipe.config import RetrievalConfig
-from recpipe.ranking_stage import for_sale, rankable_users
 from recpipe.transforms import candidates, retrieval
+from recpipe.transforms.interactions import listings_for_sale
+from recpipe.transforms.retrieval import rankable_users
 
 from . import ranking_world as world
 
@@ -24,7 +25,7 @@ def inputs(spark):
         daily=daily,
         users=world.users(spark),
         items=items,
-        listings=for_sale(items, world.AS_OF),
+        listings=listings_for_sale(items, world.AS_OF),
         exclusions=candidates.excluded_items(daily, items, ("purchase",)),
         user_factors=spark.createDataFrame(user_vectors, "user_id long, factors array<float>"),
         item_factors=spark.createDataFrame(item_vectors, "item_id long, factors array<float>"),
@@ -34,7 +35,7 @@ def inputs(spark):
 
 
 def test_for_sale_at_the_as_of_excludes_sold_and_later_listings(spark):
-    listed = sorted(r.item_id for r in for_sale(world.items(spark), world.AS_OF).collect())
+    listed = sorted(r.item_id for r in listings_for_sale(world.items(spark), world.AS_OF).collect())
     assert listed == [10, 11, 12, 14, 15]
 
 

@@ -14,6 +14,7 @@ from recpipe.config.evaluation import FutureEvaluationConfig
 from recpipe.config.experiments import ExperimentsConfig
 from recpipe.config.interactions import InteractionsConfig
 from recpipe.config.ranking import RankingConfig
+from recpipe.config.responsible import ResponsibleConfig
 from recpipe.config.serving import AvailabilityConfig, CandidatesConfig, FreshConfig, ListGateConfig, PublishConfig
 from recpipe.config.training import ModelReference, TrainConfig, TuneConfig
 from recpipe.data.config import GenerateConfig
@@ -35,6 +36,7 @@ class RunConfig(StrictModel):
     availability: AvailabilityConfig = AvailabilityConfig()
     fresh: FreshConfig = FreshConfig()
     experiments: ExperimentsConfig = ExperimentsConfig()
+    responsible: ResponsibleConfig = ResponsibleConfig()
 
 
 def _section_models() -> dict[str, type[BaseModel]]:

@@ -72,6 +72,12 @@ class ListGateConfig(StrictModel):
     )
     max_coverage_change: float = Field(default=0.5, ge=0, description="relative change of catalog coverage")
     max_score_shift: float = Field(default=0.5, ge=0, description="relative change of the median top-N personal score")
+    max_seller_exposure_share: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="one seller's share of the position-weighted exposure of all lists (responsible.measures)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ListGateConfig:

@@ -50,7 +50,8 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
     item_factors = t.read(catalog.GOLD_ITEM_FACTORS).where(of_version)
     embeddings = served_lists.with_vector(t.read(catalog.GOLD_ITEM_EMBEDDINGS).where(of_version))
     as_of = ctx.interactions_as_of()
-    run_id = ctx.run_id(version, as_of, config.model_dump_json(), sorted(t.versions_read.items()))
+    shaping = (config, ctx.config.ranking, ctx.config.responsible.rerank)  # what decides the lists
+    run_id = ctx.run_id(version, as_of, *(c.model_dump_json() for c in shaping), sorted(t.versions_read.items()))
     stamp = served_lists.stamped(version, run_id, as_of_end(as_of))
     exclusions = candidates.excluded_items(interactions, items, config.exclude_seen_event_types).cache()
 

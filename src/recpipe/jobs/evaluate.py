@@ -13,7 +13,7 @@ from recpipe import catalog
 from recpipe.config import FutureEvaluationConfig
 from recpipe.jobs.context import JobContext
 from recpipe.models.evaluation import holdout_metrics
-from recpipe.monitoring import runs, served_evaluation
+from recpipe.monitoring import responsible, runs, served_evaluation
 from recpipe.run_day import add_as_of_arguments, as_of_end, as_of_from_end
 from recpipe.tables import first_row, one_row
 from recpipe.transforms import future_scoring
@@ -30,7 +30,9 @@ add-to-bags of the following days: hit rate and recall at each k, split by the t
 `light_user_events` events before the as-of). Next to them: recent popularity, the newest
 listings in each user's top category and size, and, on generated data (sim tables), the oracle: each user's
 truly best live items. Writes monitoring.future_evaluation and adds the figures to the run's row in
-monitoring.pipeline_runs and its MLflow run."""
+monitoring.pipeline_runs and its MLflow run. Then recall of the next week's purchases per buyer segment (country,
+size class, price level, tenure) with bootstrap intervals and the worst segment's ratio to the best
+(monitoring.responsible_measures, the record's `responsible` map)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -114,4 +116,8 @@ def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date
     served_evaluation.log_table(table, config)
     figures = served_evaluation.headline_figures(table, config)
     served_evaluation.record_figures(ctx.tables, ctx.settings, run_id, figures)
-    return {**stages.summary(), "run_id": run_id, "as_of": str(as_of), "protocol": "future", "figures": figures}
+    with stages.stage("parity"):  # recall across buyer segments, with intervals
+        measures = ctx.config.responsible.measures
+        parity = responsible.record_parity(t, ctx.settings, lists, events, run_id, as_of, measures)
+    summary = {**stages.summary(), "run_id": run_id, "as_of": str(as_of), "protocol": "future"}
+    return {**summary, "figures": figures, "parity": parity}

@@ -12,7 +12,8 @@ from pyspark.sql import functions as F
 from recpipe import catalog, tracking
 from recpipe.config import ListGateConfig
 from recpipe.jobs.context import JobContext
-from recpipe.monitoring import runs
+from recpipe.monitoring import responsible, runs
+from recpipe.monitoring.responsible import LIST_DIMENSION as LISTS
 from recpipe.progress import format_figure
 from recpipe.quality import list_gate
 from recpipe.quality.list_gate import ListGateError
@@ -26,7 +27,9 @@ NAME = "gate"
 DESCRIPTION = """\
 The list gate. Checks every list in gold.user_candidates, gold.similar_items and gold.fallback_candidates (no sold,
 deleted, seen or own item, no duplicate, scores sorted, minimum length), then the run as a whole (every user covered,
-catalog coverage and fallback share within bounds, and the change against the lists published last). Writes
+catalog coverage and fallback share within bounds, no seller above max_seller_exposure_share of the exposure, and
+the change against the lists published last). Measures exposure across sellers, diversity, novelty and coverage
+of the lists (monitoring.responsible_measures, the run record's `responsible` map). Writes
 monitoring.gate_results, failing lists to quarantine.gold_lists, the Great Expectations results as JSON and the
 run's row in monitoring.pipeline_runs. A failed rule stops here with exit code 2; recpipe publish refuses a run
 that has not passed, so the live Redis version stays."""
@@ -58,9 +61,14 @@ def check(ctx: JobContext, config: ListGateConfig) -> dict[str, Any]:
         report, failing, gx_results, cached = list_gate.judge_lists(
             t, user_lists, available, seen, config, stages.count
         )
+    with stages.stage("responsible measures"):  # exposure, diversity, coverage of what would ship
+        served = responsible.served_inputs(t, user_lists, as_of, model_version)
+        measures = responsible.measure_lists(served, ctx.config.responsible.measures)
     with stages.stage("run rules"):
         users = t.read(catalog.SILVER_USERS)
-        figures, gx_results["run"] = list_gate.judge_run(user_lists, users, available, previous, availability, config)
+        figures, gx_results["run"] = list_gate.judge_run(
+            user_lists, users, available, previous, availability, config, measures
+        )
         report += summarize(gx_results["run"])
         log.info("gate: %s", ", ".join(f"{name} {format_figure(value)}" for name, value in figures.items()))
 
@@ -82,8 +90,9 @@ def check(ctx: JobContext, config: ListGateConfig) -> dict[str, Any]:
     summary = stages.summary()
     runs.record_task(t, summary, as_of, run_id)
     record = list_gate.run_record(t, ctx.settings, ctx.config.model.name, run_id, as_of, model_version, figures, failed)
-    runs.write_run(t, record)
-    tracking.log_pipeline_run(ctx.settings, record)
+    runs.write_run(t, {**record, "responsible": measures})
+    responsible.write_measures(t, run_id, as_of, responsible.list_rows(measures, figures["lists"]), [LISTS])
+    tracking.log_pipeline_run(ctx.settings, {**record, "responsible": measures})
     if failed:
         reasons = "; ".join(list_gate.explain(r) for r in failed)
         raise ListGateError(

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pyspark.sql import functions as F
 
 from recpipe import catalog, tracking
 from recpipe.jobs.context import JobContext
-from recpipe.monitoring import charts, rollbacks, runs
+from recpipe.monitoring import charts, responsible, rollbacks, runs
 from recpipe.monitoring.report import NO_RUN_YET, experiments_section, render, render_no_runs, this_run
 from recpipe.tables import to_pandas
 
@@ -50,8 +51,19 @@ def write_report(ctx: JobContext, limit: int, output: Path | None = None) -> dic
     names = charts.FAMILY_FIGURES
     families = tracking.compared_models(ctx.settings, ctx.config.model.name, str(version), names) if version else {}
     experiments = experiments_section(*experiment_readings(ctx))
-    output.write_text(render(frame, this_run(charts.served_lists(ctx.tables), families), experiments=experiments))
+    measures = frame.iloc[-1].get("responsible") if len(frame) and "responsible" in frame else None
+    latest = this_run(charts.served_lists(ctx.tables), families, measures, segment_recall(ctx))
+    output.write_text(render(frame, latest, experiments=experiments))
     return {"job": NAME, "report": str(output), "runs": len(frame), "marked_rolled_back": marked}
+
+
+def segment_recall(ctx: JobContext) -> pd.DataFrame | None:
+    """The recall-per-segment rows of the newest run evaluate measured parity for."""
+    if not ctx.tables.exists(catalog.MONITORING_RESPONSIBLE_MEASURES):
+        return None
+    rows = ctx.tables.read(catalog.MONITORING_RESPONSIBLE_MEASURES).where(F.col("measure") == responsible.SEGMENT_RECALL)
+    newest = rows.orderBy(F.col("as_of").desc(), F.col("run_id").desc()).select("run_id").first()
+    return None if newest is None else to_pandas(rows.where(F.col("run_id") == newest.run_id))
 
 
 def experiment_readings(ctx: JobContext) -> tuple[pd.DataFrame | None, dict[str, str]]:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from pyspark.sql import functions as F
 
 from recpipe import catalog
@@ -147,3 +148,49 @@ def _label_runs(ax, x: Sequence[str]) -> None:
     does not treat date-like labels as categories to guess about)."""
     ax.set_xticks(range(len(x)), list(x))
     ax.tick_params(axis="x", labelrotation=30)
+
+
+EXPOSURE_FIGURES = (
+    "seller_gini",
+    "top_sellers_share",
+    "sellers_exposed",
+    "new_seller_exposure_share",
+    "fresh_listing_exposure_share",
+)
+DIVERSITY_FIGURES = (
+    "category_diversity",
+    "brand_diversity",
+    "vector_diversity",
+    "catalog_coverage",
+    "distributional_coverage",
+    "item_gini",
+)
+
+
+def shares_chart(figures: Mapping[str, float], names: Sequence[str], title: str) -> str:
+    """Horizontal bars of the named shares (0-1) of one run, each labelled with its value."""
+    shown = [n for n in names if figures.get(n) is not None]
+    fig, ax = pyplot().subplots(figsize=(7, 0.5 + 0.45 * len(shown)))
+    values = [float(figures[n]) for n in shown]
+    ax.barh(shown[::-1], values[::-1])
+    for y, value in enumerate(values[::-1]):
+        ax.text(min(value + 0.01, 0.9), y, f"{value:.3f}", va="center", fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_title(title)
+    return png(fig)
+
+
+def parity_chart(rows: pd.DataFrame) -> str:
+    """Recall per buyer segment with its 95% interval, one panel per dimension (``dimension, segment, value, low,
+    high, users``)."""
+    dimensions = list(dict.fromkeys(rows["dimension"]))
+    fig, axes = pyplot().subplots(len(dimensions), 1, figsize=(7, 1.0 + 1.3 * len(dimensions)), squeeze=False)
+    for ax, dimension in zip(axes[:, 0], dimensions, strict=True):
+        part = rows[rows["dimension"] == dimension].reset_index(drop=True)
+        for y, r in part.iterrows():
+            ax.errorbar(r["value"], y, xerr=[[r["value"] - r["low"]], [r["high"] - r["value"]]], fmt="o", capsize=3)
+        ax.set_yticks(range(len(part)), [f"{s} ({u:,})" for s, u in zip(part["segment"], part["users"], strict=True)])
+        ax.set_title(f"recall by {dimension} (buyers)", fontsize=9)
+    fig.suptitle("Recall of next-week purchases per buyer segment, 95% bootstrap intervals")
+    fig.tight_layout()
+    return png(fig)

@@ -57,10 +57,32 @@ def _line(
     return Chart(caption, png=line_chart(x, present, title, ylabel, share))
 
 
-def this_run(served: ServedLists | None, families: Mapping[str, Mapping[str, float]]) -> list[Chart]:
+def this_run(
+    served: ServedLists | None,
+    families: Mapping[str, Mapping[str, float]],
+    measures: Mapping[str, float] | None = None,
+    parity: pd.DataFrame | None = None,
+) -> list[Chart]:
     """Charts of the latest run, shown from the first run on: the models train compared, the served lists'
-    sources, lengths and scores."""
+    sources, lengths and scores, who they expose and how diverse they are (``measures``: the record's
+    ``responsible`` map), recall per buyer segment (``parity``: the latest evaluated run's segment rows)."""
     made = []
+    if measures:
+        made.append(
+            Chart(
+                "Seller exposure (top 20, position-weighted): Gini, top 1% sellers' share, live sellers exposed, "
+                "new sellers' and fresh listings' share",
+                png=draw.shares_chart(measures, draw.EXPOSURE_FIGURES, "Who the lists expose"),
+            )
+        )
+        made.append(
+            Chart(
+                "Diversity (top 10, mean over pairs) and coverage of listings for sale",
+                png=draw.shares_chart(measures, draw.DIVERSITY_FIGURES, "Diversity and coverage"),
+            )
+        )
+    if parity is not None and len(parity):
+        made.append(Chart("Segment parity: recall@100 of next-week purchases", png=draw.parity_chart(parity)))
     if families:
         made.append(
             Chart(

@@ -47,8 +47,11 @@ def holdout_protocol(tables: Tables, config: FutureEvaluationConfig) -> bool:
     return tables.exists(catalog.SIM_HOLDOUT) and tables.read(catalog.SIM_HOLDOUT).take(1) != []
 
 
-def record_figures(tables: Tables, settings: Settings, run_id: str, figures: dict[str, float]) -> None:
-    """Add the figures to the run's row in monitoring.pipeline_runs and to its MLflow run."""
+def record_figures(
+    tables: Tables, settings: Settings, run_id: str, figures: dict[str, float], field: str = "future"
+) -> None:
+    """Add the figures to the run's row in monitoring.pipeline_runs (its ``field`` map, keeping what is there) and
+    to its MLflow run."""
     record = runs.read_run(tables, run_id)
     if record is None:
         log.info(
@@ -57,8 +60,9 @@ def record_figures(tables: Tables, settings: Settings, run_id: str, figures: dic
             catalog.MONITORING_PIPELINE_RUNS,
         )
         return
-    runs.write_run(tables, {**record, "future": figures})
-    tracking.log_pipeline_run(settings, {**record, "future": figures})  # the run's MLflow mirror
+    record = {**record, field: {**(record.get(field) or {}), **figures}}
+    runs.write_run(tables, record)
+    tracking.log_pipeline_run(settings, record)  # the run's MLflow mirror
 
 
 def headline_figures(table: pd.DataFrame, config: FutureEvaluationConfig) -> dict[str, float]:

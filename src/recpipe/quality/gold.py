@@ -304,6 +304,7 @@ RUN_RULES = {  # figure -> rule name
     "overlap_at_n": "previous_run.item_ids.overlap_at_n",
     "coverage_change": "previous_run.item_ids.coverage_change",
     "score_shift": "previous_run.scores.median_shift",
+    "top_seller_share": "gold.user_candidates.seller_id.max_exposure_share",
 }
 
 
@@ -316,6 +317,7 @@ def run_bounds(config: ListGateConfig) -> dict[str, tuple[float | None, float | 
         "overlap_at_n": (config.min_overlap, None),
         "coverage_change": (-config.max_coverage_change, config.max_coverage_change),
         "score_shift": (-config.max_score_shift, config.max_score_shift),
+        "top_seller_share": (0, config.max_seller_exposure_share),
     }
 
 

@@ -93,10 +93,12 @@ def judge_run(
     previous: DataFrame | None,
     availability: DataFrame,
     config: ListGateConfig,
+    measures: dict[str, float],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The run as a whole: its figures (coverage, fallback share, change against the previous lists) and the GX
-    result of their bounds."""
+    """The run as a whole: its figures (coverage, fallback share, change against the previous lists, the top
+    seller's share of exposure from ``measures``) and the GX result of their bounds."""
     figures = gold.run_figures(user_lists, users, available, previous, availability, config)
+    figures["top_seller_share"] = measures.get("top_seller_share")
     result = run_expectations(pd.DataFrame([figures]).astype(float), "gold_run", gold.run_expectations(config), "BASIC")
     return figures, result
 

@@ -181,6 +181,14 @@ def item_availability(as_of: date) -> Transform:
     return transform
 
 
+def listings_for_sale(items: DataFrame, as_of: date) -> DataFrame:
+    """The listings for sale at the end of ``as_of`` with their attributes."""
+    active = items.transform(item_availability(as_of)).where(F.col("status") == "active").select("item_id")
+    return items.join(active, "item_id").select(
+        "item_id", "seller_id", "category", "brand", "size", "price", "condition", "listed_at"
+    )
+
+
 def interactions_from_daily(
     as_of: date,
     half_life_days: float,

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StructField, StructType
 
 from recpipe.models.ranker import LearnedRanker
-from recpipe.transforms import candidates, retrieval
+from recpipe.transforms import candidates, reranking, retrieval
 from recpipe.transforms.interactions import Transform
 
 RANK_SCORE = "rank_score"
@@ -43,9 +43,13 @@ def with_rank_scores(ranker: Broadcast) -> Transform:
     return transform
 
 
-def ranked_lists(listings: DataFrame, length: int, max_per_seller: int) -> Transform:
+def ranked_lists(
+    listings: DataFrame, length: int, max_per_seller: int, rerank: reranking.Reranking | None = None
+) -> Transform:
     """Scored pairs -> ``user_id, item_ids, scores, item_sources`` (best first; at most ``max_per_seller`` per
-    seller and ``length`` items; ``item_sources``: the retrieval source that ranked each item highest)."""
+    seller and ``length`` items; ``item_sources``: the retrieval source that ranked each item highest). With
+    ``rerank``, the best ``rerank.pool(length)`` are re-ranked into the ``length`` served."""
+    depth = length if rerank is None else rerank.pool(length)
 
     def transform(scored: DataFrame) -> DataFrame:
         rows = scored.join(listings.select("item_id", "seller_id"), "item_id").select(
@@ -56,9 +60,9 @@ def ranked_lists(listings: DataFrame, length: int, max_per_seller: int) -> Trans
             retrieval.best_source().alias("_source"),
         )
         order = [F.desc("score"), F.asc("item_id")]
-        capped = candidates.capped_ranking(rows, "user_id", order, max_per_seller, length)
+        capped = candidates.capped_ranking(rows, "user_id", order, max_per_seller, depth)
         ordered = F.array_sort(F.collect_list(F.struct("_rank", "item_id", "score", "_source")))
-        return (
+        lists = (
             capped.groupBy("user_id")
             .agg(ordered.alias("_l"))
             .select(
@@ -68,5 +72,6 @@ def ranked_lists(listings: DataFrame, length: int, max_per_seller: int) -> Trans
                 F.transform("_l", lambda e: e["_source"]).alias("item_sources"),
             )
         )
+        return lists if rerank is None else lists.transform(reranking.reranked(rerank, length))
 
     return transform

@@ -134,6 +134,13 @@ def price_levels(daily: DataFrame, items: DataFrame) -> DataFrame:
     return engaged.groupBy("user_id").agg(F.percentile_approx(log_price(), 0.5).alias("price_level"))
 
 
+def rankable_users(daily: DataFrame, min_events: int) -> DataFrame:
+    """``user_id`` of users with at least ``min_events`` events up to the as-of: they get a ranked list."""
+    return (
+        daily.groupBy("user_id").agg(F.sum("n_events").alias("_n")).where(F.col("_n") >= min_events).select("user_id")
+    )
+
+
 def taste_profile(daily: DataFrame, items: DataFrame, categories: int) -> DataFrame:
     """``user_id, category, size, price_level``: each of the user's top ``categories`` categories (by weighted
     events), their most frequent size and their price level."""
