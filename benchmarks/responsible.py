@@ -110,8 +110,8 @@ def main() -> None:
     spark = get_spark(settings, "recpipe-bench-responsible")
     results = {}
     for name, knobs in SETTINGS.items():
-        config = RunConfig().model_copy(deep=True)
-        config.responsible.rerank = knobs
+        shipped = RunConfig()
+        config = shipped.model_copy(update={"responsible": shipped.responsible.model_copy(update={"rerank": knobs})})
         ctx = JobContext.for_settings("candidates", settings, spark, as_of, config)
         results[name] = measured(ctx, as_of, name)
         spark.catalog.clearCache()

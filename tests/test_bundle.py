@@ -69,6 +69,7 @@ def test_every_wheel_task_calls_a_declared_entry_point_that_answers_help(capsys)
         "publish",
         "report",
         "experiment",
+        "monitor",
     }
     for task in tasks:
         wheel = task["python_wheel_task"]
@@ -82,6 +83,17 @@ def test_every_wheel_task_calls_a_declared_entry_point_that_answers_help(capsys)
         assert "--conf" in capsys.readouterr().out
         # the parameters themselves parse, job parameters resolved: the task would start
         parse_args(resolve_parameters(wheel["parameters"], {"run_date": "2026-11-02", "experiment": "ranker-vs-model"}))
+
+
+def test_failures_of_the_pipeline_and_evaluate_jobs_notify_by_email_and_webhook_per_target():
+    bundle = load_bundle()
+    for name in ("recpipe_pipeline", "recpipe_evaluate"):
+        job = bundle["resources"]["jobs"][name]
+        assert job["email_notifications"]["on_failure"] == ["${var.notification_email}"]
+        assert job["webhook_notifications"]["on_failure"] == [{"id": "${var.alert_destination}"}]
+        assert job["tasks"][-1 if name == "recpipe_evaluate" else -2]["python_wheel_task"]["parameters"][0] == "monitor"
+    destinations = {target["variables"]["alert_destination"] for target in bundle["targets"].values()}
+    assert len(destinations) == 3  # each target pages its own channel
 
 
 def test_the_local_graph_is_the_bundles_graph():
@@ -131,11 +143,12 @@ def test_the_wheel_leaves_spark_delta_and_mlflow_to_the_runtime():
 def test_pipeline_runs_the_jobs_in_order_with_retries_and_timeouts():
     job = load_bundle()["resources"]["jobs"]["recpipe_pipeline"]
     order = {t["task_key"]: t for t in job["tasks"]}
-    assert list(order) == ["interactions", "tune", "train", "candidates", "gate", "publish", "report"]
+    assert list(order) == ["interactions", "tune", "train", "candidates", "gate", "publish", "monitor", "report"]
     assert order["tune"]["depends_on"] == [{"task_key": "interactions"}]
     assert order["train"]["depends_on"] == [{"task_key": "tune"}]
     assert order["gate"]["depends_on"] == [{"task_key": "candidates"}]
     assert order["publish"]["depends_on"] == [{"task_key": "gate"}]  # nothing reaches Redis without the gate
+    assert order["monitor"]["depends_on"] == [{"task_key": "publish"}]
     assert order["report"]["run_if"] == "ALL_DONE"
     task_limits = [(t.get("timeout_seconds", 0), t.get("max_retries")) for t in job["tasks"]]
     assert all(limit > 0 and retries is not None for limit, retries in task_limits)  # configured, not measured

@@ -143,10 +143,12 @@ def test_every_bundle_task_runs_from_the_installed_wheel(deployed_run, installed
         ("candidates", 0),
         ("gate", 0),
         ("publish", 0),
+        ("monitor", 0),
         ("report", 0),
         ("availability", 0),
         ("fresh", 0),
         ("evaluate", 0),
+        ("monitor", 0),
     ]
     assert all(str(installed_wheel.parent.parent) in r["module_file"] for r in results)  # the wheel, not the checkout
     assert list(workdir.iterdir()) == []  # nothing lands in the working directory
