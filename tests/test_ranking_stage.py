@@ -10,6 +10,7 @@ import pytest
 
 from recpipe import catalog, ranking_stage
 from recpipe.config import CandidatesConfig, RankerConfig, RankingConfig, RetrievalConfig, RunConfig
+from recpipe.config.responsible import MeasuresConfig, RerankConfig, ResponsibleConfig
 from recpipe.jobs.context import JobContext
 from recpipe.models.ranker import LearnedRanker
 from recpipe.run_day import as_of_end
@@ -62,15 +63,49 @@ def test_a_listing_has_the_same_features_in_the_batch_and_in_a_fresh_run(spark, 
     pd.testing.assert_frame_equal(got, expected)
 
 
+def even_ids_ranker(inputs: ranking_stage.RankingInputs) -> LearnedRanker:
+    """A ranker fitted on the world's candidates as if every even listing id had been bought."""
+    frame = ranking_stage.featured_candidates(inputs, RANKING).toPandas()
+    frame["grade"] = np.where(frame["item_id"] % 2 == 0, 4, 0)
+    frame = frame.sort_values(["user_id", "item_id"], ignore_index=True)
+    config = RankerConfig(max_rounds=5, min_child_samples=1, early_stopping_rounds=5)
+    return LearnedRanker.fit(frame, frame, ranking_features.FEATURES, ranking_features.CATEGORICAL, config, 1)
+
+
+def test_the_new_seller_floor_reorders_the_batch_lists_and_zero_knobs_change_nothing(spark, settings):
+    """Sellers whose first listing is under 5 days old at the as-of's end (10-31): 103 (listing 14, 10-29) and
+    user 1 (listing 15, 10-26). With a floor of 1.0 every prefix holds their listings first while any are left."""
+    measures = MeasuresConfig(new_seller_days=5)
+    floor = ResponsibleConfig(measures=measures, rerank=RerankConfig(new_seller_share=1.0))
+    ctx = JobContext.for_settings("candidates", settings, spark, None, RunConfig(ranking=RANKING, responsible=floor))
+    write_silver(ctx)
+    user_vectors, item_vectors = vectors(spark)
+    inputs = ranking_stage.ranking_inputs(ctx, world.AS_OF, user_vectors, item_vectors, RANKING)
+    end = as_of_end(world.AS_OF)
+    rerank = ranking_stage.listing_reranking(ctx, inputs.retrieval.listings, item_vectors, end)
+    assert rerank is not None
+    ranker, rules = even_ids_ranker(inputs), CandidatesConfig(top_n=4, overfetch=1.0, max_per_seller=2)
+    pool_rules = CandidatesConfig(top_n=6, overfetch=1.0, max_per_seller=2)  # the pool: 4 slots * pool_factor 1.5
+    pool = ranking_stage.ranked_personal_lists(inputs, ranker, RANKING, pool_rules).collect()
+    pools = {r.user_id: list(r.item_ids) for r in pool}
+    floored = ranking_stage.ranked_personal_lists(inputs, ranker, RANKING, rules, rerank).collect()
+    new_listings = {14, 15}
+    for row in floored:
+        flags = [i in new_listings for i in row.item_ids]
+        assert flags == sorted(flags, reverse=True)  # new sellers' listings first
+        assert set(row.item_ids) <= set(pools[row.user_id]) and len(row.item_ids) == min(4, len(pools[row.user_id]))
+        assert list(row.scores) == sorted(row.scores, reverse=True)
+        new_in_pool = [i for i in pools[row.user_id] if i in new_listings]
+        assert list(row.item_ids[: len(new_in_pool)]) == new_in_pool  # every one of them, in the ranker's order
+    zero = JobContext.for_settings("candidates", settings, spark, None, RunConfig(ranking=RANKING))
+    assert ranking_stage.listing_reranking(zero, inputs.retrieval.listings, item_vectors, end) is None
+
+
 def test_ranked_lists_hold_no_excluded_listing_and_respect_the_seller_cap(spark, settings):
     ctx = context(spark, settings)
     write_silver(ctx)
     inputs = ranking_stage.ranking_inputs(ctx, world.AS_OF, *vectors(spark), RANKING)
-    frame = ranking_stage.featured_candidates(inputs, RANKING).toPandas()
-    frame["grade"] = np.where(frame["item_id"] % 2 == 0, 4, 0)  # even ids bought: a ranker that prefers them
-    frame = frame.sort_values(["user_id", "item_id"], ignore_index=True)
-    config = RankerConfig(max_rounds=5, min_child_samples=1, early_stopping_rounds=5)
-    ranker = LearnedRanker.fit(frame, frame, ranking_features.FEATURES, ranking_features.CATEGORICAL, config, 1)
+    ranker = even_ids_ranker(inputs)
     rules = CandidatesConfig(top_n=4, overfetch=1.0, max_per_seller=1)
     lists = {r.user_id: r for r in ranking_stage.ranked_personal_lists(inputs, ranker, RANKING, rules).collect()}
     assert set(lists) == {1, 2}  # both users with events: user 2 has a single view

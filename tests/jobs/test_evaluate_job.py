@@ -132,6 +132,23 @@ def test_the_figures_join_the_runs_record_and_its_mlflow_run(evaluated):
     assert mirrored[0].data.metrics["future.pipeline/purchase/7d/all/recall_at_1"] == 0.5
 
 
+def test_recall_per_buyer_segment_lands_with_intervals_in_the_measures_and_the_record(evaluated):
+    """Buyers of the week after the as-of who had signed up: user 1 (11 at the top of their list: recall 1) and
+    user 2 (10 not in theirs: 0), both French, established, size M (their events' listings), price tercile low."""
+    summary, _, t = evaluated
+    rows = t.read(catalog.MONITORING_RESPONSIBLE_MEASURES).where("run_id = 'run-a'").toPandas()
+    got = sorted((r.dimension, r.segment, r.users, r.value) for r in rows.itertuples() if r.measure == "recall")
+    assert got == [
+        ("country", "FR", 2, 0.5),
+        ("price_level", "low", 2, 0.5),
+        ("size_class", "M", 2, 0.5),
+        ("tenure", "established", 2, 0.5),
+    ]
+    assert all(r.low <= 0.5 <= r.high for r in rows.itertuples())
+    assert summary["parity"] == {}  # one segment per dimension, under min_segment_users: no ratio to report
+    assert runs.read_run(t, "run-a")["future"] == summary["figures"]
+
+
 def test_by_default_the_newest_run_whose_horizon_has_passed_is_scored(evaluated, spark):
     """Events end on 10-20: run-b (as-of 10-14) has only 6 of its 7 days, so run-a is the one to score."""
     _, _, t = evaluated

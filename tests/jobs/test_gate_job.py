@@ -16,6 +16,7 @@ from recpipe.config import ListGateConfig, PublishConfig
 from recpipe.jobs.gate import check
 from recpipe.jobs.publish import publish
 from recpipe.jobs.report import write_report
+from recpipe.monitoring import runs
 from recpipe.monitoring.report import TABLE_COLUMNS
 from recpipe.progress import format_figure
 from recpipe.quality.list_gate import ListGateError
@@ -112,6 +113,18 @@ def test_good_lists_pass_and_are_published(live):
     _settings, server, version = live
     assert redis.Redis.from_url(server.url).get(keys.pointer_key("foryou")).decode() == version
     assert RecommendationReader(server.url).for_user(1, n=8).item_ids == W.good_lists()[1]
+
+
+def test_the_gate_records_who_the_lists_expose(live, spark):
+    """Live sellers: 1001-1005 and user 1 (own item 128, on no list): 5 of 6 exposed; the measures are the run
+    record's ``responsible`` map and rows of monitoring.responsible_measures."""
+    settings, _, _ = live
+    t = W.context(spark, settings, "x").tables
+    measures = runs.read_run(t, "candidates-good")["responsible"]
+    assert measures["live_sellers"] == 6 and measures["sellers_exposed"] == pytest.approx(5 / 6)
+    assert 0 < measures["seller_gini"] < 1 and measures["top_seller_share"] < GATE.max_seller_exposure_share
+    rows = t.read(catalog.MONITORING_RESPONSIBLE_MEASURES).where("run_id = 'candidates-good'").toPandas()
+    assert dict(zip(rows.measure, rows.value, strict=True)) == pytest.approx(measures)
 
 
 @pytest.mark.parametrize("run", list(BAD_RUNS))

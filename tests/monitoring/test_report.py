@@ -110,3 +110,25 @@ def test_the_report_shows_each_experiments_reading_and_says_when_it_is_blocked()
     assert "<h3>other</h3><p>4,000 exposed users <strong>blocked: sample-ratio mismatch</strong></p>" in page
     assert page.count("<td>purchases_per_user</td>") == 2
     assert experiments_section(None, {}) == ""
+
+
+def test_the_report_charts_who_the_lists_expose_their_diversity_and_each_segments_recall():
+    measures = {"seller_gini": 0.8, "sellers_exposed": 0.6, "category_diversity": 0.7, "catalog_coverage": 0.3}
+    parity = pd.DataFrame(
+        {
+            "dimension": ["country", "country", "tenure"],
+            "segment": ["FR", "DE", "new"],
+            "users": [120, 80, 40],
+            "value": [0.10, 0.05, 0.07],
+            "low": [0.08, 0.03, 0.04],
+            "high": [0.12, 0.07, 0.10],
+        }
+    )
+    charts = this_run(None, {}, measures, parity)
+    assert [c.caption.split(":")[0].split(" (")[0] for c in charts] == [
+        "Seller exposure",
+        "Diversity",
+        "Segment parity",
+    ]
+    assert all(c.png for c in charts)
+    assert this_run(None, {}, None, None) == []  # a run without measures (no gate yet) charts nothing

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from pyspark.sql import functions as F
@@ -15,7 +15,7 @@ from recpipe.jobs.context import JobContext
 from recpipe.models.evaluation import holdout_metrics
 from recpipe.monitoring import responsible, runs, served_evaluation
 from recpipe.run_day import add_as_of_arguments, as_of_end, as_of_from_end
-from recpipe.tables import first_row, one_row
+from recpipe.tables import first_row
 from recpipe.transforms import future_scoring
 from recpipe.transforms.interactions import item_availability
 
@@ -82,10 +82,7 @@ def evaluate_holdout(ctx: JobContext, config: FutureEvaluationConfig, as_of: dat
 def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date | None = None) -> dict[str, Any]:
     t, stages, spark = ctx.tables, ctx.stages, ctx.spark
     events = served_evaluation.scorable_events(t.read(catalog.BRONZE_EVENTS))
-    last_event = one_row(events.agg(F.max("event_ts")))[0]
-    last_day = last_event.date() if last_event is not None else None
-    complete_by = last_day - timedelta(days=max(config.horizons_days)) if last_day else None
-    lists = served_evaluation.lists_as_of(t, as_of, complete_by)
+    lists, last_event = served_evaluation.lists_to_score(t, events, as_of, config.horizons_days)
     stamp = first_row(lists.select("run_id", "generated_at"), catalog.GOLD_USER_CANDIDATES, "recpipe candidates")
     run_id, as_of = stamp.run_id, as_of_from_end(stamp.generated_at)
     end = as_of_end(as_of)
@@ -119,5 +116,5 @@ def evaluate_future(ctx: JobContext, config: FutureEvaluationConfig, as_of: date
     with stages.stage("parity"):  # recall across buyer segments, with intervals
         measures = ctx.config.responsible.measures
         parity = responsible.record_parity(t, ctx.settings, lists, events, run_id, as_of, measures)
-    summary = {**stages.summary(), "run_id": run_id, "as_of": str(as_of), "protocol": "future"}
-    return {**summary, "figures": figures, "parity": parity}
+    return {**stages.summary(), "run_id": run_id, "as_of": str(as_of), "protocol": "future", "figures": figures,
+            "parity": parity}  # fmt: skip

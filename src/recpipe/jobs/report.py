@@ -61,7 +61,9 @@ def segment_recall(ctx: JobContext) -> pd.DataFrame | None:
     """The recall-per-segment rows of the newest run evaluate measured parity for."""
     if not ctx.tables.exists(catalog.MONITORING_RESPONSIBLE_MEASURES):
         return None
-    rows = ctx.tables.read(catalog.MONITORING_RESPONSIBLE_MEASURES).where(F.col("measure") == responsible.SEGMENT_RECALL)
+    rows = ctx.tables.read(catalog.MONITORING_RESPONSIBLE_MEASURES).where(
+        F.col("measure") == responsible.SEGMENT_RECALL
+    )
     newest = rows.orderBy(F.col("as_of").desc(), F.col("run_id").desc()).select("run_id").first()
     return None if newest is None else to_pandas(rows.where(F.col("run_id") == newest.run_id))
 

@@ -214,15 +214,19 @@ def write_measures(tables: Tables, run_id: str, as_of: date, rows: pd.DataFrame,
     tables.replace_where(df, catalog.MONITORING_RESPONSIBLE_MEASURES, f"run_id = '{run_id}' AND dimension IN ({kinds})")
 
 
-def buyers_by_segment(tables: Tables, lists: DataFrame, events: DataFrame, as_of: date, config: MeasuresConfig):
+def buyers_by_segment(
+    lists: DataFrame, events: DataFrame, users: DataFrame, items: DataFrame, as_of: date, config: MeasuresConfig
+) -> pd.DataFrame:
     """One row per buyer of the ``parity_horizon_days`` after ``as_of``: ``user_id, targets, hits, recall`` (their
-    purchases in the first ``parity_k`` of the list served at ``as_of``) and their segment in every dimension."""
+    purchases in the first ``parity_k`` of the list served at ``as_of``) and their segment in every dimension, from
+    the events before the as-of's end (each event weighs 1)."""
     end = as_of_end(as_of)
     targets = events.transform(future_targets(end, (config.parity_horizon_days,), ("purchase",)))
     recall = list_measures.buyer_recall(lists, targets, config.parity_k)
-    daily = tables.read(catalog.SILVER_DAILY_INTERACTIONS).where(F.col("day") <= F.lit(as_of))
-    users, items = tables.read(catalog.SILVER_USERS), tables.read(catalog.SILVER_ITEMS)
-    segments = list_measures.user_segments(users, daily, items, end, config.new_user_days)
+    earlier = events.where(F.col("event_ts") < F.lit(end).cast("timestamp"))
+    engaged = earlier.select("user_id", "item_id", F.lit(1.0).alias("weighted"))
+    signed_up = users.where(F.col("signup_ts") < F.lit(end).cast("timestamp"))  # as evaluate: users at the as-of
+    segments = list_measures.user_segments(signed_up, engaged, items, end, config.new_user_days)
     return to_pandas(recall.join(segments, "user_id"))
 
 
@@ -235,9 +239,10 @@ def record_parity(
     as_of: date,
     config: MeasuresConfig,
 ) -> dict[str, float]:
-    """Recall across buyer segments of the run's lists, with intervals: monitoring.responsible_measures rows and
-    ``parity.*`` figures in the run record (and its MLflow run)."""
-    table = segment_parity(buyers_by_segment(tables, lists, events, as_of, config), config)
+    """Recall across buyer segments of the run's lists (users, listings and events from bronze), with intervals:
+    monitoring.responsible_measures rows and ``parity.*`` figures in the run record (and its MLflow run)."""
+    users, items = tables.read(catalog.BRONZE_USERS), tables.read(catalog.BRONZE_ITEMS)
+    table = segment_parity(buyers_by_segment(lists, events, users, items, as_of, config), config)
     write_measures(tables, run_id, as_of, table, SEGMENT_DIMENSIONS)
     figures = parity_figures(table)
     served_evaluation.record_figures(tables, settings, run_id, figures, field="responsible")

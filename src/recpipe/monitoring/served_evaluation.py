@@ -16,7 +16,7 @@ from recpipe.config import FutureEvaluationConfig, Settings
 from recpipe.errors import MissingInputError
 from recpipe.monitoring import runs
 from recpipe.run_day import as_of_from_end
-from recpipe.tables import Tables
+from recpipe.tables import Tables, one_row
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,16 @@ def lists_as_of(tables: Tables, as_of: date | None, complete_by: date | None) ->
             return lists
     wanted = f"as-of {as_of}" if as_of else f"a run whose horizons ended by {complete_by} (the last day with events)"
     raise MissingInputError(f"{name}: no version holds the lists of {wanted}: run the pipeline at that as-of first")
+
+
+def lists_to_score(
+    tables: Tables, events: DataFrame, as_of: date | None, horizons_days: Sequence[int]
+) -> tuple[DataFrame, datetime | None]:
+    """The lists of the run at ``as_of`` (default: the newest whose longest horizon has passed by the last day
+    with ``events``) and the time of the last event."""
+    last_event = one_row(events.agg(F.max("event_ts")))[0]
+    complete_by = last_event.date() - timedelta(days=max(horizons_days)) if last_event is not None else None
+    return lists_as_of(tables, as_of, complete_by), last_event
 
 
 def holdout_protocol(tables: Tables, config: FutureEvaluationConfig) -> bool:
