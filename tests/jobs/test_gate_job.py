@@ -205,10 +205,11 @@ def test_two_runs_make_two_records_with_known_depletion_and_the_report_shows_the
     output = write_report(W.context(spark, settings, "report"), limit=10, output=tmp_path / "health.html")["report"]
     page = Path(output).read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    # the latest run: list sources, lengths and scores (no model version with figures here: no families chart); over
-    # the two runs: coverage, depletion (from the second run), concentration and durations; the model-quality chart
-    # waits for a model version with metrics, and says so
-    assert len(images) == 3 + 4 and all(base64.b64decode(png).startswith(b"\x89PNG\r\n\x1a\n") for png in images)
+    # the latest run: who its lists expose, their diversity, list sources, lengths and scores (no model version with
+    # figures here: no families chart; no evaluated run: no parity chart); over the two runs: coverage, depletion
+    # (from the second run), concentration and durations; the model-quality chart waits for a model version with
+    # metrics, and says so
+    assert len(images) == 2 + 3 + 4 and all(base64.b64decode(png).startswith(b"\x89PNG\r\n\x1a\n") for png in images)
     assert "Model quality" in page and "no data yet" in page
     cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(<td>.*?)</tr>", page)]
     columns = [c for c, _ in TABLE_COLUMNS]

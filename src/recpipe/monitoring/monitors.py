@@ -139,16 +139,18 @@ def listing_drift(items: DataFrame, as_of: date, config: MonitorConfig) -> Check
     window = items.where(
         (created >= F.lit(end - timedelta(days=1 + config.drift_days))) & (created < F.lit(end - timedelta(days=1)))
     )
-    band = F.floor(F.log2(F.greatest(F.col("price"), F.lit(1.0)))).cast("string").alias("price_band")
-    worst: tuple[float, str] | None = None
-    for name, column in (("category", F.col("category")), ("condition", F.col("condition")), ("price_band", band)):
-        expected, actual = _counts(window, column), _counts(day, column)
-        if expected.empty or actual.empty:
-            return None
-        psi = population_stability(expected, actual)
-        worst = max(worst or (psi, name), (psi, name))
-    assert worst is not None
-    return Check("listing_drift", worst[0], high=config.max_psi, detail=f"largest on {worst[1]}")
+    band = F.floor(F.log2(F.greatest(F.col("price"), F.lit(1.0)))).cast("string")
+    attributes = (("category", F.col("category")), ("condition", F.col("condition")), ("price_band", band))
+    pairs = [(name, _counts(window, column), _counts(day, column)) for name, column in attributes]
+    return _largest_shift("listing_drift", pairs, config)
+
+
+def _largest_shift(check: str, pairs: list[tuple[str, pd.Series, pd.Series]], config: MonitorConfig) -> Check | None:
+    """The largest PSI over ``(name, expected counts, actual counts)``; None when a side has no rows."""
+    if any(expected.empty or actual.empty for _, expected, actual in pairs):
+        return None
+    psi, name = max((population_stability(expected, actual), name) for name, expected, actual in pairs)
+    return Check(check, psi, high=config.max_psi, detail=f"largest on {name}")
 
 
 def activity_drift(events: DataFrame, as_of: date, config: MonitorConfig) -> Check | None:
@@ -166,14 +168,11 @@ def activity_drift(events: DataFrame, as_of: date, config: MonitorConfig) -> Che
         .when(F.col("count") <= 10, "4-10")
         .otherwise("11+")
     )
-    pairs = (
+    pairs = [
         ("event_type", _counts(window, F.col("event_type")), _counts(day, F.col("event_type"))),
         ("events_per_user", _counts(per_user(window), bucket), _counts(per_user(day), bucket)),
-    )
-    if any(expected.empty or actual.empty for _, expected, actual in pairs):
-        return None
-    psi, name = max((population_stability(expected, actual), name) for name, expected, actual in pairs)
-    return Check("activity_drift", psi, high=config.max_psi, detail=f"largest on {name}")
+    ]
+    return _largest_shift("activity_drift", pairs, config)
 
 
 def _counts(df: DataFrame, column) -> pd.Series:
