@@ -103,19 +103,24 @@ def list_diversity(entries: DataFrame, listings: DataFrame, vectors: DataFrame |
 
 def vector_diversity(entries: DataFrame, vectors: DataFrame) -> DataFrame:
     """``user_id, vector_diversity``: 1 - mean pairwise cosine of the list's listing vectors, from the sum of the
-    unit vectors u: the pairs' cosines add up to |sum u|^2 - n."""
-    norm = F.sqrt(F.aggregate("factors", F.lit(0.0), lambda acc, x: acc + x * x))
-    unit = vectors.where(norm > 0).select("item_id", F.transform("factors", lambda x: x / norm).alias("u"))
-    listed = (
-        entries.join(unit, "item_id")
-        .groupBy("user_id")
-        .agg(F.count(F.lit(1)).alias("_n"), F.collect_list("u").alias("_us"))
+    unit vectors u: the pairs' cosines add up to |sum u|^2 - n (summed per dimension: no pair is formed)."""
+    norms = vectors.withColumn("_norm", F.sqrt(F.aggregate("factors", F.lit(0.0), lambda acc, x: acc + x * x)))
+    unit = norms.where(F.col("_norm") > 0).select(
+        "item_id", F.transform("factors", lambda x: x / F.col("_norm")).alias("u")
     )
-    zero = F.transform(F.col("_us")[0], lambda _: F.lit(0.0))
-    total = F.aggregate("_us", zero, lambda acc, u: F.zip_with(acc, u, lambda a, b: a + b))
-    squared = F.aggregate(total, F.lit(0.0), lambda acc, x: acc + x * x)
+    listed = entries.select("user_id", "item_id").join(unit, "item_id")
+    counts = listed.groupBy("user_id").agg(F.count(F.lit(1)).alias("_n"))
+    sums = (
+        listed.select("user_id", F.posexplode("u").alias("_dim", "_v"))
+        .groupBy("user_id", "_dim")
+        .agg(F.sum("_v").alias("_s"))
+        .groupBy("user_id")
+        .agg(F.sum(F.col("_s") * F.col("_s")).alias("_squared"))
+    )
     n = F.col("_n")
-    return listed.select("user_id", F.when(n > 1, 1 - (squared - n) / (n * (n - 1))).alias("vector_diversity"))
+    return counts.join(sums, "user_id").select(
+        "user_id", F.when(n > 1, 1 - (F.col("_squared") - n) / (n * (n - 1))).alias("vector_diversity")
+    )
 
 
 def novelty(entries: DataFrame, interactions: DataFrame) -> DataFrame:
