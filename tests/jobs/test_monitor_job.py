@@ -92,11 +92,12 @@ def test_a_collapse_of_event_volume_alerts_posts_and_fails_the_task(spark, setti
     assert summary["checks"] == 3  # volume, personal share, activity drift (no listing was created: no drift)
 
 
-def test_a_non_blocking_breach_alerts_without_failing(spark, settings):
-    ctx = JobContext.for_settings("monitor", settings, spark, AS_OF)
-    write_world(ctx, as_of_events=100)
+def test_a_non_blocking_breach_alerts_without_failing_to_the_webhook_of_the_settings(spark, settings):
     with Receiver() as receiver:
-        summary = monitor(ctx, MonitorConfig(min_personal_share=0.9), "publish", receiver.url)
+        where = settings.model_copy(update={"alert_webhook_url": receiver.url})  # RECPIPE_ALERT_WEBHOOK_URL
+        ctx = JobContext.for_settings("monitor", where, spark, AS_OF)
+        write_world(ctx, as_of_events=100)
+        summary = monitor(ctx, MonitorConfig(min_personal_share=0.9), "publish")
     assert summary["breached"] == ["personal_share"]  # 5 of 6 lists personal
     assert receiver.received[0]["alerts"][0]["observed"] == pytest.approx(5 / 6)
 

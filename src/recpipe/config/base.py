@@ -13,7 +13,7 @@ from recpipe.strict import StrictModel
 
 PLATFORM_START = date(2020, 1, 1)  # the marketplace opened: no bronze timestamp is earlier (validation, generator)
 # Values of these fields may carry credentials and are never echoed in errors.
-SECRET_FIELDS = frozenset({"redis_url", "mlflow_tracking_uri"})
+SECRET_FIELDS = frozenset({"redis_url", "mlflow_tracking_uri", "alert_webhook_url"})
 
 
 class ConfigError(RecpipeError, ValueError):

@@ -75,7 +75,6 @@ class MonitorConfig(StrictModel):
     blocking: tuple[str, ...] = Field(
         default=("event_volume",), description="checks whose breach fails the task (exit 2)"
     )
-    webhook_url: str | None = Field(default=None, description="posts breaches as JSON (Slack-compatible `text`)")
 
     @field_validator("blocking")
     @classmethod

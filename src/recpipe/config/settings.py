@@ -43,6 +43,9 @@ class Settings(StrictModel):
     redis_secret_scope: str | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_experiment: str = "recpipe"
+    alert_webhook_url: str | None = Field(
+        default=None, description="where recpipe monitor posts breaches (a Slack or any JSON webhook; a secret)"
+    )
     artifact_root: Path | None = Field(
         default=None,
         description="reports and validation results; default <data_dir> locally, a Unity Catalog volume on databricks",

@@ -27,8 +27,8 @@ listings' category, condition and price band and of user activity against the tr
 stability indices) and after evaluate; both also check the latest run records (depletion of the lists published
 before, seller exposure Gini, share of live sellers exposed, the worst buyer segment's recall against the best,
 recall@100 of purchases against the trailing runs). Thresholds: responsible.monitor. Breaches go to
-monitoring.alerts and, with --webhook (or responsible.monitor.webhook_url), one JSON message is posted (Slack
-`text` plus the alerts). A breached `blocking` check exits 2 so the task, and the job, fail."""
+monitoring.alerts and, with --webhook (or $RECPIPE_ALERT_WEBHOOK_URL), one JSON message is posted (Slack `text`
+plus the alerts). A breached `blocking` check exits 2 so the task, and the job, fail."""
 
 
 class MonitorBreach(RecpipeError):
@@ -70,7 +70,7 @@ def monitor(ctx: JobContext, config: MonitorConfig, stage: str, webhook: str | N
         monitors.write_alerts(t, rows, as_of, stage)
         stages.count(catalog.MONITORING_ALERTS, len(rows))
 
-    url = webhook or config.webhook_url
+    url = webhook or ctx.settings.alert_webhook_url
     posted = None
     if rows and url:
         payload = monitors.message(checks, as_of, stage, config.blocking)
