@@ -103,15 +103,16 @@ def list_diversity(entries: DataFrame, listings: DataFrame, vectors: DataFrame |
 
 def vector_diversity(entries: DataFrame, vectors: DataFrame) -> DataFrame:
     """``user_id, vector_diversity``: 1 - mean pairwise cosine of the list's listing vectors, from the sum of the
-    unit vectors u: the pairs' cosines add up to |sum u|^2 - n (summed per dimension: no pair is formed)."""
-    norms = vectors.withColumn("_norm", F.sqrt(F.aggregate("factors", F.lit(0.0), lambda acc, x: acc + x * x)))
-    unit = norms.where(F.col("_norm") > 0).select(
-        "item_id", F.transform("factors", lambda x: x / F.col("_norm")).alias("u")
-    )
-    listed = entries.select("user_id", "item_id").join(unit, "item_id")
-    counts = listed.groupBy("user_id").agg(F.count(F.lit(1)).alias("_n"))
+    unit vectors u: the pairs' cosines add up to |sum u|^2 - n (summed per dimension: no pair is formed; plain
+    aggregations, no per-element lambdas, which Spark evaluates interpreted)."""
+    elements = vectors.select("item_id", F.posexplode("factors").alias("_dim", "_x"))
+    norms = elements.groupBy("item_id").agg(F.sqrt(F.sum(F.col("_x") * F.col("_x"))).alias("_norm"))
+    norms = norms.where(F.col("_norm") > 0)
+    unit = elements.join(norms, "item_id").select("item_id", "_dim", (F.col("_x") / F.col("_norm")).alias("_v"))
+    shown = entries.select("user_id", "item_id")
+    counts = shown.join(norms, "item_id").groupBy("user_id").agg(F.count(F.lit(1)).alias("_n"))
     sums = (
-        listed.select("user_id", F.posexplode("u").alias("_dim", "_v"))
+        shown.join(unit, "item_id")
         .groupBy("user_id", "_dim")
         .agg(F.sum("_v").alias("_s"))
         .groupBy("user_id")
