@@ -44,7 +44,6 @@ SETTINGS = {  # name -> knobs; the first is what ships
     "shipped (no re-ranking)": RerankConfig(),
     "seller discount 0.2": RerankConfig(seller_discount=0.2),
     "new-seller floor 0.2": RerankConfig(new_seller_share=0.2),
-    "diversity 0.2": RerankConfig(diversity_weight=0.2),
     "discount 0.1 + floor 0.2 + diversity 0.1": RerankConfig(
         seller_discount=0.1, new_seller_share=0.2, diversity_weight=0.1
     ),

@@ -32,7 +32,9 @@ class MeasuresConfig(StrictModel):
 
     exposure_depth: int = Field(default=20, gt=0, description="list positions exposure is measured over")
     diversity_depth: int = Field(default=10, gt=0, description="list positions diversity is measured over")
-    new_seller_days: int = Field(default=30, gt=0, description="a seller whose first listing is this recent is new")
+    new_seller_days: int = Field(
+        default=7, gt=0, description="a seller whose first listing is this recent is new (items sell within days)"
+    )
     fresh_listing_hours: int = Field(default=24, gt=0, description="a listing this young at the as-of is fresh")
     new_user_days: int = Field(default=30, gt=0, description="segment tenure: signed up this recently is 'new'")
     parity_k: int = Field(default=100, gt=0, description="recall depth compared across user segments")
