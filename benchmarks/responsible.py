@@ -146,7 +146,7 @@ def main() -> None:
     print("\nworst / best segment recall@100 (95% bootstrap intervals), every setting's run:")
     for row in parity.itertuples(index=False):
         print(
-            f"  {row.run_id:<24} {row.dimension:<12} {row.segment:<22} {row.value:.2f} [{row.low:.2f}, {row.high:.2f}] ({row.users:,} buyers)"
+            f"  {RUN_IDS[row.run_id]:<44} {row.dimension:<12} {row.segment:<22} {row.value:.2f} [{row.low:.2f}, {row.high:.2f}] ({row.users:,} buyers)"
         )
     path = root / "responsible_tradeoff.png"
     chart(results, path)

@@ -73,10 +73,11 @@ class ListGateConfig(StrictModel):
     max_coverage_change: float = Field(default=0.5, ge=0, description="relative change of catalog coverage")
     max_score_shift: float = Field(default=0.5, ge=0, description="relative change of the median top-N personal score")
     max_seller_exposure_share: float = Field(
-        default=0.05,
+        default=0.2,
         ge=0,
         le=1,
-        description="one seller's share of the position-weighted exposure of all lists (responsible.measures)",
+        description="one seller's share of the position-weighted exposure of all lists (responsible.measures): "
+        "lists that open with the same seller for everyone reach 0.3; tighten it to the marketplace's size",
     )
 
     @model_validator(mode="after")
