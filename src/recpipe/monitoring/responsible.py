@@ -87,6 +87,7 @@ def measure_lists(inputs: ServedInputs, config: MeasuresConfig) -> dict[str, flo
     shown = list_measures.item_exposure(entries.join(live.select("item_id"), "item_id"))
     items = to_pandas(shown.select("exposure"))["exposure"].to_numpy()
     catalog_size = live.count()
+    every_listing = np.concatenate([items, np.zeros(max(0, catalog_size - len(items)))])  # unshown listings: 0
     new = list_measures.new_sellers(inputs.items, inputs.end, config.new_seller_days)
     shares = one_row(list_measures.exposure_shares(entries, live, new, inputs.end, config.fresh_listing_hours))
     top = entries.where(F.col("position") < config.diversity_depth)
@@ -112,10 +113,8 @@ def measure_lists(inputs: ServedInputs, config: MeasuresConfig) -> dict[str, flo
         "sellers_exposed": float((sellers > 0).mean()) if len(sellers) else 0.0,
         "new_seller_exposure_share": float(shares["new_seller_exposure_share"] or 0.0),
         "fresh_listing_exposure_share": float(shares["fresh_listing_exposure_share"] or 0.0),
-        "item_gini": gini(np.concatenate([items, np.zeros(max(0, catalog_size - len(items)))])),
-        "top_items_exposure_share": top_share(
-            np.concatenate([items, np.zeros(max(0, catalog_size - len(items)))]), 0.01
-        ),
+        "item_gini": gini(every_listing),
+        "top_items_exposure_share": top_share(every_listing, 0.01),
         "catalog_coverage": float(len(items) / catalog_size) if catalog_size else 0.0,
         "distributional_coverage": normalized_entropy(items, catalog_size),
     }
