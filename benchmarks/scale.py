@@ -182,6 +182,33 @@ def count_collects(dataframe_class: type, collected: Collected) -> None:
             setattr(dataframe_class, name, wrap(getattr(dataframe_class, name)))
 
 
+# ---- Spark jobs per task and per stage: a job group each
+
+
+STAGE_GROUPS: dict[str, list[str]] = {}  # task -> its stages that ran, in order
+
+
+def group_jobs_by_stage(spark: Any) -> None:
+    """Each job stage (``StageLog.stage``) runs its Spark jobs in the group ``<task>/<stage>``."""
+    from recpipe.progress import StageLog
+
+    plain = StageLog.stage
+
+    @contextmanager
+    def grouped(self: StageLog, name: str) -> Iterator[None]:
+        task = spark.sparkContext.getLocalProperty("spark.jobGroup.id") or self.job
+        task = task.split("/")[0]
+        STAGE_GROUPS.setdefault(task, []).append(name)
+        spark.sparkContext.setJobGroup(f"{task}/{name}", name)
+        try:
+            with plain(self, name):
+                yield
+        finally:
+            spark.sparkContext.setJobGroup(task, task)
+
+    StageLog.stage = grouped  # type: ignore[method-assign]
+
+
 # ---- one size
 
 
@@ -198,6 +225,7 @@ class TaskMeasure:
     collected_rows: int = 0
     collected_mb: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)
+    stage_jobs: dict[str, int] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
 
 
@@ -230,7 +258,9 @@ def measured(task: str, data_dir: Path, spark: Any, collected: Collected) -> Ite
             "jvm": round(sum(resident_mb(p, "VmHWM") for p in after["jvm"])),
             "python_workers": round(sampler.peak_mb),
         }
-        measure.spark_jobs = len(spark.sparkContext.statusTracker().getJobIdsForGroup(task))
+        tracker = spark.sparkContext.statusTracker()
+        measure.stage_jobs = {s: len(tracker.getJobIdsForGroup(f"{task}/{s}")) for s in STAGE_GROUPS.pop(task, [])}
+        measure.spark_jobs = len(tracker.getJobIdsForGroup(task)) + sum(measure.stage_jobs.values())
         measure.delta_commits = delta_commits(data_dir) - commits_before
         measure.collected_rows = collected.rows - rows_before
         measure.collected_mb = round((collected.bytes - bytes_before) / MB, 1)
@@ -245,6 +275,8 @@ def run_size(users: int, root: Path, driver_memory: str) -> None:
     os.environ.update(
         RECPIPE_DATA_DIR=str(data_dir),
         RECPIPE_SPARK_DRIVER_MEMORY=driver_memory,
+        # Every job's status is kept for counting (the default keeps the last 1,000)
+        RECPIPE_SPARK_CONF=json.dumps({"spark.ui.retainedJobs": "1000000", "spark.ui.retainedStages": "1000000"}),
     )
     from recpipe import dag
     from recpipe.commands import load_job, parse_args
@@ -254,11 +286,10 @@ def run_size(users: int, root: Path, driver_memory: str) -> None:
     from recpipe.spark import get_spark
 
     configure_logging()
-    # Every job's status is kept for counting (the default keeps the last 1,000); the tasks get this session
-    retained = {"spark.ui.retainedJobs": "1000000", "spark.ui.retainedStages": "1000000"}
-    spark = get_spark(load_settings().model_copy(update={"spark_conf": retained}))
+    spark = get_spark(load_settings())
     collected = Collected()
     count_collects(type(spark.range(1)), collected)
+    group_jobs_by_stage(spark)
     sizes = (f"--users={users}", f"--items={int(users * LISTINGS_PER_USER)}", f"--events={users * EVENTS_PER_USER}")
     tasks = [dag.Task("generate", ("generate", *sizes)), *dag.pipeline_tasks(dag.pipeline_job())]
     results: dict[str, Any] = {"users": users, "driver_memory": driver_memory, "cores": os.cpu_count(), "tasks": []}
@@ -359,7 +390,8 @@ def print_table(results: list[dict[str, Any]], min_seconds: float = 5.0) -> None
             pairs = [(s, t) for s, t in zip(sizes, seconds) if t is not None]
             b = growth_exponent([s for s, _ in pairs], [t for _, t in pairs])
             cells = "".join(f"{t:>12.1f}" if t is not None else f"{'-':>12}" for t in seconds)
-            print(f"  {task + '/' + stage:<44}{cells}{(f'{b:.2f}' if b is not None else '-'):>7}")
+            jobs = by_task[-1].get(task, {}).get("stage_jobs", {}).get(stage, "-")
+            print(f"  {task + '/' + stage:<44}{cells}{(f'{b:.2f}' if b is not None else '-'):>7}  {jobs} Spark jobs")
 
 
 def main() -> None:

@@ -90,6 +90,13 @@ def test_bad_settings_name_the_variable_and_hide_secrets():
     with pytest.raises(ConfigError) as err:
         load_settings(environ={"RECPIPE_PLATFORM": "cloud", "REDIS_URL": "redis://:hunter2@h:1"})
     assert "hunter2" not in str(err.value) and "RECPIPE_PLATFORM" in str(err.value)
+    with pytest.raises(ConfigError, match="environment RECPIPE_SPARK_CONF: field 'spark_conf': .*JSON object"):
+        load_settings(environ={"RECPIPE_SPARK_CONF": "spark.ui.retainedJobs=10"})
+
+
+def test_spark_configuration_comes_from_the_environment_as_a_json_object():
+    settings = load_settings(environ={"RECPIPE_SPARK_CONF": '{"spark.ui.retainedJobs": "100000"}'})
+    assert settings.spark_conf == {"spark.ui.retainedJobs": "100000"}
 
 
 @pytest.mark.parametrize(

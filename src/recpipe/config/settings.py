@@ -6,12 +6,13 @@ sets them from its variables on every job cluster), so where a run reads and wri
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from recpipe.config.base import StrictModel
 
@@ -54,8 +55,21 @@ class Settings(StrictModel):
     spark_driver_memory: str = "4g"
     shuffle_partitions: int = Field(default=8, gt=0)
     spark_conf: dict[str, str] = Field(
-        default_factory=dict, description="more Spark configuration of local sessions (a cluster has its own)"
+        default_factory=dict,
+        description="more Spark configuration of local sessions (a cluster has its own); in the environment a JSON "
+        'object: RECPIPE_SPARK_CONF=\'{"spark.sql.shuffle.partitions": "16"}\'',
     )
+
+    @field_validator("spark_conf", mode="before")
+    @classmethod
+    def _json_object(cls, value: object) -> object:
+        """An environment variable is a string: a JSON object there."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"expected a JSON object of Spark settings ({exc.msg})") from None
+        return value
 
     @model_validator(mode="after")
     def _databricks_needs_a_catalog(self) -> Settings:
