@@ -275,8 +275,14 @@ def run_size(users: int, root: Path, driver_memory: str) -> None:
     os.environ.update(
         RECPIPE_DATA_DIR=str(data_dir),
         RECPIPE_SPARK_DRIVER_MEMORY=driver_memory,
-        # Every job's status is kept for counting (the default keeps the last 1,000)
-        RECPIPE_SPARK_CONF=json.dumps({"spark.ui.retainedJobs": "1000000", "spark.ui.retainedStages": "1000000"}),
+        # Every job's status is kept for counting (the default keeps the last 1,000), next to the caller's settings
+        RECPIPE_SPARK_CONF=json.dumps(
+            {
+                **json.loads(os.environ.get("RECPIPE_SPARK_CONF") or "{}"),
+                "spark.ui.retainedJobs": "1000000",
+                "spark.ui.retainedStages": "1000000",
+            }
+        ),
     )
     from recpipe import dag
     from recpipe.commands import load_job, parse_args
