@@ -146,7 +146,8 @@ while running:
 
 @pytest.mark.slow
 def test_every_module_imports_on_its_own(tmp_path):
-    """Each module in a fresh interpreter: an import that only works after another module was imported fails."""
+    """Each module in its own interpreter, forked before any recpipe import: an import that only works after another
+    module was imported fails."""
     modules = sorted(import_graph())
     # A script file, not `python -c`: under -c pyspark.sql.connect (which Great Expectations imports) takes the
     # interpreter for a doctest run and exits 0 on the spot when grpc is absent, which would pass every module
