@@ -150,8 +150,9 @@ class Collected:
 
 
 def count_collects(dataframe_class: type, collected: Collected) -> None:
-    """Count rows and bytes every collect/toPandas/toArrow brings to the driver (outermost call only: toPandas
-    may collect through the others)."""
+    """Count the rows every collect/toPandas/toArrow brings to the driver, and the bytes of the pandas and Arrow
+    results (collect's Row objects count in rows only); outermost call only: toPandas may collect through the
+    others."""
     depth = threading.local()
 
     def sized(result: Any) -> tuple[int, int]:
@@ -238,7 +239,7 @@ def measured(task: str, data_dir: Path, spark: Any, collected: Collected) -> Ite
     """Measure the task run inside; the figures are filled in even when it fails."""
     measure = TaskMeasure(task)
     groups = process_groups()
-    for pid in (pid for pids in groups.values() for pid in pids):
+    for pid in groups["driver_python"] + groups["jvm"]:  # the workers' peak is sampled, not read from the kernel
         reset_peak(pid)
     cpu_before = {g: sum(map(cpu_seconds, groups[g])) for g in ("driver_python", "jvm")}
     commits_before, rows_before, bytes_before = delta_commits(data_dir), collected.rows, collected.bytes
@@ -297,7 +298,7 @@ def run_size(users: int, root: Path, driver_memory: str) -> None:
     count_collects(type(spark.range(1)), collected)
     group_jobs_by_stage(spark)
     sizes = (f"--users={users}", f"--items={int(users * LISTINGS_PER_USER)}", f"--events={users * EVENTS_PER_USER}")
-    tasks = [dag.Task("generate", ("generate", *sizes)), *dag.pipeline_tasks(dag.pipeline_job())]
+    tasks = dag.generating_first(dag.pipeline_tasks(dag.pipeline_job()), sizes)
     results: dict[str, Any] = {"users": users, "driver_memory": driver_memory, "cores": os.cpu_count(), "tasks": []}
     redis_server = RedisProcess(workdir / "redis").start()
     os.environ["RECPIPE_REDIS_URL"] = redis_server.url
@@ -343,6 +344,10 @@ def growth_exponent(sizes: list[float], seconds: list[float]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else None
 
 
+def exponent_cell(b: float | None) -> str:
+    return f"{b:>7.2f}" if b is not None else f"{'-':>7}"  # one size fits no exponent
+
+
 def load_results(root: Path) -> list[dict[str, Any]]:
     found = [json.loads(p.read_text()) for p in root.glob(f"*/{RESULTS}")]
     return sorted(found, key=lambda r: r["users"])
@@ -378,14 +383,12 @@ def print_table(results: list[dict[str, Any]], min_seconds: float = 5.0) -> None
         cells = "".join(f"{w:>12.0f}" if w is not None else f"{'-':>12}" for w in walls)
         status = "" if last["status"] == "ok" else f"  {last['status']}: {last['detail'][:60]}"
         print(
-            f"{task:<13}{cells}{(f'{b:.2f}' if b is not None else '-'):>7}   cpu {cpu}; peak {mem} MB; "
+            f"{task:<13}{cells}{exponent_cell(b)}   cpu {cpu}; peak {mem} MB; "
             f"{last['spark_jobs']} jobs, {last['delta_commits']} commits, "
             f"{last['collected_rows']:,} rows / {last['collected_mb']:,.0f} MB collected{status}"
         )
         totals = [t + (w or 0.0) for t, w in zip(totals, walls)]
-    print(
-        f"{'all tasks':<13}" + "".join(f"{t:>12.0f}" for t in totals) + f"{growth_exponent(sizes, totals) or 0:>7.2f}"
-    )
+    print(f"{'all tasks':<13}" + "".join(f"{t:>12.0f}" for t in totals) + exponent_cell(growth_exponent(sizes, totals)))
     print(f"\nstages over {min_seconds:.0f} s at the largest size (seconds per size, growth exponent):")
     for task in tasks:
         stage_names = list(dict.fromkeys(s for bt in by_task for s in bt.get(task, {}).get("stages", {})))
@@ -397,7 +400,7 @@ def print_table(results: list[dict[str, Any]], min_seconds: float = 5.0) -> None
             b = growth_exponent([s for s, _ in pairs], [t for _, t in pairs])
             cells = "".join(f"{t:>12.1f}" if t is not None else f"{'-':>12}" for t in seconds)
             jobs = by_task[-1].get(task, {}).get("stage_jobs", {}).get(stage, "-")
-            print(f"  {task + '/' + stage:<44}{cells}{(f'{b:.2f}' if b is not None else '-'):>7}  {jobs} Spark jobs")
+            print(f"  {task + '/' + stage:<44}{cells}{exponent_cell(b)}  {jobs} Spark jobs")
 
 
 def main() -> None:

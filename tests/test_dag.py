@@ -3,7 +3,15 @@ wheel run's data)."""
 
 import pytest
 
-from recpipe.dag import Task, TaskGraphError, check_run_overrides, pipeline_tasks, resolve_parameters
+from recpipe.dag import (
+    Task,
+    TaskGraphError,
+    check_run_overrides,
+    generating_first,
+    pipeline_job,
+    pipeline_tasks,
+    resolve_parameters,
+)
 from recpipe.errors import RecpipeError
 
 
@@ -36,3 +44,10 @@ def test_run_overrides_name_a_section_of_the_run_config():
         check_run_overrides(["factors=8"])
     with pytest.raises(RecpipeError, match="expected SECTION.FIELD=VALUE"):
         check_run_overrides(["trian.als.factors=8"])
+
+
+def test_the_graph_on_generated_data_starts_with_generate_and_keeps_the_jobs_tasks():
+    tasks = pipeline_tasks(pipeline_job())
+    graph = generating_first(tasks, ["--users=10", "--replace"])
+    assert graph[0] == Task("generate", ("generate", "--users=10", "--replace"))
+    assert graph[1:] == tasks

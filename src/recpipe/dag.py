@@ -74,6 +74,12 @@ def pipeline_tasks(job: Mapping[str, Any]) -> list[Task]:
     return tasks
 
 
+def generating_first(tasks: list[Task], flags: Sequence[str] = ()) -> list[Task]:
+    """The graph on generated data: `recpipe generate` with ``flags``, then ``tasks`` (locally; upstream on a
+    cluster)."""
+    return [Task("generate", ("generate", *flags)), *tasks]
+
+
 def resolve_parameters(parameters: Sequence[str], job_parameters: Mapping[str, str | None]) -> list[str]:
     """Replace ``{{job.parameters.NAME}}``; a flag whose value is an unset job parameter is left out with it."""
     resolved: list[str] = []

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     with environment({"RECPIPE_REDIS_URL": redis_url, **conf_environment}):
         if args.generate or not _bronze_exists():
             sizes = [f"--{k}={v}" for k, v in (("users", args.users), ("items", args.items)) if v]
-            tasks = [dag.Task("generate", ("generate", *sizes, *(["--replace"] if args.generate else []))), *tasks]
+            tasks = dag.generating_first(tasks, [*sizes, *(["--replace"] if args.generate else [])])
         elif args.users or args.items:
             raise RecpipeError("recpipe run: bronze tables exist and are kept; --users/--items apply with --generate")
         flags = ["--verbose"] if args.verbose else []
