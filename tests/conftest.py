@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,12 @@ from recpipe.spark import get_spark
 from recpipe.tables import Tables
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# pytest-xdist's workers run from `python -c`: a __main__ with neither __spec__ nor __file__, which
+# pyspark.sql.connect (imported by Great Expectations) takes for a doctest run, and exits 0 from when grpc is absent.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 
 # The modules that run the whole graph take minutes each; the suite runs modules on parallel workers
