@@ -211,7 +211,10 @@ def test_tune_records_best_parameters_that_training_uses_and_searches_again_only
     )
     # a week has not passed: the task-graph run skips the search; --force searches
     assert "skipped" in tune(ctx, config, CONFIG) and tuning.latest(ctx.tables, date(2026, 10, 10)) == recorded
-    assert "skipped" not in tune(ctx, config, CONFIG, force=True)
+    # on half the users (tune.user_share): the search runs on fewer users' rows
+    searched = tune(ctx, config.model_copy(update={"user_share": 0.5}), CONFIG, force=True)
+    assert "skipped" not in searched
+    assert 0 < searched["rows"]["users searched on"] < summary["rows"]["users searched on"] == N_USERS
 
 
 def test_champion_and_challenger_are_scored_on_one_split(ctx):

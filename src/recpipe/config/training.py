@@ -140,3 +140,10 @@ class TuneConfig(StrictModel):
     every_days: int = Field(
         default=7, ge=0, description="search again only when the last tuning is this many days old (0: always)"
     )
+    user_share: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="search on this share of the users (seeded by user id; the split's both sides): the search's "
+        "cost falls with it, train still fits on every user",
+    )

@@ -50,20 +50,24 @@ def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: 
     with ctx.stages.stage("load"):
         rules = ctx.config.candidates
         data = load_training_data(ctx, holdout_days=train_config.evaluation.holdout_days)
+        data = data.user_sample(config.user_share, config.seed)
+        ctx.stages.count("users searched on", data.interactions["user_idx"].nunique())
     tracking.configure(ctx.settings)
     grid = {k: getattr(config, k) for k in ("factors", "regularization", "alpha", "iterations", "weighting")}
     candidates = sample_grid(grid, config.trials, config.seed)
     metric = train_config.promotion.metric
     results = []
     with mlflow.start_run(run_name="tune") as parent, ctx.stages.stage("search"):
-        mlflow.log_params({"seed": config.seed, "trials": len(candidates), "metric": metric})
+        mlflow.log_params(
+            {"seed": config.seed, "trials": len(candidates), "metric": metric, "user_share": config.user_share}
+        )
         for i, params in enumerate(candidates):
             als = train_config.als.model_copy(update=params)
             with mlflow.start_run(run_name=f"trial-{i}", nested=True):
                 mlflow.log_params({f"als.{k}": v for k, v in als.model_dump().items()})
                 evaluation = evaluate_on_time_split(
                     data,
-                    {"als": partial(_trial_als, als, config.seed)},
+                    {"als": partial(trial_als, als, config.seed)},
                     train_config.evaluation,
                     baselines=False,
                     max_per_seller=rules.max_per_seller,
@@ -91,6 +95,6 @@ def tune(ctx: JobContext, config: TuneConfig, train_config: TrainConfig, force: 
     }
 
 
-def _trial_als(als: ALSConfig, seed: int, at: object) -> Recommender:
+def trial_als(als: ALSConfig, seed: int, at: object) -> Recommender:
     """A trial's model factory: ALS with the trial's parameters, whatever the split time."""
     return build_als(als, seed)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recpipe.data.hashing import Draws
 from recpipe.models.features import FeatureEncoder, listing_features
 from recpipe.models.freshness import age_prior, inventory_ages, naive_utc
 from recpipe.models.matrix import to_csr
@@ -59,6 +60,23 @@ class TrainingData:
         if key not in self._derived:
             self._derived[key] = compute()
         return self._derived[key]
+
+    def user_sample(self, share: float, seed: int) -> TrainingData:
+        """The same data with the rows of a seeded ``share`` of the users only (interactions, the split's both
+        sides, own listings). The indices stay, so a model fitted on it still covers every user and listing; a user
+        is kept when a hash of its id falls under ``share``, so the same users are kept on any machine."""
+        if share >= 1.0:
+            return self
+        kept = Draws(seed).uniform("user sample", self.user_ids) < share
+
+        def of_kept(rows: pd.DataFrame) -> pd.DataFrame:
+            return rows[kept[rows["user_idx"].to_numpy(np.int64)]].reset_index(drop=True)
+
+        split = self.split
+        if split is not None:
+            split = replace(split, train=of_kept(split.train), test=of_kept(split.test))
+        own = None if self.own_listings is None else of_kept(self.own_listings)
+        return replace(self, interactions=of_kept(self.interactions), own_listings=own, split=split, _derived={})
 
     @property
     def n_users(self) -> int:
