@@ -372,7 +372,6 @@ def print_table(results: list[dict[str, Any]], min_seconds: float = 5.0) -> None
     print("\nwall seconds per task, growth exponent b, and at the largest size: CPU s (driver Python / JVM / "
           "Python workers), peak MB (same), Spark jobs, Delta commits, rows collected to the driver")  # fmt: skip
     print(header)
-    totals = [0.0] * len(results)
     for task in tasks:
         walls = [by_task[i].get(task, {}).get("wall_s") for i in range(len(results))]
         measured_walls = [(s, w) for s, w in zip(sizes, walls) if w is not None]
@@ -387,8 +386,12 @@ def print_table(results: list[dict[str, Any]], min_seconds: float = 5.0) -> None
             f"{last['spark_jobs']} jobs, {last['delta_commits']} commits, "
             f"{last['collected_rows']:,} rows / {last['collected_mb']:,.0f} MB collected{status}"
         )
-        totals = [t + (w or 0.0) for t, w in zip(totals, walls)]
-    print(f"{'all tasks':<13}" + "".join(f"{t:>12.0f}" for t in totals) + exponent_cell(growth_exponent(sizes, totals)))
+    common = [task for task in tasks if all(task in bt for bt in by_task)]  # a size may have stopped early
+    totals = [sum(bt[task]["wall_s"] for task in common) for bt in by_task]
+    label = "all tasks" if len(common) == len(tasks) else "common tasks"
+    print(f"{label:<13}" + "".join(f"{t:>12.0f}" for t in totals) + exponent_cell(growth_exponent(sizes, totals)))
+    if label != "all tasks":
+        print(f"  (the sum of the tasks every size measured: {', '.join(common)})")
     print(f"\nstages over {min_seconds:.0f} s at the largest size (seconds per size, growth exponent):")
     for task in tasks:
         stage_names = list(dict.fromkeys(s for bt in by_task for s in bt.get(task, {}).get("stages", {})))
