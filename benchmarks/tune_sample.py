@@ -6,7 +6,11 @@ Generates the default world at --users (listings users / 2; not timed) and build
 interactions`, then runs the tune job once per share (its own function, the shipped grid and trials, --force).
 Each share's best parameters are then scored the same way: ALS fitted with them on every user's rows of train's
 time split, target recall on the held-out days of every user. Prints per share the search seconds, the parameters
-chosen and that recall, with the ratios against the search on every user: the speed-up and the quality kept.
+chosen and that recall, with the ratios against the search on every user: the speed-up and the recall kept.
+
+That recall is the search's own measure (ALS alone on train's time split under the served rules), not a figure of
+what ships: the served lists' cost of a share is `recpipe run --set tune.user_share=S` then `recpipe evaluate`
+(as `benchmarks/ranking.py` does), per share.
 """
 
 from __future__ import annotations
@@ -68,7 +72,9 @@ def main() -> None:
         )
 
     full_seconds, full_quality = rows[0][1], rows[0][3]
-    print(f"\n{'user share':>10} | {'search s':>8} | {'speed-up':>8} | {metric + ' (all users)':>24} | kept | best")
+    print(
+        f"\n{'user share':>10} | {'search s':>8} | {'speed-up':>8} | {'ALS ' + metric + ' on the split':>24} | kept | best"
+    )
     for share, seconds, best, quality in rows:
         print(
             f"{share:>10} | {seconds:8.1f} | {full_seconds / seconds:7.2f}x | {quality:24.4f} | "
