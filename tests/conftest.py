@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 
 from recpipe.config import Settings
 from recpipe.serving.local_redis import RedisProcess
-from recpipe.spark import get_spark
+from recpipe.spark import get_spark, kafka_connector
 from recpipe.tables import Tables
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,8 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def spark(spark_settings: Settings):
-    session = get_spark(spark_settings, app_name="recpipe-tests")
+    # with Spark's Kafka source: the availability stream's tests read a real broker
+    session = get_spark(spark_settings, app_name="recpipe-tests", packages=[kafka_connector()])
     yield session
     session.stop()
 

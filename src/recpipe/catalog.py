@@ -132,6 +132,12 @@ QUARANTINE_USERS = _table("quarantine.users", _QUARANTINE, "bronze.users rows th
 QUARANTINE_ITEMS = _table("quarantine.items", _QUARANTINE, "bronze.items rows that failed validation")
 QUARANTINE_EVENTS = _table("quarantine.events", _QUARANTINE, "bronze.events rows that failed validation")
 QUARANTINE_IMPRESSIONS = _table("quarantine.impressions", _QUARANTINE, "bronze.impressions rows that failed validation")
+QUARANTINE_STREAM_MESSAGES = _table(
+    "quarantine.stream_messages",
+    _QUARANTINE,
+    "messages the availability stream could not read (Kafka: not JSON, no item id, ...), keyed by topic, partition "
+    "and offset",
+)
 QUARANTINE_GOLD_LISTS = _table("quarantine.gold_lists", _QUARANTINE, "gold lists that failed the gate")
 
 # silver: validated, cleaned, model-ready

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from pyspark.sql import SparkSession
@@ -104,12 +104,20 @@ def local_session_builder(settings: Settings, app_name: str) -> SparkSession.Bui
     return builder
 
 
-def get_spark(settings: Settings, app_name: str = "recpipe") -> SparkSession:
+def kafka_connector() -> str:
+    """Maven coordinates of Spark's Kafka source for this pyspark (the Databricks runtime has it built in)."""
+    import pyspark
+
+    return f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}"
+
+
+def get_spark(settings: Settings, app_name: str = "recpipe", packages: Sequence[str] = ()) -> SparkSession:
     """The active session on Databricks (or any active one); else a local session with Delta.
 
     Args:
         settings: where the pipeline runs; local sessions keep their warehouse under ``settings.data_dir``.
         app_name: Spark application name.
+        packages: more Maven coordinates a new local session loads (``kafka_connector()``), beside Delta's.
     """
     if on_databricks():
         spark = SparkSession.builder.getOrCreate()
@@ -127,7 +135,9 @@ def get_spark(settings: Settings, app_name: str = "recpipe") -> SparkSession:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # a local session serves only this machine
     log.info("starting local Spark (%s) with Delta Lake; data under %s", settings.spark_master, settings.data_dir)
     with _filtered_child_stderr():
-        spark = configure_spark_with_delta_pip(local_session_builder(settings, app_name)).getOrCreate()
+        spark = configure_spark_with_delta_pip(
+            local_session_builder(settings, app_name), extra_packages=list(packages)
+        ).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     _quiet_task_failures(spark)
     return spark

@@ -1,20 +1,26 @@
 """The availability stream on real Delta tables and a real Redis: a purchase or a deletion leaves readers' lists
 within one trigger; a restart from the checkpoint loses and repeats nothing, even after a crash between the Redis
-write and the checkpoint commit."""
+write and the checkpoint commit. The same from a Kafka topic on a real broker, where a message that cannot be read
+is quarantined with the rule it broke and the stream goes on."""
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from delta.tables import DeltaTable
+from kafka import KafkaProducer
 
 from recpipe import catalog
+from recpipe.cli import execute
 from recpipe.config import AvailabilityConfig
 from recpipe.jobs import availability as job
 from recpipe.jobs.context import JobContext
 from recpipe.serving import availability as RA
 from recpipe.serving import encoding, keys
 from recpipe.serving.connection import RedisTarget
+from recpipe.serving.local_kafka import KafkaBroker
 from recpipe.serving.reader import RecommendationReader
 
 pytestmark = pytest.mark.slow  # runs streaming queries end to end on Spark
@@ -113,3 +119,66 @@ def test_a_stream_over_items_without_a_change_feed_says_how_to_fix_it(spark, set
     )
     with pytest.raises(Exception, match="bronze.items has no change data feed.*items_change_feed: false"):
         job.start(ctx, AvailabilityConfig(), RedisTarget(redis_server.url), once=True)
+
+
+# Kafka: a real broker (KRaft, from Maven Central's artifacts), messages produced by a real client
+
+
+@pytest.fixture(scope="module")
+def kafka_broker(tmp_path_factory):
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka")).start()
+    yield broker
+    broker.stop()
+
+
+def produce(broker: KafkaBroker, topic: str, values: list[bytes]) -> None:
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all")
+    for value in values:
+        producer.send(topic, value)
+    producer.flush()
+    producer.close()
+
+
+def sale(item_id: int) -> bytes:
+    return json.dumps({"item_id": item_id, "event_type": "purchase", "event_ts": "2026-11-02T09:00:00"}).encode()
+
+
+def deletion(item_id: int) -> bytes:
+    return json.dumps({"item_id": item_id, "status": "deleted", "deleted_at": "2026-11-02T10:00:00"}).encode()
+
+
+def test_kafka_sales_leave_the_list_a_bad_message_is_quarantined_and_a_restart_resumes(
+    stream_ctx, kafka_broker, settings, tmp_path, monkeypatch
+):
+    ctx, target = stream_ctx
+    client, reader = target.client(), RecommendationReader(target)
+    monkeypatch.setenv("RECPIPE_DATA_DIR", str(settings.data_dir))
+    conf = tmp_path / "availability.yml"
+    kafka = {"bootstrap_servers": kafka_broker.bootstrap_servers, "topic": "sales", "starting_offsets": "earliest"}
+    conf.write_text(yaml.safe_dump({"kafka": kafka}))
+    command = ["availability", "--source", "kafka", "--once", "--conf", str(conf), "--redis-url", target.url]
+    quarantine = lambda: ctx.tables.read(catalog.QUARANTINE_STREAM_MESSAGES).orderBy("record").collect()
+
+    produce(kafka_broker, "sales", [sale(12), b"{not json", deletion(14), json.dumps({"item_id": 10}).encode()])
+    assert execute(command) == 0
+    assert reader.for_user(USER).item_ids == [10, 11, 13]
+    assert RA.items_applied(client, "kafka") == 2
+    [bad_json, no_fact] = quarantine()
+    assert json.loads(bad_json.record)["value"] == "{not json" and json.loads(bad_json.record)["offset"] == 1
+    assert bad_json.failed_rules[0] == "value_is_json_object" and no_fact.failed_rules == ["states_a_fact"]
+    assert "neither event_type nor status" in no_fact.reason
+
+    produce(kafka_broker, "sales", [sale(11), b"\xff"])
+    assert execute(command) == 0  # restarted: resumes after the last committed offsets
+    assert reader.for_user(USER).item_ids == [10, 13]
+    assert RA.items_applied(client, "kafka") == 3  # 12 and 14 were not applied again
+    assert len(quarantine()) == 3
+    # a crash after the Redis write and the quarantine, before the checkpoint commit: the batch is replayed
+    last = RA.last_batch(client, "kafka")
+    commits = job.checkpoint_of(ctx, AvailabilityConfig()) / "stream" / "commits"
+    for name in (str(last), f".{last}.crc"):
+        (commits / name).unlink(missing_ok=True)
+    assert execute(command) == 0
+    assert RA.last_batch(client, "kafka") == last and RA.items_applied(client, "kafka") == 3
+    assert len(quarantine()) == 3  # merged on the record: the replay quarantined nothing twice
+    assert {int(i) for i in client.smembers(keys.UNAVAILABLE_KEY)} == {11, 12, 14}

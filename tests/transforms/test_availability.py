@@ -51,19 +51,68 @@ def test_a_purchase_makes_a_listing_unavailable_at_its_first_signal(spark):
     assert_df_equality(A.unavailable_in(items, events), expected, ignore_row_order=True, ignore_nullable=True)
 
 
+KAFKA_RECORD = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
+PRODUCED = datetime(2026, 11, 2, 12)
+
+
+def kafka_records(spark, values: list[bytes | None]):
+    """Records as Spark's Kafka source reads them: one partition of topic `sales`, offsets from 0."""
+    return spark.createDataFrame([(None, v, "sales", 0, i, PRODUCED) for i, v in enumerate(values)], KAFKA_RECORD)
+
+
 def test_kafka_messages_carry_events_and_listing_states(spark):
     messages = [
         {"item_id": 8, "event_type": "purchase", "event_ts": "2026-11-02T09:00:00"},
         {"item_id": 9, "status": "deleted", "deleted_at": "2026-11-02T10:00:00"},
         {"item_id": 10, "event_type": "view", "event_ts": "2026-11-02T09:00:00"},
-        {"status": "sold"},  # no item id: nothing to remove
+        {"item_id": 11, "status": "active"},  # a listing's state that keeps it for sale
     ]
-    frame = spark.createDataFrame([(json.dumps(m).encode(),) for m in messages] + [(b"not json",)], "value binary")
+    frame = kafka_records(spark, [json.dumps(m).encode() for m in messages])
     expected = spark.createDataFrame(
         [(8, datetime(2026, 11, 2, 9)), (9, datetime(2026, 11, 2, 10))], "item_id long, at timestamp"
     )
     assert_df_equality(
         A.unavailable_items(A.kafka_signals(frame)), expected, ignore_row_order=True, ignore_nullable=True
+    )
+
+
+def test_unreadable_kafka_messages_are_quarantined_with_the_rules_they_break(spark):
+    values = [
+        b'{"item_id": 8, "event_type": "purchase", "event_ts": "2026-11-02T09:00:00"}',
+        b"not json",
+        b'{"status": "sold"}',
+        b'{"item_id": "eight", "event_type": "purchase"}',
+        b'{"item_id": 9}',
+        b'{"item_id": 10, "status": "sold", "sold_at": "yesterday"}',
+        None,
+    ]
+    messages = A.kafka_messages(kafka_records(spark, values))
+    # what the stream applies: the one readable message
+    readable = spark.createDataFrame([(8, datetime(2026, 11, 2, 9))], "item_id long, at timestamp")
+    assert_df_equality(A.unavailable_items(messages), readable, ignore_nullable=True)
+    record = lambda offset: json.dumps(
+        {"topic": "sales", "partition": 0, "offset": offset, "timestamp": "2026-11-02T12:00:00.000Z"}
+        | ({"value": values[offset].decode()} if values[offset] is not None else {}),
+        separators=(",", ":"),
+    )
+    why = dict(A.MESSAGE_RULES)
+    unreadable = [
+        (1, ["value_is_json_object", "item_id_is_integer", "states_a_fact"]),
+        (2, ["item_id_is_integer"]),
+        (3, ["item_id_is_integer"]),
+        (4, ["states_a_fact"]),
+        (5, ["times_are_readable"]),
+        (6, ["value_is_json_object", "item_id_is_integer", "states_a_fact"]),
+    ]
+    expected = spark.createDataFrame(
+        [
+            ("kafka:sales", record(o), rules, "; ".join(f"{r}: {why[r]}" for r in rules), "batch-3")
+            for o, rules in unreadable
+        ],
+        "table string, record string, failed_rules array<string>, reason string, run_id string",
+    )
+    assert_df_equality(
+        A.unreadable_messages(messages, "batch-3"), expected, ignore_row_order=True, ignore_nullable=True
     )
 
 

@@ -23,7 +23,8 @@ NAME = "availability"
 DESCRIPTION = """\
 Streams sold and deleted listings into the Redis unavailable set (recpipe:unavailable) that readers filter with:
 purchase events of bronze.events and sold or deleted rows of bronze.items (its change data feed, so status
-updates count), or a Kafka topic (source: kafka). Each micro-batch is applied in one Redis transaction guarded by
+updates count), or a Kafka topic (source: kafka; a message that cannot be read goes to quarantine.stream_messages
+with the rule it broke, and the stream goes on). Each micro-batch is applied in one Redis transaction guarded by
 its batch id, and progress is checkpointed (<artifacts>/checkpoints/availability), so a restart neither loses nor
 repeats work. A first start catches up from the live lists' data end (sales before it are in the lists), or from
 --since TIME or --starting-version [TABLE=]N; where it began is logged and kept in the checkpoint folder.
@@ -34,6 +35,9 @@ job instead of a continuous one)."""
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="process what has arrived, then stop")
     parser.add_argument("--redis-url", help="override the target's Redis URL (credentials go in REDIS_PASSWORD)")
+    parser.add_argument(
+        "--source", choices=("delta", "kafka"), help="where sales come from (default: the config's source)"
+    )
     first = parser.add_mutually_exclusive_group()
     first.add_argument(
         "--since",
@@ -50,13 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    run_config = load_run_config(NAME, args.conf, args.set)
+    run_config = load_run_config(NAME, args.conf, [*args.set, *([f"source={args.source}"] if args.source else [])])
     settings = load_settings()
     target = target_for(settings, run_config.publish, args.redis_url)
     target.check()  # before Spark starts: a wrong URL fails in seconds
-    spark = get_spark(settings, app_name=f"recpipe-{NAME}")
-    ctx = JobContext.for_settings(NAME, settings, spark, config=run_config)
     config = run_config.availability
+    spark = get_spark(settings, app_name=f"recpipe-{NAME}", packages=availability_stream.spark_packages(config))
+    ctx = JobContext.for_settings(NAME, settings, spark, config=run_config)
     asked = stream_start.requested_start(args.since, args.starting_version)
     query = start(ctx, config, target, once=args.once, asked=asked)
     query.awaitTermination()
@@ -86,7 +90,7 @@ def start(
         availability_stream.signals(ctx.tables, config, begin)
         .writeStream.queryName(f"recpipe-{NAME}")
         .option("checkpointLocation", str(checkpoint / "stream"))
-        .foreachBatch(availability_stream.redis_sink(target, config.source))
+        .foreachBatch(availability_stream.redis_sink(target, config.source, ctx.tables))
     )
     trigger = {"availableNow": True} if once else {"processingTime": f"{config.trigger_seconds} seconds"}
     query = writer.trigger(**trigger).start()

@@ -15,6 +15,7 @@ from recpipe.errors import MissingInputError
 from recpipe.serving.availability import apply_batch
 from recpipe.serving.connection import RedisTarget
 from recpipe.serving.stream_start import StreamStart
+from recpipe.spark import kafka_connector
 from recpipe.tables import Tables
 from recpipe.transforms import availability
 
@@ -45,7 +46,7 @@ def signals(tables: Tables, config: AvailabilityConfig, begin: StreamStart) -> D
         if begin.since is not None:  # the first offset produced at or after it, per partition
             reader = reader.option("startingTimestamp", str(int(begin.since.replace(tzinfo=UTC).timestamp() * 1000)))
             reader = reader.option("startingOffsetsByTimestampStrategy", "latest")
-        found = availability.kafka_signals(reader.options(**kafka.options).load())
+        found = availability.kafka_messages(reader.options(**kafka.options).load())  # unreadable ones too
     else:
         items_options = _delta_start(tables, catalog.BRONZE_ITEMS, begin)
         if config.items_change_feed:
@@ -64,12 +65,42 @@ def signals(tables: Tables, config: AvailabilityConfig, begin: StreamStart) -> D
     return found.transform(availability.sales_after_listing(tables.read(catalog.BRONZE_ITEMS)))
 
 
-def redis_sink(target: RedisTarget, source: str):
-    """foreachBatch function: a micro-batch's unavailable items into Redis, once per batch id."""
+def spark_packages(config: AvailabilityConfig) -> list[str]:
+    """Maven packages a local Spark session needs for the configured source (Kafka's connector)."""
+    return [kafka_connector()] if config.source == "kafka" else []
+
+
+def quarantine_unreadable(tables: Tables, batch: DataFrame, batch_id: int, source: str) -> int:
+    """A micro-batch's messages that cannot be read -> quarantine.stream_messages (merged on the record, so a
+    replayed batch adds nothing twice); returns how many there were."""
+    unreadable = availability.unreadable_messages(batch, f"availability:{source}:batch-{batch_id}").cache()
+    try:
+        count = unreadable.count()
+        if count:
+            tables.merge(unreadable, catalog.QUARANTINE_STREAM_MESSAGES, keys=("table", "record"))
+            log.warning(
+                "availability batch %d: %d unreadable messages quarantined in %s (first: %s)",
+                batch_id,
+                count,
+                catalog.QUARANTINE_STREAM_MESSAGES,
+                unreadable.first()["reason"],
+            )
+        return count
+    finally:
+        unreadable.unpersist()
+
+
+def redis_sink(target: RedisTarget, source: str, tables: Tables):
+    """foreachBatch function: a micro-batch's unavailable items into Redis, once per batch id; messages that cannot
+    be read go to quarantine first (the batch's readable ones are applied all the same)."""
 
     def apply(batch: DataFrame, batch_id: int) -> None:
         started = time.perf_counter()
+        if "failed_rules" in batch.columns:
+            batch = batch.cache()
+            quarantine_unreadable(tables, batch, batch_id, source)
         rows = availability.unavailable_items(batch).collect()
+        batch.unpersist()
         at = [r.at.replace(tzinfo=UTC).timestamp() if r.at is not None else None for r in rows]
         client = target.client()
         try:

@@ -4,7 +4,8 @@ A listing stops being for sale when a purchase event names it (every listing is 
 says ``sold`` or ``deleted``. A purchase dated before the listing went up is no sale (``counts_as_sale``: validation
 quarantines it, and every path here leaves it out). Sources land these facts differently (bronze.items rows or their change feed,
 bronze.events, Kafka messages); each becomes *signals* (``item_id, status, event_type, at``), and one rule
-reads them. Works on batch and streaming DataFrames alike.
+reads them. Works on batch and streaming DataFrames alike. A Kafka
+message that cannot be read is kept aside with the rule it broke (``unreadable_messages``), never dropped.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 SIGNAL_COLUMNS = "item_id bigint, status string, event_type string, at timestamp"
+SIGNAL_NAMES = ("item_id", "status", "event_type", "at")
 GONE_STATUSES = ("sold", "deleted")
 SALE_EVENT = "purchase"
 # A row of a Delta change feed that states a listing's new state (not the state before an update, not a delete)
 NEW_STATE_CHANGES = ("insert", "update_postimage")
 
 
-def _signals(df: DataFrame, status: Column, event_type: Column, at: Column) -> DataFrame:
+def _signals(df: DataFrame, status: Column, event_type: Column, at: Column, *keep: str) -> DataFrame:
     return df.select(
         F.col("item_id").cast("bigint").alias("item_id"),
         status.cast("string").alias("status"),
         event_type.cast("string").alias("event_type"),
         at.cast("timestamp").alias("at"),
+        *keep,
     )
 
 
@@ -46,17 +49,70 @@ def event_signals(events: DataFrame) -> DataFrame:
 KAFKA_MESSAGE = (
     "item_id bigint, status string, event_type string, event_ts timestamp, sold_at timestamp, deleted_at timestamp"
 )
+KAFKA_TIMES = ("event_ts", "sold_at", "deleted_at")
+KAFKA_COORDINATES = ("topic", "partition", "offset", "timestamp")
+# What a Kafka message must be to be read, in the order checked: (rule, what a message that breaks it got wrong)
+MESSAGE_RULES = (
+    ("value_is_json_object", "the value is not a JSON object"),
+    ("item_id_is_integer", "item_id is missing or not an integer"),
+    ("states_a_fact", "neither event_type nor status is given"),
+    ("times_are_readable", f"{', '.join(KAFKA_TIMES)}, when given, must be ISO-8601 times"),
+)
+
+
+def kafka_messages(messages: DataFrame) -> DataFrame:
+    """Kafka records whose ``value`` is a JSON object with ``item_id`` and either ``event_type`` (an event, as in
+    bronze.events) or ``status`` (a listing's state, as in bronze.items) -> their signals, plus the record's
+    coordinates (topic, partition, offset, timestamp), its value as text and ``failed_rules``: the
+    ``MESSAGE_RULES`` it breaks (empty: the message is read)."""
+    value = F.col("value").cast("string")
+    fields = F.from_json(value, "map<string,string>")  # null: not a JSON object
+    parsed = F.from_json(value, KAFKA_MESSAGE)  # a field that does not parse is null
+    unreadable_time = F.lit(False)
+    for name in KAFKA_TIMES:
+        unreadable_time = unreadable_time | (fields[name].isNotNull() & parsed[name].isNull())
+    breaks = {
+        "value_is_json_object": fields.isNull(),
+        "item_id_is_integer": parsed["item_id"].isNull(),
+        "states_a_fact": parsed["event_type"].isNull() & parsed["status"].isNull(),
+        "times_are_readable": unreadable_time,
+    }
+    failed = F.filter(
+        F.array(*[F.when(breaks[rule], F.lit(rule)) for rule, _ in MESSAGE_RULES]), lambda r: r.isNotNull()
+    )
+    read = messages.select(*KAFKA_COORDINATES, value.alias("value"), parsed.alias("m"), failed.alias("failed_rules"))
+    return _signals(
+        read.withColumn("item_id", F.col("m.item_id")),
+        F.col("m.status"),
+        F.col("m.event_type"),
+        F.coalesce(F.col("m.event_ts"), F.col("m.sold_at"), F.col("m.deleted_at")),
+        *KAFKA_COORDINATES,
+        "value",
+        "failed_rules",
+    )
+
+
+def is_readable(messages: DataFrame) -> Column:
+    """Whether a row of ``kafka_messages`` (or a signal without ``failed_rules``) breaks no rule."""
+    return F.size("failed_rules") == 0 if "failed_rules" in messages.columns else F.lit(True)
 
 
 def kafka_signals(messages: DataFrame) -> DataFrame:
-    """Kafka records whose ``value`` is a JSON object with ``item_id`` and either ``event_type`` (an event, as in
-    bronze.events) or ``status`` (a listing's state, as in bronze.items) -> signals."""
-    parsed = messages.select(F.from_json(F.col("value").cast("string"), KAFKA_MESSAGE).alias("m")).select("m.*")
-    return _signals(
-        parsed.where(F.col("item_id").isNotNull()),
-        F.col("status"),
-        F.col("event_type"),
-        F.coalesce(F.col("event_ts"), F.col("sold_at"), F.col("deleted_at")),
+    """Kafka records -> the signals of the messages that can be read (``kafka_messages``)."""
+    read = kafka_messages(messages)
+    return read.where(is_readable(read)).select(*SIGNAL_NAMES)
+
+
+def unreadable_messages(messages: DataFrame, run_id: str) -> DataFrame:
+    """Rows of ``kafka_messages`` -> quarantine rows of those that break a rule: ``table`` kafka:<topic>, the
+    record (coordinates and value) as JSON, the rules broken and why, ``run_id``."""
+    why = F.create_map(*[F.lit(x) for rule, reason in MESSAGE_RULES for x in (rule, f"{rule}: {reason}")])
+    return messages.where(~is_readable(messages)).select(
+        F.concat(F.lit("kafka:"), F.col("topic")).alias("table"),
+        F.to_json(F.struct(*KAFKA_COORDINATES, "value")).alias("record"),
+        F.col("failed_rules"),
+        F.array_join(F.transform("failed_rules", lambda rule: why[rule]), "; ").alias("reason"),
+        F.lit(run_id).alias("run_id"),
     )
 
 
@@ -103,8 +159,9 @@ def is_gone(signals: DataFrame) -> Column:
 
 
 def unavailable_items(signals: DataFrame) -> DataFrame:
-    """Signals -> ``item_id, at``: every listing sold or deleted, with the earliest time known (null: unknown)."""
-    return signals.where(is_gone(signals)).groupBy("item_id").agg(F.min("at").alias("at"))
+    """Signals -> ``item_id, at``: every listing sold or deleted, with the earliest time known (null: unknown);
+    a Kafka message that cannot be read counts for nothing."""
+    return signals.where(is_readable(signals) & is_gone(signals)).groupBy("item_id").agg(F.min("at").alias("at"))
 
 
 def unavailable_in(items: DataFrame, events: DataFrame) -> DataFrame:
