@@ -83,7 +83,7 @@ def quarantine_unreadable(tables: Tables, batch: DataFrame, batch_id: int, sourc
                 batch_id,
                 count,
                 catalog.QUARANTINE_STREAM_MESSAGES,
-                unreadable.first()["reason"],
+                unreadable.select("reason").head(1)[0][0],
             )
         return count
     finally:
