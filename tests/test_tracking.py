@@ -7,7 +7,9 @@ import pytest
 from mlflow import MlflowClient
 
 from recpipe import pyfunc, tracking
+from recpipe.cli import execute
 from recpipe.config import Settings
+from recpipe.errors import PromotionRefusedError
 from recpipe.models.registry import save_model
 
 from .models.test_contract import MODELS, WITHHELD, checkerboard
@@ -97,3 +99,35 @@ def test_library_versions_are_recorded():
 
 def test_versions_pickled_under_the_old_module_path_still_find_the_pyfunc():
     assert tracking.RecommenderPyfunc is pyfunc.RecommenderPyfunc
+
+
+def register_judged(client: MlflowClient, name: str, value: float) -> str:
+    """A version registered and judged by the gate as train does: the decision kept on its training run."""
+    with mlflow.start_run() as run:
+        mlflow.log_metric("ndcg", value)
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=Constant(), registered_model_name=name, pip_requirements=[]
+        )
+        version = str(info.registered_model_version)
+        mlflow.set_tags(tracking.promotion_tags(tracking.promote(client, name, version, "ndcg", value, 0.005)))
+    assert run.info.run_id
+    return version
+
+
+def test_promote_moves_the_champion_to_a_gated_version_and_refuses_one_that_lost(mlflow_store, monkeypatch):
+    monkeypatch.setenv("RECPIPE_DATA_DIR", str(mlflow_store.data_dir))  # the command line's store is this one
+    client, name = MlflowClient(), "release_model"
+    first = register_judged(client, name, 0.30)
+    lost = register_judged(client, name, 0.10)  # the challenger now, not the champion
+    with pytest.raises(PromotionRefusedError, match=f"version {lost} did not pass.*kept champion version {first}"):
+        tracking.move_champion(mlflow_store, name, version=None, alias="challenger")
+    assert str(client.get_model_version_by_alias(name, "champion").version) == first
+
+    # a deliberate rollback to the version that lost, then the release promotes the gated one back
+    rolled = tracking.move_champion(mlflow_store, name, version=lost, alias="challenger", force=True, by="oncall")
+    assert rolled["champion"] == lost and rolled["previous_champion"] == first
+    assert client.get_model_version(name, lost).tags["promotion_gate"].endswith("(forced)")
+    assert execute(["promote", "--version", first, "--set", f"model.name={name}", "--by", "release v1.2"]) == 0
+    assert str(client.get_model_version_by_alias(name, "champion").version) == first
+    assert client.get_model_version(name, first).tags["promoted_by"] == "release v1.2"
+    assert execute(["promote", "--version", "99", "--set", f"model.name={name}"]) == 2  # no such version

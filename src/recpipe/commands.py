@@ -54,6 +54,10 @@ JOBS: dict[str, JobEntry] = {
         "recpipe.jobs.publish",
         "Publish gold lists to Redis as a new verified version and switch the pointers atomically (--rollback, --dry-run).",
     ),
+    "promote": JobEntry(
+        "recpipe.jobs.promote",
+        "Move the registered model's champion alias to a version that passed train's gate (the challenger; --force: a rollback).",
+    ),
     "availability": JobEntry(
         "recpipe.jobs.availability",
         "Stream sold and deleted listings into Redis' unavailable set (Structured Streaming, checkpointed; --once).",

@@ -19,3 +19,7 @@ class MissingTableError(RecpipeError, FileNotFoundError):
 
 class ExistingDataError(RecpipeError, FileExistsError):
     """A command would overwrite data it did not create."""
+
+
+class PromotionRefusedError(RecpipeError, PermissionError):
+    """A model version asked to become champion did not pass its promotion gate."""

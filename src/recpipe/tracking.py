@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from recpipe.config import Settings
-from recpipe.errors import MissingInputError
+from recpipe.errors import MissingInputError, PromotionRefusedError
 from recpipe.models.base import Recommender
 from recpipe.models.evaluation import MODEL_METRICS
 from recpipe.models.features import FeatureEncoder, listing_features
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+# The promotion gate's decision, kept on the training run of the version it judged
+PROMOTED_TAG, PROMOTION_MESSAGE_TAG = "promotion.promoted", "promotion.message"
 
 
 TRACKED_LIBRARIES = ("implicit", "gensim", "numpy", "scipy", "pyspark", "delta-spark", "mlflow", "great-expectations")
@@ -148,6 +151,11 @@ class PromotionDecision:
         )
 
 
+def promotion_tags(decision: PromotionDecision) -> dict[str, str]:
+    """The tags a training run keeps of its version's promotion decision (read back by ``move_champion``)."""
+    return {PROMOTED_TAG: str(decision.promoted), PROMOTION_MESSAGE_TAG: decision.message}
+
+
 def passes_promotion(value: float, champion_value: float | None, tolerance: float) -> bool:
     """A challenger wins when it is no worse than the champion minus the tolerance."""
     return champion_value is None or value >= champion_value - tolerance
@@ -208,6 +216,43 @@ def promote(
         client.set_registered_model_alias(model_name, CHAMPION, version)
     log.info(decision.message)
     return decision
+
+
+def move_champion(
+    settings: Settings, model: str, version: str | None, alias: str, force: bool = False, by: str = ""
+) -> dict[str, Any]:
+    """Point the champion alias at ``version`` (else the version ``alias`` names) when its training run passed the
+    promotion gate (``force``: whatever it scored), and record the move on the version."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    configure(settings)
+    client, name = MlflowClient(), registered_name(settings, model)
+    try:
+        chosen = client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
+    except mlflow.exceptions.MlflowException as exc:
+        asked = f"version {version}" if version else f"alias {alias}"
+        raise MissingInputError(f"registered model {name} has no {asked}: run `recpipe train` first") from exc
+    tags = client.get_run(chosen.run_id).data.tags
+    gate = tags.get(PROMOTION_MESSAGE_TAG, "no promotion decision recorded")
+    passed = tags.get(PROMOTED_TAG) == str(True)
+    if not (passed or force):
+        raise PromotionRefusedError(
+            f"model {name} version {chosen.version} did not pass train's promotion gate ({gate}): "
+            "promote it with --force only to roll back to it deliberately"
+        )
+    previous = _champion(client, name)
+    client.set_registered_model_alias(name, CHAMPION, chosen.version)
+    record = {
+        "promoted_by": by or "recpipe promote",
+        "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "previous_champion": str(previous.version) if previous is not None else "",
+        "promotion_gate": gate + (" (forced)" if force and not passed else ""),
+    }
+    for key, value in record.items():
+        client.set_model_version_tag(name, chosen.version, key, value)
+    log.info("model %s: champion is version %s (was %s)", name, chosen.version, record["previous_champion"] or "none")
+    return {"model": name, "champion": str(chosen.version), **record}
 
 
 def champion_version(settings: Settings, model: str) -> str:

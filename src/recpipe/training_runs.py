@@ -16,7 +16,7 @@ from recpipe.config import ALSConfig, CandidatesConfig, RankingConfig, TrainConf
 from recpipe.models.evaluation import MODEL_METRICS
 from recpipe.models.training import ModelFactory, SplitEvaluation, model_factory
 from recpipe.models.training_set import TrainingData
-from recpipe.tracking import PromotionDecision, library_versions, promote
+from recpipe.tracking import PromotionDecision, library_versions, promote, promotion_tags
 
 if TYPE_CHECKING:
     from recpipe.monitoring.tuning import Tuning
@@ -180,5 +180,5 @@ def promote_on_split(
     champion_value = evaluation.figure(champion_scored_as, metric) if champion_scored_as is not None else None
     value, tolerance = evaluation.figure(family, metric), config.promotion.tolerance
     decision = promote(mlflow.MlflowClient(), registered, version, metric, value, tolerance, champion_value)
-    mlflow.set_tags({"promotion.promoted": decision.promoted, "promotion.message": decision.message})
+    mlflow.set_tags(promotion_tags(decision))
     return decision
