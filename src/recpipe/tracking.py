@@ -233,7 +233,7 @@ def move_champion(
     except mlflow.exceptions.MlflowException as exc:
         asked = f"version {version}" if version else f"alias {alias}"
         raise MissingInputError(f"registered model {name} has no {asked}: run `recpipe train` first") from exc
-    tags = client.get_run(chosen.run_id).data.tags
+    tags = client.get_run(chosen.run_id).data.tags if chosen.run_id else {}
     gate = tags.get(PROMOTION_MESSAGE_TAG, "no promotion decision recorded")
     passed = tags.get(PROMOTED_TAG) == str(True)
     if not (passed or force):
