@@ -264,3 +264,82 @@ def test_one_override_reaches_the_lists_the_evaluation_and_the_registered_model(
     for items in served["item_ids"]:
         assert sellers.loc[list(items), "seller_id"].is_unique  # the registered model's rules
     mlflow.set_tracking_uri(None)
+
+
+PROBE = """\
+import json, sys
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+ranked = model.predict(pd.DataFrame({"user_id": json.loads(sys.argv[2])}))
+import recpipe
+print(json.dumps({"lists": {str(u): [int(i) for i in items] for u, items in zip(ranked.user_id, ranked.item_ids)},
+                  "recpipe": recpipe.__file__, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
+"""
+
+
+@pytest.mark.slow
+def test_the_registered_model_ranks_in_a_fresh_environment_as_the_served_lists(
+    deployed_run, spark, monkeypatch, tmp_path_factory
+):
+    """`models:/recpipe_recommender@champion` in a new virtual environment that has only what the model's
+    requirements.txt names (MLflow and the recpipe wheel logged with the model, with its declared dependencies:
+    no Spark), run from an empty folder: it ranks users exactly as gold.user_candidates does for that version with
+    its rules and the ranking stage off (the pyfunc serves the retrieval model; the ranker's features are Spark's)."""
+    _, data_dir, _, _, _ = deployed_run
+    monkeypatch.setenv("RECPIPE_DATA_DIR", str(data_dir))
+    tracking.configure(load_settings())
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias("recpipe_recommender", "champion")
+    params = client.get_run(champion.run_id).data.params
+    rules = ["--set", f"max_per_seller={params['rules.max_per_seller']}", "--set", "ranking.enabled=false"]
+    assert execute(["candidates", "--model-version", str(champion.version), *rules]) == 0
+    served = (
+        Tables(spark, load_settings())
+        .read(catalog.GOLD_USER_CANDIDATES)
+        .where("source = 'personal'")
+        .select("user_id", "item_ids", "model_version")
+        .orderBy("user_id")
+        .toPandas()
+    )
+    assert set(served["model_version"]) == {str(champion.version)} and len(served) >= 20
+
+    root = tmp_path_factory.mktemp("fresh-model-env")
+    model_dir = Path(
+        mlflow.artifacts.download_artifacts(
+            f"models:/recpipe_recommender/{champion.version}", dst_path=str(root / "model")
+        )
+    )
+    mlflow.set_tracking_uri(None)
+    requirements = (model_dir / "requirements.txt").read_text().split()
+    assert requirements == [f"mlflow=={mlflow.__version__}", "artifacts/recpipe-0.1.0-py3-none-any.whl"]
+    assert "recpipe==" not in (model_dir / "MLmodel").read_text() + (model_dir / "conda.yaml").read_text()
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("RECPIPE_", "MLFLOW_", "PYTHONPATH", "VIRTUAL_ENV"))
+    }
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", "requirements.txt"],
+        cwd=model_dir,  # the requirements name the wheel by its place in the model
+        env=clean,
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    users = served["user_id"].head(20).tolist()
+    uri = f"sqlite:///{data_dir.resolve() / 'mlflow.db'}"
+    probe = subprocess.run(
+        [python, "-c", PROBE, "models:/recpipe_recommender@champion", json.dumps(users)],
+        cwd=tmp_path_factory.mktemp("empty"),
+        env={**clean, "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    result = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert Path(result["recpipe"]).is_relative_to(venv)  # the model's wheel, not the checkout
+    assert "pyspark" not in result["modules"]
+    for user, items in zip(served["user_id"].head(20), served["item_ids"].head(20)):
+        ranked = result["lists"][str(user)]
+        assert ranked and ranked == list(items)[: len(ranked)], user

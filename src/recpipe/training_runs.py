@@ -71,6 +71,9 @@ def champion_model(
     return family, model_factory(family, config, champion_als, data)
 
 
+WHEEL_ARTIFACT = "recpipe_wheel"  # the model's own copy of the code that serves it
+
+
 def log_training_params(
     config: TrainConfig,
     als: ALSConfig,
@@ -118,17 +121,22 @@ def log_evaluation(evaluation: SplitEvaluation, family: str) -> None:
 def log_recommender(
     folder: Path, artifacts: dict[str, Path], registered: str, top_n: int, max_per_seller: int, users: np.ndarray
 ) -> str:
-    """Log and register the pyfunc model serving ``top_n`` items with the served seller cap; return its version."""
+    """Log and register the pyfunc model serving ``top_n`` items with the served seller cap; return its version.
+
+    The recpipe wheel travels inside the model (``artifacts/recpipe-*.whl``) and its requirements name it, so a
+    fresh environment installs it and its declared dependencies from the model's requirements.txt (pip run in
+    the model's folder) rather than look for recpipe on an index that does not have it."""
     import mlflow
 
-    from recpipe import __version__, pyfunc
+    from recpipe import model_wheel, pyfunc
 
     mlflow.log_artifacts(str(artifacts["item2vec"]), artifact_path="item2vec")
+    wheel = model_wheel.build_wheel(folder)
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=pyfunc.RecommenderPyfunc(top_n=top_n, max_per_seller=max_per_seller),
-        artifacts={k: str(v) for k, v in artifacts.items() if k != "item2vec"},
-        pip_requirements=[f"recpipe=={__version__}"],
+        artifacts={**{k: str(v) for k, v in artifacts.items() if k != "item2vec"}, WHEEL_ARTIFACT: str(wheel)},
+        pip_requirements=[f"mlflow=={mlflow.__version__}", f"artifacts/{wheel.name}"],
         registered_model_name=registered,
         input_example=pd.DataFrame({"user_id": users[:2]}),
         signature=pyfunc.pyfunc_signature(),
