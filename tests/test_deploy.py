@@ -312,7 +312,11 @@ def test_the_registered_model_ranks_in_a_fresh_environment_as_the_served_lists(
     mlflow.set_tracking_uri(None)
     requirements = (model_dir / "requirements.txt").read_text().split()
     assert requirements == [f"mlflow=={mlflow.__version__}", "artifacts/recpipe-0.1.0-py3-none-any.whl"]
-    assert "recpipe==" not in (model_dir / "MLmodel").read_text() + (model_dir / "conda.yaml").read_text()
+    assert (model_dir / requirements[1]).is_file()  # the wheel is inside the model
+    env = yaml.safe_load((model_dir / "MLmodel").read_text())["flavors"]["python_function"]["env"]
+    assert "-r requirements.txt" in (model_dir / env["virtualenv"]).read_text().splitlines()[-1]
+    assert requirements[1] in (model_dir / env["conda"]).read_text()
+    assert "recpipe==" not in (model_dir / env["conda"]).read_text()  # nothing asks an index for recpipe
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
