@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
 
 from recpipe import catalog
 from recpipe.config import AvailabilityConfig, KafkaSource, Settings
@@ -75,6 +76,10 @@ class Source:
 
     def __init__(self, name: str, ctx: JobContext, broker: KafkaBroker, topic: str):
         self.name, self.ctx, self.topic = name, ctx, topic
+        if name == "kafka":  # created before the first send, which would otherwise log its absence
+            admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+            admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+            admin.close()
         self.producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=5, acks=1)
         kafka = KafkaSource(bootstrap_servers=broker.bootstrap_servers, topic=topic, starting_offsets="earliest")
         checkpoint = str(ctx.settings.checkpoints / f"bench-{name}")
