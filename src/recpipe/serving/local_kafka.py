@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -57,8 +58,9 @@ def broker_jars(root: Path | None = None) -> Path:
     shutil.rmtree(folder / "jars", ignore_errors=True)
     pattern = str(folder / "jars" / "[artifact]-[revision](-[classifier]).[ext]")
     command = [ensure_java(), "-cp", str(_ivy_jar()), "org.apache.ivy.Main", "-dependency", group, artifact, version]
-    command += ["-confs", "default", "-retrieve", pattern, "-cache", str(folder / "ivy-cache")]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    with tempfile.TemporaryDirectory() as ivy_cache:  # the JARs are copied out of it: no second copy is kept
+        command += ["-confs", "default", "-retrieve", pattern, "-cache", ivy_cache]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0 or not (folder / "jars" / f"{artifact}-{version}.jar").exists():
         raise KafkaSetupError(f"could not resolve {group}:{artifact}:{version}: {result.stdout[-1500:]}")
     done.touch()
