@@ -72,7 +72,7 @@ def test_kafka_messages_carry_events_and_listing_states(spark):
         [(8, datetime(2026, 11, 2, 9)), (9, datetime(2026, 11, 2, 10))], "item_id long, at timestamp"
     )
     assert_df_equality(
-        A.unavailable_items(A.kafka_signals(frame)), expected, ignore_row_order=True, ignore_nullable=True
+        A.unavailable_items(A.kafka_messages(frame)), expected, ignore_row_order=True, ignore_nullable=True
     )
 
 

@@ -100,7 +100,7 @@ class FreshConfig(StrictModel):
 
 
 class KafkaSource(StrictModel):
-    """A Kafka topic of listing states and events as JSON (``transforms.availability.kafka_signals``)."""
+    """A Kafka topic of listing states and events as JSON (``transforms.availability.kafka_messages``)."""
 
     bootstrap_servers: str
     topic: str

@@ -4,8 +4,8 @@ A listing stops being for sale when a purchase event names it (every listing is 
 says ``sold`` or ``deleted``. A purchase dated before the listing went up is no sale (``counts_as_sale``: validation
 quarantines it, and every path here leaves it out). Sources land these facts differently (bronze.items rows or their change feed,
 bronze.events, Kafka messages); each becomes *signals* (``item_id, status, event_type, at``), and one rule
-reads them. Works on batch and streaming DataFrames alike. A Kafka
-message that cannot be read is kept aside with the rule it broke (``unreadable_messages``), never dropped.
+reads them. Works on batch and streaming DataFrames alike. A Kafka message that cannot be read is kept aside with
+the rules it broke (``unreadable_messages``), never dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 SIGNAL_COLUMNS = "item_id bigint, status string, event_type string, at timestamp"
-SIGNAL_NAMES = ("item_id", "status", "event_type", "at")
 GONE_STATUSES = ("sold", "deleted")
 SALE_EVENT = "purchase"
 # A row of a Delta change feed that states a listing's new state (not the state before an update, not a delete)
@@ -95,12 +94,6 @@ def kafka_messages(messages: DataFrame) -> DataFrame:
 def is_readable(messages: DataFrame) -> Column:
     """Whether a row of ``kafka_messages`` (or a signal without ``failed_rules``) breaks no rule."""
     return F.size("failed_rules") == 0 if "failed_rules" in messages.columns else F.lit(True)
-
-
-def kafka_signals(messages: DataFrame) -> DataFrame:
-    """Kafka records -> the signals of the messages that can be read (``kafka_messages``)."""
-    read = kafka_messages(messages)
-    return read.where(is_readable(read)).select(*SIGNAL_NAMES)
 
 
 def unreadable_messages(messages: DataFrame, run_id: str) -> DataFrame:
