@@ -9,8 +9,8 @@ time split, target recall on the held-out days of every user. Prints per share t
 chosen and that recall, with the ratios against the search on every user: the speed-up and the recall kept.
 
 That recall is the search's own measure (ALS alone on train's time split under the served rules), not a figure of
-what ships: the served lists' cost of a share is `recpipe run --set tune.user_share=S` then `recpipe evaluate`
-(as `benchmarks/ranking.py` does), per share.
+what ships: `benchmarks/tune_share_served.py` measures the served lists' cost of a share (`recpipe run --set
+tune.user_share=S` then `recpipe evaluate`, per share).
 """
 
 from __future__ import annotations
