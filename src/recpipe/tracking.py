@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
 # The promotion gate's decision, kept on the training run of the version it judged
 PROMOTED_TAG, PROMOTION_MESSAGE_TAG = "promotion.promoted", "promotion.message"
+PROMOTER = "recpipe promote"  # who moved the champion, when no one else is named
 
 
 TRACKED_LIBRARIES = ("implicit", "gensim", "numpy", "scipy", "pyspark", "delta-spark", "mlflow", "great-expectations")
@@ -219,7 +220,7 @@ def promote(
 
 
 def move_champion(
-    settings: Settings, model: str, version: str | None, alias: str, force: bool = False, by: str = ""
+    settings: Settings, model: str, version: str | None, alias: str, force: bool = False, by: str = PROMOTER
 ) -> dict[str, Any]:
     """Point the champion alias at ``version`` (else the version ``alias`` names) when its training run passed the
     promotion gate (``force``: whatever it scored), and record the move on the version."""
@@ -244,7 +245,7 @@ def move_champion(
     previous = _champion(client, name)
     client.set_registered_model_alias(name, CHAMPION, chosen.version)
     record = {
-        "promoted_by": by or "recpipe promote",
+        "promoted_by": by,
         "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "previous_champion": str(previous.version) if previous is not None else "",
         "promotion_gate": gate + (" (forced)" if force and not passed else ""),

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--version", help="the registered version to make champion")
     which.add_argument("--alias", default=tracking.CHALLENGER, help="the alias whose version becomes champion")
     parser.add_argument("--force", action="store_true", help="promote a version that did not pass train's gate")
-    parser.add_argument("--by", default="recpipe promote", help="who promotes, kept on the version (CI: the run)")
+    parser.add_argument("--by", default=tracking.PROMOTER, help="who promotes, kept on the version (CI: the run)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
