@@ -162,7 +162,8 @@ class SessionSimulator:
         if not self.sales.final or purchases_only:
             return events
         old_links = self._old_link_views(view_id, ts, user, candidates, session_ids[session_row], surface[session_row])
-        return Events.concat([events, old_links])
+        # a view offset from a session's last minutes must not land past the window (the funnel's events are clipped)
+        return Events.concat([events, old_links.take(old_links.ts_s < self.world.window_end)])
 
     def _shown(
         self, view_id: np.ndarray, ts: np.ndarray, search: np.ndarray, session_id: np.ndarray, position: np.ndarray
