@@ -2,13 +2,16 @@
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
 from recpipe import schemas
 from recpipe.config import GenerateConfig
+from recpipe.data import behaviour
 from recpipe.data.calibration import calibration_figures, out_of_range
 from recpipe.data.generator import MarketplaceGenerator
+from recpipe.data.world import World
 
 CONFIG = GenerateConfig(users=600, items=900, days=21, events_per_user=40, seed=7)
 WINDOW_END = datetime(2026, 11, 1, tzinfo=UTC)
@@ -121,3 +124,16 @@ def test_same_seed_same_tables_whatever_the_partitioning(spark, market):
         assert ours.exceptAll(theirs).count() == 0 and theirs.exceptAll(ours).count() == 0
     other = MarketplaceGenerator(CONFIG.model_copy(update={"seed": 8})).generate(spark, partitions=2).events
     assert events.exceptAll(other).count() > 0
+
+
+def test_views_through_old_links_stay_inside_the_window(monkeypatch):
+    """Views of sold listings through old links come seconds after a view; pushed 40 days later (every listing
+    sold halfway through the window, so such views are many), each would fall past the window's end: none may."""
+    monkeypatch.setattr(behaviour, "SLOT_OFFSET_S", (*behaviour.SLOT_OFFSET_S[:-1], 40 * 86_400))
+    world = World(CONFIG)
+    sold = np.full(CONFIG.items, (world.window_start + world.window_end) // 2, dtype=np.int64)
+    sales = behaviour.SaleState(
+        hidden_s=np.full(CONFIG.items, behaviour.NEVER), sold_s=sold, sale_event=-np.ones_like(sold)
+    )
+    events = behaviour.SessionSimulator(world, sales).events(np.arange(2_000))
+    assert len(events.ts_s) > 0 and events.ts_s.max() < world.window_end
