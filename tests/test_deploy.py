@@ -21,7 +21,8 @@ import redis
 import yaml
 from mlflow import MlflowClient
 
-from recpipe import catalog, tracking
+import recpipe
+from recpipe import catalog, model_wheel, tracking
 from recpipe.cli import execute
 from recpipe.config import GenerateConfig, load_settings
 from recpipe.dag import resolve_parameters
@@ -311,7 +312,8 @@ def test_the_registered_model_ranks_in_a_fresh_environment_as_the_served_lists(
     )
     mlflow.set_tracking_uri(None)
     requirements = (model_dir / "requirements.txt").read_text().split()
-    assert requirements == [f"mlflow=={mlflow.__version__}", "artifacts/recpipe-0.1.0-py3-none-any.whl"]
+    wheel = f"artifacts/{model_wheel.wheel_name(recpipe.__version__)}"
+    assert requirements == [f"mlflow=={mlflow.__version__}", wheel]
     assert (model_dir / requirements[1]).is_file()  # the wheel is inside the model
     env = yaml.safe_load((model_dir / "MLmodel").read_text())["flavors"]["python_function"]["env"]
     assert "-r requirements.txt" in (model_dir / env["virtualenv"]).read_text().splitlines()[-1]

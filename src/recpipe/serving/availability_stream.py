@@ -72,22 +72,19 @@ def spark_packages(config: AvailabilityConfig) -> list[str]:
 
 def quarantine_unreadable(tables: Tables, batch: DataFrame, batch_id: int, source: str) -> int:
     """A micro-batch's messages that cannot be read -> quarantine.stream_messages (merged on the record, so a
-    replayed batch adds nothing twice); returns how many there were."""
-    unreadable = availability.unreadable_messages(batch, f"availability:{source}:batch-{batch_id}").cache()
-    try:
-        count = unreadable.count()
-        if count:
-            tables.merge(unreadable, catalog.QUARANTINE_STREAM_MESSAGES, keys=("table", "record"))
-            log.warning(
-                "availability batch %d: %d unreadable messages quarantined in %s (first: %s)",
-                batch_id,
-                count,
-                catalog.QUARANTINE_STREAM_MESSAGES,
-                unreadable.select("reason").head(1)[0][0],
-            )
-        return count
-    finally:
-        unreadable.unpersist()
+    replayed batch adds nothing twice); returns how many there were. ``batch``: cached by the caller."""
+    unreadable = availability.unreadable_messages(batch, f"availability:{source}:batch-{batch_id}")
+    count = unreadable.count()  # the batch is cached: a filter over it, not a second read of the topic
+    if count:
+        tables.merge(unreadable, catalog.QUARANTINE_STREAM_MESSAGES, keys=("table", "record"))
+        log.warning(
+            "availability batch %d: %d unreadable messages quarantined in %s (first: %s)",
+            batch_id,
+            count,
+            catalog.QUARANTINE_STREAM_MESSAGES,
+            unreadable.select("reason").head(1)[0][0],
+        )
+    return count
 
 
 def redis_sink(target: RedisTarget, source: str, tables: Tables):
