@@ -31,7 +31,7 @@ from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving.reader import RecommendationReader
 from recpipe.tables import Tables
 
-from .conftest import REPO_ROOT
+from .conftest import REPO_ROOT, SMALL_FRAME_SHUFFLE_PARTITIONS, SMALL_FRAME_SPARK_CONF
 from .test_bundle import load_bundle
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.py"))
@@ -102,7 +102,13 @@ def deployed_run(installed_wheel, tmp_path_factory):
     workdir, data_dir = tmp_path_factory.mktemp("empty-cwd"), tmp_path_factory.mktemp("deployed-data")
     server = RedisProcess(data_dir)
     server.start()
-    env = {"RECPIPE_DATA_DIR": str(data_dir), "REDIS_URL": server.url, "RECPIPE_SHUFFLE_PARTITIONS": "2"}
+    env = {
+        "RECPIPE_DATA_DIR": str(data_dir),
+        "REDIS_URL": server.url,
+        # a cluster brings its own Spark settings; this small world runs with the suite's (tests/conftest.py)
+        "RECPIPE_SHUFFLE_PARTITIONS": str(SMALL_FRAME_SHUFFLE_PARTITIONS),
+        "RECPIPE_SPARK_CONF": json.dumps(SMALL_FRAME_SPARK_CONF),
+    }
     generate = {
         "task_key": "generate",
         "package_name": "recpipe",

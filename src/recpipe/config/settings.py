@@ -53,7 +53,12 @@ class Settings(StrictModel):
     )
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
-    shuffle_partitions: int = Field(default=8, gt=0)
+    shuffle_partitions: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        gt=0,
+        description="partitions of a local session's shuffles; default: the machine's cores (the default world's "
+        "frames are small: more reduce tasks than cores only add scheduling; large local runs set more)",
+    )
     spark_conf: dict[str, str] = Field(
         default_factory=dict,
         description="more Spark configuration of local sessions (a cluster has its own); in the environment a JSON "

@@ -65,7 +65,7 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
     experiment = personal_lists.live_experiment(ctx, as_of)
     with stages.stage("user lists"):  # personal lists are scored here, when gold.user_candidates is written
         built = personal_lists.build(ctx, as_of, version, ctx.config.ranking.enabled, exclusions, available, config)
-        personal = built.lists
+        personal = built.lists.cache()  # scored once: the fallback lists below need its users too
         others = served_lists.fallback_lists(users, personal, exclusions, fallbacks, config.list_length)
         t.overwrite(personal.unionByName(others).transform(stamp), catalog.GOLD_USER_CANDIDATES)
         t.overwrite(
@@ -76,6 +76,7 @@ def generate_candidates(ctx: JobContext, config: CandidatesConfig) -> dict[str, 
         stages.count(catalog.GOLD_USER_CANDIDATES, t.rows_written(catalog.GOLD_USER_CANDIDATES))
         written = t.read(catalog.GOLD_USER_CANDIDATES)
         stages.count("personal users", written.where(F.col("source") == candidates.PERSONAL_SOURCE).count())
+        personal.unpersist()
         built.release()
         if experiment is not None:  # the other variants' lists, served beside these
             variants = personal_lists.variant_lists(
