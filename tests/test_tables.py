@@ -1,11 +1,13 @@
+import pandas as pd
 import pytest
 from chispa import assert_df_equality
 from pydantic import ValidationError
+from pyspark.sql import functions as F
 
 from recpipe import catalog
 from recpipe.catalog import SchemaMismatchError
 from recpipe.config import Settings
-from recpipe.tables import TableNameError, physical_name
+from recpipe.tables import TableNameError, physical_name, to_pandas_together
 
 
 def test_local_names_map_to_delta_paths(tmp_path):
@@ -84,3 +86,18 @@ def test_a_write_may_not_add_or_retype_a_registered_column(spark, tables):
         "column user_idx (int) is missing",
         "column run_id (string) is missing",
     ]
+
+
+def test_frames_collected_together_equal_each_collected_alone_and_a_failure_is_raised(spark):
+    frames = {
+        "squares": spark.range(50).selectExpr("id", "id * id AS square"),
+        "empty": spark.range(0).selectExpr("CAST(id AS STRING) AS name"),
+        "sorted": spark.range(30).orderBy(F.desc("id")),
+    }
+    collected = to_pandas_together(frames, threads=3)
+    assert list(collected) == ["squares", "empty", "sorted"]
+    for name, df in frames.items():
+        pd.testing.assert_frame_equal(collected[name], df.toPandas())
+    failing = spark.range(3).select(F.raise_error(F.lit("no such listing")).alias("x"))
+    with pytest.raises(Exception, match="no such listing"):
+        to_pandas_together({"good": frames["squares"], "bad": failing})

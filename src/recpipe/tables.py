@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -56,6 +57,15 @@ def physical_name(logical: str, settings: Settings) -> str:
 def to_pandas(df: DataFrame) -> pd.DataFrame:
     """``df.toPandas()``, typed."""
     return cast(pd.DataFrame, df.toPandas())
+
+
+def to_pandas_together(frames: Mapping[str, DataFrame], threads: int = 4) -> dict[str, pd.DataFrame]:
+    """Every frame of ``frames`` collected as ``to_pandas`` does, at the same time: small collects wait on
+    scheduling more than they compute, so their Spark jobs run side by side (Spark runs jobs submitted from
+    several threads concurrently). A failure is raised after the others end (the first in ``frames``' order)."""
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(frames))), thread_name_prefix="collect") as pool:
+        futures = {name: pool.submit(to_pandas, df) for name, df in frames.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def rows_frame(spark: SparkSession, logical: str, rows: Sequence[Mapping[str, object]]) -> DataFrame:

@@ -17,40 +17,43 @@ from recpipe.models.ranking import has_vector
 from recpipe.models.training_set import EventSplit, TrainingData
 from recpipe.run_day import as_of_end
 from recpipe.schemas import EVENT_TYPES
-from recpipe.tables import to_pandas
+from recpipe.tables import to_pandas_together
 from recpipe.transforms import candidates, training_inputs
 from recpipe.transforms.interactions import decay_to, within_days
 
 
-def event_split(
+def event_split_frames(
     ctx: JobContext, as_of: date, holdout_days: int, user_index: DataFrame, item_index: DataFrame
-) -> EventSplit:
-    """The time split from silver.daily_interactions, aggregated by the interactions job's own transforms and the
-    run's interactions configuration: the days before the last ``holdout_days`` decayed to the split, and those
-    days."""
+) -> tuple[DataFrame, DataFrame]:
+    """The time split's train and test rows from silver.daily_interactions, aggregated by the interactions job's
+    own transforms and the run's interactions configuration: the days before the last ``holdout_days`` decayed to
+    the split, and those days."""
     config = ctx.config.interactions
-    first_test_day = as_of - timedelta(days=holdout_days - 1)
+    first_test_day = split_day(as_of, holdout_days)
     window = ctx.tables.read(catalog.SILVER_DAILY_INTERACTIONS).transform(
         within_days(config.first_window_day(as_of), as_of, column="day")
     )
     indexed = training_inputs.indexed_interactions(user_index, item_index, EVENT_TYPES)
-    parts = [
-        window.where(F.col("day") < F.lit(first_test_day)).transform(
-            decay_to(first_test_day - timedelta(days=1), config.half_life_days, config.max_confidence)
-        ),
-        window.where(F.col("day") >= F.lit(first_test_day)).transform(
-            decay_to(as_of, config.half_life_days, config.max_confidence)
-        ),
-    ]
-    train, test = (part.transform(indexed).toPandas() for part in parts)
-    return EventSplit(train, test, pd.Timestamp(first_test_day), holdout_days)
+    train = window.where(F.col("day") < F.lit(first_test_day)).transform(
+        decay_to(first_test_day - timedelta(days=1), config.half_life_days, config.max_confidence)
+    )
+    test = window.where(F.col("day") >= F.lit(first_test_day)).transform(
+        decay_to(as_of, config.half_life_days, config.max_confidence)
+    )
+    return train.transform(indexed), test.transform(indexed)
+
+
+def split_day(as_of: date, holdout_days: int) -> date:
+    """The first held-out day of a time split that ends at ``as_of``."""
+    return as_of - timedelta(days=holdout_days - 1)
 
 
 def load_training_data(ctx: JobContext, holdout_days: int | None = None, as_of: date | None = None) -> TrainingData:
-    """Silver tables -> pandas through Arrow (the model code needs no Spark). With ``holdout_days``, the time
-    split is built from daily rows (``event_split``) and the item index goes on past the interaction index with
-    every listing still for sale when the holdout began (``listing_index``). ``as_of``: silver's, when known. The
-    exclusions are the run's served rules (``candidates.exclude_seen_event_types``)."""
+    """Silver tables -> pandas through Arrow (the model code needs no Spark), every collect at once
+    (``to_pandas_together``). With ``holdout_days``, the time split is built from daily rows
+    (``event_split_frames``) and the item index goes on past the interaction index with every listing still for
+    sale when the holdout began (``listing_index``). ``as_of``: silver's, when known. The exclusions are the run's
+    served rules (``candidates.exclude_seen_event_types``)."""
     t = ctx.tables
     seen_types = ctx.config.candidates.exclude_seen_event_types
     user_index, item_index = t.read(catalog.SILVER_USER_INDEX), t.read(catalog.SILVER_ITEM_INDEX)
@@ -59,43 +62,46 @@ def load_training_data(ctx: JobContext, holdout_days: int | None = None, as_of: 
         as_of = as_of or ctx.interactions_as_of()
         since = as_of_end(as_of) - timedelta(days=holdout_days)
         item_index = availability.transform(training_inputs.listing_index(item_index, since)).cache()
-    interactions = to_pandas(
-        t.read(catalog.SILVER_INTERACTIONS).transform(
+    frames = {
+        "interactions": t.read(catalog.SILVER_INTERACTIONS).transform(
             training_inputs.indexed_interactions(user_index, item_index, EVENT_TYPES)
-        )
-    )
-    indexed_availability = to_pandas(availability.transform(training_inputs.indexed_availability(item_index)))
-    sequences = to_pandas(
-        t.read(catalog.SILVER_DAILY_INTERACTIONS).transform(training_inputs.item_sequences(item_index)).select("items")
-    )
-    own = to_pandas(
-        candidates.own_listings(t.read(catalog.SILVER_ITEMS)).transform(
+        ),
+        "availability": availability.transform(training_inputs.indexed_availability(item_index)),
+        "sequences": t.read(catalog.SILVER_DAILY_INTERACTIONS)
+        .transform(training_inputs.item_sequences(item_index))
+        .select("items"),
+        "own": candidates.own_listings(t.read(catalog.SILVER_ITEMS)).transform(
             training_inputs.indexed_pairs(user_index, item_index)
-        )
-    )
-    item_ids = to_pandas(item_index.orderBy("item_idx").select("item_id"))["item_id"].to_numpy(np.int64)
-    attributes = to_pandas(
-        t.read(catalog.SILVER_ITEMS).transform(
+        ),
+        "item_ids": item_index.orderBy("item_idx").select("item_id"),
+        "attributes": t.read(catalog.SILVER_ITEMS).transform(
             training_inputs.listing_attributes(item_index, t.read(catalog.SILVER_USERS))
-        )
-    )
-    users = to_pandas(
-        user_index.join(t.read(catalog.SILVER_USERS), "user_id", "left")
+        ),
+        "users": user_index.join(t.read(catalog.SILVER_USERS), "user_id", "left")
         .select("user_idx", "user_id", "country")
-        .orderBy("user_idx")
-    )
-    split = event_split(ctx, as_of, holdout_days, user_index, item_index) if holdout_days and as_of else None
+        .orderBy("user_idx"),
+    }
+    split_at = (as_of, holdout_days) if holdout_days and as_of else None
+    if split_at:
+        frames["split_train"], frames["split_test"] = event_split_frames(ctx, *split_at, user_index, item_index)
+    collected = to_pandas_together(frames)
     item_index.unpersist()
+    item_ids = collected["item_ids"]["item_id"].to_numpy(np.int64)
+    users = collected["users"]
+    split = None
+    if split_at:
+        first_test_day = pd.Timestamp(split_day(*split_at))
+        split = EventSplit(collected["split_train"], collected["split_test"], first_test_day, split_at[1])
     return TrainingData(
-        interactions=interactions,
+        interactions=collected["interactions"],
         user_ids=users["user_id"].to_numpy(np.int64),
         item_ids=item_ids,
-        availability=indexed_availability,
+        availability=collected["availability"],
         event_types=EVENT_TYPES,
         seen_event_types=tuple(seen_types),
-        sequences=[np.asarray(s, dtype=np.int64) for s in sequences["items"]],
-        own_listings=own,
-        items=attributes.set_index("item_idx").reindex(range(len(item_ids))),
+        sequences=[np.asarray(s, dtype=np.int64) for s in collected["sequences"]["items"]],
+        own_listings=collected["own"],
+        items=collected["attributes"].set_index("item_idx").reindex(range(len(item_ids))),
         users=users[["country"]],
         split=split,
     )
