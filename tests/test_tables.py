@@ -88,6 +88,7 @@ def test_a_write_may_not_add_or_retype_a_registered_column(spark, tables):
     ]
 
 
+@pytest.mark.filterwarnings("ignore:toPandas attempted Arrow optimization")  # the failing frame, expected
 def test_frames_collected_together_equal_each_collected_alone_and_a_failure_is_raised(spark):
     frames = {
         "squares": spark.range(50).selectExpr("id", "id * id AS square"),
