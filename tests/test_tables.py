@@ -95,7 +95,12 @@ def test_frames_collected_together_equal_each_collected_alone_and_a_failure_is_r
         "empty": spark.range(0).selectExpr("CAST(id AS STRING) AS name"),
         "sorted": spark.range(30).orderBy(F.desc("id")),
     }
-    collected = to_pandas_together(frames, threads=3)
+    spark.sparkContext.setJobGroup("collected-together", "the caller's group")
+    try:
+        collected = to_pandas_together(frames, threads=3)
+    finally:
+        spark.sparkContext.setJobGroup("", "")
+    assert len(spark.sparkContext.statusTracker().getJobIdsForGroup("collected-together")) >= len(frames)
     assert list(collected) == ["squares", "empty", "sorted"]
     for name, df in frames.items():
         pd.testing.assert_frame_equal(collected[name], df.toPandas())

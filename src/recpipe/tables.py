@@ -17,6 +17,7 @@ from typing import cast
 import pandas as pd
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.util import inheritable_thread_target
 
 from recpipe import catalog
 from recpipe.config import Settings
@@ -62,9 +63,13 @@ def to_pandas(df: DataFrame) -> pd.DataFrame:
 def to_pandas_together(frames: Mapping[str, DataFrame], threads: int = 4) -> dict[str, pd.DataFrame]:
     """Every frame of ``frames`` collected as ``to_pandas`` does, at the same time: small collects wait on
     scheduling more than they compute, so their Spark jobs run side by side (Spark runs jobs submitted from
-    several threads concurrently). A failure is raised after the others end (the first in ``frames``' order)."""
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(frames))), thread_name_prefix="collect") as pool:
-        futures = {name: pool.submit(to_pandas, df) for name, df in frames.items()}
+    several threads concurrently). The jobs keep the caller's job group and properties (what the Spark UI and
+    the scale benchmark group jobs by). A failure is raised after the others end (the first in ``frames``' order)."""
+    if not frames:
+        return {}
+    collect = inheritable_thread_target(next(iter(frames.values())).sparkSession)(to_pandas)
+    with ThreadPoolExecutor(max_workers=min(threads, len(frames)), thread_name_prefix="collect") as pool:
+        futures = {name: pool.submit(collect, df) for name, df in frames.items()}
         return {name: future.result() for name, future in futures.items()}
 
 

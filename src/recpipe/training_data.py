@@ -81,17 +81,17 @@ def load_training_data(ctx: JobContext, holdout_days: int | None = None, as_of: 
         .select("user_idx", "user_id", "country")
         .orderBy("user_idx"),
     }
-    split_at = (as_of, holdout_days) if holdout_days and as_of else None
-    if split_at:
-        frames["split_train"], frames["split_test"] = event_split_frames(ctx, *split_at, user_index, item_index)
+    if holdout_days and as_of:
+        split_frames = event_split_frames(ctx, as_of, holdout_days, user_index, item_index)
+        frames["split_train"], frames["split_test"] = split_frames
     collected = to_pandas_together(frames)
     item_index.unpersist()
     item_ids = collected["item_ids"]["item_id"].to_numpy(np.int64)
     users = collected["users"]
     split = None
-    if split_at:
-        first_test_day = pd.Timestamp(split_day(*split_at))
-        split = EventSplit(collected["split_train"], collected["split_test"], first_test_day, split_at[1])
+    if holdout_days and as_of:
+        first_test_day = pd.Timestamp(split_day(as_of, holdout_days))
+        split = EventSplit(collected["split_train"], collected["split_test"], first_test_day, holdout_days)
     return TrainingData(
         interactions=collected["interactions"],
         user_ids=users["user_id"].to_numpy(np.int64),
