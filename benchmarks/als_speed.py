@@ -24,7 +24,6 @@ from recpipe.models.als import ALSRecommender
 from recpipe.models.base import recommend_all
 from recpipe.models.evaluation import ranking_metrics
 from recpipe.models.matrix import to_csr
-from recpipe.spark import get_spark
 
 
 def planted_matrix(n_users: int, n_items: int, nnz: int, groups: int, seed: int):
@@ -106,6 +105,8 @@ def main() -> None:
     print(f"implicit ALS (CPU, {args.cg_steps} CG steps): {implicit_s:8.1f} s   Recall@10 {implicit_recall:.4f}")
 
     from pyspark.ml.recommendation import ALS
+
+    from recpipe.spark import get_spark  # here: the matrix helpers above also serve where Spark is absent
 
     settings = Settings(
         data_dir=Path(tempfile.mkdtemp(prefix="recpipe-bench-")),

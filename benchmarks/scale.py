@@ -1,6 +1,6 @@
 """Benchmark: the whole task graph at marketplace sizes, with what each task and stage costs and how it grows.
 
-    python benchmarks/scale.py --users 100000 300000 1000000 --root DIR [--driver-memory 12g]
+    python benchmarks/scale.py --users 100000 300000 1000000 --root DIR [--driver-memory 12g] [--set S.F=V ...]
     python benchmarks/scale.py --root DIR                     # the table of the sizes already measured in DIR
 
 Per size, in a fresh process (its own JVM), under DIR/<users>/: `recpipe generate` (the default world with listings
@@ -267,8 +267,9 @@ def measured(task: str, data_dir: Path, spark: Any, collected: Collected) -> Ite
         measure.collected_mb = round((collected.bytes - bytes_before) / MB, 1)
 
 
-def run_size(users: int, root: Path, driver_memory: str) -> None:
-    """Generate the world of ``users`` and run the pipeline job's tasks in this process, measured."""
+def run_size(users: int, root: Path, driver_memory: str, overrides: list[str]) -> None:
+    """Generate the world of ``users`` and run the pipeline job's tasks in this process, measured; every task gets
+    the run's ``overrides`` (``SECTION.FIELD=VALUE``, as `recpipe run --set`)."""
     workdir = root / str(users)
     data_dir = workdir / ".recpipe"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -301,7 +302,13 @@ def run_size(users: int, root: Path, driver_memory: str) -> None:
     group_jobs_by_stage(spark)
     sizes = (f"--users={users}", f"--items={int(users * LISTINGS_PER_USER)}", f"--events={users * EVENTS_PER_USER}")
     tasks = dag.generating_first(dag.pipeline_tasks(dag.pipeline_job()), sizes)
-    results: dict[str, Any] = {"users": users, "driver_memory": driver_memory, "cores": os.cpu_count(), "tasks": []}
+    results: dict[str, Any] = {
+        "users": users,
+        "driver_memory": driver_memory,
+        "cores": os.cpu_count(),
+        "overrides": overrides,
+        "tasks": [],
+    }
     redis_server = RedisProcess(workdir / "redis").start()
     os.environ["RECPIPE_REDIS_URL"] = redis_server.url
 
@@ -321,7 +328,7 @@ def run_size(users: int, root: Path, driver_memory: str) -> None:
         return summary
 
     try:
-        dag.run_tasks(tasks, run_task)
+        dag.run_tasks(tasks, run_task, overrides)
     finally:
         save(results, workdir)
         redis_server.stop()
@@ -368,6 +375,9 @@ def print_table(results: list[dict[str, Any]], min_seconds: float = 5.0) -> None
         "sizes: "
         + "; ".join(f"{r['users']:,} users, {events_of(r):,} events (driver {r['driver_memory']})" for r in results)
     )
+    for overrides in sorted({" ".join(r.get("overrides", [])) for r in results}):
+        users = ", ".join(f"{r['users']:,}" for r in results if " ".join(r.get("overrides", [])) == overrides)
+        print(f"  configuration at {users} users: {overrides or 'the embedded defaults'}")
     tasks = list(dict.fromkeys(t["task"] for r in results for t in r["tasks"]))
     by_task = [{t["task"]: t for t in r["tasks"]} for r in results]
     header = f"{'task':<13}" + "".join(f"{r['users']:>11,}u" for r in results) + f"{'b':>7}   at the largest size"
@@ -413,17 +423,25 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="*", default=[], help="sizes to run (each in its own process)")
     parser.add_argument("--root", type=Path, required=True, help="one folder per size under it")
     parser.add_argument("--driver-memory", default="12g", help="the local JVM's heap (driver and executors)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="a configuration override for every task, as `recpipe run --set` (repeatable)",
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # the child process of one size
     args = parser.parse_args()
     root = args.root.resolve()
     if args.one:
-        run_size(args.one, root, args.driver_memory)
+        run_size(args.one, root, args.driver_memory, args.set)
         return
     for users in args.users:
         if (root / str(users) / ".recpipe").exists():
             sys.exit(f"{root / str(users)} has a run already: choose another --root or remove it")
         command = [sys.executable, __file__, "--one", str(users), "--root", str(root)]
-        done = subprocess.run([*command, "--driver-memory", args.driver_memory], check=False)
+        overrides = [f"--set={o}" for o in args.set]
+        done = subprocess.run([*command, "--driver-memory", args.driver_memory, *overrides], check=False)
         if done.returncode != 0:
             print(f"[scale {users:,}] the run stopped with exit code {done.returncode}", file=sys.stderr)
     print_table(load_results(root))

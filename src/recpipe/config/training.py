@@ -78,6 +78,9 @@ class TwoTowerConfig(StrictModel):
         default=4.0, ge=0, description="family two_tower_als: weight of the ALS score added to the two towers'"
     )
     num_threads: int = Field(default=2, ge=1)
+    use_gpu: bool = Field(
+        default=True, description="train with PyTorch on CUDA when both are present (the same steps as numpy's)"
+    )
 
 
 ModelFamily = Literal["als", "als_attributes", "two_tower", "two_tower_als"]

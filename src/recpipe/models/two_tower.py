@@ -11,7 +11,7 @@ Training: each step takes a batch of (user, listing) pairs from the interactions
 against every listing of the batch, and minimises the softmax cross-entropy of the true pair with the listings'
 log sampling frequency subtracted (the correction that keeps popular listings from being penalised for being
 frequent negatives). Adagrad per touched embedding row; numpy and scipy only, so no deep-learning runtime is
-needed; a batch is a few BLAS products.
+needed; a batch is a few BLAS products. Where PyTorch sees a GPU, the same loop runs there (``use_gpu``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from recpipe.models.base import Recommender
 from recpipe.models.freshness import listing_prior
 from recpipe.models.matrix import users_per_item
+from recpipe.models.two_tower_torch import train_on_torch, training_device
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class TwoTowerRecommender(Recommender):
     prior_at: when ages are measured (the training time).
     seed: seeds the initialisation and the batch order.
     num_threads: BLAS threads.
+    use_gpu: train with PyTorch on a GPU when PyTorch sees one (``models.two_tower_torch``: the same steps), else
+        with numpy.
     """
 
     name = "two_tower"
@@ -94,6 +97,7 @@ class TwoTowerRecommender(Recommender):
         prior_at: str | None = None,
         seed: int = 42,
         num_threads: int = 2,
+        use_gpu: bool = False,
     ):
         self.item_features = sp.csr_matrix(item_features, dtype=np.float32)
         self.user_features = None if user_features is None else sp.csr_matrix(user_features, dtype=np.float32)
@@ -110,6 +114,7 @@ class TwoTowerRecommender(Recommender):
             prior_at=prior_at,
             seed=seed,
             num_threads=num_threads,
+            use_gpu=use_gpu,
         )
         self.user_vectors: np.ndarray | None = None
         self.item_vectors: np.ndarray | None = None
@@ -181,23 +186,13 @@ class TwoTowerRecommender(Recommender):
         log_q = np.log(np.maximum(np.bincount(items, minlength=user_items.shape[1]), 1) / max(len(items), 1)).astype(
             np.float32
         )
-        start, batch = time.perf_counter(), p["batch_size"]
+        device = training_device(bool(p.get("use_gpu", False)))
+        if device is None:
+            with threadpool_limits(limits=p["num_threads"], user_api="blas"):
+                self._train(users_in, items_in, (users, items, weights), log_q, table, rng)
+        else:
+            train_on_torch(users_in, items_in, (users, items, weights), log_q, table, rng, p, device)
         with threadpool_limits(limits=p["num_threads"], user_api="blas"):
-            for epoch in range(p["epochs"]):
-                order = rng.permutation(len(users))
-                loss = 0.0
-                for at in range(0, len(order), batch):
-                    chosen = order[at : at + batch]
-                    loss += self._step(
-                        users_in[users[chosen]], items_in[items[chosen]], log_q[items[chosen]], weights[chosen], table
-                    ) * len(chosen)
-                log.info(
-                    "two-tower epoch %d/%d: loss %.4f (%.1f s)",
-                    epoch + 1,
-                    p["epochs"],
-                    loss / max(len(order), 1),
-                    time.perf_counter() - start,
-                )
             first, last = layout["attributes"]
             self.attribute_embeddings = table.weights[first:last].copy()
             self.item_vectors = np.asarray(items_in @ table.weights, dtype=np.float32)
@@ -206,6 +201,26 @@ class TwoTowerRecommender(Recommender):
             user_part = np.asarray(users_in @ table.weights[:, :-1], dtype=np.float32)
         self.user_vectors = np.hstack([user_part, np.ones((len(user_part), 1), np.float32)])
         return self
+
+    def _train(self, users_in, items_in, pairs, log_q: np.ndarray, table: _Table, rng: np.random.Generator) -> None:
+        """The numpy loop: per epoch a permutation of the pairs from ``rng``, batches of ``batch_size``."""
+        p = self.params
+        (users, items, weights), batch, start = pairs, p["batch_size"], time.perf_counter()
+        for epoch in range(p["epochs"]):
+            order = rng.permutation(len(users))
+            loss = 0.0
+            for at in range(0, len(order), batch):
+                chosen = order[at : at + batch]
+                loss += self._step(
+                    users_in[users[chosen]], items_in[items[chosen]], log_q[items[chosen]], weights[chosen], table
+                ) * len(chosen)
+            log.info(
+                "two-tower epoch %d/%d: loss %.4f (%.1f s)",
+                epoch + 1,
+                p["epochs"],
+                loss / max(len(order), 1),
+                time.perf_counter() - start,
+            )
 
     def _step(self, user_rows, item_rows, log_q, weights, table: _Table) -> float:
         p = self.params
