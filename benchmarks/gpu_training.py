@@ -3,6 +3,7 @@
     python benchmarks/gpu_training.py                                            # hybrid_speed.py's matrix: 5.0M
     python benchmarks/gpu_training.py --users 1000000 --items 500000 --nnz 48000000 --epochs 1
                                                                                  # the 1M-user world's interactions
+    python benchmarks/gpu_training.py --families two_tower --batch-size 4096     # the towers' batch
 
 The matrix and listing attributes are benchmarks/hybrid_speed.py's (planted taste groups, long-tailed popularity,
 seeded); the models are built from the train config's defaults (`use_gpu: true` for both families, as shipped).
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=50)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--epochs", type=int, help="the towers' epochs (default: the train config's)")
+    parser.add_argument("--batch-size", type=int, help="the towers' batch (default: the train config's)")
     parser.add_argument("--cpu-threads", type=int, default=os.cpu_count(), help="threads of the CPU ALS fit")
     parser.add_argument("--families", nargs="+", default=["two_tower", "als_gpu", "als_cpu"])
     args = parser.parse_args()
@@ -54,7 +56,8 @@ def main() -> None:
         f"{os.cpu_count()} cores; built in {time.perf_counter() - start:.1f} s",
         flush=True,
     )
-    towers = TwoTowerConfig(**({"epochs": args.epochs} if args.epochs else {}))
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size}
+    towers = TwoTowerConfig(**{k: v for k, v in overrides.items() if v is not None})
     models = {
         "two_tower": (
             TwoTowerRecommender(
@@ -76,8 +79,19 @@ def main() -> None:
         seconds = time.perf_counter() - start
         ids, _ = recommend_all(model, users, train, 10)
         recall = ranking_metrics(users, ids, test, 10, train).recall
-        epochs = f" ({towers.epochs} epochs)" if name == "two_tower" else ""
-        print(f"{name:<11}{device:<20}{seconds:>9.1f}{recall:>11.4f}{epochs}", flush=True)
+        detail = (
+            f" ({towers.epochs} epochs, batch {towers.batch_size}{gpu_peak(device)})" if name == "two_tower" else ""
+        )
+        print(f"{name:<11}{device:<20}{seconds:>9.1f}{recall:>11.4f}{detail}", flush=True)
+
+
+def gpu_peak(device: str) -> str:
+    """The most GPU memory PyTorch held at once, on CUDA."""
+    if device != "cuda":
+        return ""
+    import torch
+
+    return f", GPU peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
 
 
 if __name__ == "__main__":
