@@ -25,9 +25,8 @@ def checkerboard():
     return to_csr(np.array(rows), np.array(cols), np.ones(len(rows)), N_USERS, N_ITEMS)
 
 
-def item2vec_model():
-    model = Item2VecRecommender(n_items=N_ITEMS, vector_size=8, window=10, epochs=50, sample=0, seed=3)
-    return model
+def item2vec_model(workers: int = 1):
+    return Item2VecRecommender(n_items=N_ITEMS, vector_size=8, window=10, epochs=50, sample=0, seed=3, workers=workers)
 
 
 MODELS = {
@@ -40,6 +39,7 @@ MODELS = {
     ),
     "ease": lambda: EASERecommender(l2=1.0),
     "item2vec": item2vec_model,
+    "item2vec_threads": lambda: item2vec_model(workers=2),  # the same contract, reruns aside
 }
 
 
@@ -82,7 +82,7 @@ def test_same_seed_same_model(kind, matrix):
             np.testing.assert_array_equal(getattr(first, attribute), getattr(second, attribute))
 
 
-@pytest.mark.parametrize("kind", ["als", "item2vec"])
+@pytest.mark.parametrize("kind", ["als", "item2vec", "item2vec_threads"])
 def test_similar_items_stay_in_the_group(kind, matrix):
     model = MODELS[kind]().fit(matrix)
     items = np.arange(N_ITEMS)

@@ -46,6 +46,11 @@ class Item2VecConfig(StrictModel):
     negative: int = Field(default=5, gt=0)
     epochs: int = Field(default=10, gt=0)
     min_count: int = Field(default=1, ge=1)
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="gensim's training threads; more are faster, but a rerun's vectors then differ slightly",
+    )
 
 
 class AttributeALSConfig(StrictModel):

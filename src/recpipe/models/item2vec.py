@@ -34,6 +34,7 @@ class Item2VecRecommender(Recommender):
         min_count: int = 1,
         sample: float = 1e-3,
         seed: int = 42,
+        workers: int = 1,
     ):
         self.params: dict[str, Any] = dict(
             n_items=n_items,
@@ -44,11 +45,13 @@ class Item2VecRecommender(Recommender):
             min_count=min_count,
             sample=sample,
             seed=seed,
+            workers=workers,
         )
         self.vectors: np.ndarray | None = None  # (n_items, vector_size); zero rows for items never seen
 
     def fit_sequences(self, sequences: Sequence[Sequence[int]]) -> Item2VecRecommender:
-        """Train on item-index sequences (one per user session, in time order). One worker keeps runs identical."""
+        """Train on item-index sequences (one per user session, in time order). One worker keeps reruns identical;
+        more divide the epochs' time between threads (their updates interleave as the threads run)."""
         from gensim.models import Word2Vec
 
         p = self.params
@@ -63,7 +66,7 @@ class Item2VecRecommender(Recommender):
             min_count=p["min_count"],
             sample=p["sample"],
             seed=p["seed"],
-            workers=1,
+            workers=p.get("workers", 1),
             hashfxn=stable_hash,
         )
         vectors = np.zeros((p["n_items"], p["vector_size"]), dtype=np.float32)

@@ -292,5 +292,6 @@ def fit_item2vec(data: TrainingData, params: Item2VecConfig, seed: int) -> Item2
         epochs=params.epochs,
         min_count=params.min_count,
         seed=seed,
+        workers=params.workers,
     )
     return model.fit_sequences([seq.tolist() for seq in data.sequences])
