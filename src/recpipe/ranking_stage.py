@@ -4,7 +4,7 @@ same functions at the time split's as-of: what the ranker learns from is retriev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -295,10 +295,21 @@ def ranker_on_split(
     if split is None:
         raise ValueError("the evaluation carries no time split to fit the ranker on")
     as_of = split_as_of(split.split_time)
+    label_days = (as_of + timedelta(days=1), as_of + timedelta(days=split.evaluation.holdout_days))
     inputs = ranking_inputs(ctx, as_of, *split_vectors(ctx, data, evaluation, family), config)
-    last_day = as_of + timedelta(days=split.evaluation.holdout_days)
     fitted = fit_ranker(
-        ctx, inputs, (as_of + timedelta(days=1), last_day), split.evaluation.target_event_types, config, seed
+        ctx, labelled_users_only(ctx, inputs, label_days), label_days, split.evaluation.target_event_types, config, seed
     )
     inputs.release()
     return fitted
+
+
+def labelled_users_only(ctx: JobContext, inputs: RankingInputs, label_days: tuple[date, date]) -> RankingInputs:
+    """The inputs with retrieval's users cut to those with an event on the label days: only they can have a
+    positive or a held-out target, and each user's candidates depend on their own rows alone, so the training set
+    and the figures are the same while retrieval skips every user who would be dropped after it (at 1M users, most
+    of the stage's rows)."""
+    daily = ctx.tables.read(catalog.SILVER_DAILY_INTERACTIONS)
+    labelled = daily.where(F.col("day").between(F.lit(label_days[0]), F.lit(label_days[1]))).select("user_id")
+    targets = inputs.retrieval.targets.join(labelled.distinct(), "user_id")
+    return replace(inputs, retrieval=replace(inputs.retrieval, targets=targets))
