@@ -126,7 +126,10 @@ class KafkaBroker:
             check=False,
         )
         if formatted.returncode != 0:
-            raise KafkaSetupError(f"formatting the Kafka node's storage failed: {formatted.stdout[-1000:]}")
+            output = (formatted.stdout + formatted.stderr)[-1000:]  # the JVM may say why on either stream
+            raise KafkaSetupError(
+                f"formatting the Kafka node's storage failed (exit code {formatted.returncode}): {output}"
+            )
         with (self.workdir / "broker.log").open("ab") as out:
             self.process = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=out, stderr=out)
         deadline = time.monotonic() + START_TIMEOUT_S
