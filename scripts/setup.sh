@@ -50,3 +50,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+
+# PyTorch for the tests of the two towers' GPU loop (optional for users; PyPI's Linux wheel brings its CUDA
+# libraries, about 4.6 GB), in its own folder so the project's environment stays as users install it.
+TORCH_DIR="$PWD/.torch"
+TORCH_VERSION=2.11.0
+start_torch_install() {
+  if PYTHONPATH="$TORCH_DIR" .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+    return 0
+  fi
+  log "installing PyTorch $TORCH_VERSION into $TORCH_DIR (in the background; log: $TORCH_DIR.log)"
+  rm -rf "$TORCH_DIR"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --target "$TORCH_DIR" "torch==$TORCH_VERSION" >"$TORCH_DIR.log" 2>&1
+}

@@ -1,6 +1,10 @@
 """The two towers' PyTorch loop takes the numpy loop's steps: from the same seed both give the same vectors, and the
-model that comes out ranks as the numpy one does. PyTorch is optional (not in the project's environment); these
-tests run where it is installed, on its CPU device when no GPU is there."""
+model that comes out ranks as the numpy one does. PyTorch is optional (not in the project's environment): the suite
+runs this module last with PyTorch from its own folder (scripts/test.sh sets RECPIPE_TEST_TORCH=required, so a
+missing PyTorch fails it), on PyTorch's CPU device when no GPU is there; elsewhere it is skipped."""
+
+import importlib
+import os
 
 import numpy as np
 import pytest
@@ -10,7 +14,10 @@ from recpipe.models.two_tower import TwoTowerRecommender
 
 from .test_hybrid import brand_world
 
-torch = pytest.importorskip("torch")
+if os.environ.get("RECPIPE_TEST_TORCH") == "required":
+    torch = importlib.import_module("torch")
+else:
+    torch = pytest.importorskip("torch")
 
 
 def fitted(device: str | None, monkeypatch) -> TwoTowerRecommender:
