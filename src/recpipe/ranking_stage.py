@@ -4,6 +4,7 @@ same functions at the time split's as-of: what the ranker learns from is retriev
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
@@ -297,19 +298,21 @@ def ranker_on_split(
     as_of = split_as_of(split.split_time)
     label_days = (as_of + timedelta(days=1), as_of + timedelta(days=split.evaluation.holdout_days))
     inputs = ranking_inputs(ctx, as_of, *split_vectors(ctx, data, evaluation, family), config)
-    fitted = fit_ranker(
-        ctx, labelled_users_only(ctx, inputs, label_days), label_days, split.evaluation.target_event_types, config, seed
-    )
+    targets = split.evaluation.target_event_types
+    labelled = labelled_users_only(ctx, inputs, label_days, {*config.grades, *targets})
+    fitted = fit_ranker(ctx, labelled, label_days, targets, config, seed)
     inputs.release()
     return fitted
 
 
-def labelled_users_only(ctx: JobContext, inputs: RankingInputs, label_days: tuple[date, date]) -> RankingInputs:
-    """The inputs with retrieval's users cut to those with an event on the label days: only they can have a
-    positive or a held-out target, and each user's candidates depend on their own rows alone, so the training set
-    and the figures are the same while retrieval skips every user who would be dropped after it (a third of the
-    users of the generated world at 100,000)."""
+def labelled_users_only(
+    ctx: JobContext, inputs: RankingInputs, label_days: tuple[date, date], event_types: Iterable[str]
+) -> RankingInputs:
+    """The inputs with retrieval's users cut to those with an event of ``event_types`` (the graded and the target
+    events) on the label days: only they can have a positive or a held-out target, and each user's candidates
+    depend on their own rows alone, so the training set and the figures are the same while retrieval skips every
+    user who would be dropped after it (views alone label nothing: most users of a day)."""
     daily = ctx.tables.read(catalog.SILVER_DAILY_INTERACTIONS)
-    labelled = daily.where(F.col("day").between(F.lit(label_days[0]), F.lit(label_days[1]))).select("user_id")
-    targets = inputs.retrieval.targets.join(labelled.distinct(), "user_id")
+    labelled = ranking_features.users_with_events(daily, *label_days, list(event_types))
+    targets = inputs.retrieval.targets.join(labelled, "user_id")
     return replace(inputs, retrieval=replace(inputs.retrieval, targets=targets))

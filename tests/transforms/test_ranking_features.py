@@ -63,3 +63,16 @@ def test_graded_labels_take_each_pairs_best_event_in_the_window(spark):
     )
     expected = spark.createDataFrame([(1, 11, 2), (1, 12, 4), (2, 10, 1)], "user_id long, item_id long, grade int")
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_users_with_events_are_those_with_one_of_the_types_in_the_window(spark):
+    daily = world.daily(spark, with_future=True)
+    window = (world.AS_OF.replace(day=29), world.AS_OF.replace(day=31))
+    graded = rf.users_with_events(daily, *window, ["save", "purchase"])
+    assert_df_equality(graded, spark.createDataFrame([(1,)], "user_id long"), ignore_nullable=True)
+    viewed = rf.users_with_events(daily, *window, ["view"])  # user 2 only viewed, on the 29th
+    assert_df_equality(
+        viewed, spark.createDataFrame([(1,), (2,)], "user_id long"), ignore_row_order=True, ignore_nullable=True
+    )
+    before = rf.users_with_events(daily, world.AS_OF.replace(day=20), world.AS_OF.replace(day=28), ["save"])
+    assert before.count() == 0  # user 1's save is on the 29th, after this window

@@ -8,6 +8,7 @@ listing and pair features still apply, so a user with one view still gets a pers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -15,7 +16,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from recpipe.run_day import as_of_end
-from recpipe.transforms import retrieval
+from recpipe.transforms import candidates, retrieval
 from recpipe.transforms.interactions import Transform
 
 DAY_SECONDS = 86_400.0
@@ -283,3 +284,9 @@ def graded_labels(daily: DataFrame, first_day: date, last_day: date, grades: dic
         best = F.when(F.array_contains("event_types", event_type), F.lit(grade)).otherwise(best)
     window = daily.where((F.col("day") >= F.lit(first_day)) & (F.col("day") <= F.lit(last_day)))
     return window.groupBy("user_id", "item_id").agg(F.max(best).cast("int").alias("grade")).where(F.col("grade") > 0)
+
+
+def users_with_events(daily: DataFrame, first_day: date, last_day: date, event_types: Sequence[str]) -> DataFrame:
+    """``user_id`` of users with an event of ``event_types`` from ``first_day`` to ``last_day``."""
+    window = daily.where((F.col("day") >= F.lit(first_day)) & (F.col("day") <= F.lit(last_day)))
+    return window.where(candidates.seen_through(sorted(event_types))).select("user_id").distinct()
