@@ -109,6 +109,7 @@ def main() -> None:
     from recpipe.spark import get_spark  # here: the matrix helpers above also serve where Spark is absent
 
     settings = Settings(
+        small_frames=False,
         data_dir=Path(tempfile.mkdtemp(prefix="recpipe-bench-")),
         spark_driver_memory=args.driver_memory,
         shuffle_partitions=args.threads * 2,

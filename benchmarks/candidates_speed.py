@@ -114,6 +114,7 @@ def main() -> None:
     seen = rng.integers(0, args.items, size=(args.users, 20))
 
     settings = Settings(
+        small_frames=False,
         data_dir=Path(tempfile.mkdtemp(prefix="recpipe-bench-")),
         spark_driver_memory=args.driver_memory,
         shuffle_partitions=os.cpu_count() * 2,

@@ -79,7 +79,7 @@ def main() -> None:
     configure_logging()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), spark_driver_memory="8g", shuffle_partitions=8)
+        settings = Settings(small_frames=False, data_dir=Path(tmp), spark_driver_memory="8g", shuffle_partitions=8)
         spark = get_spark(settings, app_name="bench-fresh")
         ctx = JobContext.for_settings("fresh", settings, spark)
         server = RedisProcess(Path(tmp) / "redis").start()

@@ -244,7 +244,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), spark_driver_memory="8g")
+        settings = Settings(small_frames=False, data_dir=Path(tmp), spark_driver_memory="8g")
         spark = get_spark(settings, app_name="bench-freshness")
         server = RedisProcess(Path(tmp) / "redis").start()
         try:

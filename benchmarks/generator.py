@@ -34,6 +34,7 @@ def main() -> None:
     configure_logging()
 
     settings = Settings(
+        small_frames=False,
         data_dir=args.data_dir or Path(tempfile.mkdtemp(prefix="recpipe-bench-")),
         spark_driver_memory=args.driver_memory,
     )

@@ -37,7 +37,7 @@ def main() -> None:
     configure_logging()
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="recpipe-bench-"))
-    settings = Settings(data_dir=data_dir, spark_driver_memory=args.driver_memory)
+    settings = Settings(small_frames=False, data_dir=data_dir, spark_driver_memory=args.driver_memory)
     spark = get_spark(settings, "recpipe-bench-interactions")
     tables = Tables(spark, settings)
     if not tables.exists(catalog.BRONZE_EVENTS):

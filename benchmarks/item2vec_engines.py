@@ -49,7 +49,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
 
-    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="recpipe-bench-")), spark_driver_memory="8g")
+    settings = Settings(
+        small_frames=False, data_dir=Path(tempfile.mkdtemp(prefix="recpipe-bench-")), spark_driver_memory="8g"
+    )
     spark = get_spark(settings, "recpipe-bench-item2vec")
     config = GenerateConfig(users=args.users, items=args.items, events_per_user=30)
     generator = MarketplaceGenerator(config)

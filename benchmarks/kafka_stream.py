@@ -147,7 +147,7 @@ def main() -> None:
     logging.getLogger("kafka").setLevel(logging.WARNING)  # the client's connection chatter
     users = 2 * args.samples + 10
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp), spark_driver_memory="4g")
+        settings = Settings(small_frames=False, data_dir=Path(tmp), spark_driver_memory="4g")
         spark = get_spark(settings, app_name="bench-kafka", packages=[kafka_connector()])
         server = RedisProcess(Path(tmp) / "redis").start()
         broker = KafkaBroker(Path(tmp) / "kafka").start()

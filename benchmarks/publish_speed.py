@@ -61,7 +61,7 @@ def main() -> None:
     port, url = server.port, server.url
     try:
         client = redis.Redis.from_url(url)
-        settings = Settings(data_dir=workdir / "data", spark_driver_memory=args.driver_memory)
+        settings = Settings(small_frames=False, data_dir=workdir / "data", spark_driver_memory=args.driver_memory)
         spark = get_spark(settings, "recpipe-bench-publish")
         k = args.candidates
         lists = (

@@ -192,7 +192,7 @@ def main() -> None:
             root, "run", "--users", str(args.users), "--items", str(items), "--as-of", as_of, "--no-show"
         )
     seconds["evaluate"] = recpipe(root, "evaluate", "--as-of", as_of)
-    settings = Settings(data_dir=root / ".recpipe")
+    settings = Settings(small_frames=False, data_dir=root / ".recpipe")
     spark = get_spark(settings, "recpipe-bench-ranking")
     tables = Tables(spark, settings)
     ranked_run = tables.read(catalog.GOLD_USER_CANDIDATES).select("run_id").first()[0]

@@ -279,6 +279,8 @@ def run_size(users: int, root: Path, driver_memory: str, overrides: list[str]) -
         RECPIPE_SPARK_DRIVER_MEMORY=driver_memory,
         # the partitions every committed size was measured with (the local default is one per core, for small worlds)
         RECPIPE_SHUFFLE_PARTITIONS=os.environ.get("RECPIPE_SHUFFLE_PARTITIONS", "8"),
+        # large frames: Spark's code generation and adaptive execution on, as on a cluster
+        RECPIPE_SMALL_FRAMES=os.environ.get("RECPIPE_SMALL_FRAMES", "false"),
         # Every job's status is kept for counting (the default keeps the last 1,000), next to the caller's settings
         RECPIPE_SPARK_CONF=json.dumps(
             {

@@ -37,16 +37,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # Spark settings for the suite's tiny frames, used by its session and by the deployed run's own JVM (test_deploy).
-# Tiny frames run faster interpreted than compiled: the suite runs many distinct queries once each, and code
-# generation costs more than it saves (the job tests took 22% less time without it). Adaptive execution re-plans
-# each query after its shuffles: on frames of a few rows it only adds planning and jobs (the gate's tests took
-# 12-15% less time without it), and a checksum file per commit is one more state computation the suite never reads.
-SMALL_FRAME_SPARK_CONF = {
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-    "spark.sql.adaptive.enabled": "false",
-    "spark.databricks.delta.writeChecksumFile.enabled": "false",
-}
 SMALL_FRAME_SHUFFLE_PARTITIONS = 1  # tiny frames: one reduce task beats the scheduling cost of more
 
 
@@ -59,10 +49,10 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # up before the end (hundreds of small Delta tables and cached frames), and full GCs then took most of its time
         spark_driver_memory="6g",
         shuffle_partitions=SMALL_FRAME_SHUFFLE_PARTITIONS,
+        # small frames (Settings.small_frames, the default): recpipe.spark.SMALL_FRAME_SPARK_CONF
         spark_conf={
-            **SMALL_FRAME_SPARK_CONF,
-            "spark.databricks.delta.delta.log.cacheSize": "64",  # the suite creates hundreds of tables, once each
-        },
+            "spark.databricks.delta.delta.log.cacheSize": "64"
+        },  # the suite creates hundreds of tables, once each
     )
 
 

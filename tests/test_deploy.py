@@ -31,7 +31,7 @@ from recpipe.serving.local_redis import RedisProcess
 from recpipe.serving.reader import RecommendationReader
 from recpipe.tables import Tables
 
-from .conftest import REPO_ROOT, SMALL_FRAME_SHUFFLE_PARTITIONS, SMALL_FRAME_SPARK_CONF
+from .conftest import REPO_ROOT, SMALL_FRAME_SHUFFLE_PARTITIONS
 from .test_bundle import load_bundle
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.py"))
@@ -105,9 +105,9 @@ def deployed_run(installed_wheel, tmp_path_factory):
     env = {
         "RECPIPE_DATA_DIR": str(data_dir),
         "REDIS_URL": server.url,
-        # a cluster brings its own Spark settings; this small world runs with the suite's (tests/conftest.py)
+        # a cluster brings its own Spark settings; this small world runs with the suite's partitions (and the
+        # small-frame settings every local session has by default)
         "RECPIPE_SHUFFLE_PARTITIONS": str(SMALL_FRAME_SHUFFLE_PARTITIONS),
-        "RECPIPE_SPARK_CONF": json.dumps(SMALL_FRAME_SPARK_CONF),
     }
     generate = {
         "task_key": "generate",

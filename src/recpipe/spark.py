@@ -79,6 +79,19 @@ def _filtered_child_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+# Small frames run faster interpreted than compiled: a run on the default world starts about 500 distinct queries,
+# once each, and generating code for them costs more than it saves; adaptive execution re-plans each query after its
+# shuffles, which on small frames only adds planning and jobs. Measured: `recpipe run` on the default world 11% faster
+# (benchmarks/demo.py), the job tests 22% (code generation) and the gate's tests 12-15% (adaptive execution).
+# Neither holds for large frames (Settings.small_frames: false), nor on a cluster, which keeps its own settings.
+SMALL_FRAME_SPARK_CONF = {
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.databricks.delta.writeChecksumFile.enabled": "false",  # one more state computation per commit
+}
+
+
 def local_session_builder(settings: Settings, app_name: str) -> SparkSession.Builder:
     """Builder of a local Spark session with Delta Lake, quiet logs and small shuffles."""
     data_dir = settings.data_dir.resolve()
@@ -99,7 +112,8 @@ def local_session_builder(settings: Settings, app_name: str) -> SparkSession.Bui
         .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.databricks.delta.stalenessLimit", "1h")
     )
-    for key, value in settings.spark_conf.items():
+    small_frames = SMALL_FRAME_SPARK_CONF if settings.small_frames else {}
+    for key, value in {**small_frames, **settings.spark_conf}.items():
         builder = builder.config(key, value)
     return builder
 

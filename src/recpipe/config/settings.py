@@ -59,6 +59,11 @@ class Settings(StrictModel):
         description="partitions of a local session's shuffles; default: the machine's cores (the default world's "
         "frames are small: more reduce tasks than cores only add scheduling; large local runs set more)",
     )
+    small_frames: bool = Field(
+        default=True,
+        description="a local session runs small frames (the default world, tests): Spark's code generation and "
+        "adaptive execution off (recpipe.spark.SMALL_FRAME_SPARK_CONF); false for large local runs",
+    )
     spark_conf: dict[str, str] = Field(
         default_factory=dict,
         description="more Spark configuration of local sessions (a cluster has its own); in the environment a JSON "
