@@ -36,7 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)  # stable: each module's tests keep their order
 
 
-# Spark settings for the suite's tiny frames, used by its session and by the deployed run's own JVM (test_deploy).
+# Shuffle partitions for the suite's tiny frames, used by its session and by the deployed run's own JVM
+# (test_deploy); both also run small frames (Settings.small_frames, the default: recpipe.spark.SMALL_FRAME_SPARK_CONF).
 SMALL_FRAME_SHUFFLE_PARTITIONS = 1  # tiny frames: one reduce task beats the scheduling cost of more
 
 
@@ -49,10 +50,8 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         # up before the end (hundreds of small Delta tables and cached frames), and full GCs then took most of its time
         spark_driver_memory="6g",
         shuffle_partitions=SMALL_FRAME_SHUFFLE_PARTITIONS,
-        # small frames (Settings.small_frames, the default): recpipe.spark.SMALL_FRAME_SPARK_CONF
-        spark_conf={
-            "spark.databricks.delta.delta.log.cacheSize": "64"
-        },  # the suite creates hundreds of tables, once each
+        # the suite creates hundreds of tables, once each
+        spark_conf={"spark.databricks.delta.delta.log.cacheSize": "64"},
     )
 
 

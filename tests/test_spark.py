@@ -1,6 +1,7 @@
 import pytest
 
-from recpipe.spark import _LAUNCH_NOISE, JavaNotFoundError, ensure_java
+from recpipe.config import Settings
+from recpipe.spark import _LAUNCH_NOISE, SMALL_FRAME_SPARK_CONF, JavaNotFoundError, ensure_java, extra_spark_conf
 
 
 def test_missing_java_says_what_to_install(monkeypatch):
@@ -14,6 +15,15 @@ def test_local_session_has_delta_and_small_shuffles(spark):
     assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
     assert spark.conf.get("spark.sql.shuffle.partitions") == "1"
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert spark.conf.get("spark.sql.codegen.wholeStage") == "false"  # small frames, the default
+    assert spark.conf.get("spark.sql.adaptive.enabled") == "false"
+
+
+def test_small_frames_are_a_default_that_large_runs_and_explicit_settings_override(tmp_path):
+    assert extra_spark_conf(Settings(data_dir=tmp_path)) == SMALL_FRAME_SPARK_CONF
+    assert extra_spark_conf(Settings(data_dir=tmp_path, small_frames=False)) == {}
+    mine = {"spark.sql.adaptive.enabled": "true", "spark.sql.shuffle.partitions": "16"}
+    assert extra_spark_conf(Settings(data_dir=tmp_path, spark_conf=mine)) == {**SMALL_FRAME_SPARK_CONF, **mine}
 
 
 def test_the_launch_filter_drops_the_dependency_report_and_keeps_errors():

@@ -112,10 +112,15 @@ def local_session_builder(settings: Settings, app_name: str) -> SparkSession.Bui
         .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.databricks.delta.stalenessLimit", "1h")
     )
-    small_frames = SMALL_FRAME_SPARK_CONF if settings.small_frames else {}
-    for key, value in {**small_frames, **settings.spark_conf}.items():
+    for key, value in extra_spark_conf(settings).items():
         builder = builder.config(key, value)
     return builder
+
+
+def extra_spark_conf(settings: Settings) -> dict[str, str]:
+    """A local session's settings beyond the builder's: the small-frame ones (``settings.small_frames``), then
+    ``settings.spark_conf``, which wins where both set a key."""
+    return {**(SMALL_FRAME_SPARK_CONF if settings.small_frames else {}), **settings.spark_conf}
 
 
 def kafka_connector() -> str:
