@@ -1,23 +1,21 @@
 """The two towers' PyTorch loop takes the numpy loop's steps: from the same seed both give the same vectors, and the
-model that comes out ranks as the numpy one does. PyTorch is optional (not in the project's environment): the suite
-runs this module last with PyTorch from its own folder (scripts/test.sh sets RECPIPE_TEST_TORCH=required, so a
-missing PyTorch fails it), on PyTorch's CPU device when no GPU is there; elsewhere it is skipped."""
+model that comes out ranks as the numpy one does. PyTorch is optional for users (not in the project's environment):
+scripts/test.sh installs it into ./.torch (scripts/setup.sh: start_torch_install), where this module imports it
+from, and runs this module with it; on PyTorch's CPU device when no GPU is there."""
 
-import importlib
-import os
+import sys
 
 import numpy as np
-import pytest
 
 from recpipe.models import two_tower
 from recpipe.models.two_tower import TwoTowerRecommender
 
+from ..conftest import REPO_ROOT
 from .test_hybrid import brand_world
 
-if os.environ.get("RECPIPE_TEST_TORCH") == "required":
-    torch = importlib.import_module("torch")
-else:
-    torch = pytest.importorskip("torch")
+# after the project's environment: only what it lacks (PyTorch and its own dependencies) comes from the folder
+sys.path.append(str(REPO_ROOT / ".torch"))
+import torch  # a missing PyTorch fails this module: `bash scripts/test.sh` installs it)
 
 
 def fitted(device: str | None, monkeypatch) -> TwoTowerRecommender:
